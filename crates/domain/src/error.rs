@@ -1,0 +1,76 @@
+//! Errors in domain words, one enum per concern. The HTTP layer maps them to status codes
+//! in one place.
+
+/// What the user store can report; see [`crate::ports::UserRepository`] for when.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a user with this email already exists")]
+    EmailTaken,
+    #[error("a user with this username already exists")]
+    UsernameTaken,
+    #[error("no such user")]
+    NotFound,
+    #[error("the user was changed since it was read")]
+    RevisionMismatch,
+    #[error("the last active superuser cannot be removed")]
+    LastSuperuser,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Why a user-management request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    #[error("A user with this email already exists")]
+    EmailTaken,
+    #[error("A user with this username already exists")]
+    UsernameTaken,
+    #[error("User not found")]
+    NotFound,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("current_password is required to change the email or password")]
+    CurrentPasswordRequired,
+    #[error("The current password is incorrect")]
+    WrongCurrentPassword,
+    #[error("The user was changed since it was read (If-Match does not match)")]
+    PreconditionFailed,
+    #[error("The last active superuser cannot be deleted, deactivated or demoted")]
+    LastSuperuser,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for UserError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::EmailTaken => Self::EmailTaken,
+            StoreError::UsernameTaken => Self::UsernameTaken,
+            StoreError::NotFound => Self::NotFound,
+            StoreError::RevisionMismatch => Self::PreconditionFailed,
+            StoreError::LastSuperuser => Self::LastSuperuser,
+            StoreError::Unexpected(error) => Self::Unexpected(error),
+        }
+    }
+}
+
+/// Why a login or a token was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Unknown login or wrong password: deliberately the same answer for both.
+    #[error("Incorrect username or password")]
+    InvalidCredentials,
+    /// Missing, malformed, expired or revoked access token, or its user is gone.
+    #[error("Could not validate credentials")]
+    InvalidToken,
+    #[error("Inactive user")]
+    Inactive,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for AuthError {
+    fn from(error: StoreError) -> Self {
+        Self::Unexpected(anyhow::Error::new(error).context("user store"))
+    }
+}

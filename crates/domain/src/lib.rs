@@ -1,0 +1,24 @@
+//! Shelter's domain: the user rules, with no knowledge of HTTP, SQL, SMTP or JWT.
+//!
+//! - [`user`]: value types that cannot hold invalid data (`EmailAddress`, `Username`,
+//!   `Password`, `UserId`) and the `User` record.
+//! - [`ports`]: one trait per outside concern (user store, password hasher, token issuer,
+//!   clock). Adapters in other crates implement them; with the `mocks` feature each has a
+//!   mockall mock for other crates' tests.
+//! - [`users`] and [`auth`]: `UserService` and `AuthService`, which carry every rule of the
+//!   HTTP contract for accounts and login.
+//! - [`error`]: one error enum per concern, in domain words.
+
+pub mod auth;
+pub mod error;
+pub mod ports;
+pub mod user;
+pub mod users;
+
+pub use auth::{AuthService, LoginOutcome};
+pub use error::{AuthError, StoreError, UserError};
+pub use user::{
+    EmailAddress, EmailError, NewUser, Page, PageError, Password, PasswordError, PasswordHash,
+    User, UserChanges, UserId, Username, UsernameError,
+};
+pub use users::{AccountUpdate, NewAccount, UserService};

@@ -1,0 +1,396 @@
+//! Value types that parse once and then cannot hold invalid data, and the `User` record.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+
+/// A user's database id. Positive by construction of the store; kept opaque so an id is
+/// never confused with a count or a revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(i64);
+
+impl UserId {
+    pub const fn new(id: i64) -> Self {
+        Self(id)
+    }
+
+    pub const fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EmailError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("must be at most {max} characters")]
+    TooLong { max: usize },
+    #[error("is not a valid email address")]
+    Invalid,
+}
+
+/// An email address: trimmed, lower-cased and checked against the WHATWG form syntax, with a
+/// dotted domain (as pydantic's `EmailStr` demands, so `a@b` is refused as in FastAPI).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    /// RFC 5321's limit on a forward path.
+    pub const MAX_LEN: usize = 254;
+
+    pub fn parse(raw: &str) -> Result<Self, EmailError> {
+        let email = raw.trim().to_lowercase();
+        if email.is_empty() {
+            return Err(EmailError::Empty);
+        }
+        if email.chars().count() > Self::MAX_LEN {
+            return Err(EmailError::TooLong { max: Self::MAX_LEN });
+        }
+        let (local, domain) = email.split_once('@').ok_or(EmailError::Invalid)?;
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && local
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".!#$%&'*+/=?^_`{|}~-".contains(c))
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..");
+        let labels: Vec<&str> = domain.split('.').collect();
+        let domain_ok = labels.len() >= 2
+            && labels.iter().all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            })
+            && labels
+                .last()
+                .is_some_and(|tld| tld.chars().any(|c| c.is_ascii_alphabetic()));
+        if local_ok && domain_ok {
+            Ok(Self(email))
+        } else {
+            Err(EmailError::Invalid)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UsernameError {
+    #[error("must be at least {min} characters")]
+    TooShort { min: usize },
+    #[error("must be at most {max} characters")]
+    TooLong { max: usize },
+    #[error("may contain only letters, digits, '_', '-' and '.'")]
+    InvalidCharacter,
+}
+
+/// A username: 3–50 ASCII letters, digits, `_`, `-` or `.`, case kept for display and
+/// unique ignoring case. ASCII only, so that "ignoring case" means the same thing in SQLite's
+/// `lower()`, PostgreSQL's and ours, and look-alike letters cannot impersonate a name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Username(String);
+
+impl Username {
+    pub const MIN_LEN: usize = 3;
+    pub const MAX_LEN: usize = 50;
+
+    pub fn parse(raw: &str) -> Result<Self, UsernameError> {
+        if !raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return Err(UsernameError::InvalidCharacter);
+        }
+        // All characters are ASCII from here on, so bytes are characters.
+        if raw.len() < Self::MIN_LEN {
+            return Err(UsernameError::TooShort { min: Self::MIN_LEN });
+        }
+        if raw.len() > Self::MAX_LEN {
+            return Err(UsernameError::TooLong { max: Self::MAX_LEN });
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    #[error("must be at least {min} characters")]
+    TooShort { min: usize },
+    #[error("must be at most {max} characters")]
+    TooLong { max: usize },
+}
+
+/// A new password that meets the policy (8–128 characters). It wraps a `SecretString`, so it
+/// has no `Display` and its `Debug` is redacted: it cannot reach a log by accident.
+#[derive(Debug, Clone)]
+pub struct Password(SecretString);
+
+impl Password {
+    pub const MIN_LEN: usize = 8;
+    pub const MAX_LEN: usize = 128;
+
+    pub fn parse(raw: &str) -> Result<Self, PasswordError> {
+        let chars = raw.chars().count();
+        if chars < Self::MIN_LEN {
+            return Err(PasswordError::TooShort { min: Self::MIN_LEN });
+        }
+        if chars > Self::MAX_LEN {
+            return Err(PasswordError::TooLong { max: Self::MAX_LEN });
+        }
+        Ok(Self(SecretString::from(raw)))
+    }
+
+    pub fn secret(&self) -> &SecretString {
+        &self.0
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+/// A password hash in PHC string form. Not a secret in the strict sense, but it is kept out
+/// of `Debug` all the same: an offline cracker should never get it from a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// Wraps a PHC string produced by a `PasswordHasher` or read back from the store.
+    pub fn from_phc(phc: String) -> Self {
+        Self(phc)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
+    }
+}
+
+/// A stored user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub email: EmailAddress,
+    pub username: Username,
+    pub password_hash: PasswordHash,
+    pub is_active: bool,
+    pub is_superuser: bool,
+    pub email_verified: bool,
+    /// Bumped whenever every token issued so far must stop working (password change).
+    pub token_version: i64,
+    /// Bumped on every change of the row; the HTTP layer's `ETag` is made from it.
+    pub revision: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl User {
+    /// Whether this user counts towards "the last active superuser".
+    pub fn is_active_superuser(&self) -> bool {
+        self.is_active && self.is_superuser
+    }
+}
+
+/// What the store needs to create a user; the store assigns the id.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: EmailAddress,
+    pub username: Username,
+    pub password_hash: PasswordHash,
+    pub is_superuser: bool,
+    pub email_verified: bool,
+    pub now: DateTime<Utc>,
+}
+
+/// A set of changes to one user; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    pub email: Option<EmailAddress>,
+    pub username: Option<Username>,
+    pub password_hash: Option<PasswordHash>,
+    pub is_active: Option<bool>,
+    pub is_superuser: Option<bool>,
+    pub email_verified: Option<bool>,
+    /// Invalidate every token issued so far.
+    pub bump_token_version: bool,
+}
+
+impl UserChanges {
+    pub fn is_empty(&self) -> bool {
+        self.email.is_none()
+            && self.username.is_none()
+            && self.password_hash.is_none()
+            && self.is_active.is_none()
+            && self.is_superuser.is_none()
+            && self.email_verified.is_none()
+            && !self.bump_token_version
+    }
+
+    /// Whether applying these changes to `user` takes away an active superuser.
+    pub fn demotes(&self, user: &User) -> bool {
+        user.is_active_superuser()
+            && (self.is_active == Some(false) || self.is_superuser == Some(false))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PageError {
+    #[error("must be between {min} and {max}")]
+    LimitOutOfRange { min: u64, max: u64 },
+}
+
+/// One page of a listing: `skip` rows left out, at most `limit` returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    skip: u64,
+    limit: u64,
+}
+
+impl Page {
+    pub const MAX_LIMIT: u64 = 100;
+
+    pub fn new(skip: u64, limit: u64) -> Result<Self, PageError> {
+        if (1..=Self::MAX_LIMIT).contains(&limit) {
+            Ok(Self { skip, limit })
+        } else {
+            Err(PageError::LimitOutOfRange {
+                min: 1,
+                max: Self::MAX_LIMIT,
+            })
+        }
+    }
+
+    pub fn skip(self) -> u64 {
+        self.skip
+    }
+
+    pub fn limit(self) -> u64 {
+        self.limit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_trimmed_and_lower_cased() {
+        let email = EmailAddress::parse("  Ann.Lee+tag@Example.COM ").expect("valid email");
+        assert_eq!(email.as_str(), "ann.lee+tag@example.com");
+    }
+
+    #[test]
+    fn invalid_emails_are_refused() {
+        let cases = [
+            ("", EmailError::Empty),
+            ("   ", EmailError::Empty),
+            ("plainaddress", EmailError::Invalid),
+            ("a@b", EmailError::Invalid),
+            ("@example.com", EmailError::Invalid),
+            ("ann@", EmailError::Invalid),
+            ("ann@@example.com", EmailError::Invalid),
+            ("ann@exa mple.com", EmailError::Invalid),
+            ("ann lee@example.com", EmailError::Invalid),
+            (".ann@example.com", EmailError::Invalid),
+            ("ann..lee@example.com", EmailError::Invalid),
+            ("ann@-example.com", EmailError::Invalid),
+            ("ann@example..com", EmailError::Invalid),
+            ("ann@example.123", EmailError::Invalid),
+            ("ann@exämple.com", EmailError::Invalid),
+            ("ann\u{0}@example.com", EmailError::Invalid),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(EmailAddress::parse(raw), Err(expected), "case {raw:?}");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert_eq!(
+            EmailAddress::parse(&long),
+            Err(EmailError::TooLong { max: 254 })
+        );
+    }
+
+    #[test]
+    fn usernames_follow_the_contract() {
+        for ok in ["ann", "Ann_Lee-1.x", &"a".repeat(50)] {
+            assert!(Username::parse(ok).is_ok(), "case {ok:?}");
+        }
+        let cases = [
+            ("ab", UsernameError::TooShort { min: 3 }),
+            ("", UsernameError::TooShort { min: 3 }),
+            ("a b c", UsernameError::InvalidCharacter),
+            ("ann@x", UsernameError::InvalidCharacter),
+            ("jöhn", UsernameError::InvalidCharacter),
+            ("robert'); drop table users;--", UsernameError::InvalidCharacter),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(Username::parse(raw), Err(expected), "case {raw:?}");
+        }
+        assert_eq!(
+            Username::parse(&"a".repeat(51)),
+            Err(UsernameError::TooLong { max: 50 })
+        );
+    }
+
+    #[test]
+    fn passwords_count_characters_not_bytes() {
+        assert!(Password::parse("12345678").is_ok());
+        assert!(Password::parse(&"é".repeat(128)).is_ok(), "128 two-byte chars");
+        assert!(matches!(
+            Password::parse("1234567"),
+            Err(PasswordError::TooShort { min: 8 })
+        ));
+        assert!(matches!(
+            Password::parse(&"x".repeat(129)),
+            Err(PasswordError::TooLong { max: 128 })
+        ));
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let password = Password::parse("hunter2hunter2").expect("valid password");
+        assert!(!format!("{password:?}").contains("hunter2"));
+        let hash = PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into());
+        assert!(!format!("{hash:?}").contains("argon2id"));
+    }
+
+    #[test]
+    fn page_limits_are_checked() {
+        assert!(Page::new(0, 1).is_ok());
+        assert!(Page::new(u64::MAX, 100).is_ok());
+        assert!(Page::new(0, 0).is_err());
+        assert!(Page::new(0, 101).is_err());
+    }
+}

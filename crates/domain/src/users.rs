@@ -1,0 +1,604 @@
+//! `UserService`: signup and the management of accounts, with the permission rules of the
+//! contract (self vs superuser, who may set which field, the last active superuser).
+
+use std::sync::Arc;
+
+use secrecy::SecretString;
+
+use crate::error::UserError;
+use crate::ports::{Clock, PasswordHasher, UserRepository};
+use crate::user::{EmailAddress, NewUser, Page, Password, User, UserChanges, UserId, Username};
+
+/// A validated signup request.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub email: EmailAddress,
+    pub username: Username,
+    pub password: Password,
+}
+
+/// A validated update request; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct AccountUpdate {
+    pub email: Option<EmailAddress>,
+    pub username: Option<Username>,
+    pub password: Option<Password>,
+    /// The caller's own password, required to change an email or a password.
+    pub current_password: Option<SecretString>,
+    pub is_active: Option<bool>,
+    pub is_superuser: Option<bool>,
+}
+
+pub struct UserService {
+    users: Arc<dyn UserRepository>,
+    hasher: Arc<dyn PasswordHasher>,
+    clock: Arc<dyn Clock>,
+}
+
+impl UserService {
+    pub fn new(
+        users: Arc<dyn UserRepository>,
+        hasher: Arc<dyn PasswordHasher>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            users,
+            hasher,
+            clock,
+        }
+    }
+
+    /// Registers a new, active, unverified, ordinary user.
+    ///
+    /// # Errors
+    /// `EmailTaken`, `UsernameTaken`, or `Unexpected`.
+    pub async fn signup(&self, account: NewAccount) -> Result<User, UserError> {
+        self.create(account, false).await
+    }
+
+    /// Creates a superuser whose email counts as verified (used by the CLI and at start).
+    ///
+    /// # Errors
+    /// As [`UserService::signup`].
+    pub async fn create_superuser(&self, account: NewAccount) -> Result<User, UserError> {
+        self.create(account, true).await
+    }
+
+    async fn create(&self, account: NewAccount, superuser: bool) -> Result<User, UserError> {
+        let password_hash = self.hasher.hash(&account.password).await?;
+        let user = self
+            .users
+            .insert(NewUser {
+                email: account.email,
+                username: account.username,
+                password_hash,
+                is_superuser: superuser,
+                email_verified: superuser,
+                now: self.clock.now(),
+            })
+            .await?;
+        Ok(user)
+    }
+
+    /// Reads a user: oneself, or anyone for a superuser.
+    ///
+    /// # Errors
+    /// `Forbidden` for someone else's account (checked before the look-up, so ids of other
+    /// users cannot be probed), `NotFound`, or `Unexpected`.
+    pub async fn get(&self, actor: &User, id: UserId) -> Result<User, UserError> {
+        if actor.id == id {
+            return Ok(actor.clone());
+        }
+        Self::require_superuser(actor)?;
+        self.users.find_by_id(id).await?.ok_or(UserError::NotFound)
+    }
+
+    /// Lists users ordered by id, for superusers.
+    ///
+    /// # Errors
+    /// `Forbidden` or `Unexpected`.
+    pub async fn list(&self, actor: &User, page: Page) -> Result<(Vec<User>, u64), UserError> {
+        Self::require_superuser(actor)?;
+        Ok(self.users.list(page).await?)
+    }
+
+    /// Changes a user: oneself, or anyone for a superuser. Only a superuser sets
+    /// `is_active` / `is_superuser`; an email or password change needs the caller's current
+    /// password; a password change invalidates every token issued before it; an email
+    /// change makes the email unverified.
+    ///
+    /// # Errors
+    /// `Forbidden`, `NotFound`, `CurrentPasswordRequired`, `WrongCurrentPassword`,
+    /// `PreconditionFailed` (`expected_revision` differs), `EmailTaken`, `UsernameTaken`,
+    /// `LastSuperuser`, or `Unexpected`.
+    pub async fn update(
+        &self,
+        actor: &User,
+        id: UserId,
+        update: AccountUpdate,
+        expected_revision: Option<i64>,
+    ) -> Result<User, UserError> {
+        if actor.id != id {
+            Self::require_superuser(actor)?;
+        }
+        if (update.is_active.is_some() || update.is_superuser.is_some()) && !actor.is_superuser
+        {
+            return Err(UserError::Forbidden(
+                "Only a superuser may change is_active or is_superuser",
+            ));
+        }
+        if update.email.is_some() || update.password.is_some() {
+            // The caller re-authenticates with their own password: for a self-service change
+            // that is the account's current password, for a superuser it is theirs.
+            let current = update
+                .current_password
+                .as_ref()
+                .ok_or(UserError::CurrentPasswordRequired)?;
+            if !self
+                .hasher
+                .verify(current, Some(actor.password_hash.clone()))
+                .await?
+            {
+                return Err(UserError::WrongCurrentPassword);
+            }
+        }
+        let target = if actor.id == id {
+            actor.clone()
+        } else {
+            self.users.find_by_id(id).await?.ok_or(UserError::NotFound)?
+        };
+        if expected_revision.is_some_and(|revision| revision != target.revision) {
+            return Err(UserError::PreconditionFailed);
+        }
+
+        let mut changes = UserChanges {
+            username: update.username.filter(|name| *name != target.username),
+            is_active: update.is_active.filter(|v| *v != target.is_active),
+            is_superuser: update.is_superuser.filter(|v| *v != target.is_superuser),
+            ..UserChanges::default()
+        };
+        if let Some(email) = update.email.filter(|email| *email != target.email) {
+            changes.email = Some(email);
+            changes.email_verified = Some(false);
+        }
+        if let Some(password) = update.password {
+            changes.password_hash = Some(self.hasher.hash(&password).await?);
+            changes.bump_token_version = true;
+        }
+        if changes.is_empty() {
+            return Ok(target);
+        }
+        let revision = expected_revision.or(Some(target.revision));
+        Ok(self
+            .users
+            .update(id, revision, changes, self.clock.now())
+            .await?)
+    }
+
+    /// Deletes one's own account.
+    ///
+    /// # Errors
+    /// `LastSuperuser`, `PreconditionFailed`, `NotFound` (deleted meanwhile) or `Unexpected`.
+    pub async fn delete_self(
+        &self,
+        actor: &User,
+        expected_revision: Option<i64>,
+    ) -> Result<(), UserError> {
+        Ok(self.users.delete(actor.id, expected_revision).await?)
+    }
+
+    /// Deletes any account, for superusers.
+    ///
+    /// # Errors
+    /// `Forbidden`, `NotFound`, `PreconditionFailed`, `LastSuperuser` or `Unexpected`.
+    pub async fn delete(
+        &self,
+        actor: &User,
+        id: UserId,
+        expected_revision: Option<i64>,
+    ) -> Result<(), UserError> {
+        Self::require_superuser(actor)?;
+        Ok(self.users.delete(id, expected_revision).await?)
+    }
+
+    fn require_superuser(actor: &User) -> Result<(), UserError> {
+        if actor.is_superuser {
+            Ok(())
+        } else {
+            Err(UserError::Forbidden("The user doesn't have enough privileges"))
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::error::StoreError;
+    use crate::ports::{MockClock, MockPasswordHasher, MockUserRepository};
+    use crate::user::PasswordHash;
+    use chrono::{DateTime, TimeZone, Utc};
+    use mockall::predicate::eq;
+
+    pub(crate) fn at() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 19, 42, 0).single().expect("valid time")
+    }
+
+    pub(crate) fn user(id: i64, superuser: bool) -> User {
+        User {
+            id: UserId::new(id),
+            email: EmailAddress::parse(&format!("user{id}@example.com")).expect("email"),
+            username: Username::parse(&format!("user{id}")).expect("username"),
+            password_hash: PasswordHash::from_phc(format!("hash-of-user{id}")),
+            is_active: true,
+            is_superuser: superuser,
+            email_verified: false,
+            token_version: 1,
+            revision: 1,
+            created_at: at(),
+            updated_at: at(),
+        }
+    }
+
+    fn clock() -> Arc<MockClock> {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(at);
+        Arc::new(clock)
+    }
+
+    fn service(users: MockUserRepository, hasher: MockPasswordHasher) -> UserService {
+        UserService::new(Arc::new(users), Arc::new(hasher), clock())
+    }
+
+    fn account() -> NewAccount {
+        NewAccount {
+            email: EmailAddress::parse("ann@example.com").expect("email"),
+            username: Username::parse("ann").expect("username"),
+            password: Password::parse("correct horse").expect("password"),
+        }
+    }
+
+    fn hasher_accepting(password: &'static str) -> MockPasswordHasher {
+        let mut hasher = MockPasswordHasher::new();
+        hasher.expect_verify().returning(move |candidate, _| {
+            use secrecy::ExposeSecret;
+            Ok(candidate.expose_secret() == password)
+        });
+        hasher
+            .expect_hash()
+            .returning(|p| Ok(PasswordHash::from_phc(format!("hash({})", p.expose()))));
+        hasher
+    }
+
+    #[tokio::test]
+    async fn signup_stores_a_hash_never_the_password() {
+        let mut users = MockUserRepository::new();
+        users
+            .expect_insert()
+            .withf(|new| {
+                new.password_hash.as_str() == "hash(correct horse)"
+                    && !new.is_superuser
+                    && !new.email_verified
+                    && new.now == at()
+            })
+            .times(1)
+            .returning(|_| Ok(user(1, false)));
+        let created = service(users, hasher_accepting(""))
+            .signup(account())
+            .await
+            .expect("signup succeeds");
+        assert_eq!(created.id, UserId::new(1));
+    }
+
+    #[tokio::test]
+    async fn signup_reports_a_taken_email() {
+        let mut users = MockUserRepository::new();
+        users
+            .expect_insert()
+            .returning(|_| Err(StoreError::EmailTaken));
+        let result = service(users, hasher_accepting("")).signup(account()).await;
+        assert!(matches!(result, Err(UserError::EmailTaken)), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn superusers_are_created_verified() {
+        let mut users = MockUserRepository::new();
+        users
+            .expect_insert()
+            .withf(|new| new.is_superuser && new.email_verified)
+            .times(1)
+            .returning(|_| Ok(user(1, true)));
+        service(users, hasher_accepting(""))
+            .create_superuser(account())
+            .await
+            .expect("created");
+    }
+
+    #[tokio::test]
+    async fn a_user_reads_itself_without_a_lookup() {
+        let mut users = MockUserRepository::new();
+        users.expect_find_by_id().never();
+        let me = user(1, false);
+        let got = service(users, MockPasswordHasher::new())
+            .get(&me, me.id)
+            .await
+            .expect("own account");
+        assert_eq!(got, me);
+    }
+
+    #[tokio::test]
+    async fn a_user_cannot_read_or_probe_another() {
+        let mut users = MockUserRepository::new();
+        users.expect_find_by_id().never();
+        let result = service(users, MockPasswordHasher::new())
+            .get(&user(1, false), UserId::new(2))
+            .await;
+        assert!(matches!(result, Err(UserError::Forbidden(_))), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn a_superuser_reads_anyone_and_gets_404_for_nobody() {
+        let mut users = MockUserRepository::new();
+        users
+            .expect_find_by_id()
+            .with(eq(UserId::new(2)))
+            .returning(|_| Ok(Some(user(2, false))));
+        users
+            .expect_find_by_id()
+            .with(eq(UserId::new(3)))
+            .returning(|_| Ok(None));
+        let service = service(users, MockPasswordHasher::new());
+        let admin = user(1, true);
+        assert_eq!(
+            service.get(&admin, UserId::new(2)).await.expect("found").id,
+            UserId::new(2)
+        );
+        let missing = service.get(&admin, UserId::new(3)).await;
+        assert!(matches!(missing, Err(UserError::NotFound)), "{missing:?}");
+    }
+
+    #[tokio::test]
+    async fn only_superusers_list_users() {
+        let mut users = MockUserRepository::new();
+        users
+            .expect_list()
+            .times(1)
+            .returning(|_| Ok((vec![user(1, true)], 1)));
+        let service = service(users, MockPasswordHasher::new());
+        let page = Page::new(0, 100).expect("page");
+        assert!(matches!(
+            service.list(&user(2, false), page).await,
+            Err(UserError::Forbidden(_))
+        ));
+        let (items, total) = service.list(&user(1, true), page).await.expect("listed");
+        assert_eq!((items.len(), total), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn ordinary_users_cannot_set_privileged_fields() {
+        let me = user(1, false);
+        for update in [
+            AccountUpdate {
+                is_superuser: Some(true),
+                ..AccountUpdate::default()
+            },
+            AccountUpdate {
+                is_active: Some(true),
+                ..AccountUpdate::default()
+            },
+        ] {
+            let result = service(MockUserRepository::new(), MockPasswordHasher::new())
+                .update(&me, me.id, update, None)
+                .await;
+            assert!(matches!(result, Err(UserError::Forbidden(_))), "{result:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn ordinary_users_cannot_update_others() {
+        let result = service(MockUserRepository::new(), MockPasswordHasher::new())
+            .update(
+                &user(1, false),
+                UserId::new(2),
+                AccountUpdate::default(),
+                None,
+            )
+            .await;
+        assert!(matches!(result, Err(UserError::Forbidden(_))), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn changing_the_password_needs_the_current_one() {
+        let me = user(1, false);
+        let missing = service(MockUserRepository::new(), hasher_accepting("old password"))
+            .update(
+                &me,
+                me.id,
+                AccountUpdate {
+                    password: Some(Password::parse("new password").expect("pw")),
+                    ..AccountUpdate::default()
+                },
+                None,
+            )
+            .await;
+        assert!(
+            matches!(missing, Err(UserError::CurrentPasswordRequired)),
+            "{missing:?}"
+        );
+        let wrong = service(MockUserRepository::new(), hasher_accepting("old password"))
+            .update(
+                &me,
+                me.id,
+                AccountUpdate {
+                    email: Some(EmailAddress::parse("new@example.com").expect("email")),
+                    current_password: Some(SecretString::from("not it")),
+                    ..AccountUpdate::default()
+                },
+                None,
+            )
+            .await;
+        assert!(
+            matches!(wrong, Err(UserError::WrongCurrentPassword)),
+            "{wrong:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_password_change_invalidates_tokens() {
+        let mut users = MockUserRepository::new();
+        users
+            .expect_update()
+            .withf(|_, revision, changes, _| {
+                *revision == Some(1)
+                    && changes.bump_token_version
+                    && changes
+                        .password_hash
+                        .as_ref()
+                        .is_some_and(|h| h.as_str() == "hash(new password)")
+            })
+            .times(1)
+            .returning(|_, _, _, _| Ok(user(1, false)));
+        let me = user(1, false);
+        service(users, hasher_accepting("old password"))
+            .update(
+                &me,
+                me.id,
+                AccountUpdate {
+                    password: Some(Password::parse("new password").expect("pw")),
+                    current_password: Some(SecretString::from("old password")),
+                    ..AccountUpdate::default()
+                },
+                None,
+            )
+            .await
+            .expect("updated");
+    }
+
+    #[tokio::test]
+    async fn an_email_change_makes_it_unverified() {
+        let mut users = MockUserRepository::new();
+        users
+            .expect_update()
+            .withf(|_, _, changes, _| {
+                changes.email_verified == Some(false)
+                    && changes
+                        .email
+                        .as_ref()
+                        .is_some_and(|e| e.as_str() == "new@example.com")
+                    && !changes.bump_token_version
+            })
+            .times(1)
+            .returning(|_, _, _, _| Ok(user(1, false)));
+        let me = user(1, false);
+        service(users, hasher_accepting("pw"))
+            .update(
+                &me,
+                me.id,
+                AccountUpdate {
+                    email: Some(EmailAddress::parse("NEW@example.com").expect("email")),
+                    current_password: Some(SecretString::from("pw")),
+                    ..AccountUpdate::default()
+                },
+                None,
+            )
+            .await
+            .expect("updated");
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_update_writes_nothing() {
+        let mut users = MockUserRepository::new();
+        users.expect_update().never();
+        let me = user(1, false);
+        let same = service(users, MockPasswordHasher::new())
+            .update(
+                &me,
+                me.id,
+                AccountUpdate {
+                    username: Some(me.username.clone()),
+                    ..AccountUpdate::default()
+                },
+                None,
+            )
+            .await
+            .expect("no-op");
+        assert_eq!(same, me);
+    }
+
+    #[tokio::test]
+    async fn a_stale_revision_fails_the_precondition() {
+        let mut users = MockUserRepository::new();
+        users.expect_update().never();
+        let me = user(1, false);
+        let result = service(users, MockPasswordHasher::new())
+            .update(
+                &me,
+                me.id,
+                AccountUpdate {
+                    username: Some(Username::parse("renamed").expect("name")),
+                    ..AccountUpdate::default()
+                },
+                Some(7),
+            )
+            .await;
+        assert!(
+            matches!(result, Err(UserError::PreconditionFailed)),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_store_guards_the_last_superuser() {
+        let mut users = MockUserRepository::new();
+        users
+            .expect_find_by_id()
+            .returning(|id| Ok(Some(user(id.get(), true))));
+        users
+            .expect_update()
+            .withf(|_, _, changes, _| changes.is_superuser == Some(false))
+            .returning(|_, _, _, _| Err(StoreError::LastSuperuser));
+        users
+            .expect_delete()
+            .returning(|_, _| Err(StoreError::LastSuperuser));
+        let service = service(users, MockPasswordHasher::new());
+        let admin = user(1, true);
+        let demote = service
+            .update(
+                &admin,
+                UserId::new(2),
+                AccountUpdate {
+                    is_superuser: Some(false),
+                    ..AccountUpdate::default()
+                },
+                None,
+            )
+            .await;
+        assert!(
+            matches!(demote, Err(UserError::LastSuperuser)),
+            "{demote:?}"
+        );
+        let delete = service.delete_self(&admin, None).await;
+        assert!(
+            matches!(delete, Err(UserError::LastSuperuser)),
+            "{delete:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn only_superusers_delete_by_id() {
+        let mut users = MockUserRepository::new();
+        users
+            .expect_delete()
+            .with(eq(UserId::new(2)), eq(None))
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let service = service(users, MockPasswordHasher::new());
+        assert!(matches!(
+            service.delete(&user(1, false), UserId::new(2), None).await,
+            Err(UserError::Forbidden(_))
+        ));
+        service
+            .delete(&user(1, true), UserId::new(2), None)
+            .await
+            .expect("deleted");
+    }
+}
