@@ -1,0 +1,226 @@
+//! HS256 access tokens.
+
+
+use anyhow::Context;
+use chrono::{DateTime, Duration, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use shelter_domain::ports::{AccessClaims, AccessToken, TokenError, TokenIssuer};
+use shelter_domain::{User, UserId};
+
+/// The `typ` claim of an access token, so that no other kind of token the service may sign
+/// one day can be replayed as one.
+const ACCESS: &str = "access";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    exp: i64,
+    iat: i64,
+    typ: String,
+    /// The user's token version when issued; a password change bumps it.
+    ver: i64,
+}
+
+/// Signs and checks HS256 JWTs with one secret key. Exactly one algorithm is accepted, so
+/// `alg: none` and algorithm-confusion tokens are refused by construction.
+pub struct JwtTokenIssuer {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    lifetime: Duration,
+}
+
+impl JwtTokenIssuer {
+    pub fn new(secret: &SecretString, lifetime: Duration) -> Self {
+        let key = secret.expose_secret().as_bytes();
+        let mut validation = Validation::new(Algorithm::HS256);
+        // Expiry is checked against the injected clock below, not the system time.
+        validation.validate_exp = false;
+        validation.leeway = 0;
+        validation.required_spec_claims = ["exp", "sub", "iat"].map(String::from).into();
+        validation.validate_aud = false;
+        Self {
+            encoding: EncodingKey::from_secret(key),
+            decoding: DecodingKey::from_secret(key),
+            validation,
+            lifetime,
+        }
+    }
+}
+
+impl TokenIssuer for JwtTokenIssuer {
+    fn issue(&self, user: &User, now: DateTime<Utc>) -> anyhow::Result<AccessToken> {
+        let claims = Claims {
+            sub: user.id.to_string(),
+            iat: now.timestamp(),
+            exp: (now + self.lifetime).timestamp(),
+            typ: ACCESS.to_owned(),
+            ver: user.token_version,
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .context("sign access token")?;
+        Ok(AccessToken {
+            token: SecretString::from(token),
+            expires_in: self.lifetime.num_seconds(),
+        })
+    }
+
+    fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, TokenError> {
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| TokenError::Invalid)?
+            .claims;
+        if claims.typ != ACCESS {
+            return Err(TokenError::Invalid);
+        }
+        let user_id = claims
+            .sub
+            .parse::<i64>()
+            .map_err(|_| TokenError::Invalid)?;
+        if claims.exp <= now.timestamp() {
+            return Err(TokenError::Expired);
+        }
+        Ok(AccessClaims {
+            user_id: UserId::new(user_id),
+            token_version: claims.ver,
+        })
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use shelter_domain::{EmailAddress, PasswordHash, Username};
+
+    const SECRET: &str = "test-secret-test-secret-test-secret!";
+
+    fn issuer() -> JwtTokenIssuer {
+        JwtTokenIssuer::new(&SecretString::from(SECRET), Duration::minutes(30))
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).expect("valid")
+    }
+
+    fn user() -> User {
+        User {
+            id: UserId::new(7),
+            email: EmailAddress::parse("ann@example.com").expect("email"),
+            username: Username::parse("ann").expect("name"),
+            password_hash: PasswordHash::from_phc(String::new()),
+            is_active: true,
+            is_superuser: false,
+            email_verified: false,
+            token_version: 3,
+            revision: 1,
+            created_at: now(),
+            updated_at: now(),
+        }
+    }
+
+    fn token() -> String {
+        issuer()
+            .issue(&user(), now())
+            .expect("issued")
+            .token
+            .expose_secret()
+            .to_owned()
+    }
+
+    fn forge(header: &serde_json::Value, claims: &serde_json::Value, signature: &str) -> String {
+        format!(
+            "{}.{}.{signature}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        )
+    }
+
+    #[test]
+    fn issued_tokens_carry_sub_exp_iat_and_verify() {
+        let access = issuer().issue(&user(), now()).expect("issued");
+        assert_eq!(access.expires_in, 1800);
+        let payload = access.token.expose_secret().split('.').nth(1).expect("payload");
+        let claims: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json");
+        assert_eq!(claims["sub"], "7");
+        assert_eq!(claims["iat"], 1_800_000_000);
+        assert_eq!(claims["exp"], 1_800_001_800);
+        let verified = issuer().verify(&token(), now()).expect("valid");
+        assert_eq!(verified.user_id, UserId::new(7));
+        assert_eq!(verified.token_version, 3);
+    }
+
+    #[test]
+    fn expired_tokens_are_refused_without_leeway() {
+        let issuer = issuer();
+        let token = token();
+        assert!(issuer.verify(&token, now() + Duration::seconds(1799)).is_ok());
+        assert_eq!(
+            issuer.verify(&token, now() + Duration::seconds(1800)),
+            Err(TokenError::Expired)
+        );
+    }
+
+    #[test]
+    fn alg_none_other_algorithms_and_bad_signatures_are_refused() {
+        let claims = serde_json::json!({"sub": "7", "exp": 1_900_000_000, "iat": 1_800_000_000, "typ": "access", "ver": 3});
+        let none = forge(&serde_json::json!({"alg": "none", "typ": "JWT"}), &claims, "");
+        let hs512 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .expect("signed");
+        let other_key = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"another-key-another-key-another-key"),
+        )
+        .expect("signed");
+        let mut tampered = token();
+        tampered.push('x');
+        for (name, token) in [
+            ("alg none", none),
+            ("HS512", hs512),
+            ("other key", other_key),
+            ("tampered", tampered),
+            ("garbage", "not.a.jwt".to_owned()),
+            ("empty", String::new()),
+        ] {
+            assert_eq!(
+                issuer().verify(&token, now()),
+                Err(TokenError::Invalid),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn tokens_of_another_type_or_without_required_claims_are_refused() {
+        let sign = |claims: serde_json::Value| {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(SECRET.as_bytes()),
+            )
+            .expect("signed")
+        };
+        let cases = [
+            ("refresh typ", serde_json::json!({"sub": "7", "exp": 1_900_000_000, "iat": 1, "typ": "refresh", "ver": 3})),
+            ("no exp", serde_json::json!({"sub": "7", "iat": 1, "typ": "access", "ver": 3})),
+            ("no iat", serde_json::json!({"sub": "7", "exp": 1_900_000_000, "typ": "access", "ver": 3})),
+            ("sub not an id", serde_json::json!({"sub": "ann", "exp": 1_900_000_000, "iat": 1, "typ": "access", "ver": 3})),
+        ];
+        for (name, claims) in cases {
+            assert_eq!(
+                issuer().verify(&sign(claims), now()),
+                Err(TokenError::Invalid),
+                "{name}"
+            );
+        }
+    }
+}
