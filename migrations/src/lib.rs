@@ -1,1 +1,16 @@
-//! stub
+//! Shelter's schema migrations. They run unchanged on SQLite and PostgreSQL, and name tables
+//! and columns with strings rather than entity types, so an old migration still compiles
+//! after an entity changes.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_users;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_users::Migration)]
+    }
+}

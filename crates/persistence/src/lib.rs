@@ -1,1 +1,14 @@
-//! stub
+//! Shelter's SeaORM adapter: the same code and migrations on SQLite and PostgreSQL.
+//!
+//! - [`Database`]: the connection pool (SQLite in WAL mode with a busy timeout), migrations
+//!   and a readiness ping.
+//! - [`SeaOrmUserRepository`] implements the domain's `UserRepository`.
+//! - `entity`: the SeaORM models, private to this crate: they are neither domain types nor
+//!   HTTP DTOs.
+
+mod database;
+mod entity;
+mod users;
+
+pub use database::{Database, DatabaseSettings};
+pub use users::SeaOrmUserRepository;

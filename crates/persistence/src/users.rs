@@ -1,0 +1,241 @@
+//! `SeaOrmUserRepository`: users in SQLite or PostgreSQL.
+
+use anyhow::Context;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction,
+    DbErr, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use shelter_domain::ports::UserRepository;
+use shelter_domain::{
+    EmailAddress, NewUser, Page, PasswordHash, StoreError, User, UserChanges, UserId, Username,
+};
+
+use crate::entity::user;
+
+pub struct SeaOrmUserRepository {
+    db: DatabaseConnection,
+}
+
+impl SeaOrmUserRepository {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// A write transaction that serialises with other writers from its first statement:
+    /// `BEGIN IMMEDIATE` on SQLite (where row locks do not exist), and on PostgreSQL the
+    /// `SELECT … FOR UPDATE` of the rows it reads.
+    async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
+        Ok(self
+            .db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await
+            .context("begin transaction")?)
+    }
+
+    /// Locks the target row, checks it exists and has the expected revision, and when the
+    /// write takes away an active superuser, checks another one remains. The active
+    /// superusers are locked first and in id order, so two admins demoting each other at
+    /// once serialise instead of both succeeding (or deadlocking).
+    async fn lock_for_write(
+        txn: &DatabaseTransaction,
+        id: UserId,
+        expected_revision: Option<i64>,
+        removes_superuser: impl FnOnce(&User) -> bool,
+    ) -> Result<user::Model, StoreError> {
+        let superusers = user::Entity::find()
+            .select_only()
+            .column(user::Column::Id)
+            .filter(user::Column::IsActive.eq(true))
+            .filter(user::Column::IsSuperuser.eq(true))
+            .order_by_asc(user::Column::Id)
+            .lock_exclusive()
+            .into_tuple::<i64>()
+            .all(txn)
+            .await
+            .context("lock the active superusers")?;
+        let current = user::Entity::find_by_id(id.get())
+            .lock_exclusive()
+            .one(txn)
+            .await
+            .context("lock the user")?
+            .ok_or(StoreError::NotFound)?;
+        if expected_revision.is_some_and(|revision| revision != current.revision) {
+            return Err(StoreError::RevisionMismatch);
+        }
+        let others = superusers.iter().filter(|&&other| other != current.id).count();
+        if others == 0 && removes_superuser(&to_domain(current.clone())?) {
+            return Err(StoreError::LastSuperuser);
+        }
+        Ok(current)
+    }
+}
+
+#[async_trait]
+impl UserRepository for SeaOrmUserRepository {
+    async fn insert(&self, new: NewUser) -> Result<User, StoreError> {
+        let model = user::ActiveModel {
+            email: Set(new.email.as_str().to_owned()),
+            username: Set(new.username.as_str().to_owned()),
+            password_hash: Set(new.password_hash.as_str().to_owned()),
+            is_active: Set(true),
+            is_superuser: Set(new.is_superuser),
+            email_verified: Set(new.email_verified),
+            token_version: Set(1),
+            revision: Set(1),
+            created_at: Set(new.now),
+            updated_at: Set(new.now),
+            ..Default::default()
+        }
+        .insert(&self.db)
+        .await
+        .map_err(|e| classify(e, "insert user"))?;
+        to_domain(model)
+    }
+
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        user::Entity::find_by_id(id.get())
+            .one(&self.db)
+            .await
+            .context("find user by id")?
+            .map(to_domain)
+            .transpose()
+    }
+
+    async fn find_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
+        // Usernames cannot contain '@', so the login names exactly one column; `lower()`
+        // makes the query use the unique expression index.
+        let column = if login.contains('@') {
+            user::Column::Email
+        } else {
+            user::Column::Username
+        };
+        user::Entity::find()
+            .filter(ExprTrait::eq(
+                Expr::expr(Func::lower(Expr::col(column))),
+                login.to_lowercase(),
+            ))
+            .one(&self.db)
+            .await
+            .context("find user by login")?
+            .map(to_domain)
+            .transpose()
+    }
+
+    async fn list(&self, page: Page) -> Result<(Vec<User>, u64), StoreError> {
+        let skip = Ord::min(page.skip(), i64::MAX.unsigned_abs());
+        let rows = user::Entity::find()
+            .order_by_asc(user::Column::Id)
+            .offset(skip)
+            .limit(page.limit())
+            .all(&self.db)
+            .await
+            .context("list users")?;
+        let total = user::Entity::find()
+            .count(&self.db)
+            .await
+            .context("count users")?;
+        let users = rows
+            .into_iter()
+            .map(to_domain)
+            .collect::<Result<_, _>>()?;
+        Ok((users, total))
+    }
+
+    async fn update(
+        &self,
+        id: UserId,
+        expected_revision: Option<i64>,
+        changes: UserChanges,
+        now: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
+        let txn = self.begin_write().await?;
+        let current =
+            Self::lock_for_write(&txn, id, expected_revision, |user| changes.demotes(user))
+                .await?;
+        let (revision, token_version) = (current.revision, current.token_version);
+        let mut model = current.into_active_model();
+        if let Some(email) = changes.email {
+            model.email = Set(email.as_str().to_owned());
+        }
+        if let Some(username) = changes.username {
+            model.username = Set(username.as_str().to_owned());
+        }
+        if let Some(hash) = changes.password_hash {
+            model.password_hash = Set(hash.as_str().to_owned());
+        }
+        if let Some(active) = changes.is_active {
+            model.is_active = Set(active);
+        }
+        if let Some(superuser) = changes.is_superuser {
+            model.is_superuser = Set(superuser);
+        }
+        if let Some(verified) = changes.email_verified {
+            model.email_verified = Set(verified);
+        }
+        if changes.bump_token_version {
+            model.token_version = Set(token_version + 1);
+        }
+        model.revision = Set(revision + 1);
+        model.updated_at = Set(now);
+        let updated = model
+            .update(&txn)
+            .await
+            .map_err(|e| classify(e, "update user"))?;
+        txn.commit().await.context("commit user update")?;
+        to_domain(updated)
+    }
+
+    async fn delete(&self, id: UserId, expected_revision: Option<i64>) -> Result<(), StoreError> {
+        let txn = self.begin_write().await?;
+        Self::lock_for_write(&txn, id, expected_revision, User::is_active_superuser).await?;
+        user::Entity::delete_by_id(id.get())
+            .exec(&txn)
+            .await
+            .context("delete user")?;
+        txn.commit().await.context("commit user deletion")?;
+        Ok(())
+    }
+}
+
+/// Maps a unique violation to the domain error by the name of the index that fired, and
+/// anything else to `Unexpected` with context.
+fn classify(error: DbErr, action: &'static str) -> StoreError {
+    if let Some(SqlErr::UniqueConstraintViolation(message)) = error.sql_err() {
+        if message.contains("users_email_lower_key") {
+            return StoreError::EmailTaken;
+        }
+        if message.contains("users_username_lower_key") {
+            return StoreError::UsernameTaken;
+        }
+    }
+    StoreError::Unexpected(anyhow::Error::new(error).context(action))
+}
+
+fn to_domain(model: user::Model) -> Result<User, StoreError> {
+    // Rows were valid when written; a row that no longer parses was changed behind our
+    // back, which is an error to surface, not to paper over.
+    let email = EmailAddress::parse(&model.email)
+        .with_context(|| format!("stored email of user {} is invalid", model.id))?;
+    let username = Username::parse(&model.username)
+        .with_context(|| format!("stored username of user {} is invalid", model.id))?;
+    Ok(User {
+        id: UserId::new(model.id),
+        email,
+        username,
+        password_hash: PasswordHash::from_phc(model.password_hash),
+        is_active: model.is_active,
+        is_superuser: model.is_superuser,
+        email_verified: model.email_verified,
+        token_version: model.token_version,
+        revision: model.revision,
+        created_at: model.created_at,
+        updated_at: model.updated_at,
+    })
+}

@@ -1,0 +1,288 @@
+//! `SeaOrmUserRepository` against real SQLite files and real PostgreSQL databases.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use shelter_domain::ports::UserRepository;
+use shelter_domain::{
+    EmailAddress, NewUser, Page, PasswordHash, StoreError, UserChanges, UserId, Username,
+};
+use shelter_persistence::SeaOrmUserRepository;
+use shelter_test_support::{Backend, TestDatabase};
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000, 0).expect("valid time")
+}
+
+fn new_user(email: &str, username: &str, superuser: bool) -> NewUser {
+    NewUser {
+        email: EmailAddress::parse(email).expect("email"),
+        username: Username::parse(username).expect("username"),
+        password_hash: PasswordHash::from_phc("$argon2id$stub".into()),
+        is_superuser: superuser,
+        email_verified: false,
+        now: now(),
+    }
+}
+
+async fn repository(backend: Backend) -> Option<(TestDatabase, Arc<SeaOrmUserRepository>)> {
+    let db = TestDatabase::create(backend).await?;
+    let users = Arc::new(db.migrated().await.users());
+    Some((db, users))
+}
+
+async fn stores_and_finds_users_ignoring_case(backend: Backend) {
+    let Some((_db, users)) = repository(backend).await else { return };
+    let created = users
+        .insert(new_user("ann@example.com", "Ann", false))
+        .await
+        .expect("inserted");
+    assert_eq!((created.revision, created.token_version), (1, 1));
+    assert!(created.is_active && !created.is_superuser && !created.email_verified);
+    assert_eq!(created.created_at, now());
+
+    let by_id = users.find_by_id(created.id).await.expect("query");
+    assert_eq!(by_id.as_ref(), Some(&created));
+    for login in ["ann@example.com", "ANN@Example.com", "ann", "ANN"] {
+        let found = users.find_by_login(login).await.expect("query");
+        assert_eq!(found.map(|u| u.id), Some(created.id), "login {login:?}");
+    }
+    assert!(users.find_by_login("nobody").await.expect("query").is_none());
+    assert!(
+        users
+            .find_by_id(UserId::new(999))
+            .await
+            .expect("query")
+            .is_none()
+    );
+}
+
+async fn duplicates_are_refused_by_the_database(backend: Backend) {
+    let Some((_db, users)) = repository(backend).await else { return };
+    users
+        .insert(new_user("ann@example.com", "ann", false))
+        .await
+        .expect("first insert");
+    let email = users
+        .insert(new_user("ANN@example.com", "other", false))
+        .await;
+    assert!(matches!(email, Err(StoreError::EmailTaken)), "{email:?}");
+    let username = users
+        .insert(new_user("other@example.com", "ANN", false))
+        .await;
+    assert!(
+        matches!(username, Err(StoreError::UsernameTaken)),
+        "{username:?}"
+    );
+}
+
+async fn concurrent_signups_with_one_email_create_exactly_one_user(backend: Backend) {
+    let Some((_db, users)) = repository(backend).await else { return };
+    let attempts = (0..30).map(|i| {
+        let users = Arc::clone(&users);
+        tokio::spawn(async move {
+            users
+                .insert(new_user("race@example.com", &format!("racer{i}"), false))
+                .await
+        })
+    });
+    let mut created = 0;
+    for attempt in attempts {
+        match attempt.await.expect("task") {
+            Ok(_) => created += 1,
+            Err(StoreError::EmailTaken) => {}
+            Err(other) => panic!("unexpected error under contention: {other:?}"),
+        }
+    }
+    assert_eq!(created, 1);
+}
+
+async fn updates_bump_the_revision_and_check_it(backend: Backend) {
+    let Some((_db, users)) = repository(backend).await else { return };
+    let ann = users
+        .insert(new_user("ann@example.com", "ann", false))
+        .await
+        .expect("inserted");
+    users
+        .insert(new_user("bob@example.com", "bob", false))
+        .await
+        .expect("inserted");
+    let later = now() + chrono::Duration::minutes(5);
+    let renamed = users
+        .update(
+            ann.id,
+            Some(1),
+            UserChanges {
+                username: Some(Username::parse("anna").expect("name")),
+                password_hash: Some(PasswordHash::from_phc("new".into())),
+                bump_token_version: true,
+                ..UserChanges::default()
+            },
+            later,
+        )
+        .await
+        .expect("updated");
+    assert_eq!(renamed.username.as_str(), "anna");
+    assert_eq!(renamed.password_hash.as_str(), "new");
+    assert_eq!((renamed.revision, renamed.token_version), (2, 2));
+    assert_eq!(renamed.updated_at, later);
+    assert_eq!(renamed.created_at, now());
+
+    let stale = users
+        .update(ann.id, Some(1), UserChanges::default(), later)
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::RevisionMismatch)),
+        "{stale:?}"
+    );
+    let taken = users
+        .update(
+            ann.id,
+            None,
+            UserChanges {
+                email: Some(EmailAddress::parse("BOB@example.com").expect("email")),
+                ..UserChanges::default()
+            },
+            later,
+        )
+        .await;
+    assert!(matches!(taken, Err(StoreError::EmailTaken)), "{taken:?}");
+    let missing = users
+        .update(UserId::new(999), None, UserChanges::default(), later)
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+}
+
+async fn the_last_active_superuser_stays(backend: Backend) {
+    let Some((_db, users)) = repository(backend).await else { return };
+    let admin = users
+        .insert(new_user("admin@example.com", "admin", true))
+        .await
+        .expect("inserted");
+    let demote = UserChanges {
+        is_superuser: Some(false),
+        ..UserChanges::default()
+    };
+    let deactivate = UserChanges {
+        is_active: Some(false),
+        ..UserChanges::default()
+    };
+    for changes in [demote.clone(), deactivate] {
+        let result = users.update(admin.id, None, changes, now()).await;
+        assert!(
+            matches!(result, Err(StoreError::LastSuperuser)),
+            "{result:?}"
+        );
+    }
+    let delete = users.delete(admin.id, None).await;
+    assert!(
+        matches!(delete, Err(StoreError::LastSuperuser)),
+        "{delete:?}"
+    );
+
+    let second = users
+        .insert(new_user("second@example.com", "second", true))
+        .await
+        .expect("inserted");
+    users
+        .update(admin.id, None, demote, now())
+        .await
+        .expect("another superuser remains");
+    let delete = users.delete(second.id, None).await;
+    assert!(
+        matches!(delete, Err(StoreError::LastSuperuser)),
+        "{delete:?}"
+    );
+    let missing = users.delete(UserId::new(999), None).await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+}
+
+async fn two_superusers_demoting_each_other_at_once_leave_one(backend: Backend) {
+    for round in 0..5 {
+        let Some((_db, users)) = repository(backend).await else { return };
+        let a = users
+            .insert(new_user("a@example.com", "aaa", true))
+            .await
+            .expect("inserted");
+        let b = users
+            .insert(new_user("b@example.com", "bbb", true))
+            .await
+            .expect("inserted");
+        let demote = |id: UserId| {
+            let users = Arc::clone(&users);
+            tokio::spawn(async move {
+                let changes = UserChanges {
+                    is_superuser: Some(false),
+                    ..UserChanges::default()
+                };
+                users.update(id, None, changes, now()).await
+            })
+        };
+        let (first, second) = (demote(a.id), demote(b.id));
+        let results = [first.await.expect("task"), second.await.expect("task")];
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        let refused = results
+            .iter()
+            .filter(|r| matches!(r, Err(StoreError::LastSuperuser)))
+            .count();
+        assert_eq!((ok, refused), (1, 1), "round {round}: {results:?}");
+        let (all, _) = users
+            .list(Page::new(0, 100).expect("page"))
+            .await
+            .expect("listed");
+        let superusers = all.iter().filter(|u| u.is_active_superuser()).count();
+        assert_eq!(superusers, 1, "round {round}");
+    }
+}
+
+async fn lists_pages_in_id_order_with_the_total(backend: Backend) {
+    let Some((_db, users)) = repository(backend).await else { return };
+    for i in 0..5 {
+        users
+            .insert(new_user(
+                &format!("u{i}@example.com"),
+                &format!("user{i}"),
+                false,
+            ))
+            .await
+            .expect("inserted");
+    }
+    let (page, total) = users
+        .list(Page::new(1, 2).expect("page"))
+        .await
+        .expect("listed");
+    assert_eq!(total, 5);
+    let names: Vec<_> = page.iter().map(|u| u.username.as_str().to_owned()).collect();
+    assert_eq!(names, ["user1", "user2"]);
+    let (beyond, total) = users
+        .list(Page::new(u64::MAX, 100).expect("page"))
+        .await
+        .expect("listed");
+    assert!(beyond.is_empty());
+    assert_eq!(total, 5);
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() { super::$name(shelter_test_support::Backend::Sqlite).await }
+            )*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() { super::$name(shelter_test_support::Backend::Postgres).await }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    stores_and_finds_users_ignoring_case,
+    duplicates_are_refused_by_the_database,
+    concurrent_signups_with_one_email_create_exactly_one_user,
+    updates_bump_the_revision_and_check_it,
+    the_last_active_superuser_stays,
+    two_superusers_demoting_each_other_at_once_leave_one,
+    lists_pages_in_id_order_with_the_total,
+);
