@@ -1,0 +1,58 @@
+//! The HTTP adapter: handlers, DTOs, extractors, middleware and the OpenAPI document.
+
+mod auth;
+mod docs;
+mod dto;
+mod extract;
+mod health;
+mod middleware;
+mod problem;
+mod users;
+
+use std::sync::Arc;
+
+use actix_web::web;
+use async_trait::async_trait;
+use shelter_domain::{AuthService, UserService};
+
+pub use docs::ApiDoc;
+pub use middleware::{PROCESS_TIME as PROCESS_TIME_HEADER, REQUEST_ID as REQUEST_ID_HEADER, observe};
+
+/// A dependency `/health/ready` asks.
+#[async_trait]
+pub trait Probe: Send + Sync {
+    fn name(&self) -> &'static str;
+
+    async fn check(&self) -> anyhow::Result<()>;
+}
+
+/// What every handler may use.
+pub struct AppState {
+    pub users: Arc<UserService>,
+    pub auth: Arc<AuthService>,
+    pub probes: Vec<Arc<dyn Probe>>,
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/users")
+            .route(web::post().to(users::signup))
+            .route(web::get().to(users::list)),
+    )
+    .service(
+        web::resource("/users/me")
+            .route(web::get().to(users::read_me))
+            .route(web::patch().to(users::update_me))
+            .route(web::delete().to(users::delete_me)),
+    )
+    .service(
+        web::resource("/users/{id}")
+            .route(web::get().to(users::read))
+            .route(web::patch().to(users::update_one))
+            .route(web::delete().to(users::delete_one)),
+    )
+    .service(web::resource("/auth/token").route(web::post().to(auth::token)))
+    .service(web::resource("/health/live").route(web::get().to(health::live)))
+    .service(web::resource("/health/ready").route(web::get().to(health::ready)))
+    .configure(docs::routes);
+}

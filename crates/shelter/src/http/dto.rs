@@ -1,0 +1,243 @@
+//! HTTP request and response bodies. They live only here: the domain has no serde, and the
+//! persistence entities never reach a client.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use garde::Validate;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use shelter_domain::{AccountUpdate, EmailAddress, NewAccount, Password, User, Username};
+use utoipa::{IntoParams, ToSchema};
+
+use super::problem::{FieldError, Problem};
+
+/// A garde rule that runs a domain parser, so each rule is written once, in the domain.
+fn parses<T, E: std::fmt::Display>(
+    parse: fn(&str) -> Result<T, E>,
+) -> impl FnOnce(&Option<String>, &()) -> garde::Result {
+    move |value, ()| match value {
+        Some(raw) => parse(raw)
+            .map(drop)
+            .map_err(|error| garde::Error::new(error.to_string())),
+        None => Ok(()),
+    }
+}
+
+/// Unwraps a field that garde has already checked; a mismatch is answered as a 422
+/// rather than trusted.
+fn checked<T, E: std::fmt::Display>(
+    field: &str,
+    raw: Option<&str>,
+    parse: fn(&str) -> Result<T, E>,
+) -> Result<Option<T>, Problem> {
+    raw.map(|raw| {
+        parse(raw).map_err(|error| {
+            Problem::validation(vec![FieldError {
+                field: field.to_owned(),
+                message: error.to_string(),
+            }])
+        })
+    })
+    .transpose()
+}
+
+fn required<T>(field: &str, value: Option<T>) -> Result<T, Problem> {
+    value.ok_or_else(|| Problem::field(field, "field required"))
+}
+
+/// `POST /users`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignupRequest {
+    /// A valid email address; stored lower-cased, unique ignoring case.
+    #[garde(required, custom(parses(EmailAddress::parse)))]
+    #[schema(value_type = String, format = "email", example = "ann@example.com")]
+    pub email: Option<String>,
+    /// 3–50 letters, digits, `_`, `-` or `.`; unique ignoring case.
+    #[garde(required, custom(parses(Username::parse)))]
+    #[schema(value_type = String, min_length = 3, max_length = 50, pattern = "^[A-Za-z0-9_.-]+$", example = "ann")]
+    pub username: Option<String>,
+    /// 8–128 characters.
+    #[garde(required, custom(parses(Password::parse)))]
+    #[schema(value_type = String, format = "password", min_length = 8, max_length = 128)]
+    pub password: Option<String>,
+}
+
+impl SignupRequest {
+    pub fn into_account(self) -> Result<NewAccount, Problem> {
+        Ok(NewAccount {
+            email: required("email", checked("email", self.email.as_deref(), EmailAddress::parse)?)?,
+            username: required(
+                "username",
+                checked("username", self.username.as_deref(), Username::parse)?,
+            )?,
+            password: required(
+                "password",
+                checked("password", self.password.as_deref(), Password::parse)?,
+            )?,
+        })
+    }
+}
+
+/// `PATCH /users/me` and `PATCH /users/{id}`: any subset of the fields.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRequest {
+    #[garde(custom(parses(EmailAddress::parse)))]
+    #[schema(value_type = Option<String>, format = "email")]
+    pub email: Option<String>,
+    #[garde(custom(parses(Username::parse)))]
+    #[schema(value_type = Option<String>, min_length = 3, max_length = 50, pattern = "^[A-Za-z0-9_.-]+$")]
+    pub username: Option<String>,
+    #[garde(custom(parses(Password::parse)))]
+    #[schema(value_type = Option<String>, format = "password", min_length = 8, max_length = 128)]
+    pub password: Option<String>,
+    /// The caller's own current password; required to change `email` or `password`.
+    #[garde(skip)]
+    #[schema(value_type = Option<String>, format = "password")]
+    pub current_password: Option<String>,
+    /// Superusers only.
+    #[garde(skip)]
+    pub is_active: Option<bool>,
+    /// Superusers only.
+    #[garde(skip)]
+    pub is_superuser: Option<bool>,
+}
+
+impl UpdateRequest {
+    pub fn into_update(self) -> Result<AccountUpdate, Problem> {
+        Ok(AccountUpdate {
+            email: checked("email", self.email.as_deref(), EmailAddress::parse)?,
+            username: checked("username", self.username.as_deref(), Username::parse)?,
+            password: checked("password", self.password.as_deref(), Password::parse)?,
+            current_password: self.current_password.map(SecretString::from),
+            is_active: self.is_active,
+            is_superuser: self.is_superuser,
+        })
+    }
+}
+
+/// `POST /auth/token`, as an OAuth2 password form or the same fields as JSON.
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    /// Email or username.
+    #[garde(required, length(min = 1))]
+    #[schema(value_type = String, example = "ann@example.com")]
+    pub username: Option<String>,
+    #[garde(required, length(min = 1))]
+    #[schema(value_type = String, format = "password")]
+    pub password: Option<String>,
+    /// OAuth2's `password` grant; optional, and any other value is refused.
+    #[garde(custom(is_password_grant))]
+    #[schema(value_type = Option<String>, example = "password")]
+    pub grant_type: Option<String>,
+    /// Accepted for OAuth2 clients and ignored.
+    #[garde(skip)]
+    #[expect(dead_code, reason = "accepted so OAuth2 clients work; ignored")]
+    pub scope: Option<String>,
+    /// Accepted for OAuth2 clients and ignored.
+    #[garde(skip)]
+    #[expect(dead_code, reason = "accepted so OAuth2 clients work; ignored")]
+    pub client_id: Option<String>,
+    /// Accepted for OAuth2 clients and ignored.
+    #[garde(skip)]
+    #[schema(format = "password")]
+    #[expect(dead_code, reason = "accepted so OAuth2 clients work; ignored")]
+    pub client_secret: Option<String>,
+}
+
+// Hand-written so the password can never be printed.
+impl std::fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRequest")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_password_grant(value: &Option<String>, (): &()) -> garde::Result {
+    match value.as_deref() {
+        None | Some("password") => Ok(()),
+        Some(_) => Err(garde::Error::new("must be \"password\"")),
+    }
+}
+
+/// A successful login.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// Always `bearer`.
+    #[schema(example = "bearer")]
+    pub token_type: &'static str,
+    /// Lifetime of the access token in seconds.
+    #[schema(example = 1800)]
+    pub expires_in: i64,
+}
+
+/// A user as clients see it: never a password or a hash.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserResponse {
+    #[schema(example = 1)]
+    pub id: i64,
+    #[schema(example = "ann@example.com")]
+    pub email: String,
+    #[schema(example = "ann")]
+    pub username: String,
+    pub is_active: bool,
+    pub is_superuser: bool,
+    pub email_verified: bool,
+    /// RFC 3339, UTC.
+    #[schema(example = "2026-11-23T19:42:00Z")]
+    pub created_at: String,
+    /// RFC 3339, UTC.
+    #[schema(example = "2026-11-23T19:42:00Z")]
+    pub updated_at: String,
+}
+
+fn rfc3339(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl From<&User> for UserResponse {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id.get(),
+            email: user.email.to_string(),
+            username: user.username.to_string(),
+            is_active: user.is_active,
+            is_superuser: user.is_superuser,
+            email_verified: user.email_verified,
+            created_at: rfc3339(user.created_at),
+            updated_at: rfc3339(user.updated_at),
+        }
+    }
+}
+
+/// `GET /users` query. Both are optional; anything else in the query is ignored.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Rows to skip, ≥ 0 (default 0).
+    #[param(value_type = Option<u64>, minimum = 0)]
+    pub skip: Option<String>,
+    /// Rows to return, 1–100 (default 100).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
+}
+
+/// One page of users.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserPage {
+    pub items: Vec<UserResponse>,
+    /// All users, not only this page's.
+    pub total: u64,
+    pub skip: u64,
+    pub limit: u64,
+}
+
+/// `{"status": "ok"}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Status {
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}

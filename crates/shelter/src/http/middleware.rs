@@ -1,0 +1,131 @@
+//! The middleware every request passes through: trailing-slash normalisation, the request
+//! id, the tracing span and log line, `X-Process-Time`, and the guarantee that every error
+//! answer is problem+json, whoever produced it.
+
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{StatusCode, Uri};
+use actix_web::middleware::Next;
+use actix_web::{Error, ResponseError};
+use tracing::Instrument as _;
+
+use super::problem::{PROBLEM_JSON, Problem};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const PROCESS_TIME: HeaderName = HeaderName::from_static("x-process-time");
+
+pub async fn observe(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let started = Instant::now();
+    trim_trailing_slash(&mut req);
+    let request_id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| is_sane_request_id(id))
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    // The path only: a query string may carry a token.
+    let span = tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.path(),
+        request_id = %request_id,
+    );
+    // Handlers' and extractors' errors arrive here as responses already; an `Err` comes
+    // only from an inner middleware and is answered by actix itself.
+    let response = next.call(req).instrument(span.clone()).await?;
+    let mut response = as_problem(response.map_into_boxed_body());
+    let elapsed = started.elapsed();
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert(REQUEST_ID, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&format!("{:.6}", elapsed.as_secs_f64())) {
+        headers.insert(PROCESS_TIME, value);
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            "request handled"
+        );
+    });
+    Ok(response)
+}
+
+/// A client's request id is echoed only if it is short and made of safe characters, so it
+/// can neither forge log lines nor bloat them.
+fn is_sane_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:+/=".contains(&b))
+}
+
+/// `/users/` is `/users`. The Swagger UI's assets under `/docs/` keep their slash: the UI
+/// page at `/docs` links to them relative to `/docs/`.
+fn trim_trailing_slash(req: &mut ServiceRequest) {
+    let path = req.path();
+    if path.len() <= 1 || !path.ends_with('/') || path.starts_with("/docs/") {
+        return;
+    }
+    let trimmed = match path.trim_end_matches('/') {
+        "" => "/",
+        trimmed => trimmed,
+    };
+    let rewritten = match req.query_string() {
+        "" => trimmed.to_owned(),
+        query => format!("{trimmed}?{query}"),
+    };
+    let Ok(uri) = rewritten.parse::<Uri>() else {
+        return;
+    };
+    req.match_info_mut().get_mut().update(&uri);
+    req.head_mut().uri = uri;
+}
+
+/// Replaces any error answer that is not already problem+json (actix's own 404/405, an
+/// extractor's plain-text error) with a problem of the same status.
+fn as_problem(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let detail = match status {
+        StatusCode::NOT_FOUND => "No such resource",
+        StatusCode::METHOD_NOT_ALLOWED => "This method is not allowed on this resource",
+        StatusCode::INTERNAL_SERVER_ERROR => "The server could not handle this request",
+        _ => status.canonical_reason().unwrap_or("Error"),
+    };
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let (request, _) = response.into_parts();
+    let mut replacement = Problem::new(status, detail).error_response();
+    if let Some(allow) = allow {
+        replacement.headers_mut().insert(header::ALLOW, allow);
+    }
+    ServiceResponse::new(request, replacement)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_sane_request_ids_are_echoed() {
+        for ok in ["abc", "7f1c-22", "req_1.2:3", &"a".repeat(128)] {
+            assert!(is_sane_request_id(ok), "{ok}");
+        }
+        for bad in ["", "a b", "x\r\ny", "<script>", "ü", &"a".repeat(129)] {
+            assert!(!is_sane_request_id(bad), "{bad:?}");
+        }
+    }
+}

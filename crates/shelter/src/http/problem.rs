@@ -1,0 +1,237 @@
+//! The one error type of the HTTP layer: RFC 9457 problem details. Every use-case error is
+//! mapped to a status here and nowhere else.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use shelter_domain::{AuthError, UserError};
+use utoipa::ToSchema;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// An RFC 9457 problem details body.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"type": "about:blank", "title": "Conflict", "status": 409, "detail": "A user with this email already exists"}))]
+pub struct ProblemBody {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Present on 422 only: one entry per invalid field.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+/// An error answered as problem+json.
+#[derive(Debug)]
+pub struct Problem {
+    status: StatusCode,
+    detail: String,
+    errors: Vec<FieldError>,
+    retry_after: Option<u64>,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.status, self.detail)
+    }
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            detail: detail.into(),
+            errors: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, detail)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, detail)
+    }
+
+    /// A 422 listing every invalid field.
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        Self {
+            errors,
+            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "The request is invalid")
+        }
+    }
+
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::validation(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+        }])
+    }
+
+    /// A dependency is down: the client may retry after `seconds`.
+    pub fn unavailable(detail: impl Into<String>, seconds: u64) -> Self {
+        Self {
+            retry_after: Some(seconds),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, detail)
+        }
+    }
+
+    /// A 500. The cause is logged here, once, inside the request's span (so with its
+    /// request id); the client gets a fixed text and no internals.
+    pub fn internal(error: &anyhow::Error) -> Self {
+        tracing::error!(error = format!("{error:#}"), "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The server could not handle this request",
+        )
+    }
+
+    #[cfg(test)]
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    #[cfg(test)]
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    #[cfg(test)]
+    pub fn errors(&self) -> &[FieldError] {
+        &self.errors
+    }
+
+    pub fn body(&self) -> ProblemBody {
+        ProblemBody {
+            kind: "about:blank",
+            title: self
+                .status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            errors: self.errors.clone(),
+        }
+    }
+}
+
+impl ResponseError for Problem {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        response.content_type(PROBLEM_JSON);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds));
+        }
+        response.json(self.body())
+    }
+}
+
+impl From<UserError> for Problem {
+    fn from(error: UserError) -> Self {
+        let status = match &error {
+            UserError::EmailTaken | UserError::UsernameTaken | UserError::LastSuperuser => {
+                StatusCode::CONFLICT
+            }
+            UserError::NotFound => StatusCode::NOT_FOUND,
+            UserError::Forbidden(_) | UserError::WrongCurrentPassword => StatusCode::FORBIDDEN,
+            UserError::CurrentPasswordRequired => {
+                return Self::field("current_password", error.to_string());
+            }
+            UserError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            UserError::Unexpected(cause) => return Self::internal(cause),
+        };
+        Self::new(status, error.to_string())
+    }
+}
+
+impl From<AuthError> for Problem {
+    fn from(error: AuthError) -> Self {
+        let status = match &error {
+            AuthError::InvalidCredentials | AuthError::InvalidToken => StatusCode::UNAUTHORIZED,
+            AuthError::Inactive => StatusCode::FORBIDDEN,
+            AuthError::Unexpected(cause) => return Self::internal(cause),
+        };
+        Self::new(status, error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_domain_error_has_one_status() {
+        let cases: Vec<(Problem, u16)> = vec![
+            (UserError::EmailTaken.into(), 409),
+            (UserError::UsernameTaken.into(), 409),
+            (UserError::LastSuperuser.into(), 409),
+            (UserError::NotFound.into(), 404),
+            (UserError::Forbidden("no").into(), 403),
+            (UserError::WrongCurrentPassword.into(), 403),
+            (UserError::CurrentPasswordRequired.into(), 422),
+            (UserError::PreconditionFailed.into(), 412),
+            (UserError::Unexpected(anyhow::anyhow!("db down")).into(), 500),
+            (AuthError::InvalidCredentials.into(), 401),
+            (AuthError::InvalidToken.into(), 401),
+            (AuthError::Inactive.into(), 403),
+            (AuthError::Unexpected(anyhow::anyhow!("db down")).into(), 500),
+        ];
+        for (problem, status) in cases {
+            assert_eq!(problem.status().as_u16(), status, "{problem:?}");
+        }
+    }
+
+    #[test]
+    fn internal_errors_leak_nothing() {
+        let problem = Problem::from(UserError::Unexpected(anyhow::anyhow!(
+            "connection to postgres://app:secret@db failed"
+        )));
+        assert!(!problem.detail().contains("secret"));
+        let body = serde_json::to_string(&problem.body()).expect("json");
+        assert!(!body.contains("postgres"), "{body}");
+    }
+
+    #[test]
+    fn a_duplicate_email_says_already_exists() {
+        let body = Problem::from(UserError::EmailTaken).body();
+        assert_eq!(body.title, "Conflict");
+        assert!(body.detail.contains("already exists"));
+        assert_eq!(body.kind, "about:blank");
+    }
+
+    #[test]
+    fn unauthorized_answers_carry_the_bearer_challenge() {
+        let response = Problem::unauthorized("Not authenticated").error_response();
+        assert_eq!(
+            response.headers().get(header::WWW_AUTHENTICATE),
+            Some(&HeaderValue::from_static("Bearer"))
+        );
+        assert_eq!(
+            response.headers().get(header::CONTENT_TYPE),
+            Some(&HeaderValue::from_static(PROBLEM_JSON))
+        );
+    }
+}
