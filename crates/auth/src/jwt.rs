@@ -1,6 +1,5 @@
 //! HS256 access tokens.
 
-
 use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -74,10 +73,7 @@ impl TokenIssuer for JwtTokenIssuer {
         if claims.typ != ACCESS {
             return Err(TokenError::Invalid);
         }
-        let user_id = claims
-            .sub
-            .parse::<i64>()
-            .map_err(|_| TokenError::Invalid)?;
+        let user_id = claims.sub.parse::<i64>().map_err(|_| TokenError::Invalid)?;
         if claims.exp <= now.timestamp() {
             return Err(TokenError::Expired);
         }
@@ -87,7 +83,6 @@ impl TokenIssuer for JwtTokenIssuer {
         })
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -143,7 +138,12 @@ mod tests {
     fn issued_tokens_carry_sub_exp_iat_and_verify() {
         let access = issuer().issue(&user(), now()).expect("issued");
         assert_eq!(access.expires_in, 1800);
-        let payload = access.token.expose_secret().split('.').nth(1).expect("payload");
+        let payload = access
+            .token
+            .expose_secret()
+            .split('.')
+            .nth(1)
+            .expect("payload");
         let claims: serde_json::Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json");
         assert_eq!(claims["sub"], "7");
@@ -158,7 +158,11 @@ mod tests {
     fn expired_tokens_are_refused_without_leeway() {
         let issuer = issuer();
         let token = token();
-        assert!(issuer.verify(&token, now() + Duration::seconds(1799)).is_ok());
+        assert!(
+            issuer
+                .verify(&token, now() + Duration::seconds(1799))
+                .is_ok()
+        );
         assert_eq!(
             issuer.verify(&token, now() + Duration::seconds(1800)),
             Err(TokenError::Expired)
@@ -168,7 +172,11 @@ mod tests {
     #[test]
     fn alg_none_other_algorithms_and_bad_signatures_are_refused() {
         let claims = serde_json::json!({"sub": "7", "exp": 1_900_000_000, "iat": 1_800_000_000, "typ": "access", "ver": 3});
-        let none = forge(&serde_json::json!({"alg": "none", "typ": "JWT"}), &claims, "");
+        let none = forge(
+            &serde_json::json!({"alg": "none", "typ": "JWT"}),
+            &claims,
+            "",
+        );
         let hs512 = jsonwebtoken::encode(
             &Header::new(Algorithm::HS512),
             &claims,
@@ -210,10 +218,22 @@ mod tests {
             .expect("signed")
         };
         let cases = [
-            ("refresh typ", serde_json::json!({"sub": "7", "exp": 1_900_000_000, "iat": 1, "typ": "refresh", "ver": 3})),
-            ("no exp", serde_json::json!({"sub": "7", "iat": 1, "typ": "access", "ver": 3})),
-            ("no iat", serde_json::json!({"sub": "7", "exp": 1_900_000_000, "typ": "access", "ver": 3})),
-            ("sub not an id", serde_json::json!({"sub": "ann", "exp": 1_900_000_000, "iat": 1, "typ": "access", "ver": 3})),
+            (
+                "refresh typ",
+                serde_json::json!({"sub": "7", "exp": 1_900_000_000, "iat": 1, "typ": "refresh", "ver": 3}),
+            ),
+            (
+                "no exp",
+                serde_json::json!({"sub": "7", "iat": 1, "typ": "access", "ver": 3}),
+            ),
+            (
+                "no iat",
+                serde_json::json!({"sub": "7", "exp": 1_900_000_000, "typ": "access", "ver": 3}),
+            ),
+            (
+                "sub not an id",
+                serde_json::json!({"sub": "ann", "exp": 1_900_000_000, "iat": 1, "typ": "access", "ver": 3}),
+            ),
         ];
         for (name, claims) in cases {
             assert_eq!(

@@ -90,12 +90,12 @@ impl AuthService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::UserId;
     use crate::ports::{
         AccessClaims, MockClock, MockPasswordHasher, MockTokenIssuer, MockUserRepository,
         TokenError,
     };
     use crate::users::tests::{at, user};
-    use crate::UserId;
     use secrecy::ExposeSecret;
 
     fn clock() -> Arc<MockClock> {
@@ -134,7 +134,8 @@ mod tests {
         hasher
             .expect_verify()
             .withf(|candidate, hash| {
-                candidate.expose_secret() == "right" && hash.as_ref().is_some_and(|h| h.as_str() == "hash-of-user1")
+                candidate.expose_secret() == "right"
+                    && hash.as_ref().is_some_and(|h| h.as_str() == "hash-of-user1")
             })
             .returning(|_, _| Ok(true));
         let outcome = service(users, hasher, issuer())

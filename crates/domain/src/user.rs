@@ -353,7 +353,10 @@ mod tests {
             ("a b c", UsernameError::InvalidCharacter),
             ("ann@x", UsernameError::InvalidCharacter),
             ("jöhn", UsernameError::InvalidCharacter),
-            ("robert'); drop table users;--", UsernameError::InvalidCharacter),
+            (
+                "robert'); drop table users;--",
+                UsernameError::InvalidCharacter,
+            ),
         ];
         for (raw, expected) in cases {
             assert_eq!(Username::parse(raw), Err(expected), "case {raw:?}");
@@ -367,7 +370,10 @@ mod tests {
     #[test]
     fn passwords_count_characters_not_bytes() {
         assert!(Password::parse("12345678").is_ok());
-        assert!(Password::parse(&"é".repeat(128)).is_ok(), "128 two-byte chars");
+        assert!(
+            Password::parse(&"é".repeat(128)).is_ok(),
+            "128 two-byte chars"
+        );
         assert!(matches!(
             Password::parse("1234567"),
             Err(PasswordError::TooShort { min: 8 })

@@ -121,8 +121,7 @@ impl UserService {
         if actor.id != id {
             Self::require_superuser(actor)?;
         }
-        if (update.is_active.is_some() || update.is_superuser.is_some()) && !actor.is_superuser
-        {
+        if (update.is_active.is_some() || update.is_superuser.is_some()) && !actor.is_superuser {
             return Err(UserError::Forbidden(
                 "Only a superuser may change is_active or is_superuser",
             ));
@@ -145,7 +144,10 @@ impl UserService {
         let target = if actor.id == id {
             actor.clone()
         } else {
-            self.users.find_by_id(id).await?.ok_or(UserError::NotFound)?
+            self.users
+                .find_by_id(id)
+                .await?
+                .ok_or(UserError::NotFound)?
         };
         if expected_revision.is_some_and(|revision| revision != target.revision) {
             return Err(UserError::PreconditionFailed);
@@ -205,7 +207,9 @@ impl UserService {
         if actor.is_superuser {
             Ok(())
         } else {
-            Err(UserError::Forbidden("The user doesn't have enough privileges"))
+            Err(UserError::Forbidden(
+                "The user doesn't have enough privileges",
+            ))
         }
     }
 }
@@ -220,7 +224,9 @@ pub(crate) mod tests {
     use mockall::predicate::eq;
 
     pub(crate) fn at() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 23, 19, 42, 0).single().expect("valid time")
+        Utc.with_ymd_and_hms(2026, 11, 23, 19, 42, 0)
+            .single()
+            .expect("valid time")
     }
 
     pub(crate) fn user(id: i64, superuser: bool) -> User {

@@ -69,7 +69,10 @@ impl SeaOrmUserRepository {
         if expected_revision.is_some_and(|revision| revision != current.revision) {
             return Err(StoreError::RevisionMismatch);
         }
-        let others = superusers.iter().filter(|&&other| other != current.id).count();
+        let others = superusers
+            .iter()
+            .filter(|&&other| other != current.id)
+            .count();
         if others == 0 && removes_superuser(&to_domain(current.clone())?) {
             return Err(StoreError::LastSuperuser);
         }
@@ -141,10 +144,7 @@ impl UserRepository for SeaOrmUserRepository {
             .count(&self.db)
             .await
             .context("count users")?;
-        let users = rows
-            .into_iter()
-            .map(to_domain)
-            .collect::<Result<_, _>>()?;
+        let users = rows.into_iter().map(to_domain).collect::<Result<_, _>>()?;
         Ok((users, total))
     }
 
@@ -157,8 +157,7 @@ impl UserRepository for SeaOrmUserRepository {
     ) -> Result<User, StoreError> {
         let txn = self.begin_write().await?;
         let current =
-            Self::lock_for_write(&txn, id, expected_revision, |user| changes.demotes(user))
-                .await?;
+            Self::lock_for_write(&txn, id, expected_revision, |user| changes.demotes(user)).await?;
         let (revision, token_version) = (current.revision, current.token_version);
         let mut model = current.into_active_model();
         if let Some(email) = changes.email {

@@ -32,7 +32,9 @@ async fn repository(backend: Backend) -> Option<(TestDatabase, Arc<SeaOrmUserRep
 }
 
 async fn stores_and_finds_users_ignoring_case(backend: Backend) {
-    let Some((_db, users)) = repository(backend).await else { return };
+    let Some((_db, users)) = repository(backend).await else {
+        return;
+    };
     let created = users
         .insert(new_user("ann@example.com", "Ann", false))
         .await
@@ -47,7 +49,13 @@ async fn stores_and_finds_users_ignoring_case(backend: Backend) {
         let found = users.find_by_login(login).await.expect("query");
         assert_eq!(found.map(|u| u.id), Some(created.id), "login {login:?}");
     }
-    assert!(users.find_by_login("nobody").await.expect("query").is_none());
+    assert!(
+        users
+            .find_by_login("nobody")
+            .await
+            .expect("query")
+            .is_none()
+    );
     assert!(
         users
             .find_by_id(UserId::new(999))
@@ -58,7 +66,9 @@ async fn stores_and_finds_users_ignoring_case(backend: Backend) {
 }
 
 async fn duplicates_are_refused_by_the_database(backend: Backend) {
-    let Some((_db, users)) = repository(backend).await else { return };
+    let Some((_db, users)) = repository(backend).await else {
+        return;
+    };
     users
         .insert(new_user("ann@example.com", "ann", false))
         .await
@@ -77,7 +87,9 @@ async fn duplicates_are_refused_by_the_database(backend: Backend) {
 }
 
 async fn concurrent_signups_with_one_email_create_exactly_one_user(backend: Backend) {
-    let Some((_db, users)) = repository(backend).await else { return };
+    let Some((_db, users)) = repository(backend).await else {
+        return;
+    };
     let attempts = (0..30).map(|i| {
         let users = Arc::clone(&users);
         tokio::spawn(async move {
@@ -98,7 +110,9 @@ async fn concurrent_signups_with_one_email_create_exactly_one_user(backend: Back
 }
 
 async fn updates_bump_the_revision_and_check_it(backend: Backend) {
-    let Some((_db, users)) = repository(backend).await else { return };
+    let Some((_db, users)) = repository(backend).await else {
+        return;
+    };
     let ann = users
         .insert(new_user("ann@example.com", "ann", false))
         .await
@@ -154,7 +168,9 @@ async fn updates_bump_the_revision_and_check_it(backend: Backend) {
 }
 
 async fn the_last_active_superuser_stays(backend: Backend) {
-    let Some((_db, users)) = repository(backend).await else { return };
+    let Some((_db, users)) = repository(backend).await else {
+        return;
+    };
     let admin = users
         .insert(new_user("admin@example.com", "admin", true))
         .await
@@ -199,7 +215,9 @@ async fn the_last_active_superuser_stays(backend: Backend) {
 
 async fn two_superusers_demoting_each_other_at_once_leave_one(backend: Backend) {
     for round in 0..5 {
-        let Some((_db, users)) = repository(backend).await else { return };
+        let Some((_db, users)) = repository(backend).await else {
+            return;
+        };
         let a = users
             .insert(new_user("a@example.com", "aaa", true))
             .await
@@ -236,7 +254,9 @@ async fn two_superusers_demoting_each_other_at_once_leave_one(backend: Backend) 
 }
 
 async fn lists_pages_in_id_order_with_the_total(backend: Backend) {
-    let Some((_db, users)) = repository(backend).await else { return };
+    let Some((_db, users)) = repository(backend).await else {
+        return;
+    };
     for i in 0..5 {
         users
             .insert(new_user(
@@ -252,7 +272,10 @@ async fn lists_pages_in_id_order_with_the_total(backend: Backend) {
         .await
         .expect("listed");
     assert_eq!(total, 5);
-    let names: Vec<_> = page.iter().map(|u| u.username.as_str().to_owned()).collect();
+    let names: Vec<_> = page
+        .iter()
+        .map(|u| u.username.as_str().to_owned())
+        .collect();
     assert_eq!(names, ["user1", "user2"]);
     let (beyond, total) = users
         .list(Page::new(u64::MAX, 100).expect("page"))

@@ -2,6 +2,7 @@
 //! services, and serves them over HTTP. `Application::serve` takes ready-made services, so
 //! tests can swap any adapter.
 
+use std::fmt::Write as _;
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -67,7 +68,11 @@ fn signing_key(settings: &Settings) -> SecretString {
         );
         let mut key = [0u8; 32];
         rand::rng().fill_bytes(&mut key);
-        SecretString::from(key.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        let hex = key.iter().fold(String::with_capacity(64), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        });
+        SecretString::from(hex)
     })
 }
 
@@ -103,7 +108,10 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
 ///
 /// # Errors
 /// When the configured values are invalid, or the store fails.
-pub async fn ensure_first_superuser(settings: &Settings, users: &UserService) -> anyhow::Result<()> {
+pub async fn ensure_first_superuser(
+    settings: &Settings,
+    users: &UserService,
+) -> anyhow::Result<()> {
     let (Some(email), Some(username), Some(password)) = (
         &settings.first_superuser_email,
         &settings.first_superuser_username,
@@ -232,7 +240,13 @@ impl Application {
 /// then withholds the answer), not refused, so non-browser clients are unaffected.
 fn cors(origins: &[String]) -> Cors {
     let mut cors = Cors::default()
-        .allowed_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allowed_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         .allowed_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,

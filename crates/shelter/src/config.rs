@@ -6,9 +6,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::{Dict, Value};
-use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -155,9 +155,16 @@ impl Settings {
         Ok(settings)
     }
 
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one flat check per setting, in the contract's order"
+    )]
     fn validate(&self) -> Result<(), ConfigError> {
         let url = self.database_url.expose_secret();
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
             return Err(ConfigError::new(
                 "database_url",
                 "must start with sqlite:, postgres:// or postgresql://",
@@ -165,10 +172,16 @@ impl Settings {
         }
         url::Url::parse(url).map_err(|e| ConfigError::new("database_url", e))?;
         if self.database_max_connections == 0 {
-            return Err(ConfigError::new("database_max_connections", "must be at least 1"));
+            return Err(ConfigError::new(
+                "database_max_connections",
+                "must be at least 1",
+            ));
         }
         if self.database_timeout_seconds == 0 {
-            return Err(ConfigError::new("database_timeout_seconds", "must be at least 1"));
+            return Err(ConfigError::new(
+                "database_timeout_seconds",
+                "must be at least 1",
+            ));
         }
         match &self.secret_key {
             Some(key) if key.expose_secret().len() < MIN_SECRET_KEY_BYTES => {
@@ -183,15 +196,21 @@ impl Settings {
             _ => {}
         }
         if self.access_token_expire_minutes == 0 {
-            return Err(ConfigError::new("access_token_expire_minutes", "must be at least 1"));
+            return Err(ConfigError::new(
+                "access_token_expire_minutes",
+                "must be at least 1",
+            ));
         }
         if self.refresh_token_expire_days == 0 {
-            return Err(ConfigError::new("refresh_token_expire_days", "must be at least 1"));
+            return Err(ConfigError::new(
+                "refresh_token_expire_days",
+                "must be at least 1",
+            ));
         }
         for origin in &self.allowed_origins {
             if origin != "*" {
-                let parsed =
-                    url::Url::parse(origin).map_err(|e| ConfigError::new("allowed_origins", format!("{origin:?}: {e}")))?;
+                let parsed = url::Url::parse(origin)
+                    .map_err(|e| ConfigError::new("allowed_origins", format!("{origin:?}: {e}")))?;
                 if parsed.origin().ascii_serialization() != origin.trim_end_matches('/') {
                     return Err(ConfigError::new(
                         "allowed_origins",
@@ -203,18 +222,27 @@ impl Settings {
         if let Some(redis) = &self.redis_url {
             let parsed = url::Url::parse(redis).map_err(|e| ConfigError::new("redis_url", e))?;
             if !matches!(parsed.scheme(), "redis" | "rediss") {
-                return Err(ConfigError::new("redis_url", "must start with redis:// or rediss://"));
+                return Err(ConfigError::new(
+                    "redis_url",
+                    "must start with redis:// or rediss://",
+                ));
             }
         }
         match (&self.email_transport, &self.smtp_url) {
             (EmailTransport::Smtp, None) => {
-                return Err(ConfigError::new("smtp_url", "is required with SHELTER_EMAIL_TRANSPORT=smtp"));
+                return Err(ConfigError::new(
+                    "smtp_url",
+                    "is required with SHELTER_EMAIL_TRANSPORT=smtp",
+                ));
             }
             (_, Some(smtp)) => {
                 let parsed = url::Url::parse(smtp.expose_secret())
                     .map_err(|_| ConfigError::new("smtp_url", "is not a URL"))?;
                 if !matches!(parsed.scheme(), "smtp" | "smtps") {
-                    return Err(ConfigError::new("smtp_url", "must start with smtp:// or smtps://"));
+                    return Err(ConfigError::new(
+                        "smtp_url",
+                        "must start with smtp:// or smtps://",
+                    ));
                 }
             }
             _ => {}
@@ -222,12 +250,17 @@ impl Settings {
         if !self.email_from.contains('@') {
             return Err(ConfigError::new("email_from", "is not an email address"));
         }
-        let public = url::Url::parse(&self.public_url).map_err(|e| ConfigError::new("public_url", e))?;
+        let public =
+            url::Url::parse(&self.public_url).map_err(|e| ConfigError::new("public_url", e))?;
         if !matches!(public.scheme(), "http" | "https") {
-            return Err(ConfigError::new("public_url", "must be an http:// or https:// URL"));
+            return Err(ConfigError::new(
+                "public_url",
+                "must be an http:// or https:// URL",
+            ));
         }
         for proxy in &self.trusted_proxies {
-            if proxy.parse::<ipnet::IpNet>().is_err() && proxy.parse::<std::net::IpAddr>().is_err() {
+            if proxy.parse::<ipnet::IpNet>().is_err() && proxy.parse::<std::net::IpAddr>().is_err()
+            {
                 return Err(ConfigError::new(
                     "trusted_proxies",
                     format!("{proxy:?} is neither an IP address nor a CIDR range"),
@@ -259,7 +292,8 @@ fn dotenv(path: &Path) -> Result<Dict, ConfigError> {
     if !path.is_file() {
         return Ok(dict);
     }
-    let entries = dotenvy::from_path_iter(path).map_err(|e| ConfigError::new("config", format!(".env: {e}")))?;
+    let entries = dotenvy::from_path_iter(path)
+        .map_err(|e| ConfigError::new("config", format!(".env: {e}")))?;
     for entry in entries {
         let (key, value) = entry.map_err(|e| ConfigError::new("config", format!(".env: {e}")))?;
         if let Some(name) = key.strip_prefix("SHELTER_") {
@@ -283,7 +317,7 @@ mod lenient {
 
     struct Text;
 
-    impl<'de> Visitor<'de> for Text {
+    impl Visitor<'_> for Text {
         type Value = String;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -374,6 +408,10 @@ mod lenient {
 }
 
 #[cfg(test)]
+#[expect(
+    clippy::result_large_err,
+    reason = "figment::Jail's closures return figment's own error"
+)]
 mod tests {
     use super::*;
     use figment::Jail;
@@ -389,7 +427,10 @@ mod tests {
             let s = load_in(jail).expect("defaults load");
             assert_eq!((s.host.as_str(), s.port), ("127.0.0.1", 8000));
             assert_eq!(s.env, Environment::Development);
-            assert_eq!(s.database_url.expose_secret(), "sqlite://shelter.db?mode=rwc");
+            assert_eq!(
+                s.database_url.expose_secret(),
+                "sqlite://shelter.db?mode=rwc"
+            );
             assert!(s.secret_key.is_none());
             assert_eq!(s.access_token_expire_minutes, 30);
             assert_eq!(s.refresh_token_expire_days, 30);
@@ -413,7 +454,10 @@ mod tests {
                 "shelter.toml",
                 "port = 9001\nhost = \"0.0.0.0\"\naccess_token_expire_minutes = 5\nallowed_origins = [\"https://a.example\"]",
             )?;
-            jail.create_file(".env", "SHELTER_PORT=9002\nSHELTER_ACCESS_TOKEN_EXPIRE_MINUTES=6\nOTHER=1")?;
+            jail.create_file(
+                ".env",
+                "SHELTER_PORT=9002\nSHELTER_ACCESS_TOKEN_EXPIRE_MINUTES=6\nOTHER=1",
+            )?;
             jail.set_env("SHELTER_PORT", "9003");
             let s = load_in(jail).expect("loads");
             assert_eq!(s.port, 9003, "environment beats .env and the file");
@@ -440,15 +484,23 @@ mod tests {
     #[test]
     fn lists_and_numeric_secrets_come_from_plain_environment_strings() {
         Jail::expect_with(|jail| {
-            jail.set_env("SHELTER_ALLOWED_ORIGINS", "https://a.example, http://localhost:3000");
+            jail.set_env(
+                "SHELTER_ALLOWED_ORIGINS",
+                "https://a.example, http://localhost:3000",
+            );
             jail.set_env("SHELTER_FIRST_SUPERUSER_EMAIL", "admin@example.com");
             jail.set_env("SHELTER_FIRST_SUPERUSER_USERNAME", "12345");
             jail.set_env("SHELTER_FIRST_SUPERUSER_PASSWORD", "12345678");
             let s = load_in(jail).expect("loads");
-            assert_eq!(s.allowed_origins, ["https://a.example", "http://localhost:3000"]);
+            assert_eq!(
+                s.allowed_origins,
+                ["https://a.example", "http://localhost:3000"]
+            );
             assert_eq!(s.first_superuser_username.as_deref(), Some("12345"));
             assert_eq!(
-                s.first_superuser_password.as_ref().map(|p| p.expose_secret().to_owned()),
+                s.first_superuser_password
+                    .as_ref()
+                    .map(|p| p.expose_secret().to_owned()),
                 Some("12345678".to_owned())
             );
             Ok(())
@@ -461,12 +513,24 @@ mod tests {
             ("SHELTER_PORT", "eighty", "SHELTER_PORT"),
             ("SHELTER_PORT", "70000", "SHELTER_PORT"),
             ("SHELTER_SECRET_KEY", "short", "SHELTER_SECRET_KEY"),
-            ("SHELTER_EMAIL_TRANSPORT", "pigeon", "SHELTER_EMAIL_TRANSPORT"),
+            (
+                "SHELTER_EMAIL_TRANSPORT",
+                "pigeon",
+                "SHELTER_EMAIL_TRANSPORT",
+            ),
             ("SHELTER_DATABASE_URL", "mysql://x", "SHELTER_DATABASE_URL"),
             ("SHELTER_ENV", "staging", "SHELTER_ENV"),
             ("SHELTER_REDIS_URL", "not a url", "SHELTER_REDIS_URL"),
-            ("SHELTER_ALLOWED_ORIGINS", "https://a.example/path", "SHELTER_ALLOWED_ORIGINS"),
-            ("SHELTER_TRUSTED_PROXIES", "10.0.0.0/99", "SHELTER_TRUSTED_PROXIES"),
+            (
+                "SHELTER_ALLOWED_ORIGINS",
+                "https://a.example/path",
+                "SHELTER_ALLOWED_ORIGINS",
+            ),
+            (
+                "SHELTER_TRUSTED_PROXIES",
+                "10.0.0.0/99",
+                "SHELTER_TRUSTED_PROXIES",
+            ),
             ("SHELTER_LOG_FORMAT", "xml", "SHELTER_LOG_FORMAT"),
             ("SHELTER_PUBLIC_URL", "ftp://x", "SHELTER_PUBLIC_URL"),
         ];
@@ -497,8 +561,14 @@ mod tests {
     fn smtp_needs_a_url() {
         Jail::expect_with(|jail| {
             jail.set_env("SHELTER_EMAIL_TRANSPORT", "smtp");
-            assert_eq!(load_in(jail).expect_err("no url").setting, "SHELTER_SMTP_URL");
-            jail.set_env("SHELTER_SMTP_URL", "smtp://user:pass@mail.example:587?tls=required");
+            assert_eq!(
+                load_in(jail).expect_err("no url").setting,
+                "SHELTER_SMTP_URL"
+            );
+            jail.set_env(
+                "SHELTER_SMTP_URL",
+                "smtp://user:pass@mail.example:587?tls=required",
+            );
             load_in(jail).expect("url given");
             Ok(())
         });
@@ -508,9 +578,15 @@ mod tests {
     fn debug_output_shows_no_secret() {
         Jail::expect_with(|jail| {
             jail.set_env("SHELTER_SECRET_KEY", "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t");
-            jail.set_env("SHELTER_DATABASE_URL", "postgres://app:dbpassw0rd@db/shelter");
+            jail.set_env(
+                "SHELTER_DATABASE_URL",
+                "postgres://app:dbpassw0rd@db/shelter",
+            );
             let debug = format!("{:?}", load_in(jail).expect("loads"));
-            assert!(!debug.contains("s3cr3t") && !debug.contains("dbpassw0rd"), "{debug}");
+            assert!(
+                !debug.contains("s3cr3t") && !debug.contains("dbpassw0rd"),
+                "{debug}"
+            );
             Ok(())
         });
     }

@@ -16,7 +16,9 @@ use async_trait::async_trait;
 use shelter_domain::{AuthService, UserService};
 
 pub use docs::ApiDoc;
-pub use middleware::{PROCESS_TIME as PROCESS_TIME_HEADER, REQUEST_ID as REQUEST_ID_HEADER, observe};
+pub use middleware::{
+    PROCESS_TIME as PROCESS_TIME_HEADER, REQUEST_ID as REQUEST_ID_HEADER, observe,
+};
 
 /// A dependency `/health/ready` asks.
 #[async_trait]

@@ -10,7 +10,10 @@ use shelter::telemetry;
 use shelter_domain::{EmailAddress, NewAccount, Password, Username};
 
 #[derive(Parser)]
-#[command(version, about = "Shelter: user management and authentication over HTTP")]
+#[command(
+    version,
+    about = "Shelter: user management and authentication over HTTP"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -74,13 +77,12 @@ async fn create_superuser(
     username: &str,
     password: Option<String>,
 ) -> anyhow::Result<()> {
-    let password = match password {
-        Some(password) => password,
-        None => {
-            let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line)?;
-            line.trim_end_matches(['\r', '\n']).to_owned()
-        }
+    let password = if let Some(password) = password {
+        password
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
     };
     let account = NewAccount {
         email: EmailAddress::parse(email).map_err(|e| anyhow::anyhow!("--email {e}"))?,

@@ -61,7 +61,9 @@ impl TestDatabase {
                 eprintln!("skipping: PostgreSQL at {admin_url} is not reachable: {error:#}");
                 None
             }
-            Err(error) => panic!("CI=true and PostgreSQL at {admin_url} is not reachable: {error:#}"),
+            Err(error) => {
+                panic!("CI=true and PostgreSQL at {admin_url} is not reachable: {error:#}")
+            }
         }
     }
 

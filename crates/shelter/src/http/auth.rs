@@ -24,7 +24,10 @@ use super::problem::{Problem, ProblemBody};
     )
 )]
 pub async fn token(state: web::Data<AppState>, body: RawBody) -> Result<HttpResponse, Problem> {
-    let request = validated(body.decode::<TokenRequest>(&[Format::Form, Format::Json]).await?)?;
+    let request = validated(
+        body.decode::<TokenRequest>(&[Format::Form, Format::Json])
+            .await?,
+    )?;
     let (Some(login), Some(password)) = (request.username, request.password) else {
         return Err(Problem::field("username", "field required"));
     };

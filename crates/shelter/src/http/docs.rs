@@ -3,7 +3,9 @@
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
-use utoipa::openapi::security::{Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme};
+use utoipa::openapi::security::{
+    Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme,
+};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
@@ -34,7 +36,12 @@ impl Modify for Security {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
         components.add_security_scheme(
             "password",
@@ -57,7 +64,11 @@ pub async fn index() -> HttpResponse {
     let config = std::sync::Arc::new(Config::from("/openapi.json"));
     match utoipa_swagger_ui::serve("index.html", config) {
         Ok(Some(file)) => {
-            let page = String::from_utf8_lossy(&file.bytes).replacen("<head>", "<head><base href=\"/docs/\">", 1);
+            let page = String::from_utf8_lossy(&file.bytes).replacen(
+                "<head>",
+                "<head><base href=\"/docs/\">",
+                1,
+            );
             HttpResponse::Ok()
                 .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
                 .body(page)
@@ -67,5 +78,6 @@ pub async fn index() -> HttpResponse {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/docs", web::get().to(index)).service(swagger_ui());
+    cfg.route("/docs", web::get().to(index))
+        .service(swagger_ui());
 }

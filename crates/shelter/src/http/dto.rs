@@ -65,7 +65,10 @@ pub struct SignupRequest {
 impl SignupRequest {
     pub fn into_account(self) -> Result<NewAccount, Problem> {
         Ok(NewAccount {
-            email: required("email", checked("email", self.email.as_deref(), EmailAddress::parse)?)?,
+            email: required(
+                "email",
+                checked("email", self.email.as_deref(), EmailAddress::parse)?,
+            )?,
             username: required(
                 "username",
                 checked("username", self.username.as_deref(), Username::parse)?,
@@ -155,6 +158,11 @@ impl std::fmt::Debug for TokenRequest {
     }
 }
 
+#[expect(
+    clippy::ref_option,
+    clippy::trivially_copy_pass_by_ref,
+    reason = "garde's custom-rule signature"
+)]
 fn is_password_grant(value: &Option<String>, (): &()) -> garde::Result {
     match value.as_deref() {
         None | Some("password") => Ok(()),

@@ -123,7 +123,12 @@ async fn read_limited(
     };
     tokio::time::timeout(BODY_TIMEOUT, read)
         .await
-        .map_err(|_| Problem::new(StatusCode::REQUEST_TIMEOUT, "The body took too long to arrive"))?
+        .map_err(|_| {
+            Problem::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "The body took too long to arrive",
+            )
+        })?
 }
 
 /// JSON syntax errors are the client's malformed request (400); a well-formed document of
@@ -278,7 +283,12 @@ mod tests {
         ];
         for (body, status, field) in cases {
             let problem = decode_json::<Sample>(body).expect_err("invalid");
-            assert_eq!(problem.status().as_u16(), *status, "{:?}", String::from_utf8_lossy(body));
+            assert_eq!(
+                problem.status().as_u16(),
+                *status,
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
             assert_eq!(
                 problem.errors().first().map(|e| e.field.as_str()),
                 *field,

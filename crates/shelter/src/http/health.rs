@@ -23,7 +23,11 @@ pub async fn live() -> HttpResponse {
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
     for probe in &state.probes {
         if let Err(error) = probe.check().await {
-            tracing::warn!(dependency = probe.name(), error = format!("{error:#}"), "not ready");
+            tracing::warn!(
+                dependency = probe.name(),
+                error = format!("{error:#}"),
+                "not ready"
+            );
             return Err(Problem::unavailable(
                 format!("The {} is not answering", probe.name()),
                 5,

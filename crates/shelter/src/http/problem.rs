@@ -119,11 +119,7 @@ impl Problem {
     pub fn body(&self) -> ProblemBody {
         ProblemBody {
             kind: "about:blank",
-            title: self
-                .status
-                .canonical_reason()
-                .unwrap_or("Error")
-                .to_owned(),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
             status: self.status.as_u16(),
             detail: self.detail.clone(),
             errors: self.errors.clone(),
@@ -193,11 +189,17 @@ mod tests {
             (UserError::WrongCurrentPassword.into(), 403),
             (UserError::CurrentPasswordRequired.into(), 422),
             (UserError::PreconditionFailed.into(), 412),
-            (UserError::Unexpected(anyhow::anyhow!("db down")).into(), 500),
+            (
+                UserError::Unexpected(anyhow::anyhow!("db down")).into(),
+                500,
+            ),
             (AuthError::InvalidCredentials.into(), 401),
             (AuthError::InvalidToken.into(), 401),
             (AuthError::Inactive.into(), 403),
-            (AuthError::Unexpected(anyhow::anyhow!("db down")).into(), 500),
+            (
+                AuthError::Unexpected(anyhow::anyhow!("db down")).into(),
+                500,
+            ),
         ];
         for (problem, status) in cases {
             assert_eq!(problem.status().as_u16(), status, "{problem:?}");

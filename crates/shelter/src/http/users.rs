@@ -53,8 +53,7 @@ fn expected_revision(headers: &HeaderMap, id: UserId) -> Option<i64> {
         values
             .iter()
             // Weak tags never match strongly (RFC 9110 §13.1.1).
-            .filter_map(|tag| tag.strip_prefix(&prefix)?.strip_suffix('"')?.parse().ok())
-            .next()
+            .find_map(|tag| tag.strip_prefix(&prefix)?.strip_suffix('"')?.parse().ok())
             .unwrap_or(-1),
     )
 }
@@ -171,8 +170,8 @@ pub async fn list(
 
 /// Reads `skip` and `limit`, reporting both at once when both are wrong.
 fn page(query: &str) -> Result<Page, Problem> {
-    let query: ListQuery = serde_urlencoded::from_str(query)
-        .map_err(|e| Problem::field("query", e.to_string()))?;
+    let query: ListQuery =
+        serde_urlencoded::from_str(query).map_err(|e| Problem::field("query", e.to_string()))?;
     let mut errors = Vec::new();
     let skip = match query.skip.as_deref().map(str::parse::<u64>) {
         None => 0,
@@ -256,7 +255,12 @@ async fn update(
     let request = validated(body.json::<UpdateRequest>().await?)?;
     let user = state
         .users
-        .update(me, id, request.into_update()?, expected_revision(req.headers(), id))
+        .update(
+            me,
+            id,
+            request.into_update()?,
+            expected_revision(req.headers(), id),
+        )
         .await?;
     Ok(with_user(HttpResponse::Ok(), &user))
 }
@@ -302,7 +306,10 @@ mod tests {
         let id = UserId::new(5);
         assert_eq!(expected_revision(&HeaderMap::new(), id), None);
         assert_eq!(expected_revision(&headers(header::IF_MATCH, "*"), id), None);
-        assert_eq!(expected_revision(&headers(header::IF_MATCH, "\"5-3\""), id), Some(3));
+        assert_eq!(
+            expected_revision(&headers(header::IF_MATCH, "\"5-3\""), id),
+            Some(3)
+        );
         assert_eq!(
             expected_revision(&headers(header::IF_MATCH, "\"9-9\", \"5-4\""), id),
             Some(4)
@@ -318,8 +325,14 @@ mod tests {
 
     #[test]
     fn pages_report_every_bad_parameter() {
-        assert_eq!(page("").expect("defaults"), Page::new(0, 100).expect("page"));
-        assert_eq!(page("skip=5&limit=1&x=y").expect("ok"), Page::new(5, 1).expect("page"));
+        assert_eq!(
+            page("").expect("defaults"),
+            Page::new(0, 100).expect("page")
+        );
+        assert_eq!(
+            page("skip=5&limit=1&x=y").expect("ok"),
+            Page::new(5, 1).expect("page")
+        );
         let problem = page("skip=-1&limit=0").expect_err("both bad");
         let fields: Vec<_> = problem.errors().iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["skip", "limit"]);

@@ -1,0 +1,126 @@
+//! The `shelter` binary's subcommands and start-up errors.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use reqwest::StatusCode;
+use shelter_test_support::{Backend, TestDatabase};
+
+use crate::helpers::{TestApp, body};
+
+fn shelter(database_url: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_shelter"));
+    let dir = tempfile::tempdir().expect("temp dir").keep();
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SHELTER_DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn");
+    command
+}
+
+async fn migrate_and_create_superuser_then_log_in(backend: Backend) {
+    let Some(database) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let status = shelter(&database.url)
+        .arg("migrate")
+        .status()
+        .expect("run migrate");
+    assert!(status.success(), "migrate");
+    let mut child = shelter(&database.url)
+        .args([
+            "create-superuser",
+            "--email",
+            "root@example.com",
+            "--username",
+            "root",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run create-superuser");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"from standard input\n")
+        .expect("write password");
+    let output = child.wait_with_output().expect("wait");
+    assert!(output.status.success(), "create-superuser: {output:?}");
+    let again = shelter(&database.url)
+        .args([
+            "create-superuser",
+            "--email",
+            "root@example.com",
+            "--username",
+            "other",
+            "--password",
+            "password1",
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        !again.status.success(),
+        "a second superuser with the same email is refused"
+    );
+
+    let url = database.url.clone();
+    let Some(app) = TestApp::spawn_with(backend, |s| {
+        s.database_url = secrecy::SecretString::from(url);
+    })
+    .await
+    else {
+        return;
+    };
+    let token = app.token("root", "from standard input").await;
+    let me = body(
+        app.get("/users/me")
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(me["is_superuser"], true);
+    assert_eq!(me["email_verified"], true);
+    let list = app
+        .get("/users")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(list.status(), StatusCode::OK);
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
+    let cases = [
+        ("SHELTER_PORT", "eighty"),
+        ("SHELTER_SECRET_KEY", "too short"),
+        ("SHELTER_EMAIL_TRANSPORT", "pigeon"),
+    ];
+    for (variable, value) in cases {
+        let output = shelter("sqlite://unused.db?mode=rwc")
+            .env(variable, value)
+            .output()
+            .expect("run");
+        assert_eq!(output.status.code(), Some(2), "{variable}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(variable), "{stderr}");
+        assert!(
+            !stderr.contains(value) || variable != "SHELTER_SECRET_KEY",
+            "the secret is not echoed: {stderr}"
+        );
+    }
+    let output = shelter("sqlite://unused.db?mode=rwc")
+        .env("SHELTER_ENV", "production")
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("SHELTER_SECRET_KEY"));
+}
+
+crate::on_both_backends!(migrate_and_create_superuser_then_log_in);

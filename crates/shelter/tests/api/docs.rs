@@ -1,0 +1,76 @@
+//! The OpenAPI document and the offline UI.
+
+use reqwest::StatusCode;
+use shelter_test_support::Backend;
+
+use crate::helpers::{TestApp, body};
+
+async fn the_openapi_document_describes_every_endpoint(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let doc = body(app.get("/openapi.json").send().await.expect("request")).await;
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")),
+        "{}",
+        doc["openapi"]
+    );
+    let expected = [
+        ("/users", &["post", "get"][..]),
+        ("/users/me", &["get", "patch", "delete"]),
+        ("/users/{id}", &["get", "patch", "delete"]),
+        ("/auth/token", &["post"]),
+        ("/health/live", &["get"]),
+        ("/health/ready", &["get"]),
+    ];
+    for (path, methods) in expected {
+        for method in methods {
+            assert!(
+                doc["paths"][path][method].is_object(),
+                "{method} {path} is documented"
+            );
+        }
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    assert!(doc["components"]["schemas"]["ProblemBody"].is_object());
+}
+
+async fn the_docs_ui_is_served_without_internet(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    for path in ["/docs", "/docs/"] {
+        let response = app.get(path).send().await.expect("request");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let html = response.text().await.expect("html");
+        assert!(html.contains("swagger-ui"), "{path}");
+        assert!(
+            !html.contains("https://"),
+            "{path}: no asset from the internet"
+        );
+    }
+    for asset in [
+        "/docs/swagger-ui.css",
+        "/docs/swagger-ui-bundle.js",
+        "/docs/swagger-initializer.js",
+    ] {
+        let response = app.get(asset).send().await.expect("request");
+        assert_eq!(response.status(), StatusCode::OK, "{asset}");
+    }
+    let initializer = app
+        .get("/docs/swagger-initializer.js")
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("js");
+    assert!(initializer.contains("/openapi.json"));
+}
+
+crate::on_both_backends!(
+    the_openapi_document_describes_every_endpoint,
+    the_docs_ui_is_served_without_internet,
+);

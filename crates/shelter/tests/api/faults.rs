@@ -1,0 +1,119 @@
+//! Faults that real adapters cannot be made to produce on demand: mocked ports.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use reqwest::StatusCode;
+use secrecy::SecretString;
+use serde_json::json;
+use shelter::app::{Application, HttpSettings, Services};
+use shelter::http::Probe;
+use shelter_auth::JwtTokenIssuer;
+use shelter_domain::ports::{MockPasswordHasher, MockUserRepository, SystemClock};
+use shelter_domain::{AuthService, PasswordHash, StoreError, UserService};
+
+use crate::helpers::{SECRET_KEY, problem};
+
+struct DownProbe;
+
+#[async_trait]
+impl Probe for DownProbe {
+    fn name(&self) -> &'static str {
+        "database"
+    }
+
+    async fn check(&self) -> anyhow::Result<()> {
+        anyhow::bail!("connection refused")
+    }
+}
+
+/// An app whose user store fails every call, as when the database is gone.
+fn broken_app() -> String {
+    let mut users = MockUserRepository::new();
+    users.expect_insert().returning(|_| {
+        Err(StoreError::Unexpected(anyhow::anyhow!(
+            "connection to postgres://shelter:hunter2@db:5432 refused"
+        )))
+    });
+    users
+        .expect_find_by_login()
+        .returning(|_| Err(StoreError::Unexpected(anyhow::anyhow!("pool timed out"))));
+    let users = Arc::new(users);
+    let mut hasher = MockPasswordHasher::new();
+    hasher
+        .expect_hash()
+        .returning(|_| Ok(PasswordHash::from_phc("$argon2id$stub".into())));
+    let hasher = Arc::new(hasher);
+    let clock = Arc::new(SystemClock);
+    let tokens = Arc::new(JwtTokenIssuer::new(
+        &SecretString::from(SECRET_KEY),
+        chrono::Duration::minutes(30),
+    ));
+    let services = Services {
+        users: Arc::new(UserService::new(
+            users.clone(),
+            hasher.clone(),
+            clock.clone(),
+        )),
+        auth: Arc::new(AuthService::new(users, hasher, tokens, clock)),
+        probes: vec![Arc::new(DownProbe)],
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let app = Application::serve(
+        listener,
+        services,
+        &HttpSettings {
+            workers: Some(1),
+            ..HttpSettings::default()
+        },
+    )
+    .expect("serve");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    address
+}
+
+#[tokio::test]
+async fn a_failing_store_answers_500_without_internals() {
+    let address = broken_app();
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!("{address}/users"))
+        .json(&json!({"email": "a@example.com", "username": "abc", "password": "password1"}))
+        .send()
+        .await
+        .expect("request");
+    let body = problem(response, StatusCode::INTERNAL_SERVER_ERROR).await;
+    let text = body.to_string();
+    assert!(
+        !text.contains("hunter2") && !text.contains("postgres"),
+        "{text}"
+    );
+
+    let response = client
+        .post(format!("{address}/auth/token"))
+        .form(&[("username", "abc"), ("password", "password1")])
+        .send()
+        .await
+        .expect("request");
+    problem(response, StatusCode::INTERNAL_SERVER_ERROR).await;
+}
+
+#[tokio::test]
+async fn readiness_answers_503_with_retry_after_when_the_database_is_down() {
+    let address = broken_app();
+    let response = reqwest::get(format!("{address}/health/ready"))
+        .await
+        .expect("request");
+    assert!(response.headers().contains_key("retry-after"));
+    problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    let live = reqwest::get(format!("{address}/health/live"))
+        .await
+        .expect("request");
+    assert_eq!(
+        live.status(),
+        StatusCode::OK,
+        "liveness does not depend on the database"
+    );
+}

@@ -1,0 +1,185 @@
+//! `TestApp`: a running Shelter and a client with one method per endpoint.
+
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use shelter::app::Application;
+use shelter::config::Settings;
+use shelter_test_support::{Backend, TestDatabase};
+
+pub const SECRET_KEY: &str = "test-secret-key-that-is-long-enough-0123456789";
+
+/// A user that does not exist yet.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub email: String,
+    pub username: String,
+    pub password: String,
+}
+
+impl TestUser {
+    pub fn generate() -> Self {
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        Self {
+            email: format!("user-{}@example.com", &tag[..12]),
+            username: format!("user_{}", &tag[..12]),
+            password: format!("pw-{}", &tag[..16]),
+        }
+    }
+
+    pub fn signup_body(&self) -> Value {
+        json!({"email": self.email, "username": self.username, "password": self.password})
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: Client,
+    pub admin: TestUser,
+    _database: TestDatabase,
+}
+
+impl TestApp {
+    /// A running app with a first superuser (`admin`), or `None` when the backend is
+    /// unavailable outside CI.
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(
+        backend: Backend,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Option<Self> {
+        let database = TestDatabase::create(backend).await?;
+        let admin = TestUser::generate();
+        let mut settings = Settings {
+            port: 0,
+            database_url: SecretString::from(database.url.clone()),
+            secret_key: Some(SecretString::from(SECRET_KEY)),
+            first_superuser_email: Some(admin.email.clone()),
+            first_superuser_username: Some(admin.username.clone()),
+            first_superuser_password: Some(SecretString::from(admin.password.clone())),
+            ..Settings::default()
+        };
+        configure(&mut settings);
+        let application = Application::build(&settings).await.expect("build the app");
+        let address = format!("http://127.0.0.1:{}", application.port());
+        tokio::spawn(application.run_until_stopped());
+        Some(Self {
+            address,
+            client: Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            admin,
+            _database: database,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.client.get(self.url(path))
+    }
+
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.client.post(self.url(path))
+    }
+
+    pub fn patch(&self, path: &str) -> RequestBuilder {
+        self.client.patch(self.url(path))
+    }
+
+    pub fn delete(&self, path: &str) -> RequestBuilder {
+        self.client.delete(self.url(path))
+    }
+
+    pub async fn signup(&self, user: &TestUser) -> Response {
+        self.post("/users")
+            .json(&user.signup_body())
+            .send()
+            .await
+            .expect("signup request")
+    }
+
+    /// Signs a user up and returns its id.
+    pub async fn create(&self, user: &TestUser) -> i64 {
+        let response = self.signup(user).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "signup of {user:?}");
+        body(response).await["id"].as_i64().expect("id")
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.post("/auth/token")
+            .form(&[("username", username), ("password", password)])
+            .send()
+            .await
+            .expect("login request")
+    }
+
+    pub async fn token(&self, username: &str, password: &str) -> String {
+        let response = self.login(username, password).await;
+        assert_eq!(response.status(), StatusCode::OK, "login of {username}");
+        body(response).await["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
+    pub async fn token_for(&self, user: &TestUser) -> String {
+        self.token(&user.email, &user.password).await
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.token_for(&self.admin.clone()).await
+    }
+
+    /// A new user, signed up, with its id and token.
+    pub async fn user_with_token(&self) -> (TestUser, i64, String) {
+        let user = TestUser::generate();
+        let id = self.create(&user).await;
+        let token = self.token_for(&user).await;
+        (user, id, token)
+    }
+}
+
+pub async fn body(response: Response) -> Value {
+    let text = response.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}"))
+}
+
+/// Asserts a problem+json answer with this status and returns its body.
+pub async fn problem(response: Response, status: StatusCode) -> Value {
+    let actual = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = body(response).await;
+    assert_eq!(actual, status, "body: {body}");
+    assert_eq!(content_type, "application/problem+json", "body: {body}");
+    assert_eq!(body["status"], status.as_u16(), "body: {body}");
+    assert_eq!(body["type"], "about:blank");
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "body: {body}"
+    );
+    body
+}
+
+/// The fields named by a 422.
+pub fn fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
