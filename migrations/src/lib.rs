@@ -5,12 +5,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_users;
+mod m20261123_000002_sessions_and_outbox;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_users::Migration)]
+        vec![
+            Box::new(m20261123_000001_users::Migration),
+            Box::new(m20261123_000002_sessions_and_outbox::Migration),
+        ]
     }
 }

@@ -1,48 +1,76 @@
-//! `AuthService`: login with a password, and turning an access token back into a user.
+//! `AuthService`: login with a password, refresh-token rotation with reuse detection,
+//! logout, password recovery and reset, and turning an access token back into a user.
 
 use std::sync::Arc;
 
+use chrono::Duration;
 use secrecy::SecretString;
 
+use crate::email::{EmailKind, PendingToken, TokenPurpose};
 use crate::error::AuthError;
-use crate::ports::{AccessToken, Clock, PasswordHasher, TokenIssuer, UserRepository};
-use crate::user::User;
+use crate::ports::{
+    AccessToken, Clock, NewRefreshToken, PasswordHasher, RefreshTokenStore, Rotation, TokenIssuer,
+    UserRepository,
+};
+use crate::token::SecretToken;
+use crate::user::{EmailAddress, Password, User, UserId};
 
-/// A successful login.
+/// How long a password-reset link works.
+pub const RESET_TOKEN_LIFETIME: Duration = Duration::hours(1);
+
+/// The session rules that deployments configure.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    pub refresh_lifetime: Duration,
+    /// A spent refresh token presented again this soon after its rotation gets a fresh
+    /// pair instead of revoking the login (two tabs refreshing at once).
+    pub reuse_grace: Duration,
+    pub require_verified_email: bool,
+}
+
+/// A successful login or refresh: an access token and a refresh token.
 #[derive(Debug, Clone)]
 pub struct LoginOutcome {
     pub user: User,
     pub access_token: AccessToken,
+    pub refresh_token: SecretToken,
 }
 
 pub struct AuthService {
     users: Arc<dyn UserRepository>,
+    sessions: Arc<dyn RefreshTokenStore>,
     hasher: Arc<dyn PasswordHasher>,
     tokens: Arc<dyn TokenIssuer>,
     clock: Arc<dyn Clock>,
+    policy: SessionPolicy,
 }
 
 impl AuthService {
     pub fn new(
         users: Arc<dyn UserRepository>,
+        sessions: Arc<dyn RefreshTokenStore>,
         hasher: Arc<dyn PasswordHasher>,
         tokens: Arc<dyn TokenIssuer>,
         clock: Arc<dyn Clock>,
+        policy: SessionPolicy,
     ) -> Self {
         Self {
             users,
+            sessions,
             hasher,
             tokens,
             clock,
+            policy,
         }
     }
 
-    /// Logs in by email or username.
+    /// Logs in by email or username and starts a new token family.
     ///
     /// # Errors
     /// `InvalidCredentials` for an unknown login or a wrong password, in the same time (the
-    /// hasher verifies against a dummy hash for an unknown user); `Inactive` only after the
-    /// password was checked, so it reveals nothing to someone who does not know it.
+    /// hasher verifies against a dummy hash for an unknown user); `Inactive`, and
+    /// `Unverified` when verification is required, only after the password was checked,
+    /// so they reveal nothing to someone who does not know it.
     pub async fn login(
         &self,
         login: &str,
@@ -57,11 +85,116 @@ impl AuthService {
             Some(user) if verified => user,
             _ => return Err(AuthError::InvalidCredentials),
         };
+        self.may_hold_tokens(&user)?;
+        let now = self.clock.now();
+        let refresh_token = SecretToken::generate();
+        self.sessions
+            .start_family(user.id, self.refresh_record(&refresh_token), now)
+            .await?;
+        let access_token = self.tokens.issue(&user, now)?;
+        Ok(LoginOutcome {
+            user,
+            access_token,
+            refresh_token,
+        })
+    }
+
+    /// Exchanges a refresh token for a new pair, spending it.
+    ///
+    /// # Errors
+    /// `InvalidRefreshToken` for an unknown, expired or revoked token, and for a spent one
+    /// presented after the grace window, which also revokes its whole family; `Inactive` or
+    /// `Unverified` as for a login.
+    pub async fn refresh(&self, presented: &str) -> Result<LoginOutcome, AuthError> {
+        let refresh_token = SecretToken::generate();
+        let now = self.clock.now();
+        let rotation = self
+            .sessions
+            .rotate(
+                &SecretToken::presented(presented).hash(),
+                self.refresh_record(&refresh_token),
+                now,
+                self.policy.reuse_grace,
+            )
+            .await?;
+        let user_id = match rotation {
+            Rotation::Rotated { user } | Rotation::WithinGrace { user } => user,
+            Rotation::Reused | Rotation::Invalid => return Err(AuthError::InvalidRefreshToken),
+        };
+        let user = self
+            .users
+            .find_by_id(user_id)
+            .await?
+            .ok_or(AuthError::InvalidRefreshToken)?;
+        self.may_hold_tokens(&user)?;
+        let access_token = self.tokens.issue(&user, now)?;
+        Ok(LoginOutcome {
+            user,
+            access_token,
+            refresh_token,
+        })
+    }
+
+    /// Ends the login the refresh token belongs to. Unknown tokens are ignored, so logging
+    /// out twice is harmless.
+    ///
+    /// # Errors
+    /// `Unexpected` only.
+    pub async fn logout(&self, presented: &str) -> Result<(), AuthError> {
+        Ok(self
+            .sessions
+            .revoke_family(&SecretToken::presented(presented).hash())
+            .await?)
+    }
+
+    /// Queues a reset email when `email` belongs to an active user; does nothing otherwise,
+    /// and the caller answers the same either way.
+    ///
+    /// # Errors
+    /// `Unexpected` only.
+    pub async fn request_password_reset(&self, email: &str) -> Result<(), AuthError> {
+        let Ok(email) = EmailAddress::parse(email) else {
+            return Ok(());
+        };
+        let Some(user) = self.users.find_by_login(email.as_str()).await? else {
+            return Ok(());
+        };
         if !user.is_active {
-            return Err(AuthError::Inactive);
+            return Ok(());
         }
-        let access_token = self.tokens.issue(&user, self.clock.now())?;
-        Ok(LoginOutcome { user, access_token })
+        let now = self.clock.now();
+        let token = PendingToken::new(
+            user.email.clone(),
+            EmailKind::PasswordReset,
+            user.username.to_string(),
+            now + RESET_TOKEN_LIFETIME,
+        );
+        self.users
+            .create_one_time_token(user.id, TokenPurpose::ResetPassword, token, now)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets a new password with a reset token, ending every session of the user.
+    ///
+    /// # Errors
+    /// `InvalidResetToken` for an unknown, used or expired token.
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        password: &Password,
+    ) -> Result<UserId, AuthError> {
+        let new_hash = self.hasher.hash(password).await?;
+        let user = self
+            .users
+            .reset_password(
+                &SecretToken::presented(token).hash(),
+                new_hash,
+                self.clock.now(),
+            )
+            .await?
+            .ok_or(AuthError::InvalidResetToken)?;
+        Ok(user.id)
     }
 
     /// Resolves an access token to its user, checked against the store on every call: a
@@ -85,6 +218,23 @@ impl AuthService {
         }
         Ok(user)
     }
+
+    fn may_hold_tokens(&self, user: &User) -> Result<(), AuthError> {
+        if !user.is_active {
+            return Err(AuthError::Inactive);
+        }
+        if self.policy.require_verified_email && !user.email_verified {
+            return Err(AuthError::Unverified);
+        }
+        Ok(())
+    }
+
+    fn refresh_record(&self, token: &SecretToken) -> NewRefreshToken {
+        NewRefreshToken {
+            hash: token.hash(),
+            expires_at: self.clock.now() + self.policy.refresh_lifetime,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -92,8 +242,8 @@ mod tests {
     use super::*;
     use crate::UserId;
     use crate::ports::{
-        AccessClaims, MockClock, MockPasswordHasher, MockTokenIssuer, MockUserRepository,
-        TokenError,
+        AccessClaims, MockClock, MockPasswordHasher, MockRefreshTokenStore, MockTokenIssuer,
+        MockUserRepository, TokenError,
     };
     use crate::users::tests::{at, user};
     use secrecy::ExposeSecret;
@@ -115,12 +265,242 @@ mod tests {
         tokens
     }
 
+    const POLICY: SessionPolicy = SessionPolicy {
+        refresh_lifetime: Duration::days(30),
+        reuse_grace: Duration::seconds(10),
+        require_verified_email: false,
+    };
+
+    fn sessions() -> MockRefreshTokenStore {
+        let mut sessions = MockRefreshTokenStore::new();
+        sessions.expect_start_family().returning(|_, _, _| Ok(()));
+        sessions
+    }
+
     fn service(
         users: MockUserRepository,
         hasher: MockPasswordHasher,
         tokens: MockTokenIssuer,
     ) -> AuthService {
-        AuthService::new(Arc::new(users), Arc::new(hasher), Arc::new(tokens), clock())
+        service_with(users, hasher, tokens, sessions(), POLICY)
+    }
+
+    fn service_with(
+        users: MockUserRepository,
+        hasher: MockPasswordHasher,
+        tokens: MockTokenIssuer,
+        sessions: MockRefreshTokenStore,
+        policy: SessionPolicy,
+    ) -> AuthService {
+        AuthService::new(
+            Arc::new(users),
+            Arc::new(sessions),
+            Arc::new(hasher),
+            Arc::new(tokens),
+            clock(),
+            policy,
+        )
+    }
+
+    fn accepting() -> MockPasswordHasher {
+        let mut hasher = MockPasswordHasher::new();
+        hasher.expect_verify().returning(|_, _| Ok(true));
+        hasher
+            .expect_hash()
+            .returning(|_| Ok(crate::PasswordHash::from_phc("new-hash".into())));
+        hasher
+    }
+
+    #[tokio::test]
+    async fn login_starts_a_family_with_the_hash_of_the_refresh_token() {
+        let mut users = MockUserRepository::new();
+        users
+            .expect_find_by_login()
+            .returning(|_| Ok(Some(user(1, false))));
+        let mut sessions = MockRefreshTokenStore::new();
+        sessions
+            .expect_start_family()
+            .withf(|id, token, now| {
+                *id == UserId::new(1)
+                    && *now == at()
+                    && token.expires_at == at() + Duration::days(30)
+            })
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        let outcome = service_with(users, accepting(), issuer(), sessions, POLICY)
+            .login("user1", &SecretString::from("pw"))
+            .await
+            .expect("logged in");
+        assert_eq!(outcome.refresh_token.expose().len(), 43);
+    }
+
+    #[tokio::test]
+    async fn unverified_users_are_refused_when_verification_is_required() {
+        let mut users = MockUserRepository::new();
+        users
+            .expect_find_by_login()
+            .returning(|_| Ok(Some(user(1, false))));
+        let policy = SessionPolicy {
+            require_verified_email: true,
+            ..POLICY
+        };
+        let result = service_with(users, accepting(), issuer(), sessions(), policy)
+            .login("user1", &SecretString::from("pw"))
+            .await;
+        assert!(matches!(result, Err(AuthError::Unverified)), "{result:?}");
+    }
+
+    fn rotating(outcome: Rotation) -> MockRefreshTokenStore {
+        let mut sessions = MockRefreshTokenStore::new();
+        sessions
+            .expect_rotate()
+            .withf(|presented, replacement, now, grace| {
+                *presented == SecretToken::presented("old").hash()
+                    && replacement.expires_at == at() + Duration::days(30)
+                    && *now == at()
+                    && *grace == Duration::seconds(10)
+            })
+            .times(1)
+            .returning(move |_, _, _, _| Ok(outcome.clone()));
+        sessions
+    }
+
+    fn found() -> MockUserRepository {
+        let mut users = MockUserRepository::new();
+        users
+            .expect_find_by_id()
+            .returning(|id| Ok(Some(user(id.get(), false))));
+        users
+    }
+
+    #[tokio::test]
+    async fn refresh_issues_a_new_pair_when_rotated_or_within_grace() {
+        for rotation in [
+            Rotation::Rotated {
+                user: UserId::new(1),
+            },
+            Rotation::WithinGrace {
+                user: UserId::new(1),
+            },
+        ] {
+            let outcome = service_with(
+                found(),
+                MockPasswordHasher::new(),
+                issuer(),
+                rotating(rotation),
+                POLICY,
+            )
+            .refresh("old")
+            .await
+            .expect("refreshed");
+            assert_eq!(outcome.access_token.token.expose_secret(), "token-for-1");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reused_or_unknown_refresh_token_is_refused() {
+        for rotation in [Rotation::Reused, Rotation::Invalid] {
+            let mut tokens = MockTokenIssuer::new();
+            tokens.expect_issue().never();
+            let result = service_with(
+                MockUserRepository::new(),
+                MockPasswordHasher::new(),
+                tokens,
+                rotating(rotation),
+                POLICY,
+            )
+            .refresh("old")
+            .await;
+            assert!(
+                matches!(result, Err(AuthError::InvalidRefreshToken)),
+                "{result:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn logout_revokes_the_family_of_the_hash() {
+        let mut sessions = MockRefreshTokenStore::new();
+        sessions
+            .expect_revoke_family()
+            .withf(|hash| *hash == SecretToken::presented("tok").hash())
+            .times(1)
+            .returning(|_| Ok(()));
+        service_with(
+            MockUserRepository::new(),
+            MockPasswordHasher::new(),
+            MockTokenIssuer::new(),
+            sessions,
+            POLICY,
+        )
+        .logout("tok")
+        .await
+        .expect("logged out");
+    }
+
+    #[tokio::test]
+    async fn recovery_queues_a_one_hour_reset_only_for_active_known_users() {
+        let mut users = MockUserRepository::new();
+        users.expect_find_by_login().returning(|login| {
+            Ok(match login {
+                "user1@example.com" => Some(user(1, false)),
+                "user2@example.com" => {
+                    let mut u = user(2, false);
+                    u.is_active = false;
+                    Some(u)
+                }
+                _ => None,
+            })
+        });
+        users
+            .expect_create_one_time_token()
+            .withf(|id, purpose, token, _| {
+                *id == UserId::new(1)
+                    && *purpose == TokenPurpose::ResetPassword
+                    && token.email.kind == EmailKind::PasswordReset
+                    && token.email.to.as_str() == "user1@example.com"
+                    && token.expires_at == at() + RESET_TOKEN_LIFETIME
+            })
+            .times(1)
+            .returning(|_, _, _, _| Ok(()));
+        let service = service(users, MockPasswordHasher::new(), MockTokenIssuer::new());
+        for email in [
+            "USER1@example.com",
+            "user2@example.com",
+            "nobody@example.com",
+            "not an email",
+        ] {
+            service
+                .request_password_reset(email)
+                .await
+                .expect("same answer");
+        }
+    }
+
+    #[tokio::test]
+    async fn reset_needs_a_valid_token() {
+        let mut users = MockUserRepository::new();
+        users
+            .expect_reset_password()
+            .withf(|hash, new_hash, _| {
+                *hash == SecretToken::presented("good").hash() && new_hash.as_str() == "new-hash"
+            })
+            .returning(|_, _, _| Ok(Some(user(1, false))));
+        users.expect_reset_password().returning(|_, _, _| Ok(None));
+        let service = service(users, accepting(), MockTokenIssuer::new());
+        let password = Password::parse("brand new password").expect("pw");
+        assert_eq!(
+            service
+                .reset_password("good", &password)
+                .await
+                .expect("reset"),
+            UserId::new(1)
+        );
+        let result = service.reset_password("bad", &password).await;
+        assert!(
+            matches!(result, Err(AuthError::InvalidResetToken)),
+            "{result:?}"
+        );
     }
 
     #[tokio::test]

@@ -37,6 +37,8 @@ pub enum UserError {
     PreconditionFailed,
     #[error("The last active superuser cannot be deleted, deactivated or demoted")]
     LastSuperuser,
+    #[error("The verification token is invalid, used or expired")]
+    InvalidVerificationToken,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -65,6 +67,15 @@ pub enum AuthError {
     InvalidToken,
     #[error("Inactive user")]
     Inactive,
+    /// `SHELTER_REQUIRE_VERIFIED_EMAIL` is on and the email is not verified yet.
+    #[error("The email address is not verified")]
+    Unverified,
+    /// A refresh token that is unknown, expired, revoked, or reused after the grace
+    /// window (which revoked its whole login).
+    #[error("The refresh token is invalid, expired or revoked")]
+    InvalidRefreshToken,
+    #[error("The reset token is invalid, used or expired")]
+    InvalidResetToken,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }

@@ -7,16 +7,21 @@
 //!   mockall mock for other crates' tests.
 //! - [`users`] and [`auth`]: `UserService` and `AuthService`, which carry every rule of the
 //!   HTTP contract for accounts and login.
+//! - [`token`] and [`email`]: opaque tokens (kept hashed) and the emails that carry them.
 //! - [`error`]: one error enum per concern, in domain words.
 
 pub mod auth;
+pub mod email;
 pub mod error;
 pub mod ports;
+pub mod token;
 pub mod user;
 pub mod users;
 
-pub use auth::{AuthService, LoginOutcome};
+pub use auth::{AuthService, LoginOutcome, SessionPolicy};
+pub use email::{EmailKind, OutboundEmail, PendingToken, QueuedEmail, TokenPurpose};
 pub use error::{AuthError, StoreError, UserError};
+pub use token::{SecretToken, TokenHash};
 pub use user::{
     EmailAddress, EmailError, NewUser, Page, PageError, Password, PasswordError, PasswordHash,
     User, UserChanges, UserId, Username, UsernameError,

@@ -5,19 +5,26 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
+use crate::email::{PendingToken, QueuedEmail, TokenPurpose};
 use crate::error::StoreError;
+use crate::token::TokenHash;
 use crate::user::{NewUser, Page, Password, PasswordHash, User, UserChanges, UserId};
 
 /// The user store.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait UserRepository: Send + Sync {
-    /// Creates a user with revision 1 and token version 1.
+    /// Creates a user with revision 1 and token version 1, and with it, in the same
+    /// transaction, the `verification` token (hashed) and its email in the outbox.
     ///
     /// MUST return `StoreError::EmailTaken` / `UsernameTaken` when another user has the
     /// same email / username ignoring case, decided by the database (also under concurrent
     /// inserts), and MUST NOT leak driver errors other than as `Unexpected`.
-    async fn insert(&self, user: NewUser) -> Result<User, StoreError>;
+    async fn insert(
+        &self,
+        user: NewUser,
+        verification: Option<PendingToken>,
+    ) -> Result<User, StoreError>;
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
 
@@ -28,7 +35,9 @@ pub trait UserRepository: Send + Sync {
     async fn list(&self, page: Page) -> Result<(Vec<User>, u64), StoreError>;
 
     /// Applies `changes` to a user, bumps its revision and sets `updated_at` to `now`;
-    /// with `bump_token_version` also increments its token version.
+    /// with `bump_token_version` also increments its token version and revokes every
+    /// refresh token of the user; with `verification`, stores the token and queues its email.
+    /// All of it in one transaction.
     ///
     /// Atomically with the write it MUST:
     /// - return `NotFound` when there is no such user;
@@ -46,6 +55,124 @@ pub trait UserRepository: Send + Sync {
     /// Deletes a user, with the same `NotFound`, `RevisionMismatch` and `LastSuperuser`
     /// guarantees as [`UserRepository::update`].
     async fn delete(&self, id: UserId, expected_revision: Option<i64>) -> Result<(), StoreError>;
+
+    /// Stores a one-time token for `user` and queues its email, in one transaction.
+    async fn create_one_time_token(
+        &self,
+        user: UserId,
+        purpose: TokenPurpose,
+        token: PendingToken,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Spends an unexpired, unused email-verification token and marks the address it was
+    /// sent to as verified, if it is still the user's address. `None` for any other token.
+    async fn verify_email(
+        &self,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError>;
+
+    /// Spends an unexpired, unused password-reset token and, in the same transaction, sets
+    /// the new hash, bumps the token version, revokes every refresh token of the user and
+    /// spends the user's other reset tokens. `None` for any other token.
+    async fn reset_password(
+        &self,
+        token: &TokenHash,
+        new_hash: PasswordHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError>;
+}
+
+/// A refresh token to store.
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    pub hash: TokenHash,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What presenting a refresh token led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was live: it is now spent and the replacement stored in its family.
+    Rotated { user: UserId },
+    /// The token was spent moments ago (within the grace window): the replacement is
+    /// stored in its family, which stays valid.
+    WithinGrace { user: UserId },
+    /// The token was spent earlier: the whole family is now revoked.
+    Reused,
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+/// Refresh tokens, grouped in families (one per login). Tokens are stored hashed.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait RefreshTokenStore: Send + Sync {
+    /// Starts a family for a new login.
+    async fn start_family(
+        &self,
+        user: UserId,
+        token: NewRefreshToken,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Presents a token and, if it is accepted, stores `replacement` in its family. MUST
+    /// be atomic: of two concurrent presentations of one live token, exactly one sees it
+    /// live (the other sees it spent, and so within the grace window).
+    async fn rotate(
+        &self,
+        presented: &TokenHash,
+        replacement: NewRefreshToken,
+        now: DateTime<Utc>,
+        grace: chrono::Duration,
+    ) -> Result<Rotation, StoreError>;
+
+    /// Revokes the family of the presented token, if there is one.
+    async fn revoke_family(&self, presented: &TokenHash) -> Result<(), StoreError>;
+}
+
+/// The email outbox as the delivery worker sees it. Emails are queued by the
+/// `UserRepository` in the transactions that cause them.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait EmailOutbox: Send + Sync {
+    /// Claims up to `limit` emails that are due, counting one more attempt for each, and
+    /// leases them until `now + lease`. MUST NOT hand one email to two concurrent callers
+    /// within its lease (on PostgreSQL, across processes). An email whose lease ran out
+    /// without an outcome (its worker died) is due again.
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: u32,
+    ) -> Result<Vec<QueuedEmail>, StoreError>;
+
+    /// Marks an email delivered and forgets its token.
+    async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Puts an email back in the queue, due at `at`.
+    async fn retry_at(&self, id: i64, at: DateTime<Utc>, error: &str) -> Result<(), StoreError>;
+
+    /// Gives up on an email and forgets its token.
+    async fn mark_failed(&self, id: i64, error: &str) -> Result<(), StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// Worth retrying: the server is unreachable, busy, or answered 4xx.
+    #[error("transient mail failure: {0:#}")]
+    Transient(anyhow::Error),
+    /// Not worth retrying: the server refused the message for good (5xx).
+    #[error("permanent mail failure: {0:#}")]
+    Permanent(anyhow::Error),
+}
+
+/// Renders and transports one email.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, email: &crate::email::OutboundEmail) -> Result<(), MailError>;
 }
 
 /// Password hashing. Hashing is slow on purpose; implementors MUST NOT block the async

@@ -244,8 +244,10 @@ pub struct UserChanges {
     pub is_active: Option<bool>,
     pub is_superuser: Option<bool>,
     pub email_verified: Option<bool>,
-    /// Invalidate every token issued so far.
+    /// Invalidate every access token issued so far and revoke every refresh token.
     pub bump_token_version: bool,
+    /// A verification token and its email, stored and queued with the change.
+    pub verification: Option<crate::email::PendingToken>,
 }
 
 impl UserChanges {
@@ -257,6 +259,7 @@ impl UserChanges {
             && self.is_superuser.is_none()
             && self.email_verified.is_none()
             && !self.bump_token_version
+            && self.verification.is_none()
     }
 
     /// Whether applying these changes to `user` takes away an active superuser.

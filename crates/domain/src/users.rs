@@ -5,8 +5,12 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
+use chrono::Duration;
+
+use crate::email::{EmailKind, PendingToken};
 use crate::error::UserError;
 use crate::ports::{Clock, PasswordHasher, UserRepository};
+use crate::token::SecretToken;
 use crate::user::{EmailAddress, NewUser, Page, Password, User, UserChanges, UserId, Username};
 
 /// A validated signup request.
@@ -29,6 +33,9 @@ pub struct AccountUpdate {
     pub is_superuser: Option<bool>,
 }
 
+/// How long an email-verification link works.
+pub const VERIFICATION_TOKEN_LIFETIME: Duration = Duration::hours(48);
+
 pub struct UserService {
     users: Arc<dyn UserRepository>,
     hasher: Arc<dyn PasswordHasher>,
@@ -48,7 +55,8 @@ impl UserService {
         }
     }
 
-    /// Registers a new, active, unverified, ordinary user.
+    /// Registers a new, active, unverified, ordinary user, and queues the welcome email
+    /// with its verification token in the same transaction.
     ///
     /// # Errors
     /// `EmailTaken`, `UsernameTaken`, or `Unexpected`.
@@ -66,18 +74,42 @@ impl UserService {
 
     async fn create(&self, account: NewAccount, superuser: bool) -> Result<User, UserError> {
         let password_hash = self.hasher.hash(&account.password).await?;
+        let now = self.clock.now();
+        let welcome = (!superuser).then(|| {
+            PendingToken::new(
+                account.email.clone(),
+                EmailKind::Welcome,
+                account.username.to_string(),
+                now + VERIFICATION_TOKEN_LIFETIME,
+            )
+        });
         let user = self
             .users
-            .insert(NewUser {
-                email: account.email,
-                username: account.username,
-                password_hash,
-                is_superuser: superuser,
-                email_verified: superuser,
-                now: self.clock.now(),
-            })
+            .insert(
+                NewUser {
+                    email: account.email,
+                    username: account.username,
+                    password_hash,
+                    is_superuser: superuser,
+                    email_verified: superuser,
+                    now,
+                },
+                welcome,
+            )
             .await?;
         Ok(user)
+    }
+
+    /// Marks the address a verification token was sent to as verified.
+    ///
+    /// # Errors
+    /// `InvalidVerificationToken` for an unknown, used or expired token, or one sent to an
+    /// address the user no longer has.
+    pub async fn verify_email(&self, token: &str) -> Result<User, UserError> {
+        self.users
+            .verify_email(&SecretToken::presented(token).hash(), self.clock.now())
+            .await?
+            .ok_or(UserError::InvalidVerificationToken)
     }
 
     /// Reads a user: oneself, or anyone for a superuser.
@@ -160,6 +192,13 @@ impl UserService {
             ..UserChanges::default()
         };
         if let Some(email) = update.email.filter(|email| *email != target.email) {
+            let username = changes.username.as_ref().unwrap_or(&target.username);
+            changes.verification = Some(PendingToken::new(
+                email.clone(),
+                EmailKind::VerifyEmail,
+                username.to_string(),
+                self.clock.now() + VERIFICATION_TOKEN_LIFETIME,
+            ));
             changes.email = Some(email);
             changes.email_verified = Some(false);
         }
@@ -280,14 +319,20 @@ pub(crate) mod tests {
         let mut users = MockUserRepository::new();
         users
             .expect_insert()
-            .withf(|new| {
+            .withf(|new, welcome| {
                 new.password_hash.as_str() == "hash(correct horse)"
                     && !new.is_superuser
                     && !new.email_verified
                     && new.now == at()
+                    && welcome.as_ref().is_some_and(|w| {
+                        w.email.kind == EmailKind::Welcome
+                            && w.email.to == new.email
+                            && w.hash == w.email.token.hash()
+                            && w.expires_at == at() + VERIFICATION_TOKEN_LIFETIME
+                    })
             })
             .times(1)
-            .returning(|_| Ok(user(1, false)));
+            .returning(|_, _| Ok(user(1, false)));
         let created = service(users, hasher_accepting(""))
             .signup(account())
             .await
@@ -300,7 +345,7 @@ pub(crate) mod tests {
         let mut users = MockUserRepository::new();
         users
             .expect_insert()
-            .returning(|_| Err(StoreError::EmailTaken));
+            .returning(|_, _| Err(StoreError::EmailTaken));
         let result = service(users, hasher_accepting("")).signup(account()).await;
         assert!(matches!(result, Err(UserError::EmailTaken)), "{result:?}");
     }
@@ -310,9 +355,9 @@ pub(crate) mod tests {
         let mut users = MockUserRepository::new();
         users
             .expect_insert()
-            .withf(|new| new.is_superuser && new.email_verified)
+            .withf(|new, welcome| new.is_superuser && new.email_verified && welcome.is_none())
             .times(1)
-            .returning(|_| Ok(user(1, true)));
+            .returning(|_, _| Ok(user(1, true)));
         service(users, hasher_accepting(""))
             .create_superuser(account())
             .await
@@ -491,6 +536,10 @@ pub(crate) mod tests {
                         .as_ref()
                         .is_some_and(|e| e.as_str() == "new@example.com")
                     && !changes.bump_token_version
+                    && changes.verification.as_ref().is_some_and(|v| {
+                        v.email.kind == EmailKind::VerifyEmail
+                            && v.email.to.as_str() == "new@example.com"
+                    })
             })
             .times(1)
             .returning(|_, _, _, _| Ok(user(1, false)));
@@ -587,6 +636,34 @@ pub(crate) mod tests {
             matches!(delete, Err(UserError::LastSuperuser)),
             "{delete:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn verification_spends_the_hashed_token() {
+        let token = SecretToken::generate();
+        let expected = token.hash();
+        let mut users = MockUserRepository::new();
+        users
+            .expect_verify_email()
+            .withf(move |hash, now| *hash == expected && *now == at())
+            .returning(|_, _| Ok(Some(user(1, false))));
+        let service = service(users, MockPasswordHasher::new());
+        service
+            .verify_email(token.expose())
+            .await
+            .expect("verified");
+
+        let mut users = MockUserRepository::new();
+        users.expect_verify_email().returning(|_, _| Ok(None));
+        let result = service_with(users).verify_email("nope").await;
+        assert!(
+            matches!(result, Err(UserError::InvalidVerificationToken)),
+            "{result:?}"
+        );
+    }
+
+    fn service_with(users: MockUserRepository) -> UserService {
+        service(users, MockPasswordHasher::new())
     }
 
     #[tokio::test]

@@ -1,15 +1,43 @@
 //! The connection pool, migrations and the readiness ping.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection, TransactionTrait,
+    ColumnTrait, Condition, ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, DbErr, EntityTrait, QueryFilter, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
 };
+use tokio::sync::Notify;
 
 use crate::SeaOrmUserRepository;
+use crate::entity::{email_outbox, one_time_token, refresh_token};
+use crate::outbox::SeaOrmEmailOutbox;
+use crate::sessions::SeaOrmRefreshTokenStore;
+
+/// A write transaction that serialises with other writers from its first statement:
+/// `BEGIN IMMEDIATE` on SQLite (where row locks do not exist), and on PostgreSQL the
+/// `SELECT … FOR UPDATE` of the rows it reads.
+pub(crate) async fn begin_write(db: &DatabaseConnection) -> anyhow::Result<DatabaseTransaction> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
+    .context("begin transaction")
+}
+
+/// What a clean-up removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub refresh_tokens: u64,
+    pub one_time_tokens: u64,
+    pub emails: u64,
+}
 
 /// How to reach the database.
 #[derive(Debug, Clone)]
@@ -27,6 +55,7 @@ pub struct DatabaseSettings {
 #[derive(Debug, Clone)]
 pub struct Database {
     connection: DatabaseConnection,
+    outbox_signal: Arc<Notify>,
 }
 
 impl Database {
@@ -53,7 +82,10 @@ impl Database {
         let connection = sea_orm::Database::connect(options)
             .await
             .context("connect to the database")?;
-        Ok(Self { connection })
+        Ok(Self {
+            connection,
+            outbox_signal: Arc::default(),
+        })
     }
 
     /// Brings the schema up to date. On PostgreSQL an advisory lock serialises instances
@@ -93,6 +125,73 @@ impl Database {
     }
 
     pub fn users(&self) -> SeaOrmUserRepository {
-        SeaOrmUserRepository::new(self.connection.clone())
+        SeaOrmUserRepository::new(self.connection.clone(), self.outbox_signal.clone())
+    }
+
+    pub fn refresh_tokens(&self) -> SeaOrmRefreshTokenStore {
+        SeaOrmRefreshTokenStore::new(self.connection.clone())
+    }
+
+    pub fn outbox(&self) -> SeaOrmEmailOutbox {
+        SeaOrmEmailOutbox::new(self.connection.clone())
+    }
+
+    /// Notified after every commit that queued an email in this process, so the local
+    /// delivery worker need not wait for its next poll.
+    pub fn outbox_signal(&self) -> Arc<Notify> {
+        self.outbox_signal.clone()
+    }
+
+    /// Deletes what can no longer be used: expired or revoked refresh tokens (spent but
+    /// unexpired ones stay, to detect reuse), expired or spent one-time tokens, and emails
+    /// delivered more than a day ago.
+    ///
+    /// # Errors
+    /// When a delete fails.
+    pub async fn purge(&self, now: DateTime<Utc>) -> anyhow::Result<Purged> {
+        let refresh_tokens = refresh_token::Entity::delete_many()
+            .filter(
+                Condition::any()
+                    .add(refresh_token::Column::ExpiresAt.lte(now))
+                    .add(refresh_token::Column::Revoked.eq(true)),
+            )
+            .exec(&self.connection)
+            .await
+            .context("purge refresh tokens")?
+            .rows_affected;
+        let one_time_tokens = one_time_token::Entity::delete_many()
+            .filter(
+                Condition::any()
+                    .add(one_time_token::Column::ExpiresAt.lte(now))
+                    .add(one_time_token::Column::UsedAt.is_not_null()),
+            )
+            .exec(&self.connection)
+            .await
+            .context("purge one-time tokens")?
+            .rows_affected;
+        let emails = email_outbox::Entity::delete_many()
+            .filter(email_outbox::Column::Status.eq("sent"))
+            .filter(email_outbox::Column::SentAt.lte(now - chrono::Duration::days(1)))
+            .exec(&self.connection)
+            .await
+            .context("purge delivered emails")?
+            .rows_affected;
+        Ok(Purged {
+            refresh_tokens,
+            one_time_tokens,
+            emails,
+        })
+    }
+
+    /// Runs `sql` (tests and benchmarks only need this to inspect state).
+    ///
+    /// # Errors
+    /// When the statement fails.
+    pub async fn execute(&self, sql: &str) -> Result<u64, DbErr> {
+        Ok(self
+            .connection
+            .execute_unprepared(sql)
+            .await?
+            .rows_affected())
     }
 }

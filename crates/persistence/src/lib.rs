@@ -2,13 +2,19 @@
 //!
 //! - [`Database`]: the connection pool (SQLite in WAL mode with a busy timeout), migrations
 //!   and a readiness ping.
-//! - [`SeaOrmUserRepository`] implements the domain's `UserRepository`.
+//! - [`SeaOrmUserRepository`] implements the domain's `UserRepository` (users, one-time
+//!   tokens, and the emails queued with them), [`SeaOrmRefreshTokenStore`] its
+//!   `RefreshTokenStore`, [`SeaOrmEmailOutbox`] its `EmailOutbox`.
 //! - `entity`: the SeaORM models, private to this crate: they are neither domain types nor
 //!   HTTP DTOs.
 
 mod database;
 mod entity;
+mod outbox;
+mod sessions;
 mod users;
 
-pub use database::{Database, DatabaseSettings};
+pub use database::{Database, DatabaseSettings, Purged};
+pub use outbox::SeaOrmEmailOutbox;
+pub use sessions::SeaOrmRefreshTokenStore;
 pub use users::SeaOrmUserRepository;

@@ -1,5 +1,7 @@
 //! `SeaOrmUserRepository`: users in SQLite or PostgreSQL.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -7,36 +9,58 @@ use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction,
     DbErr, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    SqlErr,
 };
 use shelter_domain::ports::UserRepository;
 use shelter_domain::{
-    EmailAddress, NewUser, Page, PasswordHash, StoreError, User, UserChanges, UserId, Username,
+    EmailAddress, NewUser, Page, PasswordHash, PendingToken, StoreError, TokenHash, TokenPurpose,
+    User, UserChanges, UserId, Username,
 };
 
-use crate::entity::user;
+use tokio::sync::Notify;
+
+use crate::database::begin_write;
+use crate::entity::{one_time_token, user};
+use crate::outbox::store_token_and_queue;
+use crate::sessions::revoke_all_of;
 
 pub struct SeaOrmUserRepository {
     db: DatabaseConnection,
+    outbox: Arc<Notify>,
 }
 
 impl SeaOrmUserRepository {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: DatabaseConnection, outbox: Arc<Notify>) -> Self {
+        Self { db, outbox }
     }
 
-    /// A write transaction that serialises with other writers from its first statement:
-    /// `BEGIN IMMEDIATE` on SQLite (where row locks do not exist), and on PostgreSQL the
-    /// `SELECT … FOR UPDATE` of the rows it reads.
     async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
-        Ok(self
-            .db
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..TransactionOptions::default()
-            })
+        Ok(begin_write(&self.db).await?)
+    }
+
+    /// Spends an unexpired, unused one-time token of `purpose` inside `txn`, returning it.
+    async fn spend_token(
+        txn: &DatabaseTransaction,
+        purpose: TokenPurpose,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<one_time_token::Model>, StoreError> {
+        let Some(row) = one_time_token::Entity::find()
+            .filter(one_time_token::Column::TokenHash.eq(token.as_str()))
+            .filter(one_time_token::Column::Purpose.eq(purpose.as_str()))
+            .filter(one_time_token::Column::UsedAt.is_null())
+            .filter(one_time_token::Column::ExpiresAt.gt(now))
+            .lock_exclusive()
+            .one(txn)
             .await
-            .context("begin transaction")?)
+            .context("find one-time token")?
+        else {
+            return Ok(None);
+        };
+        let mut spent = row.clone().into_active_model();
+        spent.used_at = Set(Some(now));
+        spent.update(txn).await.context("spend one-time token")?;
+        Ok(Some(row))
     }
 
     /// Locks the target row, checks it exists and has the expected revision, and when the
@@ -82,7 +106,13 @@ impl SeaOrmUserRepository {
 
 #[async_trait]
 impl UserRepository for SeaOrmUserRepository {
-    async fn insert(&self, new: NewUser) -> Result<User, StoreError> {
+    async fn insert(
+        &self,
+        new: NewUser,
+        verification: Option<PendingToken>,
+    ) -> Result<User, StoreError> {
+        let now = new.now;
+        let txn = self.begin_write().await?;
         let model = user::ActiveModel {
             email: Set(new.email.as_str().to_owned()),
             username: Set(new.username.as_str().to_owned()),
@@ -96,9 +126,23 @@ impl UserRepository for SeaOrmUserRepository {
             updated_at: Set(new.now),
             ..Default::default()
         }
-        .insert(&self.db)
+        .insert(&txn)
         .await
         .map_err(|e| classify(e, "insert user"))?;
+        if let Some(pending) = &verification {
+            store_token_and_queue(
+                &txn,
+                UserId::new(model.id),
+                TokenPurpose::VerifyEmail,
+                pending,
+                now,
+            )
+            .await?;
+        }
+        txn.commit().await.context("commit signup")?;
+        if verification.is_some() {
+            self.outbox.notify_one();
+        }
         to_domain(model)
     }
 
@@ -180,6 +224,7 @@ impl UserRepository for SeaOrmUserRepository {
         }
         if changes.bump_token_version {
             model.token_version = Set(token_version + 1);
+            revoke_all_of(&txn, id.get()).await?;
         }
         model.revision = Set(revision + 1);
         model.updated_at = Set(now);
@@ -187,7 +232,13 @@ impl UserRepository for SeaOrmUserRepository {
             .update(&txn)
             .await
             .map_err(|e| classify(e, "update user"))?;
+        if let Some(pending) = &changes.verification {
+            store_token_and_queue(&txn, id, TokenPurpose::VerifyEmail, pending, now).await?;
+        }
         txn.commit().await.context("commit user update")?;
+        if changes.verification.is_some() {
+            self.outbox.notify_one();
+        }
         to_domain(updated)
     }
 
@@ -200,6 +251,99 @@ impl UserRepository for SeaOrmUserRepository {
             .context("delete user")?;
         txn.commit().await.context("commit user deletion")?;
         Ok(())
+    }
+
+    async fn create_one_time_token(
+        &self,
+        user: UserId,
+        purpose: TokenPurpose,
+        token: PendingToken,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let txn = self.begin_write().await?;
+        store_token_and_queue(&txn, user, purpose, &token, now).await?;
+        txn.commit().await.context("commit one-time token")?;
+        self.outbox.notify_one();
+        Ok(())
+    }
+
+    async fn verify_email(
+        &self,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError> {
+        let txn = self.begin_write().await?;
+        let Some(spent) = Self::spend_token(&txn, TokenPurpose::VerifyEmail, token, now).await?
+        else {
+            return Ok(None);
+        };
+        let Some(current) = user::Entity::find_by_id(spent.user_id)
+            .lock_exclusive()
+            .one(&txn)
+            .await
+            .context("lock the user")?
+        else {
+            return Ok(None);
+        };
+        // A link sent to an address the user has since changed proves nothing.
+        if current.email != spent.email {
+            return Ok(None);
+        }
+        let updated = if current.email_verified {
+            current
+        } else {
+            let revision = current.revision;
+            let mut model = current.into_active_model();
+            model.email_verified = Set(true);
+            model.revision = Set(revision + 1);
+            model.updated_at = Set(now);
+            model.update(&txn).await.context("verify email")?
+        };
+        txn.commit().await.context("commit verification")?;
+        to_domain(updated).map(Some)
+    }
+
+    async fn reset_password(
+        &self,
+        token: &TokenHash,
+        new_hash: PasswordHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError> {
+        let txn = self.begin_write().await?;
+        let Some(spent) = Self::spend_token(&txn, TokenPurpose::ResetPassword, token, now).await?
+        else {
+            return Ok(None);
+        };
+        let Some(current) = user::Entity::find_by_id(spent.user_id)
+            .lock_exclusive()
+            .one(&txn)
+            .await
+            .context("lock the user")?
+        else {
+            return Ok(None);
+        };
+        // Other reset links of this user die with this one.
+        one_time_token::Entity::update_many()
+            .col_expr(
+                one_time_token::Column::UsedAt,
+                sea_orm::sea_query::Expr::value(now),
+            )
+            .filter(one_time_token::Column::UserId.eq(spent.user_id))
+            .filter(one_time_token::Column::Purpose.eq(TokenPurpose::ResetPassword.as_str()))
+            .filter(one_time_token::Column::UsedAt.is_null())
+            .exec(&txn)
+            .await
+            .context("spend other reset tokens")?;
+        revoke_all_of(&txn, spent.user_id).await?;
+        let (revision, token_version) = (current.revision, current.token_version);
+        let mut model = current.into_active_model();
+        model.password_hash = Set(new_hash.as_str().to_owned());
+        model.token_version = Set(token_version + 1);
+        model.revision = Set(revision + 1);
+        model.updated_at = Set(now);
+        let updated = model.update(&txn).await.context("set the new password")?;
+        txn.commit().await.context("commit password reset")?;
+        to_domain(updated).map(Some)
     }
 }
 

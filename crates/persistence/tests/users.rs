@@ -36,7 +36,7 @@ async fn stores_and_finds_users_ignoring_case(backend: Backend) {
         return;
     };
     let created = users
-        .insert(new_user("ann@example.com", "Ann", false))
+        .insert(new_user("ann@example.com", "Ann", false), None)
         .await
         .expect("inserted");
     assert_eq!((created.revision, created.token_version), (1, 1));
@@ -70,15 +70,15 @@ async fn duplicates_are_refused_by_the_database(backend: Backend) {
         return;
     };
     users
-        .insert(new_user("ann@example.com", "ann", false))
+        .insert(new_user("ann@example.com", "ann", false), None)
         .await
         .expect("first insert");
     let email = users
-        .insert(new_user("ANN@example.com", "other", false))
+        .insert(new_user("ANN@example.com", "other", false), None)
         .await;
     assert!(matches!(email, Err(StoreError::EmailTaken)), "{email:?}");
     let username = users
-        .insert(new_user("other@example.com", "ANN", false))
+        .insert(new_user("other@example.com", "ANN", false), None)
         .await;
     assert!(
         matches!(username, Err(StoreError::UsernameTaken)),
@@ -94,7 +94,10 @@ async fn concurrent_signups_with_one_email_create_exactly_one_user(backend: Back
         let users = Arc::clone(&users);
         tokio::spawn(async move {
             users
-                .insert(new_user("race@example.com", &format!("racer{i}"), false))
+                .insert(
+                    new_user("race@example.com", &format!("racer{i}"), false),
+                    None,
+                )
                 .await
         })
     });
@@ -114,11 +117,11 @@ async fn updates_bump_the_revision_and_check_it(backend: Backend) {
         return;
     };
     let ann = users
-        .insert(new_user("ann@example.com", "ann", false))
+        .insert(new_user("ann@example.com", "ann", false), None)
         .await
         .expect("inserted");
     users
-        .insert(new_user("bob@example.com", "bob", false))
+        .insert(new_user("bob@example.com", "bob", false), None)
         .await
         .expect("inserted");
     let later = now() + chrono::Duration::minutes(5);
@@ -172,7 +175,7 @@ async fn the_last_active_superuser_stays(backend: Backend) {
         return;
     };
     let admin = users
-        .insert(new_user("admin@example.com", "admin", true))
+        .insert(new_user("admin@example.com", "admin", true), None)
         .await
         .expect("inserted");
     let demote = UserChanges {
@@ -197,7 +200,7 @@ async fn the_last_active_superuser_stays(backend: Backend) {
     );
 
     let second = users
-        .insert(new_user("second@example.com", "second", true))
+        .insert(new_user("second@example.com", "second", true), None)
         .await
         .expect("inserted");
     users
@@ -219,11 +222,11 @@ async fn two_superusers_demoting_each_other_at_once_leave_one(backend: Backend) 
             return;
         };
         let a = users
-            .insert(new_user("a@example.com", "aaa", true))
+            .insert(new_user("a@example.com", "aaa", true), None)
             .await
             .expect("inserted");
         let b = users
-            .insert(new_user("b@example.com", "bbb", true))
+            .insert(new_user("b@example.com", "bbb", true), None)
             .await
             .expect("inserted");
         let demote = |id: UserId| {
@@ -259,11 +262,10 @@ async fn lists_pages_in_id_order_with_the_total(backend: Backend) {
     };
     for i in 0..5 {
         users
-            .insert(new_user(
-                &format!("u{i}@example.com"),
-                &format!("user{i}"),
-                false,
-            ))
+            .insert(
+                new_user(&format!("u{i}@example.com"), &format!("user{i}"), false),
+                None,
+            )
             .await
             .expect("inserted");
     }

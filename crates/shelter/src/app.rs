@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration as StdDuration;
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
@@ -17,13 +18,19 @@ use chrono::Duration;
 use rand::RngCore as _;
 use secrecy::{ExposeSecret, SecretString};
 use shelter_auth::{Argon2PasswordHasher, HashingParams, JwtTokenIssuer};
-use shelter_domain::ports::{Clock, PasswordHasher, SystemClock, UserRepository};
+use shelter_domain::ports::{Clock, Mailer, PasswordHasher, SystemClock, UserRepository};
 use shelter_domain::{
-    AuthService, EmailAddress, NewAccount, Password, UserError, UserService, Username,
+    AuthService, EmailAddress, NewAccount, Password, SessionPolicy, UserError, UserService,
+    Username,
+};
+use shelter_mail::{
+    LettreMailer, MailSettings, OutboxWorker, RetryPolicy, Transport, WorkerSettings,
 };
 use shelter_persistence::{Database, DatabaseSettings};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, EmailTransport, Settings};
 use crate::http::{self, AppState, Probe};
 
 /// The services the HTTP layer serves, and the probes of their dependencies.
@@ -47,15 +54,84 @@ impl Services {
             &signing_key(settings),
             Duration::minutes(i64::from(settings.access_token_expire_minutes)),
         ));
+        let policy = SessionPolicy {
+            refresh_lifetime: Duration::days(i64::from(settings.refresh_token_expire_days)),
+            reuse_grace: Duration::seconds(i64::from(settings.refresh_reuse_grace_seconds)),
+            require_verified_email: settings.require_verified_email,
+        };
         Ok(Self {
             users: Arc::new(UserService::new(
                 Arc::clone(&users),
                 Arc::clone(&hasher),
                 Arc::clone(&clock),
             )),
-            auth: Arc::new(AuthService::new(users, hasher, tokens, clock)),
+            auth: Arc::new(AuthService::new(
+                users,
+                Arc::new(database.refresh_tokens()),
+                hasher,
+                tokens,
+                clock,
+                policy,
+            )),
             probes: vec![Arc::new(DatabaseProbe(database.clone()))],
         })
+    }
+}
+
+/// The mailer the settings ask for.
+///
+/// # Errors
+/// An unusable sender address, SMTP URL or email folder.
+pub fn mailer(settings: &Settings) -> anyhow::Result<LettreMailer> {
+    let transport = match settings.email_transport {
+        EmailTransport::Log => Transport::Log,
+        EmailTransport::File => Transport::File(settings.email_dir.clone()),
+        EmailTransport::Smtp => Transport::Smtp(
+            settings
+                .smtp_url
+                .clone()
+                .context("SHELTER_SMTP_URL is required with the smtp transport")?,
+        ),
+    };
+    LettreMailer::new(&MailSettings {
+        transport,
+        from: settings.email_from.clone(),
+        app_name: "Shelter".into(),
+        public_url: settings.public_url.clone(),
+        timeout: StdDuration::from_secs(settings.smtp_timeout_seconds),
+    })
+}
+
+/// The delivery worker's settings: a batch is sent 8 at a time and its lease outlasts
+/// the SMTP timeouts of the whole batch.
+pub fn worker_settings(settings: &Settings) -> WorkerSettings {
+    let (batch, concurrency) = (32, 8);
+    WorkerSettings {
+        retry: RetryPolicy {
+            max_attempts: settings.email_max_attempts,
+            base_delay: StdDuration::from_secs(settings.email_retry_base_seconds),
+            max_delay: StdDuration::from_secs(settings.email_retry_max_seconds),
+        },
+        batch,
+        concurrency,
+        lease: StdDuration::from_secs(
+            settings.smtp_timeout_seconds * 3 * u64::from(batch / 8) + 60,
+        ),
+        poll_interval: StdDuration::from_secs(1),
+    }
+}
+
+/// Deletes expired tokens and old delivered emails every ten minutes until stopped.
+async fn purge_periodically(database: Database, mut stop: watch::Receiver<bool>) {
+    loop {
+        match database.purge(chrono::Utc::now()).await {
+            Ok(purged) => tracing::debug!(?purged, "purged expired rows"),
+            Err(error) => tracing::warn!(error = format!("{error:#}"), "purge failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(StdDuration::from_mins(10)) => {}
+            _ = stop.changed() => return,
+        }
     }
 }
 
@@ -157,11 +233,13 @@ impl From<&Settings> for HttpSettings {
     }
 }
 
-/// A running server.
+/// A running server and its background tasks.
 pub struct Application {
     port: u16,
     server: Server,
     database: Option<Database>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Application {
@@ -173,11 +251,30 @@ impl Application {
         let database = open_database(settings).await?;
         let services = Services::build(settings, &database).await?;
         ensure_first_superuser(settings, &services.users).await?;
+        let mailer: Arc<dyn Mailer> = Arc::new(mailer(settings)?);
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
             .with_context(|| format!("listen on {}:{}", settings.host, settings.port))?;
         let mut application = Self::serve(listener, services, &HttpSettings::from(settings))?;
+        let worker = OutboxWorker::new(
+            Arc::new(database.outbox()),
+            mailer,
+            Arc::new(SystemClock),
+            worker_settings(settings),
+            database.outbox_signal(),
+        );
+        application.spawn(|stop| worker.run(stop));
+        let purged = database.clone();
+        application.spawn(move |stop| purge_periodically(purged, stop));
         application.database = Some(database);
         Ok(application)
+    }
+
+    /// Runs a background task until the application stops.
+    pub fn spawn<F: Future<Output = ()> + Send + 'static>(
+        &mut self,
+        task: impl FnOnce(watch::Receiver<bool>) -> F,
+    ) {
+        self.tasks.push(tokio::spawn(task(self.stop.subscribe())));
     }
 
     /// Serves ready-made services on a bound listener.
@@ -190,6 +287,7 @@ impl Application {
         settings: &HttpSettings,
     ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
+        http::install_metrics();
         let state = web::Data::new(AppState {
             users: services.users,
             auth: services.auth,
@@ -215,6 +313,8 @@ impl Application {
             port,
             server: server.run(),
             database: None,
+            stop: watch::Sender::new(false),
+            tasks: Vec::new(),
         })
     }
 
@@ -222,16 +322,26 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGINT/SIGTERM, finishing requests in flight, then closes the pool.
+    /// Serves until SIGINT/SIGTERM, finishing requests in flight, then stops the
+    /// background tasks (the outbox worker finishes its batch) and closes the pool.
     ///
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.server.await.context("serve HTTP")?;
+        let served = self.server.await.context("serve HTTP");
+        self.stop.send_replace(true);
+        for task in self.tasks {
+            if tokio::time::timeout(StdDuration::from_secs(30), task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a background task did not stop in time");
+            }
+        }
         if let Some(database) = self.database {
             database.close().await;
         }
-        Ok(())
+        served
     }
 }
 

@@ -79,6 +79,14 @@ pub struct Settings {
     pub smtp_url: Option<SecretString>,
     #[serde(deserialize_with = "lenient::string")]
     pub email_from: String,
+    /// Delivery attempts per email before it is marked failed.
+    pub email_max_attempts: u32,
+    /// Wait after the first failed attempt; it doubles with each further one.
+    pub email_retry_base_seconds: u64,
+    /// The longest wait between two attempts.
+    pub email_retry_max_seconds: u64,
+    /// Connect and command timeout for SMTP.
+    pub smtp_timeout_seconds: u64,
     #[serde(deserialize_with = "lenient::string")]
     pub public_url: String,
     #[serde(deserialize_with = "lenient::optional_string")]
@@ -113,6 +121,10 @@ impl Default for Settings {
             email_dir: PathBuf::from("./emails"),
             smtp_url: None,
             email_from: "Shelter <noreply@localhost>".into(),
+            email_max_attempts: 8,
+            email_retry_base_seconds: 5,
+            email_retry_max_seconds: 900,
+            smtp_timeout_seconds: 10,
             public_url: "http://127.0.0.1:8000".into(),
             first_superuser_email: None,
             first_superuser_username: None,
@@ -249,6 +261,16 @@ impl Settings {
         }
         if !self.email_from.contains('@') {
             return Err(ConfigError::new("email_from", "is not an email address"));
+        }
+        for (key, value) in [
+            ("email_max_attempts", u64::from(self.email_max_attempts)),
+            ("email_retry_base_seconds", self.email_retry_base_seconds),
+            ("email_retry_max_seconds", self.email_retry_max_seconds),
+            ("smtp_timeout_seconds", self.smtp_timeout_seconds),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(key, "must be at least 1"));
+            }
         }
         let public =
             url::Url::parse(&self.public_url).map_err(|e| ConfigError::new("public_url", e))?;

@@ -5,6 +5,7 @@ mod docs;
 mod dto;
 mod extract;
 mod health;
+mod metrics;
 mod middleware;
 mod problem;
 mod users;
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 use shelter_domain::{AuthService, UserService};
 
 pub use docs::ApiDoc;
+pub use metrics::install as install_metrics;
 pub use middleware::{
     PROCESS_TIME as PROCESS_TIME_HEADER, REQUEST_ID as REQUEST_ID_HEADER, observe,
 };
@@ -54,7 +56,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(users::delete_one)),
     )
     .service(web::resource("/auth/token").route(web::post().to(auth::token)))
+    .service(web::resource("/auth/refresh").route(web::post().to(auth::refresh)))
+    .service(web::resource("/auth/logout").route(web::post().to(auth::logout)))
+    .service(web::resource("/auth/verify-email").route(web::post().to(auth::verify_email)))
+    .service(
+        web::resource("/auth/password-recovery").route(web::post().to(auth::password_recovery)),
+    )
+    .service(web::resource("/auth/reset-password").route(web::post().to(auth::reset_password)))
     .service(web::resource("/health/live").route(web::get().to(health::live)))
     .service(web::resource("/health/ready").route(web::get().to(health::ready)))
+    .service(web::resource("/metrics").route(web::get().to(metrics::metrics)))
     .configure(docs::routes);
 }

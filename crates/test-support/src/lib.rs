@@ -5,6 +5,10 @@
 //! `shelter_test_<uuid>` on the server in `TEST_DATABASE_URL` (default: the local server),
 //! dropped when the test ends. With `CI=true` an unreachable PostgreSQL fails the test;
 //! otherwise the test is skipped with a printed reason.
+//!
+//! [`smtp::SmtpServer`] is a real SMTP peer for the mail tests.
+
+pub mod smtp;
 
 use std::time::Duration;
 

@@ -3,11 +3,28 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use secrecy::{ExposeSecret, SecretString};
+use shelter_domain::LoginOutcome;
 
 use super::AppState;
-use super::dto::{TokenRequest, TokenResponse};
+use super::dto::{
+    Accepted, RecoveryRequest, RefreshRequest, ResetPasswordRequest, TokenRequest, TokenResponse,
+    UserResponse, VerifyEmailRequest,
+};
 use super::extract::{Format, RawBody, validated};
 use super::problem::{Problem, ProblemBody};
+
+fn tokens(outcome: &LoginOutcome) -> HttpResponse {
+    HttpResponse::Ok()
+        // RFC 6749 §5.1: token responses must not be cached.
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(TokenResponse {
+            access_token: outcome.access_token.token.expose_secret().to_owned(),
+            token_type: "bearer",
+            expires_in: outcome.access_token.expires_in,
+            refresh_token: outcome.refresh_token.expose().to_owned(),
+        })
+}
 
 /// Log in with an email or username and a password.
 #[utoipa::path(
@@ -19,7 +36,7 @@ use super::problem::{Problem, ProblemBody};
     responses(
         (status = 200, body = TokenResponse),
         (status = 401, description = "Incorrect username or password", body = ProblemBody),
-        (status = 403, description = "Inactive user (only after the password was checked)", body = ProblemBody),
+        (status = 403, description = "Inactive user, or unverified email when verification is required (only after the password was checked)", body = ProblemBody),
         (status = 413, body = ProblemBody), (status = 415, body = ProblemBody), (status = 422, body = ProblemBody),
     )
 )]
@@ -35,13 +52,111 @@ pub async fn token(state: web::Data<AppState>, body: RawBody) -> Result<HttpResp
         .auth
         .login(&login, &SecretString::from(password))
         .await?;
-    Ok(HttpResponse::Ok()
-        // RFC 6749 §5.1: token responses must not be cached.
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(TokenResponse {
-            access_token: outcome.access_token.token.expose_secret().to_owned(),
-            token_type: "bearer",
-            expires_in: outcome.access_token.expires_in,
-        }))
+    Ok(tokens(&outcome))
+}
+
+async fn refresh_token(body: RawBody) -> Result<String, Problem> {
+    let request = validated(body.json::<RefreshRequest>().await?)?;
+    request
+        .refresh_token
+        .ok_or_else(|| Problem::field("refresh_token", "field required"))
+}
+
+/// Exchange a refresh token for a new pair; the presented token is spent.
+#[utoipa::path(
+    post, path = "/auth/refresh", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, description = "Unknown, expired or revoked; a spent token reused after the grace window also revokes its whole login", body = ProblemBody),
+        (status = 403, description = "Inactive user", body = ProblemBody),
+        (status = 422, body = ProblemBody),
+    )
+)]
+pub async fn refresh(state: web::Data<AppState>, body: RawBody) -> Result<HttpResponse, Problem> {
+    let presented = refresh_token(body).await?;
+    Ok(tokens(&state.auth.refresh(&presented).await?))
+}
+
+/// End the login a refresh token belongs to.
+#[utoipa::path(
+    post, path = "/auth/logout", tag = "auth",
+    request_body = RefreshRequest,
+    responses((status = 204, description = "That login's refresh tokens stop working (also when it was unknown)"), (status = 422, body = ProblemBody))
+)]
+pub async fn logout(state: web::Data<AppState>, body: RawBody) -> Result<HttpResponse, Problem> {
+    let presented = refresh_token(body).await?;
+    state.auth.logout(&presented).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Confirm an email address with the token from the welcome or verification email.
+#[utoipa::path(
+    post, path = "/auth/verify-email", tag = "auth",
+    request_body = VerifyEmailRequest,
+    responses(
+        (status = 200, body = UserResponse),
+        (status = 400, description = "Invalid, used or expired token", body = ProblemBody),
+        (status = 422, body = ProblemBody),
+    )
+)]
+pub async fn verify_email(
+    state: web::Data<AppState>,
+    body: RawBody,
+) -> Result<HttpResponse, Problem> {
+    let request = validated(body.json::<VerifyEmailRequest>().await?)?;
+    let token = request
+        .token
+        .ok_or_else(|| Problem::field("token", "field required"))?;
+    let user = state.users.verify_email(&token).await?;
+    Ok(HttpResponse::Ok().json(UserResponse::from(&user)))
+}
+
+/// Ask for a password-reset email.
+#[utoipa::path(
+    post, path = "/auth/password-recovery", tag = "auth",
+    request_body = RecoveryRequest,
+    responses((status = 202, description = "The same answer whether or not the email is known", body = Accepted), (status = 422, body = ProblemBody))
+)]
+pub async fn password_recovery(
+    state: web::Data<AppState>,
+    body: RawBody,
+) -> Result<HttpResponse, Problem> {
+    let request = validated(body.json::<RecoveryRequest>().await?)?;
+    let email = request
+        .email
+        .ok_or_else(|| Problem::field("email", "field required"))?;
+    // The answer must not depend on whether the email is known, in content or in time:
+    // the look-up and the queueing happen after it. The email is still durable once
+    // queued; a crash in the few milliseconds before that loses the request, and the
+    // user asks again.
+    let auth = state.auth.clone();
+    tokio::spawn(async move {
+        if let Err(error) = auth.request_password_reset(&email).await {
+            tracing::error!(error = format!("{error:#}"), "password recovery failed");
+        }
+    });
+    Ok(HttpResponse::Accepted().json(Accepted {
+        detail: "If this email is registered, a reset link is on its way",
+    }))
+}
+
+/// Choose a new password with the token from the reset email; every session ends.
+#[utoipa::path(
+    post, path = "/auth/reset-password", tag = "auth",
+    request_body = ResetPasswordRequest,
+    responses(
+        (status = 204, description = "Password changed; every access and refresh token of the user stops working"),
+        (status = 400, description = "Invalid, used or expired token", body = ProblemBody),
+        (status = 422, body = ProblemBody),
+    )
+)]
+pub async fn reset_password(
+    state: web::Data<AppState>,
+    body: RawBody,
+) -> Result<HttpResponse, Problem> {
+    let request = validated(body.json::<ResetPasswordRequest>().await?)?;
+    let (token, password) = request.into_parts()?;
+    state.auth.reset_password(&token, &password).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

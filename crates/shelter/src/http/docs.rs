@@ -9,7 +9,7 @@ use utoipa::openapi::security::{
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use super::{auth, dto, health, problem, users};
+use super::{auth, dto, health, metrics, problem, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,13 +17,14 @@ use super::{auth, dto, health, problem, users};
     paths(
         users::signup, users::read_me, users::update_me, users::delete_me, users::list,
         users::read, users::update_one, users::delete_one,
-        auth::token, health::live, health::ready,
+        auth::token, auth::refresh, auth::logout, auth::verify_email, auth::password_recovery,
+        auth::reset_password, health::live, health::ready, metrics::metrics,
     ),
     components(schemas(problem::ProblemBody, problem::FieldError, dto::UserResponse, dto::UserPage)),
     modifiers(&Security),
     tags(
         (name = "users", description = "Signup and account management"),
-        (name = "auth", description = "Login"),
+        (name = "auth", description = "Login, sessions, email verification and password reset"),
         (name = "health", description = "Probes for orchestrators"),
     )
 )]

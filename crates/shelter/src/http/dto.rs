@@ -170,9 +170,10 @@ fn is_password_grant(value: &Option<String>, (): &()) -> garde::Result {
     }
 }
 
-/// A successful login.
-#[derive(Debug, Serialize, ToSchema)]
+/// A successful login or refresh.
+#[derive(Serialize, ToSchema)]
 pub struct TokenResponse {
+    /// A JWT (HS256) to send as `Authorization: Bearer …`.
     pub access_token: String,
     /// Always `bearer`.
     #[schema(example = "bearer")]
@@ -180,6 +181,73 @@ pub struct TokenResponse {
     /// Lifetime of the access token in seconds.
     #[schema(example = 1800)]
     pub expires_in: i64,
+    /// Opaque; exchange it at `/auth/refresh` for a new pair. Single use.
+    pub refresh_token: String,
+}
+
+/// `POST /auth/refresh` and `POST /auth/logout`.
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    #[garde(required, length(min = 1, max = 512))]
+    #[schema(value_type = String)]
+    pub refresh_token: Option<String>,
+}
+
+/// `POST /auth/verify-email`.
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyEmailRequest {
+    /// The token from the welcome or verification email.
+    #[garde(required, length(min = 1, max = 512))]
+    #[schema(value_type = String)]
+    pub token: Option<String>,
+}
+
+/// `POST /auth/password-recovery`.
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryRequest {
+    #[garde(required, custom(parses(EmailAddress::parse)))]
+    #[schema(value_type = String, format = "email")]
+    pub email: Option<String>,
+}
+
+/// `POST /auth/reset-password`.
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetPasswordRequest {
+    /// The token from the reset email.
+    #[garde(required, length(min = 1, max = 512))]
+    #[schema(value_type = String)]
+    pub token: Option<String>,
+    /// 8–128 characters.
+    #[garde(required, custom(parses(Password::parse)))]
+    #[schema(value_type = String, format = "password", min_length = 8, max_length = 128)]
+    pub new_password: Option<String>,
+}
+
+impl ResetPasswordRequest {
+    pub fn into_parts(self) -> Result<(String, Password), Problem> {
+        Ok((
+            required("token", self.token)?,
+            required(
+                "new_password",
+                checked(
+                    "new_password",
+                    self.new_password.as_deref(),
+                    Password::parse,
+                )?,
+            )?,
+        ))
+    }
+}
+
+/// The answer to a password-recovery request, whether or not the email is known.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accepted {
+    #[schema(example = "If this email is registered, a reset link is on its way")]
+    pub detail: &'static str,
 }
 
 /// A user as clients see it: never a password or a hash.

@@ -48,6 +48,18 @@ pub async fn observe(
     if let Ok(value) = HeaderValue::from_str(&format!("{:.6}", elapsed.as_secs_f64())) {
         headers.insert(PROCESS_TIME, value);
     }
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let labels = [
+        ("method", response.request().method().to_string()),
+        ("route", route),
+        ("status", response.status().as_u16().to_string()),
+    ];
+    metrics::counter!("shelter_http_requests_total", &labels).increment(1);
+    metrics::histogram!("shelter_http_request_duration_seconds", &labels[..2])
+        .record(elapsed.as_secs_f64());
     span.in_scope(|| {
         tracing::info!(
             status = response.status().as_u16(),

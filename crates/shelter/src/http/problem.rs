@@ -157,6 +157,7 @@ impl From<UserError> for Problem {
                 return Self::field("current_password", error.to_string());
             }
             UserError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            UserError::InvalidVerificationToken => StatusCode::BAD_REQUEST,
             UserError::Unexpected(cause) => return Self::internal(cause),
         };
         Self::new(status, error.to_string())
@@ -166,8 +167,11 @@ impl From<UserError> for Problem {
 impl From<AuthError> for Problem {
     fn from(error: AuthError) -> Self {
         let status = match &error {
-            AuthError::InvalidCredentials | AuthError::InvalidToken => StatusCode::UNAUTHORIZED,
-            AuthError::Inactive => StatusCode::FORBIDDEN,
+            AuthError::InvalidCredentials
+            | AuthError::InvalidToken
+            | AuthError::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
+            AuthError::Inactive | AuthError::Unverified => StatusCode::FORBIDDEN,
+            AuthError::InvalidResetToken => StatusCode::BAD_REQUEST,
             AuthError::Unexpected(cause) => return Self::internal(cause),
         };
         Self::new(status, error.to_string())
@@ -189,6 +193,10 @@ mod tests {
             (UserError::WrongCurrentPassword.into(), 403),
             (UserError::CurrentPasswordRequired.into(), 422),
             (UserError::PreconditionFailed.into(), 412),
+            (UserError::InvalidVerificationToken.into(), 400),
+            (AuthError::Unverified.into(), 403),
+            (AuthError::InvalidRefreshToken.into(), 401),
+            (AuthError::InvalidResetToken.into(), 400),
             (
                 UserError::Unexpected(anyhow::anyhow!("db down")).into(),
                 500,

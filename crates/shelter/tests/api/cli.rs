@@ -4,6 +4,7 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 
 use reqwest::StatusCode;
+use shelter_test_support::smtp::SmtpServer;
 use shelter_test_support::{Backend, TestDatabase};
 
 use crate::helpers::{TestApp, body};
@@ -123,4 +124,73 @@ fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("SHELTER_SECRET_KEY"));
 }
 
-crate::on_both_backends!(migrate_and_create_superuser_then_log_in);
+/// Waits until a started `shelter` answers on `port`.
+async fn wait_until_serving(port: u16) {
+    for _ in 0..200 {
+        if reqwest::get(format!("http://127.0.0.1:{port}/health/live"))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("shelter did not start on port {port}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+async fn an_email_queued_before_a_kill_is_delivered_after_restart(backend: Backend) {
+    let Some(database) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let smtp_port = SmtpServer::reserve_port().await;
+    let http_port = free_port();
+    let start = || {
+        shelter(&database.url)
+            .env("SHELTER_PORT", http_port.to_string())
+            .env("SHELTER_SECRET_KEY", crate::helpers::SECRET_KEY)
+            .env("SHELTER_EMAIL_TRANSPORT", "smtp")
+            .env("SHELTER_SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}"))
+            .env("SHELTER_SMTP_TIMEOUT_SECONDS", "2")
+            .env("SHELTER_EMAIL_RETRY_BASE_SECONDS", "1")
+            .env("SHELTER_EMAIL_RETRY_MAX_SECONDS", "1")
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start shelter")
+    };
+    let mut first = start();
+    wait_until_serving(http_port).await;
+    let user = crate::helpers::TestUser::generate();
+    let response = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{http_port}/users"))
+        .json(&user.signup_body())
+        .send()
+        .await
+        .expect("signup");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    first.kill().expect("kill -9");
+    first.wait().expect("reaped");
+
+    let smtp = SmtpServer::start_on(smtp_port).await;
+    let mut second = start();
+    let email = smtp
+        .email_to(&user.email, std::time::Duration::from_secs(30))
+        .await;
+    second.kill().expect("kill");
+    second.wait().expect("reaped");
+    assert!(
+        email.is_some_and(|e| e.token().is_some()),
+        "the queued welcome email survived the crash"
+    );
+}
+
+crate::on_both_backends!(
+    migrate_and_create_superuser_then_log_in,
+    an_email_queued_before_a_kill_is_delivered_after_restart,
+);

@@ -10,8 +10,10 @@ use serde_json::json;
 use shelter::app::{Application, HttpSettings, Services};
 use shelter::http::Probe;
 use shelter_auth::JwtTokenIssuer;
-use shelter_domain::ports::{MockPasswordHasher, MockUserRepository, SystemClock};
-use shelter_domain::{AuthService, PasswordHash, StoreError, UserService};
+use shelter_domain::ports::{
+    MockPasswordHasher, MockRefreshTokenStore, MockUserRepository, SystemClock,
+};
+use shelter_domain::{AuthService, PasswordHash, SessionPolicy, StoreError, UserService};
 
 use crate::helpers::{SECRET_KEY, problem};
 
@@ -31,7 +33,7 @@ impl Probe for DownProbe {
 /// An app whose user store fails every call, as when the database is gone.
 fn broken_app() -> String {
     let mut users = MockUserRepository::new();
-    users.expect_insert().returning(|_| {
+    users.expect_insert().returning(|_, _| {
         Err(StoreError::Unexpected(anyhow::anyhow!(
             "connection to postgres://shelter:hunter2@db:5432 refused"
         )))
@@ -56,7 +58,18 @@ fn broken_app() -> String {
             hasher.clone(),
             clock.clone(),
         )),
-        auth: Arc::new(AuthService::new(users, hasher, tokens, clock)),
+        auth: Arc::new(AuthService::new(
+            users,
+            Arc::new(MockRefreshTokenStore::new()),
+            hasher,
+            tokens,
+            clock,
+            SessionPolicy {
+                refresh_lifetime: chrono::Duration::days(30),
+                reuse_grace: chrono::Duration::seconds(10),
+                require_verified_email: false,
+            },
+        )),
         probes: vec![Arc::new(DownProbe)],
     };
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -4,7 +4,9 @@ use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use shelter::app::Application;
+use shelter::config::EmailTransport;
 use shelter::config::Settings;
+use shelter_test_support::smtp::SmtpServer;
 use shelter_test_support::{Backend, TestDatabase};
 
 pub const SECRET_KEY: &str = "test-secret-key-that-is-long-enough-0123456789";
@@ -76,6 +78,21 @@ impl TestApp {
         })
     }
 
+    /// A running app that sends its emails to a fresh test SMTP server, retrying fast.
+    pub async fn spawn_with_smtp(
+        backend: Backend,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Option<(Self, SmtpServer)> {
+        let smtp = SmtpServer::start().await;
+        let url = smtp.url();
+        let app = Self::spawn_with(backend, |s| {
+            with_smtp(s, &url);
+            configure(s);
+        })
+        .await?;
+        Some((app, smtp))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -126,6 +143,21 @@ impl TestApp {
             .as_str()
             .expect("access_token")
             .to_owned()
+    }
+
+    /// Logs in and returns the whole token answer (access and refresh tokens).
+    pub async fn tokens(&self, user: &TestUser) -> Value {
+        let response = self.login(&user.email, &user.password).await;
+        assert_eq!(response.status(), StatusCode::OK, "login of {user:?}");
+        body(response).await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post("/auth/refresh")
+            .json(&json!({"refresh_token": refresh_token}))
+            .send()
+            .await
+            .expect("refresh request")
     }
 
     pub async fn token_for(&self, user: &TestUser) -> String {
@@ -182,4 +214,13 @@ pub fn fields(problem: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Sends emails over SMTP to `url`, retrying after about a second.
+pub fn with_smtp(settings: &mut Settings, url: &str) {
+    settings.email_transport = EmailTransport::Smtp;
+    settings.smtp_url = Some(SecretString::from(url.to_owned()));
+    settings.smtp_timeout_seconds = 2;
+    settings.email_retry_base_seconds = 1;
+    settings.email_retry_max_seconds = 1;
 }

@@ -6,9 +6,12 @@ mod helpers;
 mod auth;
 mod cli;
 mod docs;
+mod emails;
 mod faults;
 mod hostile;
 mod middleware;
+mod outbox;
+mod sessions;
 mod users;
 
 /// Declares each scenario `name(backend)` as two tests, `sqlite::name` and `postgres::name`.

@@ -1,0 +1,105 @@
+//! The emails the service sends, as queued in the outbox. Rendering (templates, MIME) and
+//! transport belong to the mail adapter.
+
+use chrono::{DateTime, Utc};
+
+use crate::token::{SecretToken, TokenHash};
+use crate::user::EmailAddress;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailKind {
+    /// After signup: welcome, with the verification token.
+    Welcome,
+    /// After an email change: verify the new address.
+    VerifyEmail,
+    /// After a password-recovery request.
+    PasswordReset,
+}
+
+impl EmailKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Welcome => "welcome",
+            Self::VerifyEmail => "verify_email",
+            Self::PasswordReset => "password_reset",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Welcome, Self::VerifyEmail, Self::PasswordReset]
+            .into_iter()
+            .find(|kind| kind.as_str() == raw)
+    }
+
+    /// What a token sent in this email may be used for.
+    pub fn purpose(self) -> TokenPurpose {
+        match self {
+            Self::Welcome | Self::VerifyEmail => TokenPurpose::VerifyEmail,
+            Self::PasswordReset => TokenPurpose::ResetPassword,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    VerifyEmail,
+    ResetPassword,
+}
+
+impl TokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::ResetPassword => "reset_password",
+        }
+    }
+}
+
+/// One email to deliver.
+#[derive(Debug, Clone)]
+pub struct OutboundEmail {
+    pub to: EmailAddress,
+    pub kind: EmailKind,
+    pub username: String,
+    pub token: SecretToken,
+}
+
+/// A one-time token to store (hashed) together with the email that carries it, in the
+/// same transaction as the change that causes them.
+#[derive(Debug, Clone)]
+pub struct PendingToken {
+    pub hash: TokenHash,
+    pub expires_at: DateTime<Utc>,
+    pub email: OutboundEmail,
+}
+
+impl PendingToken {
+    /// A fresh token for `email`'s purpose, valid until `expires_at`.
+    pub fn new(
+        to: EmailAddress,
+        kind: EmailKind,
+        username: String,
+        expires_at: DateTime<Utc>,
+    ) -> Self {
+        let token = SecretToken::generate();
+        Self {
+            hash: token.hash(),
+            expires_at,
+            email: OutboundEmail {
+                to,
+                kind,
+                username,
+                token,
+            },
+        }
+    }
+}
+
+/// An email claimed from the outbox by a delivery worker.
+#[derive(Debug, Clone)]
+pub struct QueuedEmail {
+    pub id: i64,
+    /// Delivery attempts so far, this one included.
+    pub attempts: u32,
+    pub email: OutboundEmail,
+}

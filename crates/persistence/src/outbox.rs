@@ -1,0 +1,210 @@
+//! The email outbox: rows queued inside the transactions that cause them, and
+//! `SeaOrmEmailOutbox`, the delivery workers' view of the queue.
+
+use anyhow::Context;
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::{LockBehavior, LockType};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
+    DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+};
+use shelter_domain::ports::EmailOutbox;
+use shelter_domain::{
+    EmailAddress, EmailKind, OutboundEmail, PendingToken, QueuedEmail, SecretToken, StoreError,
+    TokenPurpose, UserId,
+};
+
+use crate::database::begin_write;
+use crate::entity::{email_outbox, one_time_token};
+
+const PENDING: &str = "pending";
+const SENDING: &str = "sending";
+const SENT: &str = "sent";
+const FAILED: &str = "failed";
+
+/// Stores a one-time token (hashed) and queues the email carrying it, inside `txn`.
+pub(crate) async fn store_token_and_queue(
+    txn: &impl ConnectionTrait,
+    user: UserId,
+    purpose: TokenPurpose,
+    pending: &PendingToken,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    one_time_token::ActiveModel {
+        user_id: Set(user.get()),
+        purpose: Set(purpose.as_str().to_owned()),
+        token_hash: Set(pending.hash.as_str().to_owned()),
+        email: Set(pending.email.to.as_str().to_owned()),
+        expires_at: Set(pending.expires_at),
+        used_at: Set(None),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await
+    .context("store one-time token")?;
+    let email = &pending.email;
+    let payload = serde_json::json!({"username": email.username, "token": email.token.expose()});
+    email_outbox::ActiveModel {
+        recipient: Set(email.to.as_str().to_owned()),
+        kind: Set(email.kind.as_str().to_owned()),
+        payload: Set(payload.to_string()),
+        status: Set(PENDING.to_owned()),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        locked_until: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+        sent_at: Set(None),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await
+    .context("queue email")?;
+    Ok(())
+}
+
+pub struct SeaOrmEmailOutbox {
+    db: DatabaseConnection,
+}
+
+impl SeaOrmEmailOutbox {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    async fn set(
+        &self,
+        id: i64,
+        change: impl FnOnce(&mut email_outbox::ActiveModel),
+    ) -> Result<(), StoreError> {
+        let mut model = email_outbox::ActiveModel {
+            id: Set(id),
+            ..Default::default()
+        };
+        change(&mut model);
+        email_outbox::Entity::update(model)
+            .exec(&self.db)
+            .await
+            .context("update outbox row")?;
+        Ok(())
+    }
+}
+
+/// Error texts are kept short: they are for operators, and a server may answer at length.
+fn truncated(error: &str) -> String {
+    error.chars().take(1000).collect()
+}
+
+fn to_queued(row: &email_outbox::Model) -> anyhow::Result<QueuedEmail> {
+    let payload: serde_json::Value = serde_json::from_str(&row.payload).context("payload")?;
+    let field = |name: &str| {
+        payload[name]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("payload has no {name}"))
+    };
+    Ok(QueuedEmail {
+        id: row.id,
+        attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
+        email: OutboundEmail {
+            to: EmailAddress::parse(&row.recipient).context("recipient")?,
+            kind: EmailKind::parse(&row.kind).context("kind")?,
+            username: field("username")?,
+            token: SecretToken::presented(&field("token")?),
+        },
+    })
+}
+
+#[async_trait]
+impl EmailOutbox for SeaOrmEmailOutbox {
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<QueuedEmail>, StoreError> {
+        let txn = begin_write(&self.db).await?;
+        let due = Condition::any()
+            .add(
+                Condition::all()
+                    .add(email_outbox::Column::Status.eq(PENDING))
+                    .add(email_outbox::Column::NextAttemptAt.lte(now)),
+            )
+            .add(
+                Condition::all()
+                    .add(email_outbox::Column::Status.eq(SENDING))
+                    .add(email_outbox::Column::LockedUntil.lt(now)),
+            );
+        // SKIP LOCKED: a second instance's worker takes the next rows instead of waiting
+        // for these. (A no-op on SQLite, whose IMMEDIATE transaction already serialises.)
+        let rows = email_outbox::Entity::find()
+            .filter(due)
+            .order_by_asc(email_outbox::Column::Id)
+            .limit(u64::from(limit))
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .all(&txn)
+            .await
+            .context("select due emails")?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in rows {
+            let attempts = row.attempts + 1;
+            let queued = to_queued(&row);
+            let mut model = row.into_active_model();
+            model.attempts = Set(attempts);
+            match queued {
+                Ok(mut queued) => {
+                    model.status = Set(SENDING.to_owned());
+                    model.locked_until = Set(Some(now + lease));
+                    queued.attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
+                    claimed.push(queued);
+                }
+                Err(error) => {
+                    tracing::error!(
+                        error = format!("{error:#}"),
+                        "unreadable outbox row; marked failed"
+                    );
+                    model.status = Set(FAILED.to_owned());
+                    model.last_error = Set(Some(truncated(&format!("unreadable: {error:#}"))));
+                }
+            }
+            model.update(&txn).await.context("lease email")?;
+        }
+        txn.commit().await.context("commit claim")?;
+        Ok(claimed)
+    }
+
+    async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.set(id, |m| {
+            m.status = Set(SENT.to_owned());
+            m.sent_at = Set(Some(now));
+            m.locked_until = Set(None);
+            m.last_error = Set(None);
+            m.payload = Set("{}".to_owned());
+        })
+        .await
+    }
+
+    async fn retry_at(&self, id: i64, at: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
+        let error = truncated(error);
+        self.set(id, |m| {
+            m.status = Set(PENDING.to_owned());
+            m.next_attempt_at = Set(at);
+            m.locked_until = Set(None);
+            m.last_error = Set(Some(error));
+        })
+        .await
+    }
+
+    async fn mark_failed(&self, id: i64, error: &str) -> Result<(), StoreError> {
+        let error = truncated(error);
+        self.set(id, |m| {
+            m.status = Set(FAILED.to_owned());
+            m.locked_until = Set(None);
+            m.last_error = Set(Some(error));
+            m.payload = Set("{}".to_owned());
+        })
+        .await
+    }
+}
