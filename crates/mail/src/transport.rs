@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use async_trait::async_trait;
 use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
 use shelter_domain::OutboundEmail;
@@ -34,6 +35,8 @@ pub struct MailSettings {
     pub public_url: String,
     /// Connect and command timeout for SMTP.
     pub timeout: Duration,
+    /// Most SMTP connections kept open at once; match the worker's concurrency.
+    pub max_connections: u32,
 }
 
 enum Sender {
@@ -73,6 +76,7 @@ impl LettreMailer {
                         )
                     })?
                     .timeout(Some(settings.timeout))
+                    .pool_config(PoolConfig::new().max_size(settings.max_connections))
                     .build(),
             ),
         };
@@ -130,5 +134,104 @@ impl Mailer for LettreMailer {
                 }
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shelter_domain::{EmailAddress, EmailKind, SecretToken};
+
+    fn settings(transport: Transport) -> MailSettings {
+        MailSettings {
+            transport,
+            from: "Shelter <noreply@localhost>".into(),
+            app_name: "Shelter".into(),
+            public_url: "http://127.0.0.1:8000".into(),
+            timeout: Duration::from_secs(2),
+            max_connections: 2,
+        }
+    }
+
+    fn welcome() -> OutboundEmail {
+        OutboundEmail {
+            to: EmailAddress::parse("ann@example.com").expect("email"),
+            kind: EmailKind::Welcome,
+            username: "ann".into(),
+            token: SecretToken::presented("file-token-123"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_file_transport_writes_one_rfc5322_message_per_email() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mailer = LettreMailer::new(&settings(Transport::File(dir.path().join("emails"))))
+            .expect("mailer");
+        mailer.send(&welcome()).await.expect("written");
+        mailer.send(&welcome()).await.expect("written");
+        let files: Vec<_> = std::fs::read_dir(dir.path().join("emails"))
+            .expect("folder created")
+            .map(|entry| entry.expect("entry").path())
+            .collect();
+        assert_eq!(files.len(), 2);
+        for file in files {
+            assert_eq!(file.extension().and_then(|e| e.to_str()), Some("eml"));
+            let message = std::fs::read_to_string(&file).expect("readable");
+            for header in [
+                "From: Shelter <noreply@localhost>",
+                "To: ann@example.com",
+                "Subject: Welcome to Shelter",
+                "Date: ",
+            ] {
+                assert!(message.contains(header), "{header} in {message}");
+            }
+            assert!(
+                message.lines().any(|line| line == "Token: file-token-123"),
+                "{message}"
+            );
+        }
+    }
+
+    /// Collects what the subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_log_transport_never_logs_the_token() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let mailer = LettreMailer::new(&settings(Transport::Log)).expect("mailer");
+        mailer.send(&welcome()).await.expect("logged");
+        let log = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
+        assert!(
+            log.contains("ann@example.com") && log.contains("welcome"),
+            "{log}"
+        );
+        assert!(!log.contains("file-token-123"), "{log}");
+    }
+
+    #[test]
+    fn an_smtp_url_with_a_password_is_never_echoed_in_errors() {
+        let secret = SecretString::from("ftp://user:hunter2@host");
+        let error = LettreMailer::new(&settings(Transport::Smtp(secret)))
+            .err()
+            .expect("not an SMTP URL");
+        assert!(!format!("{error:#}").contains("hunter2"), "{error:#}");
     }
 }
