@@ -1,7 +1,9 @@
 //! Outbox delivery figures, on SQLite (default) or PostgreSQL (`BENCH_BACKEND=postgres`):
 //!
-//!   cargo run --release -p shelter --example outbox_bench -- throughput 2000
-//!   cargo run --release -p shelter --example outbox_bench -- outage 60 200
+//! ```text
+//! cargo run --release -p shelter --example outbox_bench -- throughput 2000
+//! cargo run --release -p shelter --example outbox_bench -- outage 60 200
+//! ```
 //!
 //! `throughput N` queues N emails and times one worker delivering them to the test SMTP
 //! server. `outage S N` queues N emails while SMTP is down, keeps it down S seconds with the
@@ -94,44 +96,41 @@ async fn main() {
     let test_database = TestDatabase::create(backend).await.expect("database");
     let database = test_database.migrated().await;
     shelter::http::install_metrics();
-    match args.first().map(String::as_str) {
-        Some("outage") => {
-            let seconds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
-            let count: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(200);
-            let port = SmtpServer::reserve_port().await;
-            let settings = settings(port);
-            queue(&database, count).await;
-            let (stop, worker) = start_worker(&database, &settings);
-            tokio::time::sleep(Duration::from_secs(seconds)).await;
-            println!("after {seconds} s down: delivered 0, {}", retries());
-            let smtp = SmtpServer::start_on(port).await;
-            let back = Instant::now();
-            let received = smtp.wait_for(count, Duration::from_secs(3600)).await;
-            println!(
-                "| {backend:?} | outage {seconds} s | {count} queued | all delivered {:.1} s after SMTP came back | received {} |",
-                back.elapsed().as_secs_f64(),
-                received.len()
-            );
-            println!("{}", retries());
-            stop.send(true).ok();
-            worker.await.ok();
-        }
-        _ => {
-            let count: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2000);
-            let smtp = SmtpServer::start().await;
-            let settings = settings(smtp.port());
-            queue(&database, count).await;
-            let started = Instant::now();
-            let (stop, worker) = start_worker(&database, &settings);
-            let received = smtp.wait_for(count, Duration::from_secs(600)).await;
-            let elapsed = started.elapsed().as_secs_f64();
-            println!(
-                "| {backend:?} | {count} emails | {elapsed:.2} s | {:.0} emails/s | received {} |",
-                received.len() as f64 / elapsed,
-                received.len()
-            );
-            stop.send(true).ok();
-            worker.await.ok();
-        }
+    if args.first().map(String::as_str) == Some("outage") {
+        let seconds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
+        let count: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(200);
+        let port = SmtpServer::reserve_port().await;
+        let settings = settings(port);
+        queue(&database, count).await;
+        let (stop, worker) = start_worker(&database, &settings);
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+        println!("after {seconds} s down: delivered 0, {}", retries());
+        let smtp = SmtpServer::start_on(port).await;
+        let back = Instant::now();
+        let received = smtp.wait_for(count, Duration::from_hours(1)).await;
+        println!(
+            "| {backend:?} | outage {seconds} s | {count} queued | all delivered {:.1} s after SMTP came back | received {} |",
+            back.elapsed().as_secs_f64(),
+            received.len()
+        );
+        println!("{}", retries());
+        stop.send(true).ok();
+        worker.await.ok();
+    } else {
+        let count: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2000);
+        let smtp = SmtpServer::start().await;
+        let settings = settings(smtp.port());
+        queue(&database, count).await;
+        let started = Instant::now();
+        let (stop, worker) = start_worker(&database, &settings);
+        let received = smtp.wait_for(count, Duration::from_mins(10)).await;
+        let elapsed = started.elapsed().as_secs_f64();
+        println!(
+            "| {backend:?} | {count} emails | {elapsed:.2} s | {:.0} emails/s | received {} |",
+            f64::from(u32::try_from(received.len()).unwrap_or(u32::MAX)) / elapsed,
+            received.len()
+        );
+        stop.send(true).ok();
+        worker.await.ok();
     }
 }
