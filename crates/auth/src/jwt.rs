@@ -80,6 +80,7 @@ impl TokenIssuer for JwtTokenIssuer {
         Ok(AccessClaims {
             user_id: UserId::new(user_id),
             token_version: claims.ver,
+            expires_at: DateTime::from_timestamp(claims.exp, 0).ok_or(TokenError::Invalid)?,
         })
     }
 }
@@ -152,6 +153,7 @@ mod tests {
         let verified = issuer().verify(&token(), now()).expect("valid");
         assert_eq!(verified.user_id, UserId::new(7));
         assert_eq!(verified.token_version, 3);
+        assert_eq!(verified.expires_at, now() + Duration::minutes(30));
     }
 
     #[test]

@@ -203,6 +203,18 @@ impl AuthService {
     /// # Errors
     /// `InvalidToken` or `Inactive`.
     pub async fn authenticate(&self, token: &str) -> Result<User, AuthError> {
+        Ok(self.authenticate_until(token).await?.0)
+    }
+
+    /// As [`AuthService::authenticate`], also saying when the token expires (a WebSocket
+    /// opened with it must close then).
+    ///
+    /// # Errors
+    /// `InvalidToken` or `Inactive`.
+    pub async fn authenticate_until(
+        &self,
+        token: &str,
+    ) -> Result<(User, chrono::DateTime<chrono::Utc>), AuthError> {
         let claims = self
             .tokens
             .verify(token, self.clock.now())
@@ -216,7 +228,7 @@ impl AuthService {
         if !user.is_active {
             return Err(AuthError::Inactive);
         }
-        Ok(user)
+        Ok((user, claims.expires_at))
     }
 
     fn may_hold_tokens(&self, user: &User) -> Result<(), AuthError> {
@@ -600,6 +612,7 @@ mod tests {
                 Ok(AccessClaims {
                     user_id: UserId::new(1),
                     token_version,
+                    expires_at: at() + Duration::minutes(30),
                 })
             } else {
                 Err(TokenError::Invalid)

@@ -8,12 +8,14 @@
 //! - [`users`] and [`auth`]: `UserService` and `AuthService`, which carry every rule of the
 //!   HTTP contract for accounts and login.
 //! - [`token`] and [`email`]: opaque tokens (kept hashed) and the emails that carry them.
+//! - [`realtime`]: the ports shared across instances (rate limiter, chat bus).
 //! - [`error`]: one error enum per concern, in domain words.
 
 pub mod auth;
 pub mod email;
 pub mod error;
 pub mod ports;
+pub mod realtime;
 pub mod token;
 pub mod user;
 pub mod users;

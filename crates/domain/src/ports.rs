@@ -206,6 +206,7 @@ pub struct AccessToken {
 pub struct AccessClaims {
     pub user_id: UserId,
     pub token_version: i64,
+    pub expires_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

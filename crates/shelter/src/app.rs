@@ -15,10 +15,12 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::Duration;
+use ipnet::IpNet;
 use rand::RngCore as _;
 use secrecy::{ExposeSecret, SecretString};
 use shelter_auth::{Argon2PasswordHasher, HashingParams, JwtTokenIssuer};
 use shelter_domain::ports::{Clock, Mailer, PasswordHasher, SystemClock, UserRepository};
+use shelter_domain::realtime::{ChatBus, ChatSink, RateLimiter};
 use shelter_domain::{
     AuthService, EmailAddress, NewAccount, Password, SessionPolicy, UserError, UserService,
     Username,
@@ -27,17 +29,25 @@ use shelter_mail::{
     LettreMailer, MailSettings, OutboxWorker, RetryPolicy, Transport, WorkerSettings,
 };
 use shelter_persistence::{Database, DatabaseSettings};
+use shelter_redis::{Redis, RedisChatBus, RedisRateLimiter};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{ConfigError, EmailTransport, Settings};
-use crate::http::{self, AppState, Probe};
+use crate::http::{self, AppState, InProcessRateLimiter, Probe};
+use crate::ws::{Hub, LocalOnly};
 
 /// The services the HTTP layer serves, and the probes of their dependencies.
 pub struct Services {
     pub users: Arc<UserService>,
     pub auth: Arc<AuthService>,
     pub probes: Vec<Arc<dyn Probe>>,
+    pub hub: Arc<Hub>,
+    /// `None` when rate limits are switched off.
+    pub limiter: Option<Arc<dyn RateLimiter>>,
+    pub trusted_proxies: Vec<IpNet>,
+    /// With Redis: the bus whose subscription feeds the hub.
+    pub redis_bus: Option<Arc<RedisChatBus>>,
 }
 
 impl Services {
@@ -54,6 +64,31 @@ impl Services {
             &signing_key(settings),
             Duration::minutes(i64::from(settings.access_token_expire_minutes)),
         ));
+        let redis = settings
+            .redis_url
+            .as_deref()
+            .map(|url| Redis::new(url, &settings.redis_prefix).map(Arc::new))
+            .transpose()?;
+        let (bus, redis_bus): (Arc<dyn ChatBus>, _) = match &redis {
+            Some(redis) => {
+                let bus = Arc::new(RedisChatBus::new(Arc::clone(redis)));
+                (bus.clone(), Some(bus))
+            }
+            None => (Arc::new(LocalOnly), None),
+        };
+        let limiter: Option<Arc<dyn RateLimiter>> = match (&redis, settings.rate_limit_enabled) {
+            (_, false) => None,
+            (Some(redis), true) => Some(Arc::new(RedisRateLimiter::new(
+                Arc::clone(redis),
+                http::quotas(settings),
+                settings.rate_limit_fail_open,
+            ))),
+            (None, true) => Some(Arc::new(InProcessRateLimiter::new(&http::quotas(settings)))),
+        };
+        let mut probes: Vec<Arc<dyn Probe>> = vec![Arc::new(DatabaseProbe(database.clone()))];
+        if let Some(redis) = redis {
+            probes.push(Arc::new(RedisProbe(redis)));
+        }
         let policy = SessionPolicy {
             refresh_lifetime: Duration::days(i64::from(settings.refresh_token_expire_days)),
             reuse_grace: Duration::seconds(i64::from(settings.refresh_reuse_grace_seconds)),
@@ -73,8 +108,34 @@ impl Services {
                 clock,
                 policy,
             )),
-            probes: vec![Arc::new(DatabaseProbe(database.clone()))],
+            probes,
+            hub: Arc::new(Hub::new(bus)),
+            limiter,
+            trusted_proxies: settings
+                .trusted_proxies
+                .iter()
+                .filter_map(|proxy| {
+                    proxy
+                        .parse::<IpNet>()
+                        .or_else(|_| proxy.parse::<std::net::IpAddr>().map(IpNet::from))
+                        .ok()
+                })
+                .collect(),
+            redis_bus,
         })
+    }
+}
+
+struct RedisProbe(Arc<Redis>);
+
+#[async_trait]
+impl Probe for RedisProbe {
+    fn name(&self) -> &'static str {
+        "Redis"
+    }
+
+    async fn check(&self) -> anyhow::Result<()> {
+        self.0.ping().await
     }
 }
 
@@ -242,9 +303,21 @@ impl From<&Settings> for HttpSettings {
 pub struct Application {
     port: u16,
     server: Server,
+    hub: Arc<Hub>,
     database: Option<Database>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    shutdown: Arc<tokio::sync::Notify>,
+}
+
+/// Stops a running application as SIGTERM would (for tests and embedding programs).
+#[derive(Clone)]
+pub struct Stopper(Arc<tokio::sync::Notify>);
+
+impl Stopper {
+    pub fn stop(&self) {
+        self.0.notify_one();
+    }
 }
 
 impl Application {
@@ -257,6 +330,7 @@ impl Application {
         let services = Services::build(settings, &database).await?;
         ensure_first_superuser(settings, &services.users).await?;
         let mailer: Arc<dyn Mailer> = Arc::new(mailer(settings)?);
+        let redis_bus = services.redis_bus.clone();
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
             .with_context(|| format!("listen on {}:{}", settings.host, settings.port))?;
         let mut application = Self::serve(listener, services, &HttpSettings::from(settings))?;
@@ -270,6 +344,10 @@ impl Application {
         application.spawn(|stop| worker.run(stop));
         let purged = database.clone();
         application.spawn(move |stop| purge_periodically(purged, stop));
+        if let Some(bus) = redis_bus {
+            let sink: Arc<dyn ChatSink> = application.hub.clone();
+            application.spawn(move |stop| bus.deliver_to(sink, stop));
+        }
         application.database = Some(database);
         Ok(application)
     }
@@ -293,10 +371,14 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
         http::install_metrics();
+        let hub = Arc::clone(&services.hub);
         let state = web::Data::new(AppState {
             users: services.users,
             auth: services.auth,
             probes: services.probes,
+            hub: services.hub,
+            limiter: services.limiter,
+            trusted_proxies: services.trusted_proxies,
         });
         let origins = settings.allowed_origins.clone();
         let mut server = HttpServer::new(move || {
@@ -310,6 +392,8 @@ impl Application {
                 .wrap(from_fn(http::observe))
         })
         .listen(listener)?
+        // Signals are handled in `run_until_stopped`, which closes WebSockets first.
+        .disable_signals()
         .shutdown_timeout(10);
         if let Some(workers) = settings.workers {
             server = server.workers(workers);
@@ -317,10 +401,16 @@ impl Application {
         Ok(Self {
             port,
             server: server.run(),
+            hub,
             database: None,
             stop: watch::Sender::new(false),
             tasks: Vec::new(),
+            shutdown: Arc::default(),
         })
+    }
+
+    pub fn stopper(&self) -> Stopper {
+        Stopper(Arc::clone(&self.shutdown))
     }
 
     pub fn port(&self) -> u16 {
@@ -333,7 +423,18 @@ impl Application {
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let served = self.server.await.context("serve HTTP");
+        let handle = self.server.handle();
+        let mut server = self.server;
+        let served = tokio::select! {
+            served = &mut server => served,
+            () = termination(&self.shutdown) => {
+                tracing::info!("shutting down: closing WebSockets, finishing requests");
+                self.hub.shutdown();
+                handle.stop(true).await;
+                server.await
+            }
+        }
+        .context("serve HTTP");
         self.stop.send_replace(true);
         for task in self.tasks {
             if tokio::time::timeout(StdDuration::from_secs(30), task)
@@ -347,6 +448,27 @@ impl Application {
             database.close().await;
         }
         served
+    }
+}
+
+/// SIGINT, SIGTERM, or a `Stopper`.
+async fn termination(stopper: &tokio::sync::Notify) {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        () = terminate => {}
+        () = stopper.notified() => {}
     }
 }
 

@@ -96,6 +96,17 @@ pub struct Settings {
     #[serde(deserialize_with = "lenient::optional_secret")]
     pub first_superuser_password: Option<SecretString>,
     pub rate_limit_enabled: bool,
+    /// `POST /auth/token` per client address and username, per minute.
+    pub rate_limit_login_per_minute: u32,
+    /// `POST /users` per client address, per hour.
+    pub rate_limit_signup_per_hour: u32,
+    /// `POST /auth/password-recovery` per email, per hour.
+    pub rate_limit_recovery_per_hour: u32,
+    /// With Redis unreachable: let requests through (true) or answer 503 (false).
+    pub rate_limit_fail_open: bool,
+    /// Prefix of every Redis key and channel, so deployments can share one Redis.
+    #[serde(deserialize_with = "lenient::string")]
+    pub redis_prefix: String,
     #[serde(deserialize_with = "lenient::list")]
     pub trusted_proxies: Vec<String>,
     pub log_format: LogFormat,
@@ -130,6 +141,11 @@ impl Default for Settings {
             first_superuser_username: None,
             first_superuser_password: None,
             rate_limit_enabled: true,
+            rate_limit_login_per_minute: 10,
+            rate_limit_signup_per_hour: 20,
+            rate_limit_recovery_per_hour: 5,
+            rate_limit_fail_open: true,
+            redis_prefix: "shelter".into(),
             trusted_proxies: Vec::new(),
             log_format: LogFormat::Pretty,
         }
@@ -267,6 +283,18 @@ impl Settings {
             ("email_retry_base_seconds", self.email_retry_base_seconds),
             ("email_retry_max_seconds", self.email_retry_max_seconds),
             ("smtp_timeout_seconds", self.smtp_timeout_seconds),
+            (
+                "rate_limit_login_per_minute",
+                u64::from(self.rate_limit_login_per_minute),
+            ),
+            (
+                "rate_limit_signup_per_hour",
+                u64::from(self.rate_limit_signup_per_hour),
+            ),
+            (
+                "rate_limit_recovery_per_hour",
+                u64::from(self.rate_limit_recovery_per_hour),
+            ),
         ] {
             if value == 0 {
                 return Err(ConfigError::new(key, "must be at least 1"));

@@ -5,6 +5,7 @@ mod docs;
 mod dto;
 mod extract;
 mod health;
+mod limits;
 mod metrics;
 mod middleware;
 mod problem;
@@ -14,13 +15,20 @@ use std::sync::Arc;
 
 use actix_web::web;
 use async_trait::async_trait;
+use ipnet::IpNet;
+use shelter_domain::realtime::RateLimiter;
 use shelter_domain::{AuthService, UserService};
 
+use crate::ws::{self, Hub};
+
 pub use docs::ApiDoc;
+pub use extract::bearer_token;
+pub use limits::{InProcessRateLimiter, quotas};
 pub use metrics::install as install_metrics;
 pub use middleware::{
     PROCESS_TIME as PROCESS_TIME_HEADER, REQUEST_ID as REQUEST_ID_HEADER, observe,
 };
+pub use problem::{Problem, ProblemBody};
 
 /// A dependency `/health/ready` asks.
 #[async_trait]
@@ -35,6 +43,10 @@ pub struct AppState {
     pub users: Arc<UserService>,
     pub auth: Arc<AuthService>,
     pub probes: Vec<Arc<dyn Probe>>,
+    pub hub: Arc<Hub>,
+    /// `None` when rate limits are switched off.
+    pub limiter: Option<Arc<dyn RateLimiter>>,
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -66,5 +78,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/health/live").route(web::get().to(health::live)))
     .service(web::resource("/health/ready").route(web::get().to(health::ready)))
     .service(web::resource("/metrics").route(web::get().to(metrics::metrics)))
+    .service(web::resource("/ws/{client_id}").route(web::get().to(ws::connect)))
     .configure(docs::routes);
 }

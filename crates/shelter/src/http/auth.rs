@@ -11,7 +11,10 @@ use super::dto::{
     UserResponse, VerifyEmailRequest,
 };
 use super::extract::{Format, RawBody, validated};
+use super::limits::{client_ip, enforce};
 use super::problem::{Problem, ProblemBody};
+use actix_web::HttpRequest;
+use shelter_domain::realtime::{ChatEvent, Limit};
 
 fn tokens(outcome: &LoginOutcome) -> HttpResponse {
     HttpResponse::Ok()
@@ -38,9 +41,14 @@ fn tokens(outcome: &LoginOutcome) -> HttpResponse {
         (status = 401, description = "Incorrect username or password", body = ProblemBody),
         (status = 403, description = "Inactive user, or unverified email when verification is required (only after the password was checked)", body = ProblemBody),
         (status = 413, body = ProblemBody), (status = 415, body = ProblemBody), (status = 422, body = ProblemBody),
+        (status = 429, description = "Too many attempts for this address and username", body = ProblemBody, headers(("Retry-After" = u64))),
     )
 )]
-pub async fn token(state: web::Data<AppState>, body: RawBody) -> Result<HttpResponse, Problem> {
+pub async fn token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: RawBody,
+) -> Result<HttpResponse, Problem> {
     let request = validated(
         body.decode::<TokenRequest>(&[Format::Form, Format::Json])
             .await?,
@@ -48,6 +56,15 @@ pub async fn token(state: web::Data<AppState>, body: RawBody) -> Result<HttpResp
     let (Some(login), Some(password)) = (request.username, request.password) else {
         return Err(Problem::field("username", "field required"));
     };
+    let client = client_ip(&req, &state.trusted_proxies)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    enforce(
+        &state,
+        Limit::Login,
+        &format!("{client}|{}", login.trim().to_lowercase()),
+    )
+    .await?;
     let outcome = state
         .auth
         .login(&login, &SecretString::from(password))
@@ -116,7 +133,11 @@ pub async fn verify_email(
 #[utoipa::path(
     post, path = "/auth/password-recovery", tag = "auth",
     request_body = RecoveryRequest,
-    responses((status = 202, description = "The same answer whether or not the email is known", body = Accepted), (status = 422, body = ProblemBody))
+    responses(
+        (status = 202, description = "The same answer whether or not the email is known", body = Accepted),
+        (status = 422, body = ProblemBody),
+        (status = 429, description = "Too many requests for this email", body = ProblemBody, headers(("Retry-After" = u64))),
+    )
 )]
 pub async fn password_recovery(
     state: web::Data<AppState>,
@@ -126,6 +147,12 @@ pub async fn password_recovery(
     let email = request
         .email
         .ok_or_else(|| Problem::field("email", "field required"))?;
+    enforce(
+        &state,
+        Limit::PasswordRecovery,
+        &email.trim().to_lowercase(),
+    )
+    .await?;
     // The answer must not depend on whether the email is known, in content or in time:
     // the look-up and the queueing happen after it. The email is still durable once
     // queued; a crash in the few milliseconds before that loses the request, and the
@@ -157,6 +184,7 @@ pub async fn reset_password(
 ) -> Result<HttpResponse, Problem> {
     let request = validated(body.json::<ResetPasswordRequest>().await?)?;
     let (token, password) = request.into_parts()?;
-    state.auth.reset_password(&token, &password).await?;
+    let user = state.auth.reset_password(&token, &password).await?;
+    state.hub.publish(ChatEvent::Revoked { user }).await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -18,7 +18,7 @@ use super::{auth, dto, health, metrics, problem, users};
         users::signup, users::read_me, users::update_me, users::delete_me, users::list,
         users::read, users::update_one, users::delete_one,
         auth::token, auth::refresh, auth::logout, auth::verify_email, auth::password_recovery,
-        auth::reset_password, health::live, health::ready, metrics::metrics,
+        auth::reset_password, health::live, health::ready, metrics::metrics, crate::ws::connect,
     ),
     components(schemas(problem::ProblemBody, problem::FieldError, dto::UserResponse, dto::UserPage)),
     modifiers(&Security),
@@ -26,6 +26,7 @@ use super::{auth, dto, health, metrics, problem, users};
         (name = "users", description = "Signup and account management"),
         (name = "auth", description = "Login, sessions, email verification and password reset"),
         (name = "health", description = "Probes for orchestrators"),
+        (name = "chat", description = "The WebSocket chat"),
     )
 )]
 pub struct ApiDoc;

@@ -83,6 +83,14 @@ impl Problem {
         }])
     }
 
+    /// Over a rate limit: the client may retry after `seconds`.
+    pub fn limited(detail: impl Into<String>, seconds: u64) -> Self {
+        Self {
+            retry_after: Some(seconds),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, detail)
+        }
+    }
+
     /// A dependency is down: the client may retry after `seconds`.
     pub fn unavailable(detail: impl Into<String>, seconds: u64) -> Self {
         Self {

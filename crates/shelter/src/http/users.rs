@@ -9,7 +9,9 @@ use shelter_domain::{Page, User, UserId};
 use super::AppState;
 use super::dto::{ListQuery, SignupRequest, UpdateRequest, UserPage, UserResponse};
 use super::extract::{CurrentUser, RawBody, user_id, validated};
+use super::limits::{client_ip, enforce};
 use super::problem::{FieldError, Problem, ProblemBody};
+use shelter_domain::realtime::{ChatEvent, Limit};
 
 /// The entity tag of a user's current representation. The revision changes with every
 /// write, and ids are never reused, so the tag names exactly one representation.
@@ -77,9 +79,18 @@ fn user_or_304(req: &HttpRequest, user: &User) -> HttpResponse {
             headers(("Location" = String, description = "/users/{id}"), ("ETag" = String))),
         (status = 400, body = ProblemBody), (status = 409, description = "Email or username taken", body = ProblemBody),
         (status = 413, body = ProblemBody), (status = 415, body = ProblemBody), (status = 422, body = ProblemBody),
+        (status = 429, description = "Too many signups from this address", body = ProblemBody, headers(("Retry-After" = u64))),
     )
 )]
-pub async fn signup(state: web::Data<AppState>, body: RawBody) -> Result<HttpResponse, Problem> {
+pub async fn signup(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: RawBody,
+) -> Result<HttpResponse, Problem> {
+    let client = client_ip(&req, &state.trusted_proxies)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    enforce(&state, Limit::Signup, &client).await?;
     let request = validated(body.json::<SignupRequest>().await?)?;
     let user = state.users.signup(request.into_account()?).await?;
     let mut response = HttpResponse::Created();
@@ -141,6 +152,7 @@ pub async fn delete_me(
         .users
         .delete_self(&me, expected_revision(req.headers(), me.id))
         .await?;
+    state.hub.publish(ChatEvent::Revoked { user: me.id }).await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -253,15 +265,16 @@ async fn update(
     body: RawBody,
 ) -> Result<HttpResponse, Problem> {
     let request = validated(body.json::<UpdateRequest>().await?)?;
+    let update = request.into_update()?;
+    // Sessions end with a deactivation or a password change (every token is void).
+    let revokes = update.is_active == Some(false) || update.password.is_some();
     let user = state
         .users
-        .update(
-            me,
-            id,
-            request.into_update()?,
-            expected_revision(req.headers(), id),
-        )
+        .update(me, id, update, expected_revision(req.headers(), id))
         .await?;
+    if revokes {
+        state.hub.publish(ChatEvent::Revoked { user: id }).await;
+    }
     Ok(with_user(HttpResponse::Ok(), &user))
 }
 
@@ -287,6 +300,7 @@ pub async fn delete_one(
         .users
         .delete(&me, id, expected_revision(req.headers(), id))
         .await?;
+    state.hub.publish(ChatEvent::Revoked { user: id }).await;
     Ok(HttpResponse::build(StatusCode::NO_CONTENT).finish())
 }
 

@@ -71,6 +71,10 @@ fn broken_app() -> String {
             },
         )),
         probes: vec![Arc::new(DownProbe)],
+        hub: Arc::new(shelter::ws::Hub::new(Arc::new(shelter::ws::LocalOnly))),
+        limiter: None,
+        trusted_proxies: Vec::new(),
+        redis_bus: None,
     };
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let app = Application::serve(

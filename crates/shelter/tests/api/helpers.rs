@@ -36,6 +36,10 @@ impl TestUser {
 
 pub struct TestApp {
     pub address: String,
+    pub stopper: shelter::app::Stopper,
+    /// Finishes when the application has shut down.
+    pub stopped: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    pub database_url: String,
     pub client: Client,
     pub admin: TestUser,
     _database: TestDatabase,
@@ -61,14 +65,20 @@ impl TestApp {
             first_superuser_email: Some(admin.email.clone()),
             first_superuser_username: Some(admin.username.clone()),
             first_superuser_password: Some(SecretString::from(admin.password.clone())),
+            // Tests make many requests from one address; rate-limit tests turn them on.
+            rate_limit_enabled: false,
             ..Settings::default()
         };
         configure(&mut settings);
         let application = Application::build(&settings).await.expect("build the app");
         let address = format!("http://127.0.0.1:{}", application.port());
-        tokio::spawn(application.run_until_stopped());
+        let stopper = application.stopper();
+        let stopped = tokio::spawn(application.run_until_stopped());
         Some(Self {
             address,
+            stopper,
+            stopped: Some(stopped),
+            database_url: database.url.clone(),
             client: Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()

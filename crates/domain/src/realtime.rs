@@ -1,0 +1,86 @@
+//! Ports for what several instances must share: rate-limit counters and chat events.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::user::UserId;
+
+/// The limits of the contract; their quotas are configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Limit {
+    /// `POST /auth/token`, per client address and username.
+    Login,
+    /// `POST /users`, per client address.
+    Signup,
+    /// `POST /auth/password-recovery`, per email.
+    PasswordRecovery,
+}
+
+impl Limit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::Signup => "signup",
+            Self::PasswordRecovery => "recovery",
+        }
+    }
+}
+
+/// How many requests a window allows: `limit` at once, then one every `window / limit`
+/// (the generic cell rate algorithm, the same in-process and in Redis).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub limit: u32,
+    pub window: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allowed,
+    Limited { retry_after: Duration },
+}
+
+/// Counts requests against quotas.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Counts one request for `key` under `limit`. MUST be atomic across every instance
+    /// sharing the limiter, so N instances do not multiply the quota.
+    ///
+    /// # Errors
+    /// Only when the shared store cannot be reached and the limiter is set to fail closed.
+    async fn check(&self, limit: Limit, key: &str) -> anyhow::Result<Decision>;
+}
+
+/// Something that happened in the chat, to deliver on every instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChatEvent {
+    Said {
+        user: UserId,
+        content: String,
+    },
+    Left {
+        user: UserId,
+    },
+    /// The user's sessions must end: deactivated, deleted, or its tokens revoked.
+    Revoked {
+        user: UserId,
+    },
+}
+
+/// Carries chat events to the other instances. Local delivery never depends on it.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ChatBus: Send + Sync {
+    /// Sends an event to the other instances. MUST NOT fail or hang on an unreachable
+    /// broker: it logs and drops instead.
+    async fn publish(&self, event: &ChatEvent);
+}
+
+/// Where a bus hands the events that other instances published.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait ChatSink: Send + Sync {
+    /// MUST NOT block: it is called from the bus's receiving loop.
+    fn deliver(&self, event: ChatEvent);
+}

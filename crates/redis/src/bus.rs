@@ -1,0 +1,159 @@
+//! `RedisChatBus`: chat events over Redis pub/sub.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use futures_util::StreamExt as _;
+use serde::{Deserialize, Serialize};
+use shelter_domain::UserId;
+use shelter_domain::realtime::{ChatBus, ChatEvent, ChatSink};
+use tokio::sync::watch;
+
+use crate::{COMMAND_TIMEOUT, Redis};
+
+/// An event on the wire, tagged with the instance that published it, which has delivered
+/// it locally already and ignores its own echo.
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    origin: String,
+    #[serde(flatten)]
+    event: Wire,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Wire {
+    Said { user: i64, content: String },
+    Left { user: i64 },
+    Revoked { user: i64 },
+}
+
+impl From<&ChatEvent> for Wire {
+    fn from(event: &ChatEvent) -> Self {
+        match event {
+            ChatEvent::Said { user, content } => Self::Said {
+                user: user.get(),
+                content: content.clone(),
+            },
+            ChatEvent::Left { user } => Self::Left { user: user.get() },
+            ChatEvent::Revoked { user } => Self::Revoked { user: user.get() },
+        }
+    }
+}
+
+impl From<Wire> for ChatEvent {
+    fn from(wire: Wire) -> Self {
+        match wire {
+            Wire::Said { user, content } => Self::Said {
+                user: UserId::new(user),
+                content,
+            },
+            Wire::Left { user } => Self::Left {
+                user: UserId::new(user),
+            },
+            Wire::Revoked { user } => Self::Revoked {
+                user: UserId::new(user),
+            },
+        }
+    }
+}
+
+pub struct RedisChatBus {
+    redis: Arc<Redis>,
+    channel: String,
+    origin: String,
+}
+
+impl RedisChatBus {
+    pub fn new(redis: Arc<Redis>) -> Self {
+        let channel = redis.key(&["chat"]);
+        Self {
+            redis,
+            channel,
+            origin: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    /// Hands other instances' events to `sink` until `stop`, resubscribing after any
+    /// outage (with a backoff of up to five seconds between tries).
+    pub async fn deliver_to(
+        self: Arc<Self>,
+        sink: Arc<dyn ChatSink>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            tokio::select! {
+                result = self.listen(&*sink) => {
+                    if let Err(error) = result {
+                        tracing::warn!(error = format!("{error:#}"), retry_in_ms = backoff.as_millis(), "Redis chat subscription lost; reconnecting");
+                    }
+                }
+                _ = stop.changed() => return,
+            }
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                _ = stop.changed() => return,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    async fn listen(&self, sink: &dyn ChatSink) -> anyhow::Result<()> {
+        let mut pubsub =
+            tokio::time::timeout(Duration::from_secs(2), self.redis.client.get_async_pubsub())
+                .await
+                .context("connect to Redis in time")?
+                .context("connect to Redis")?;
+        pubsub.subscribe(&self.channel).await.context("subscribe")?;
+        tracing::info!(channel = %self.channel, "Redis chat subscription established");
+        let mut messages = pubsub.into_on_message();
+        while let Some(message) = messages.next().await {
+            let Ok(payload) = message.get_payload::<String>() else {
+                continue;
+            };
+            match serde_json::from_str::<Envelope>(&payload) {
+                Ok(envelope) if envelope.origin != self.origin => {
+                    sink.deliver(envelope.event.into())
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "unreadable chat event on Redis"),
+            }
+        }
+        anyhow::bail!("the subscription ended")
+    }
+}
+
+#[async_trait]
+impl ChatBus for RedisChatBus {
+    async fn publish(&self, event: &ChatEvent) {
+        let envelope = Envelope {
+            origin: self.origin.clone(),
+            event: event.into(),
+        };
+        let Ok(payload) = serde_json::to_string(&envelope) else {
+            return;
+        };
+        let published = async {
+            let mut connection = self.redis.connection().await?;
+            tokio::time::timeout(
+                COMMAND_TIMEOUT,
+                redis::cmd("PUBLISH")
+                    .arg(&self.channel)
+                    .arg(payload)
+                    .query_async::<i64>(&mut connection),
+            )
+            .await
+            .context("Redis did not answer in time")?
+            .context("PUBLISH")
+        };
+        if let Err(error) = published.await {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "chat event not sent to other instances (Redis unavailable)"
+            );
+        }
+    }
+}

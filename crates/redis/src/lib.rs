@@ -1,0 +1,88 @@
+//! Shelter's Redis adapter, used when `SHELTER_REDIS_URL` is set, so that several instances
+//! share what must be shared.
+//!
+//! - [`RedisRateLimiter`] implements `RateLimiter`: one atomic Lua script per request (the
+//!   generic cell rate algorithm on Redis's own clock), failing open or closed by setting.
+//! - [`RedisChatBus`] implements `ChatBus` with pub/sub, and feeds other instances' events to
+//!   a `ChatSink`, reconnecting by itself after an outage.
+//! - [`Redis`]: the shared connection, opened lazily so an instance starts while Redis is down.
+
+mod bus;
+mod limiter;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::OnceCell;
+
+pub use bus::RedisChatBus;
+pub use limiter::RedisRateLimiter;
+
+/// How long one command may take before the caller gives up on Redis for this request.
+const COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// A Redis server and the key prefix this deployment owns.
+pub struct Redis {
+    client: redis::Client,
+    connection: OnceCell<ConnectionManager>,
+    prefix: String,
+}
+
+impl Redis {
+    /// Parses the URL; nothing is connected yet.
+    ///
+    /// # Errors
+    /// An unusable URL.
+    pub fn new(url: &str, prefix: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            client: redis::Client::open(url).context("Redis URL")?,
+            connection: OnceCell::new(),
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    /// The shared, self-reconnecting connection, opened on first use.
+    async fn connection(&self) -> anyhow::Result<ConnectionManager> {
+        let connection = self
+            .connection
+            .get_or_try_init(|| async {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(COMMAND_TIMEOUT))
+                    .set_response_timeout(Some(COMMAND_TIMEOUT))
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_secs(2));
+                self.client
+                    .get_connection_manager_with_config(config)
+                    .await
+                    .context("connect to Redis")
+            })
+            .await?;
+        Ok(connection.clone())
+    }
+
+    pub(crate) fn key(&self, parts: &[&str]) -> String {
+        let mut key = self.prefix.clone();
+        for part in parts {
+            key.push(':');
+            key.push_str(part);
+        }
+        key
+    }
+
+    /// Whether Redis answers `PING`.
+    ///
+    /// # Errors
+    /// When it does not, within the command timeout.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        let mut connection = self.connection().await?;
+        tokio::time::timeout(
+            COMMAND_TIMEOUT,
+            redis::cmd("PING").query_async::<String>(&mut connection),
+        )
+        .await
+        .context("Redis did not answer in time")?
+        .context("PING")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,226 @@
+//! Rate limits at the HTTP edge: who the client is, and the 429 answer.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use actix_web::HttpRequest;
+
+use async_trait::async_trait;
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota as Gcra};
+use ipnet::IpNet;
+use shelter_domain::realtime::{Decision, Limit, Quota, RateLimiter};
+
+use super::AppState;
+use super::problem::Problem;
+
+/// The client's address: the socket peer, unless the peer is a trusted proxy; then the
+/// right-most `X-Forwarded-For` hop that is not one (hops left of it could be forged by the
+/// client itself).
+pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let hops: Vec<IpAddr> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .map_while(|hop| hop.parse().ok())
+        .collect();
+    Some(
+        hops.iter()
+            .rev()
+            .find(|hop| !is_trusted(hop))
+            .or_else(|| hops.first())
+            .copied()
+            .unwrap_or(peer),
+    )
+}
+
+/// Counts one request under `limit`; over it, a 429 with `Retry-After`. Without a limiter
+/// (limits switched off) everything passes.
+pub async fn enforce(state: &AppState, limit: Limit, key: &str) -> Result<(), Problem> {
+    let Some(limiter) = &state.limiter else {
+        return Ok(());
+    };
+    match limiter.check(limit, key).await {
+        Ok(Decision::Allowed) => Ok(()),
+        Ok(Decision::Limited { retry_after }) => Err(Problem::limited(
+            "Too many requests; try again later",
+            retry_after
+                .as_millis()
+                .div_ceil(1000)
+                .try_into()
+                .unwrap_or(u64::MAX)
+                .max(1),
+        )),
+        Err(_) => Err(Problem::unavailable("The rate limiter is unavailable", 5)),
+    }
+}
+
+/// In-process counters: the same algorithm as the Redis limiter (GCRA), per instance.
+pub struct InProcessRateLimiter {
+    limiters: HashMap<Limit, DefaultKeyedRateLimiter<String>>,
+    checks: std::sync::atomic::AtomicU64,
+}
+
+/// Every this many checks, keys whose counters have refilled are forgotten, so memory
+/// follows the active keys rather than every address ever seen.
+const FORGET_IDLE_EVERY: u64 = 4096;
+
+impl InProcessRateLimiter {
+    pub fn new(quotas: &HashMap<Limit, Quota>) -> Self {
+        let limiters = quotas
+            .iter()
+            .filter_map(|(limit, quota)| {
+                let burst = NonZeroU32::new(quota.limit)?;
+                let period = quota.window / quota.limit;
+                let gcra =
+                    Gcra::with_period(period.max(Duration::from_millis(1)))?.allow_burst(burst);
+                Some((*limit, DefaultKeyedRateLimiter::keyed(gcra)))
+            })
+            .collect();
+        Self {
+            limiters,
+            checks: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+#[async_trait]
+impl RateLimiter for InProcessRateLimiter {
+    async fn check(&self, limit: Limit, key: &str) -> anyhow::Result<Decision> {
+        let Some(limiter) = self.limiters.get(&limit) else {
+            return Ok(Decision::Allowed);
+        };
+        let checks = self
+            .checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if checks % FORGET_IDLE_EVERY == FORGET_IDLE_EVERY - 1 {
+            limiter.retain_recent();
+        }
+        Ok(match limiter.check_key(&key.to_owned()) {
+            Ok(()) => Decision::Allowed,
+            Err(not_until) => Decision::Limited {
+                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+            },
+        })
+    }
+}
+
+/// The contract's quotas from the settings.
+pub fn quotas(settings: &crate::config::Settings) -> HashMap<Limit, Quota> {
+    HashMap::from([
+        (
+            Limit::Login,
+            Quota {
+                limit: settings.rate_limit_login_per_minute,
+                window: Duration::from_mins(1),
+            },
+        ),
+        (
+            Limit::Signup,
+            Quota {
+                limit: settings.rate_limit_signup_per_hour,
+                window: Duration::from_hours(1),
+            },
+        ),
+        (
+            Limit::PasswordRecovery,
+            Quota {
+                limit: settings.rate_limit_recovery_per_hour,
+                window: Duration::from_hours(1),
+            },
+        ),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn request(peer: &str, forwarded: Option<&str>) -> HttpRequest {
+        let mut request = TestRequest::default().peer_addr(peer.parse().expect("socket address"));
+        if let Some(value) = forwarded {
+            request = request.insert_header(("x-forwarded-for", value));
+        }
+        request.to_http_request()
+    }
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|n| n.parse().expect("net")).collect()
+    }
+
+    #[test]
+    fn the_client_is_the_peer_unless_the_peer_is_a_trusted_proxy() {
+        let trusted = nets(&["10.0.0.0/8"]);
+        let ip = |peer, xff| client_ip(&request(peer, xff), &trusted).map(|ip| ip.to_string());
+        assert_eq!(
+            ip("203.0.113.9:5000", Some("1.2.3.4")).as_deref(),
+            Some("203.0.113.9"),
+            "untrusted peer: header ignored"
+        );
+        assert_eq!(
+            ip("10.0.0.2:5000", Some("1.2.3.4")).as_deref(),
+            Some("1.2.3.4")
+        );
+        assert_eq!(
+            ip("10.0.0.2:5000", Some("6.6.6.6, 1.2.3.4, 10.0.0.7")).as_deref(),
+            Some("1.2.3.4"),
+            "the right-most untrusted hop; the forged left-most one is ignored"
+        );
+        assert_eq!(ip("10.0.0.2:5000", None).as_deref(), Some("10.0.0.2"));
+        assert_eq!(
+            ip("10.0.0.2:5000", Some("not-an-ip")).as_deref(),
+            Some("10.0.0.2")
+        );
+        assert_eq!(
+            ip("10.0.0.2:5000", Some("10.0.0.9")).as_deref(),
+            Some("10.0.0.9"),
+            "all hops trusted"
+        );
+    }
+
+    #[tokio::test]
+    async fn in_process_limits_allow_the_quota_then_say_when_to_retry() {
+        let limiter = InProcessRateLimiter::new(&HashMap::from([(
+            Limit::Login,
+            Quota {
+                limit: 3,
+                window: Duration::from_mins(1),
+            },
+        )]));
+        for _ in 0..3 {
+            assert_eq!(
+                limiter.check(Limit::Login, "a").await.expect("check"),
+                Decision::Allowed
+            );
+        }
+        let Decision::Limited { retry_after } =
+            limiter.check(Limit::Login, "a").await.expect("check")
+        else {
+            panic!("the fourth is limited");
+        };
+        assert!(
+            retry_after > Duration::from_secs(15) && retry_after <= Duration::from_secs(20),
+            "{retry_after:?}"
+        );
+        assert_eq!(
+            limiter.check(Limit::Login, "b").await.expect("check"),
+            Decision::Allowed,
+            "per key"
+        );
+        assert_eq!(
+            limiter.check(Limit::Signup, "a").await.expect("check"),
+            Decision::Allowed,
+            "unconfigured"
+        );
+    }
+}

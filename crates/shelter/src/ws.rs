@@ -1,0 +1,322 @@
+//! The WebSocket chat: the hub of this instance's connections, and the `/ws/{client_id}`
+//! endpoint with one task per connection.
+//!
+//! Every connection has a bounded outgoing queue; broadcasting only ever `try_send`s into
+//! it, so a slow client never delays the others, and a client whose queue is full is
+//! disconnected. Events reach the other instances through the `ChatBus` (Redis); this
+//! instance's clients are served directly, so local delivery never depends on the bus.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
+use serde::Deserialize;
+use shelter_domain::UserId;
+use shelter_domain::realtime::{ChatBus, ChatEvent, ChatSink};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::http::{AppState, Problem, bearer_token};
+
+/// The largest frame (and reassembled message) accepted; larger closes with 1009.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Messages waiting for one client before it counts as too slow.
+pub const QUEUE_CAPACITY: usize = 256;
+const PING_EVERY: Duration = Duration::from_secs(15);
+/// A peer that sends nothing (not even a pong) for this long is dead.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
+/// A write the client does not take within this long ends the connection.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+struct Client {
+    user: UserId,
+    outgoing: mpsc::Sender<Arc<str>>,
+    close: oneshot::Sender<CloseReason>,
+}
+
+/// This instance's connections.
+pub struct Hub {
+    clients: Mutex<HashMap<u64, Client>>,
+    next_id: AtomicU64,
+    bus: Arc<dyn ChatBus>,
+}
+
+/// What a connection task receives from the hub.
+pub struct Registration {
+    id: u64,
+    outgoing: mpsc::Receiver<Arc<str>>,
+    close: oneshot::Receiver<CloseReason>,
+}
+
+fn reason(code: CloseCode, description: &str) -> CloseReason {
+    CloseReason {
+        code,
+        description: Some(description.to_owned()),
+    }
+}
+
+impl Hub {
+    pub fn new(bus: Arc<dyn ChatBus>) -> Self {
+        Self {
+            clients: Mutex::default(),
+            next_id: AtomicU64::new(1),
+            bus,
+        }
+    }
+
+    fn register(&self, user: UserId) -> Registration {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (outgoing_tx, outgoing) = mpsc::channel(QUEUE_CAPACITY);
+        let (close_tx, close) = oneshot::channel();
+        self.lock().insert(
+            id,
+            Client {
+                user,
+                outgoing: outgoing_tx,
+                close: close_tx,
+            },
+        );
+        Registration {
+            id,
+            outgoing,
+            close,
+        }
+    }
+
+    fn unregister(&self, id: u64) {
+        self.lock().remove(&id);
+    }
+
+    /// The number of open connections on this instance.
+    pub fn connections(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Delivers locally, then tells the other instances.
+    pub async fn publish(&self, event: ChatEvent) {
+        self.deliver(event.clone());
+        self.bus.publish(&event).await;
+    }
+
+    /// Closes every connection with 1001 (going away), for a shutdown.
+    pub fn shutdown(&self) {
+        let clients: Vec<Client> = self.lock().drain().map(|(_, client)| client).collect();
+        for client in clients {
+            let _ = client
+                .close
+                .send(reason(CloseCode::Away, "server shutting down"));
+        }
+    }
+
+    fn broadcast(&self, text: &str) {
+        let text: Arc<str> = Arc::from(text);
+        let mut clients = self.lock();
+        let too_slow: Vec<u64> = clients
+            .iter()
+            .filter(|(_, client)| {
+                matches!(
+                    client.outgoing.try_send(Arc::clone(&text)),
+                    Err(mpsc::error::TrySendError::Full(_))
+                )
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in too_slow {
+            if let Some(client) = clients.remove(&id) {
+                tracing::info!(connection = id, user_id = %client.user, "disconnecting a client that does not keep up");
+                let _ = client
+                    .close
+                    .send(reason(CloseCode::Policy, "too slow: message queue full"));
+            }
+        }
+    }
+
+    fn close_user(&self, user: UserId, why: &str) {
+        let mut clients = self.lock();
+        let ids: Vec<u64> = clients
+            .iter()
+            .filter(|(_, c)| c.user == user)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            if let Some(client) = clients.remove(&id) {
+                let _ = client.close.send(reason(CloseCode::Policy, why));
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Client>> {
+        // A panic while holding the lock cannot leave the map inconsistent (every
+        // operation is a single insert or remove), so a poisoned lock is still usable.
+        self.clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl ChatSink for Hub {
+    fn deliver(&self, event: ChatEvent) {
+        match event {
+            ChatEvent::Said { user, content } => {
+                self.broadcast(&format!("Client #{user} says: {content}"))
+            }
+            ChatEvent::Left { user } => self.broadcast(&format!("Client #{user} left the chat")),
+            ChatEvent::Revoked { user } => self.close_user(user, "session revoked"),
+        }
+    }
+}
+
+/// A bus that reaches no other instance: one instance needs none.
+pub struct LocalOnly;
+
+#[async_trait::async_trait]
+impl ChatBus for LocalOnly {
+    async fn publish(&self, _: &ChatEvent) {}
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Incoming {
+    content: String,
+}
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+/// The chat. Authenticated at the upgrade with `?token=` or `Authorization: Bearer`.
+#[utoipa::path(
+    get, path = "/ws/{client_id}", tag = "chat",
+    params(("client_id" = i64, Path, description = "The id of the token's user"), ("token" = Option<String>, Query, description = "Access token, if not in the Authorization header")),
+    responses(
+        (status = 101, description = "Switching to the WebSocket chat: send {\"content\": …}; receive `Message received: …`, `Client #<id> says: …`, `Client #<id> left the chat`"),
+        (status = 401, body = crate::http::ProblemBody), (status = 403, body = crate::http::ProblemBody),
+    )
+)]
+pub async fn connect(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<TokenQuery>,
+) -> Result<HttpResponse, Problem> {
+    let token = query
+        .into_inner()
+        .token
+        .filter(|t| !t.is_empty())
+        .or_else(|| bearer_token(req.headers()))
+        .ok_or_else(|| Problem::unauthorized("Not authenticated"))?;
+    let (user, expires_at) = state.auth.authenticate_until(&token).await?;
+    if path.parse::<i64>().ok() != Some(user.id.get()) {
+        return Err(Problem::new(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "client_id is not the token's user",
+        ));
+    }
+    let (response, session, stream) = actix_ws::handle(&req, body)
+        .map_err(|e| Problem::bad_request(format!("Not a WebSocket upgrade: {e}")))?;
+    let stream = stream
+        .max_frame_size(MAX_FRAME_BYTES)
+        .aggregate_continuations()
+        .max_continuation_size(MAX_FRAME_BYTES);
+    let hub = Arc::clone(&state.hub);
+    let registration = hub.register(user.id);
+    let until = (expires_at - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    // actix-ws sessions are not `Send`: the task stays on this worker.
+    actix_web::rt::spawn(run(hub, user.id, registration, session, stream, until));
+    Ok(response)
+}
+
+async fn run(
+    hub: Arc<Hub>,
+    user: UserId,
+    registration: Registration,
+    mut session: Session,
+    mut stream: actix_ws::AggregatedMessageStream,
+    token_lifetime: Duration,
+) {
+    let Registration {
+        id,
+        mut outgoing,
+        mut close,
+    } = registration;
+    let expiry = tokio::time::sleep(token_lifetime);
+    tokio::pin!(expiry);
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let mut last_heard = tokio::time::Instant::now();
+    let why: Option<CloseReason> = loop {
+        tokio::select! {
+            biased;
+            told = &mut close => break Some(told.unwrap_or_else(|_| reason(CloseCode::Away, "server shutting down"))),
+            () = &mut expiry => break Some(reason(CloseCode::Policy, "access token expired")),
+            Some(text) = outgoing.recv() => {
+                if !write(&mut session, &text).await {
+                    break None;
+                }
+            }
+            message = stream.recv() => {
+                last_heard = tokio::time::Instant::now();
+                match message {
+                    Some(Ok(AggregatedMessage::Text(text))) => {
+                        let reply = match serde_json::from_str::<Incoming>(&text) {
+                            Ok(Incoming { content }) => {
+                                let received = write(&mut session, &format!("Message received: {content}")).await;
+                                hub.publish(ChatEvent::Said { user, content }).await;
+                                received
+                            }
+                            Err(error) => write(&mut session, &error_frame(&error.to_string())).await,
+                        };
+                        if !reply {
+                            break None;
+                        }
+                    }
+                    Some(Ok(AggregatedMessage::Binary(_))) => {
+                        if !write(&mut session, &error_frame("binary frames are not supported; send {\"content\": \"…\"} as text")).await {
+                            break None;
+                        }
+                    }
+                    Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                        if session.pong(&bytes).await.is_err() {
+                            break None;
+                        }
+                    }
+                    Some(Ok(AggregatedMessage::Pong(_))) => {}
+                    Some(Ok(AggregatedMessage::Close(_))) | None => break None,
+                    Some(Err(ProtocolError::Overflow)) => break Some(reason(CloseCode::Size, "frame over 64 KiB")),
+                    Some(Err(error)) => break Some(reason(CloseCode::Protocol, &error.to_string())),
+                }
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() > IDLE_TIMEOUT {
+                    break Some(reason(CloseCode::Policy, "no answer to pings"));
+                }
+                if session.ping(b"").await.is_err() {
+                    break None;
+                }
+            }
+        }
+    };
+    hub.unregister(id);
+    let _ = tokio::time::timeout(Duration::from_secs(1), session.close(why)).await;
+    hub.publish(ChatEvent::Left { user }).await;
+}
+
+/// Writes a text frame; `false` when the client is gone or stopped reading.
+async fn write(session: &mut Session, text: &str) -> bool {
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, session.text(text.to_owned())).await,
+        Ok(Ok(()))
+    )
+}
+
+fn error_frame(message: &str) -> String {
+    serde_json::json!({ "error": format!("expected {{\"content\": \"…\"}}: {message}") })
+        .to_string()
+}
