@@ -116,7 +116,7 @@ impl RedisChatBus {
             };
             match serde_json::from_str::<Envelope>(&payload) {
                 Ok(envelope) if envelope.origin != self.origin => {
-                    sink.deliver(envelope.event.into())
+                    sink.deliver(envelope.event.into());
                 }
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "unreadable chat event on Redis"),

@@ -425,12 +425,14 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let mut server = self.server;
-        let served = tokio::select! {
-            served = &mut server => served,
+        let outcome = tokio::select! {
+            finished = &mut server => finished,
             () = termination(&self.shutdown) => {
                 tracing::info!("shutting down: closing WebSockets, finishing requests");
                 self.hub.shutdown();
-                handle.stop(true).await;
+                // The command is sent at once; the server future, polled below, carries
+                // it out (awaiting the returned future first would deadlock).
+                drop(handle.stop(true));
                 server.await
             }
         }
@@ -447,7 +449,7 @@ impl Application {
         if let Some(database) = self.database {
             database.close().await;
         }
-        served
+        outcome
     }
 }
 

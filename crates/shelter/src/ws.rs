@@ -161,9 +161,11 @@ impl ChatSink for Hub {
     fn deliver(&self, event: ChatEvent) {
         match event {
             ChatEvent::Said { user, content } => {
-                self.broadcast(&format!("Client #{user} says: {content}"))
+                self.broadcast(&format!("Client #{user} says: {content}"));
             }
-            ChatEvent::Left { user } => self.broadcast(&format!("Client #{user} left the chat")),
+            ChatEvent::Left { user } => {
+                self.broadcast(&format!("Client #{user} left the chat"));
+            }
             ChatEvent::Revoked { user } => self.close_user(user, "session revoked"),
         }
     }

@@ -1,7 +1,7 @@
 //! `TestApp`: a running Shelter and a client with one method per endpoint.
 
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
 use shelter::app::Application;
 use shelter::config::EmailTransport;
@@ -36,10 +36,10 @@ impl TestUser {
 
 pub struct TestApp {
     pub address: String,
+    pub database_url: String,
     pub stopper: shelter::app::Stopper,
     /// Finishes when the application has shut down.
     pub stopped: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    pub database_url: String,
     pub client: Client,
     pub admin: TestUser,
     _database: TestDatabase,
@@ -73,12 +73,12 @@ impl TestApp {
         let application = Application::build(&settings).await.expect("build the app");
         let address = format!("http://127.0.0.1:{}", application.port());
         let stopper = application.stopper();
-        let stopped = tokio::spawn(application.run_until_stopped());
+        let running = tokio::spawn(application.run_until_stopped());
         Some(Self {
             address,
+            database_url: settings.database_url.expose_secret().to_owned(),
             stopper,
-            stopped: Some(stopped),
-            database_url: database.url.clone(),
+            stopped: Some(running),
             client: Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod chat;
 mod cli;
 mod docs;
 mod emails;
@@ -11,6 +12,8 @@ mod faults;
 mod hostile;
 mod middleware;
 mod outbox;
+mod ratelimits;
+mod scaleout;
 mod sessions;
 mod users;
 

@@ -1,0 +1,274 @@
+//! The WebSocket chat with a real client over a socket.
+
+use std::time::Duration;
+
+use futures::{SinkExt as _, StreamExt as _};
+use reqwest::StatusCode;
+use serde_json::json;
+use shelter_test_support::Backend;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+use crate::helpers::{SECRET_KEY, TestApp};
+
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+pub fn ws_url(app: &TestApp, id: i64, token: &str) -> String {
+    format!(
+        "{}/ws/{id}?token={token}",
+        app.address.replacen("http", "ws", 1)
+    )
+}
+
+pub async fn open(app: &TestApp, id: i64, token: &str) -> Socket {
+    connect_async(ws_url(app, id, token))
+        .await
+        .expect("WebSocket connects")
+        .0
+}
+
+/// The next text frame, skipping pings.
+pub async fn text(socket: &mut Socket) -> String {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => return text.to_string(),
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+/// The close code the server ends with, reading past any text still queued.
+pub async fn close_code(socket: &mut Socket) -> Option<CloseCode> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), socket.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| f.code),
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_)) | None) | Err(_) => return None,
+        }
+    }
+}
+
+pub async fn say(socket: &mut Socket, content: &str) {
+    socket
+        .send(Message::text(json!({ "content": content }).to_string()))
+        .await
+        .expect("send");
+}
+
+fn handshake_status(error: WsError) -> u16 {
+    match error {
+        WsError::Http(response) => response.status().as_u16(),
+        other => panic!("expected an HTTP refusal, got {other:?}"),
+    }
+}
+
+async fn the_classic_chat_texts(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let (_, ann_id, ann_token) = app.user_with_token().await;
+    let (_, bob_id, bob_token) = app.user_with_token().await;
+    let mut ann = open(&app, ann_id, &ann_token).await;
+    let mut bob = open(&app, bob_id, &bob_token).await;
+    say(&mut ann, "hello").await;
+    assert_eq!(text(&mut ann).await, "Message received: hello");
+    assert_eq!(
+        text(&mut ann).await,
+        format!("Client #{ann_id} says: hello")
+    );
+    assert_eq!(
+        text(&mut bob).await,
+        format!("Client #{ann_id} says: hello")
+    );
+    ann.close(None).await.expect("close");
+    assert_eq!(
+        text(&mut bob).await,
+        format!("Client #{ann_id} left the chat")
+    );
+}
+
+async fn the_upgrade_needs_a_valid_token_of_that_user(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let (_, id, token) = app.user_with_token().await;
+    let base = app.address.replacen("http", "ws", 1);
+    let refused = |url: String| async move {
+        handshake_status(connect_async(url).await.expect_err("refused"))
+    };
+    assert_eq!(refused(format!("{base}/ws/{id}")).await, 401);
+    assert_eq!(refused(format!("{base}/ws/{id}?token=garbage")).await, 401);
+    assert_eq!(
+        refused(format!("{base}/ws/{}?token={token}", id + 1)).await,
+        403
+    );
+    assert_eq!(refused(format!("{base}/ws/abc?token={token}")).await, 403);
+
+    let mut request = format!("{base}/ws/{id}")
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    let (mut socket, _) = connect_async(request).await.expect("the header works too");
+    say(&mut socket, "hi").await;
+    assert_eq!(text(&mut socket).await, "Message received: hi");
+}
+
+async fn bad_frames_get_an_error_and_the_connection_lives_on(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let (_, id, token) = app.user_with_token().await;
+    let mut socket = open(&app, id, &token).await;
+    for bad in [
+        Message::text("not json"),
+        Message::text("{\"content\": 5}"),
+        Message::text("{\"text\": \"x\"}"),
+        Message::binary(vec![1, 2, 3]),
+    ] {
+        socket.send(bad).await.expect("send");
+        let reply: serde_json::Value =
+            serde_json::from_str(&text(&mut socket).await).expect("JSON error");
+        assert!(reply["error"].is_string(), "{reply}");
+    }
+    say(&mut socket, "still here").await;
+    assert_eq!(text(&mut socket).await, "Message received: still here");
+}
+
+async fn frames_over_64_kib_close_with_1009(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let (_, id, token) = app.user_with_token().await;
+    let mut socket = open(&app, id, &token).await;
+    socket
+        .send(Message::text("x".repeat(70 * 1024)))
+        .await
+        .expect("send");
+    assert_eq!(close_code(&mut socket).await, Some(CloseCode::Size));
+}
+
+async fn expired_tokens_and_deactivated_users_are_closed_with_1008(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let (_, id, _) = app.user_with_token().await;
+    let now = chrono::Utc::now().timestamp();
+    let short = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({"sub": id.to_string(), "iat": now, "exp": now + 2, "typ": "access", "ver": 1}),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET_KEY.as_bytes()),
+    )
+    .expect("sign");
+    let mut expiring = open(&app, id, &short).await;
+    assert_eq!(
+        close_code(&mut expiring).await,
+        Some(CloseCode::Policy),
+        "closed when the token expires"
+    );
+
+    let (_, id, token) = app.user_with_token().await;
+    let mut socket = open(&app, id, &token).await;
+    let admin = app.admin_token().await;
+    let response = app
+        .patch(&format!("/users/{id}"))
+        .bearer_auth(&admin)
+        .json(&json!({"is_active": false}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        close_code(&mut socket).await,
+        Some(CloseCode::Policy),
+        "closed on deactivation"
+    );
+}
+
+async fn a_client_that_never_reads_does_not_delay_the_others(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let (_, sender_id, sender_token) = app.user_with_token().await;
+    let (_, fast_id, fast_token) = app.user_with_token().await;
+    let (_, slow_id, slow_token) = app.user_with_token().await;
+    let mut slow = open(&app, slow_id, &slow_token).await;
+    let mut fast = open(&app, fast_id, &fast_token).await;
+    let sender = open(&app, sender_id, &sender_token).await;
+    let count = 2000;
+    let payload = "x".repeat(8 * 1024);
+    let reader = tokio::spawn(async move {
+        let mut received = 0;
+        while received < count {
+            if text(&mut fast)
+                .await
+                .starts_with(&format!("Client #{sender_id} says: "))
+            {
+                received += 1;
+            }
+        }
+        received
+    });
+    let (mut sink, mut own) = sender.split();
+    // The sender reads its own echoes, so only the slow client is slow.
+    let drain = tokio::spawn(async move { while own.next().await.is_some() {} });
+    for _ in 0..count {
+        sink.send(Message::text(json!({ "content": payload }).to_string()))
+            .await
+            .expect("send");
+    }
+    let received = tokio::time::timeout(Duration::from_mins(2), reader)
+        .await
+        .expect("the fast client got everything")
+        .expect("task");
+    assert_eq!(received, count);
+    // Meanwhile the never-reading client overflowed its queue and was dropped.
+    assert_eq!(
+        close_code(&mut slow).await.unwrap_or(CloseCode::Policy),
+        CloseCode::Policy
+    );
+    drain.abort();
+}
+
+async fn shutdown_closes_connections_with_1001(backend: Backend) {
+    let Some(mut app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let (_, id, token) = app.user_with_token().await;
+    let mut socket = open(&app, id, &token).await;
+    say(&mut socket, "before").await;
+    assert_eq!(text(&mut socket).await, "Message received: before");
+    app.stopper.stop();
+    assert_eq!(close_code(&mut socket).await, Some(CloseCode::Away));
+    let stopped = app.stopped.take().expect("running");
+    tokio::time::timeout(Duration::from_secs(30), stopped)
+        .await
+        .expect("stops")
+        .expect("task")
+        .expect("clean stop");
+}
+
+crate::on_both_backends!(
+    the_classic_chat_texts,
+    the_upgrade_needs_a_valid_token_of_that_user,
+    bad_frames_get_an_error_and_the_connection_lives_on,
+    frames_over_64_kib_close_with_1009,
+    expired_tokens_and_deactivated_users_are_closed_with_1008,
+    shutdown_closes_connections_with_1001,
+);
+
+mod slow_client {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_that_never_reads_does_not_delay_the_others() {
+        super::a_client_that_never_reads_does_not_delay_the_others(
+            shelter_test_support::Backend::Sqlite,
+        )
+        .await;
+    }
+}

@@ -1,0 +1,163 @@
+//! Rate limits in one instance (in-process counters) and who counts as the client.
+
+use reqwest::StatusCode;
+use serde_json::json;
+use shelter_test_support::Backend;
+
+use crate::helpers::{TestApp, TestUser, problem};
+
+pub fn retry_after(response: &reqwest::Response) -> u64 {
+    response.headers()["retry-after"]
+        .to_str()
+        .expect("text")
+        .parse()
+        .expect("seconds")
+}
+
+async fn logins_are_limited_per_address_and_username(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |s| {
+        s.rate_limit_enabled = true;
+        s.rate_limit_login_per_minute = 3;
+    })
+    .await
+    else {
+        return;
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            app.login("ann", "wrong password").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let limited = app.login("ANN", "wrong password").await;
+    let wait = retry_after(&limited);
+    assert!((1..=20).contains(&wait), "one slot per 20 s: {wait}");
+    problem(limited, StatusCode::TOO_MANY_REQUESTS).await;
+    assert_eq!(
+        app.login("bob", "wrong password").await.status(),
+        StatusCode::UNAUTHORIZED,
+        "per username"
+    );
+}
+
+async fn signups_are_limited_per_address_and_recovery_per_email(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |s| {
+        s.rate_limit_enabled = true;
+        s.rate_limit_signup_per_hour = 2;
+        s.rate_limit_recovery_per_hour = 2;
+    })
+    .await
+    else {
+        return;
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            app.signup(&TestUser::generate()).await.status(),
+            StatusCode::CREATED
+        );
+    }
+    let limited = app.signup(&TestUser::generate()).await;
+    assert!(retry_after(&limited) > 60, "an hour's quota refills slowly");
+    problem(limited, StatusCode::TOO_MANY_REQUESTS).await;
+
+    let recover = |email: &'static str| {
+        app.post("/auth/password-recovery")
+            .json(&json!({"email": email}))
+            .send()
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            recover("ann@example.com").await.expect("request").status(),
+            StatusCode::ACCEPTED
+        );
+    }
+    problem(
+        recover("ANN@example.com").await.expect("request"),
+        StatusCode::TOO_MANY_REQUESTS,
+    )
+    .await;
+    assert_eq!(
+        recover("bob@example.com").await.expect("request").status(),
+        StatusCode::ACCEPTED
+    );
+}
+
+async fn forwarded_addresses_count_only_behind_a_trusted_proxy(backend: Backend) {
+    let limited_app = |trusted: Vec<String>| {
+        TestApp::spawn_with(backend, move |s| {
+            s.rate_limit_enabled = true;
+            s.rate_limit_signup_per_hour = 1;
+            s.trusted_proxies = trusted;
+        })
+    };
+    let signup_from = |app: &TestApp, client: &str| {
+        app.post("/users")
+            .header("x-forwarded-for", format!("198.51.100.77, {client}"))
+            .json(&TestUser::generate().signup_body())
+            .send()
+    };
+    // The test client (127.0.0.1) is the trusted proxy: each forwarded client has a quota.
+    let Some(behind_proxy) = limited_app(vec!["127.0.0.1".into()]).await else {
+        return;
+    };
+    for client in ["203.0.113.1", "203.0.113.2"] {
+        assert_eq!(
+            signup_from(&behind_proxy, client)
+                .await
+                .expect("request")
+                .status(),
+            StatusCode::CREATED,
+            "{client}"
+        );
+    }
+    assert_eq!(
+        signup_from(&behind_proxy, "203.0.113.1")
+            .await
+            .expect("request")
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the right-most untrusted hop is the client, whatever it puts left of it"
+    );
+    // No trusted proxy: the header is the client's own claim and is ignored.
+    let Some(direct) = limited_app(Vec::new()).await else {
+        return;
+    };
+    assert_eq!(
+        signup_from(&direct, "203.0.113.1")
+            .await
+            .expect("request")
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        signup_from(&direct, "203.0.113.2")
+            .await
+            .expect("request")
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+async fn limits_can_be_switched_off(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |s| {
+        s.rate_limit_enabled = false;
+        s.rate_limit_login_per_minute = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            app.login("ann", "wrong password").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}
+
+crate::on_both_backends!(
+    logins_are_limited_per_address_and_username,
+    signups_are_limited_per_address_and_recovery_per_email,
+    forwarded_addresses_count_only_behind_a_trusted_proxy,
+    limits_can_be_switched_off,
+);
