@@ -38,13 +38,14 @@ impl SeaOrmUserRepository {
         Ok(begin_write(&self.db).await?)
     }
 
-    /// Spends an unexpired, unused one-time token of `purpose` inside `txn`, returning it.
+    /// Spends an unexpired, unused one-time token of `purpose` inside `txn` and locks its
+    /// user; `None` when either is missing.
     async fn spend_token(
         txn: &DatabaseTransaction,
         purpose: TokenPurpose,
         token: &TokenHash,
         now: DateTime<Utc>,
-    ) -> Result<Option<one_time_token::Model>, StoreError> {
+    ) -> Result<Option<(one_time_token::Model, user::Model)>, StoreError> {
         let Some(row) = one_time_token::Entity::find()
             .filter(one_time_token::Column::TokenHash.eq(token.as_str()))
             .filter(one_time_token::Column::Purpose.eq(purpose.as_str()))
@@ -60,7 +61,12 @@ impl SeaOrmUserRepository {
         let mut spent = row.clone().into_active_model();
         spent.used_at = Set(Some(now));
         spent.update(txn).await.context("spend one-time token")?;
-        Ok(Some(row))
+        let owner = user::Entity::find_by_id(row.user_id)
+            .lock_exclusive()
+            .one(txn)
+            .await
+            .context("lock the user")?;
+        Ok(owner.map(|owner| (row, owner)))
     }
 
     /// Locks the target row, checks it exists and has the expected revision, and when the
@@ -273,15 +279,8 @@ impl UserRepository for SeaOrmUserRepository {
         now: DateTime<Utc>,
     ) -> Result<Option<User>, StoreError> {
         let txn = self.begin_write().await?;
-        let Some(spent) = Self::spend_token(&txn, TokenPurpose::VerifyEmail, token, now).await?
-        else {
-            return Ok(None);
-        };
-        let Some(current) = user::Entity::find_by_id(spent.user_id)
-            .lock_exclusive()
-            .one(&txn)
-            .await
-            .context("lock the user")?
+        let Some((spent, current)) =
+            Self::spend_token(&txn, TokenPurpose::VerifyEmail, token, now).await?
         else {
             return Ok(None);
         };
@@ -310,15 +309,8 @@ impl UserRepository for SeaOrmUserRepository {
         now: DateTime<Utc>,
     ) -> Result<Option<User>, StoreError> {
         let txn = self.begin_write().await?;
-        let Some(spent) = Self::spend_token(&txn, TokenPurpose::ResetPassword, token, now).await?
-        else {
-            return Ok(None);
-        };
-        let Some(current) = user::Entity::find_by_id(spent.user_id)
-            .lock_exclusive()
-            .one(&txn)
-            .await
-            .context("lock the user")?
+        let Some((spent, current)) =
+            Self::spend_token(&txn, TokenPurpose::ResetPassword, token, now).await?
         else {
             return Ok(None);
         };

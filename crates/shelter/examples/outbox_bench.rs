@@ -12,42 +12,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use shelter::app::{mailer, worker_settings};
 use shelter::config::{EmailTransport, Settings};
-use shelter_domain::ports::{SystemClock, UserRepository};
-use shelter_domain::{EmailAddress, EmailKind, NewUser, PasswordHash, PendingToken, Username};
+use shelter_domain::ports::SystemClock;
 use shelter_mail::OutboxWorker;
 use shelter_persistence::Database;
 use shelter_test_support::smtp::SmtpServer;
 use shelter_test_support::{Backend, TestDatabase};
-
-async fn queue(database: &Database, count: usize) {
-    let users = database.users();
-    for i in 0..count {
-        let email = EmailAddress::parse(&format!("bench{i}@example.com")).expect("email");
-        let welcome = PendingToken::new(
-            email.clone(),
-            EmailKind::Welcome,
-            format!("bench{i}"),
-            Utc::now() + chrono::Duration::hours(1),
-        );
-        users
-            .insert(
-                NewUser {
-                    email,
-                    username: Username::parse(&format!("bench{i}")).expect("name"),
-                    password_hash: PasswordHash::from_phc("$argon2id$stub".into()),
-                    is_superuser: false,
-                    email_verified: false,
-                    now: Utc::now(),
-                },
-                Some(welcome),
-            )
-            .await
-            .expect("queued");
-    }
-}
 
 fn settings(smtp_port: u16) -> Settings {
     Settings {
@@ -101,7 +72,7 @@ async fn main() {
         let count: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(200);
         let port = SmtpServer::reserve_port().await;
         let settings = settings(port);
-        queue(&database, count).await;
+        shelter_test_support::queue_welcome_emails(&database, count).await;
         let (stop, worker) = start_worker(&database, &settings);
         tokio::time::sleep(Duration::from_secs(seconds)).await;
         println!("after {seconds} s down: delivered 0, {}", retries());
@@ -120,7 +91,7 @@ async fn main() {
         let count: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2000);
         let smtp = SmtpServer::start().await;
         let settings = settings(smtp.port());
-        queue(&database, count).await;
+        shelter_test_support::queue_welcome_emails(&database, count).await;
         let started = Instant::now();
         let (stop, worker) = start_worker(&database, &settings);
         let received = smtp.wait_for(count, Duration::from_mins(10)).await;

@@ -139,3 +139,30 @@ impl Drop for TestDatabase {
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
+
+/// Signs up `count` users directly through the store, each with a welcome email queued in
+/// the outbox, as many real signups would.
+pub async fn queue_welcome_emails(database: &Database, count: usize) {
+    use shelter_domain::ports::UserRepository as _;
+    use shelter_domain::{EmailAddress, EmailKind, NewUser, PasswordHash, PendingToken, Username};
+    let users = database.users();
+    let now = chrono::Utc::now();
+    for i in 0..count {
+        let email = EmailAddress::parse(&format!("queued{i}@example.com")).expect("email");
+        let welcome = PendingToken::new(
+            email.clone(),
+            EmailKind::Welcome,
+            format!("queued{i}"),
+            now + chrono::Duration::hours(1),
+        );
+        let user = NewUser {
+            email,
+            username: Username::parse(&format!("queued{i}")).expect("username"),
+            password_hash: PasswordHash::from_phc("$argon2id$stub".into()),
+            is_superuser: false,
+            email_verified: false,
+            now,
+        };
+        users.insert(user, Some(welcome)).await.expect("queued");
+    }
+}

@@ -4,11 +4,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use shelter::app::{mailer, worker_settings};
 use shelter::config::Settings;
-use shelter_domain::ports::{SystemClock, UserRepository};
-use shelter_domain::{EmailAddress, EmailKind, NewUser, PasswordHash, PendingToken, Username};
+use shelter_domain::ports::SystemClock;
 use shelter_mail::OutboxWorker;
 use shelter_test_support::smtp::SmtpServer;
 use shelter_test_support::{Backend, TestDatabase};
@@ -19,30 +17,7 @@ async fn two_workers_on_one_database_send_each_of_200_emails_once(backend: Backe
     };
     let smtp = SmtpServer::start().await;
     let first = database.migrated().await;
-    let users = first.users();
-    for i in 0..200 {
-        let email = EmailAddress::parse(&format!("u{i}@example.com")).expect("email");
-        let welcome = PendingToken::new(
-            email.clone(),
-            EmailKind::Welcome,
-            format!("u{i}"),
-            Utc::now() + chrono::Duration::hours(1),
-        );
-        users
-            .insert(
-                NewUser {
-                    email,
-                    username: Username::parse(&format!("user{i}")).expect("name"),
-                    password_hash: PasswordHash::from_phc("$argon2id$stub".into()),
-                    is_superuser: false,
-                    email_verified: false,
-                    now: Utc::now(),
-                },
-                Some(welcome),
-            )
-            .await
-            .expect("queued");
-    }
+    shelter_test_support::queue_welcome_emails(&first, 200).await;
     let mut settings = Settings::default();
     crate::helpers::with_smtp(&mut settings, &smtp.url());
     let mut worker_settings = worker_settings(&settings);
