@@ -162,7 +162,7 @@ async fn expired_tokens_and_deactivated_users_are_closed_with_1008(backend: Back
     let now = chrono::Utc::now().timestamp();
     let short = jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
-        &json!({"sub": id.to_string(), "iat": now, "exp": now + 2, "typ": "access", "ver": 1}),
+        &json!({"sub": id.to_string(), "iat": now, "exp": now + 5, "typ": "access", "ver": 1}),
         &jsonwebtoken::EncodingKey::from_secret(SECRET_KEY.as_bytes()),
     )
     .expect("sign");

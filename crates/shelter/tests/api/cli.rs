@@ -174,13 +174,16 @@ async fn an_email_queued_before_a_kill_is_delivered_after_restart(backend: Backe
         .await
         .expect("signup");
     assert_eq!(response.status(), StatusCode::CREATED);
+    // Let the first (failing) attempt finish: a kill in the middle of one leaves the email
+    // leased, which delays its delivery by the lease (correct, but slow for a test).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     first.kill().expect("kill -9");
     first.wait().expect("reaped");
 
     let smtp = SmtpServer::start_on(smtp_port).await;
     let mut second = start();
     let email = smtp
-        .email_to(&user.email, std::time::Duration::from_secs(30))
+        .email_to(&user.email, std::time::Duration::from_mins(2))
         .await;
     second.kill().expect("kill");
     second.wait().expect("reaped");
