@@ -25,20 +25,26 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
     if !is_trusted(&peer) {
         return Some(peer);
     }
-    let hops: Vec<IpAddr> = req
+    let hops: Vec<&str> = req
         .headers()
         .get_all("x-forwarded-for")
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(str::trim)
-        .map_while(|hop| hop.parse().ok())
         .collect();
+    // Walk from the right: our proxies appended those hops, so they can be believed up to
+    // the first one that is not a trusted proxy, which is the client.
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if is_trusted(&ip) => {}
+            Ok(ip) => return Some(ip),
+            // An unreadable hop where the client should be: who it is cannot be told.
+            Err(_) => return Some(peer),
+        }
+    }
     Some(
-        hops.iter()
-            .rev()
-            .find(|hop| !is_trusted(hop))
-            .or_else(|| hops.first())
-            .copied()
+        hops.first()
+            .and_then(|hop| hop.parse().ok())
             .unwrap_or(peer),
     )
 }
