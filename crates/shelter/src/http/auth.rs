@@ -59,12 +59,9 @@ pub async fn token(
     let client = client_ip(&req, &state.trusted_proxies)
         .map(|ip| ip.to_string())
         .unwrap_or_default();
-    enforce(
-        &state,
-        Limit::Login,
-        &format!("{client}|{}", login.trim().to_lowercase()),
-    )
-    .await?;
+    // No real login is longer than an email (254); a longer one must not bloat the keys.
+    let login_key: String = login.trim().to_lowercase().chars().take(256).collect();
+    enforce(&state, Limit::Login, &format!("{client}|{login_key}")).await?;
     let outcome = state
         .auth
         .login(&login, &SecretString::from(password))
