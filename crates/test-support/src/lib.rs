@@ -62,7 +62,9 @@ impl TestDatabase {
         match Self::create_postgres(&admin_url).await {
             Ok(db) => Some(db),
             Err(error) if !in_ci() => {
-                eprintln!("skipping: PostgreSQL at {admin_url} is not reachable: {error:#}");
+                skip(&format!(
+                    "PostgreSQL at {admin_url} is not reachable: {error:#}"
+                ));
                 None
             }
             Err(error) => {
@@ -72,6 +74,7 @@ impl TestDatabase {
     }
 
     async fn create_postgres(admin_url: &str) -> anyhow::Result<Self> {
+        reachable(admin_url)?;
         let name = format!("shelter_test_{}", uuid::Uuid::new_v4().simple());
         let admin = tokio::time::timeout(Duration::from_secs(10), SeaDatabase::connect(admin_url))
             .await
@@ -133,6 +136,36 @@ impl Drop for TestDatabase {
             eprintln!("could not drop a test database: {error:#}");
         }
     }
+}
+
+/// Whether the server of `url` accepts TCP connections, asked once per test binary: a
+/// missing server then costs every test a refused connection, not a pool timeout.
+fn reachable(url: &str) -> anyhow::Result<()> {
+    static ANSWER: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    ANSWER
+        .get_or_init(|| {
+            let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
+            let host = parsed.host_str().unwrap_or("127.0.0.1").to_owned();
+            let port = parsed.port().unwrap_or(5432);
+            let addresses = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+                .map_err(|e| e.to_string())?;
+            addresses
+                .into_iter()
+                .find_map(|address| {
+                    std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2)).ok()
+                })
+                .map(drop)
+                .ok_or_else(|| format!("nothing answers on {host}:{port}"))
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+/// Says why a test is skipped. Written to stderr directly: the test harness captures
+/// `eprintln!` of passing tests, and a silent skip would look like a pass.
+pub fn skip(reason: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "skipping: {reason}");
 }
 
 /// Whether the tests run under CI, where a missing service is a failure, not a skip.

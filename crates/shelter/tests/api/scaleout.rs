@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use shelter::config::Settings;
-use shelter_test_support::{Backend, in_ci};
+use shelter_test_support::{Backend, in_ci, skip};
 
 use crate::chat::{open, say, text};
 use crate::helpers::{TestApp, problem};
@@ -21,7 +21,7 @@ async fn shared_redis() -> Option<String> {
     match tokio::net::TcpStream::connect(&address).await {
         Ok(_) => Some(url),
         Err(error) if !in_ci() => {
-            eprintln!("skipping: Redis at {url} is not reachable: {error}");
+            skip(&format!("Redis at {url} is not reachable: {error}"));
             None
         }
         Err(error) => panic!("CI=true and Redis at {url} is not reachable: {error}"),
@@ -160,7 +160,7 @@ impl OwnRedis {
         } else if in_ci() {
             panic!("CI=true and redis-server could not be started");
         } else {
-            eprintln!("skipping: redis-server could not be started");
+            skip("redis-server could not be started");
             None
         }
     }
