@@ -472,22 +472,7 @@ async fn purge_removes_what_can_no_longer_be_used(backend: Backend) {
     );
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() { super::$name(shelter_test_support::Backend::Sqlite).await }
-            )*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() { super::$name(shelter_test_support::Backend::Postgres).await }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+shelter_test_support::on_both_backends!(
     signup_queues_the_welcome_email_and_verification_spends_its_token,
     a_verification_link_for_a_former_address_verifies_nothing,
     a_reset_is_single_use_and_ends_every_session,

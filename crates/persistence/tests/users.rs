@@ -287,22 +287,7 @@ async fn lists_pages_in_id_order_with_the_total(backend: Backend) {
     assert_eq!(total, 5);
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() { super::$name(shelter_test_support::Backend::Sqlite).await }
-            )*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() { super::$name(shelter_test_support::Backend::Postgres).await }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+shelter_test_support::on_both_backends!(
     stores_and_finds_users_ignoring_case,
     duplicates_are_refused_by_the_database,
     concurrent_signups_with_one_email_create_exactly_one_user,

@@ -199,3 +199,21 @@ pub async fn queue_welcome_emails(database: &Database, count: usize) {
         users.insert(user, Some(welcome)).await.expect("queued");
     }
 }
+
+/// Declares each scenario `name(backend)` as two tests, `sqlite::name` and
+/// `postgres::name`, on a multi-threaded runtime (concurrency tests need real parallelism).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() { super::$name($crate::Backend::Sqlite).await }
+            )*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() { super::$name($crate::Backend::Postgres).await }
+            )*
+        }
+    };
+}

@@ -186,7 +186,7 @@ async fn only_valid_unexpired_hs256_access_tokens_are_accepted(backend: Backend)
     }
 }
 
-crate::on_both_backends!(
+shelter_test_support::on_both_backends!(
     login_works_by_email_or_username_as_form_or_json,
     login_failures_look_the_same_for_unknown_users_and_wrong_passwords,
     bad_login_requests_get_4xx,

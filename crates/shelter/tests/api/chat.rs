@@ -254,7 +254,7 @@ async fn shutdown_closes_connections_with_1001(backend: Backend) {
         .expect("clean stop");
 }
 
-crate::on_both_backends!(
+shelter_test_support::on_both_backends!(
     the_classic_chat_texts,
     the_upgrade_needs_a_valid_token_of_that_user,
     bad_frames_get_an_error_and_the_connection_lives_on,

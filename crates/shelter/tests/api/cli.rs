@@ -193,7 +193,7 @@ async fn an_email_queued_before_a_kill_is_delivered_after_restart(backend: Backe
     );
 }
 
-crate::on_both_backends!(
+shelter_test_support::on_both_backends!(
     migrate_and_create_superuser_then_log_in,
     an_email_queued_before_a_kill_is_delivered_after_restart,
 );

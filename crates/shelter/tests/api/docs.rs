@@ -70,7 +70,7 @@ async fn the_docs_ui_is_served_without_internet(backend: Backend) {
     assert!(initializer.contains("/openapi.json"));
 }
 
-crate::on_both_backends!(
+shelter_test_support::on_both_backends!(
     the_openapi_document_describes_every_endpoint,
     the_docs_ui_is_served_without_internet,
 );

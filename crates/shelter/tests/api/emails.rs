@@ -283,7 +283,7 @@ async fn metrics_count_delivered_emails(backend: Backend) {
     assert!(text.contains("shelter_http_requests_total"), "{text}");
 }
 
-crate::on_both_backends!(
+shelter_test_support::on_both_backends!(
     signup_sends_a_welcome_email_whose_token_verifies_the_address,
     changing_the_email_unverifies_it_and_mails_the_new_address,
     password_recovery_answers_the_same_and_the_reset_ends_every_session,

@@ -161,7 +161,7 @@ async fn hostile_strings_are_stored_safely_or_refused(backend: Backend) {
     problem(response, StatusCode::UNAUTHORIZED).await;
 }
 
-crate::on_both_backends!(
+shelter_test_support::on_both_backends!(
     malformed_oversized_and_mistyped_bodies_get_the_right_4xx,
     authentication_is_checked_before_the_body,
     hostile_strings_are_stored_safely_or_refused,

@@ -16,20 +16,3 @@ mod ratelimits;
 mod scaleout;
 mod sessions;
 mod users;
-
-/// Declares each scenario `name(backend)` as two tests, `sqlite::name` and `postgres::name`.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(shelter_test_support::Backend::Sqlite).await }
-            )*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(shelter_test_support::Backend::Postgres).await }
-            )*
-        }
-    };
-}

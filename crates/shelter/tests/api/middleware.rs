@@ -162,7 +162,7 @@ async fn without_an_allow_list_there_are_no_cors_headers(backend: Backend) {
     );
 }
 
-crate::on_both_backends!(
+shelter_test_support::on_both_backends!(
     every_answer_has_a_request_id_and_a_process_time,
     paths_work_with_and_without_a_trailing_slash,
     unknown_routes_and_methods_are_problems,

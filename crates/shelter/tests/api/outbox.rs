@@ -56,4 +56,4 @@ async fn two_workers_on_one_database_send_each_of_200_emails_once(backend: Backe
     );
 }
 
-crate::on_both_backends!(two_workers_on_one_database_send_each_of_200_emails_once);
+shelter_test_support::on_both_backends!(two_workers_on_one_database_send_each_of_200_emails_once);

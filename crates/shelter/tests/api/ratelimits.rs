@@ -155,7 +155,7 @@ async fn limits_can_be_switched_off(backend: Backend) {
     }
 }
 
-crate::on_both_backends!(
+shelter_test_support::on_both_backends!(
     logins_are_limited_per_address_and_username,
     signups_are_limited_per_address_and_recovery_per_email,
     forwarded_addresses_count_only_behind_a_trusted_proxy,

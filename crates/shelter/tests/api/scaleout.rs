@@ -313,7 +313,7 @@ async fn rate_limits_fail_open_or_closed_as_configured(backend: Backend) {
     problem(refused, StatusCode::SERVICE_UNAVAILABLE).await;
 }
 
-crate::on_both_backends!(
+shelter_test_support::on_both_backends!(
     a_message_sent_on_one_instance_arrives_on_the_other,
     the_rate_limit_is_shared_by_both_instances,
     a_redis_outage_is_survived_and_healed_without_a_restart,

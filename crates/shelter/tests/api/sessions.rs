@@ -155,7 +155,7 @@ async fn bad_refresh_requests_get_4xx(backend: Backend) {
     problem(response, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
 }
 
-crate::on_both_backends!(
+shelter_test_support::on_both_backends!(
     login_returns_an_opaque_refresh_token_that_rotates,
     a_spent_token_reused_after_the_grace_window_revokes_the_login,
     two_tabs_refreshing_at_once_both_stay_logged_in,

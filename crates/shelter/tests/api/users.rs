@@ -605,7 +605,7 @@ async fn deleting_accounts(backend: Backend) {
     }
 }
 
-crate::on_both_backends!(
+shelter_test_support::on_both_backends!(
     signup_returns_201_without_the_password,
     signup_with_a_taken_email_returns_409_already_exists,
     thirty_concurrent_signups_with_one_email_give_one_201,
