@@ -22,8 +22,15 @@ async fn the_openapi_document_describes_every_endpoint(backend: Backend) {
         ("/users/me", &["get", "patch", "delete"]),
         ("/users/{id}", &["get", "patch", "delete"]),
         ("/auth/token", &["post"]),
+        ("/auth/refresh", &["post"]),
+        ("/auth/logout", &["post"]),
+        ("/auth/verify-email", &["post"]),
+        ("/auth/password-recovery", &["post"]),
+        ("/auth/reset-password", &["post"]),
+        ("/ws/{client_id}", &["get"]),
         ("/health/live", &["get"]),
         ("/health/ready", &["get"]),
+        ("/metrics", &["get"]),
     ];
     for (path, methods) in expected {
         for method in methods {
@@ -35,6 +42,23 @@ async fn the_openapi_document_describes_every_endpoint(backend: Backend) {
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     assert!(doc["components"]["schemas"]["ProblemBody"].is_object());
+    let token = &doc["paths"]["/auth/token"]["post"]["responses"]["200"]["content"]["application/json"]
+        ["schema"];
+    assert!(token.is_object(), "the token answer is described");
+    assert!(
+        doc["components"]["schemas"]["TokenResponse"]["properties"]["refresh_token"].is_object(),
+        "the refresh token is part of the documented answer"
+    );
+    for (path, status) in [
+        ("/auth/token", "429"),
+        ("/users", "429"),
+        ("/auth/password-recovery", "429"),
+    ] {
+        assert!(
+            doc["paths"][path]["post"]["responses"][status].is_object(),
+            "{path} documents {status}"
+        );
+    }
 }
 
 async fn the_docs_ui_is_served_without_internet(backend: Backend) {
