@@ -33,11 +33,11 @@ async fn login_works_by_email_or_username_as_form_or_json(backend: Backend) {
         );
     }
     let response = app
-        .post("/auth/token")
-        .json(&json!({"username": user.username, "password": user.password}))
-        .send()
-        .await
-        .expect("request");
+        .post_json(
+            "/auth/token",
+            &json!({"username": user.username, "password": user.password}),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::OK, "JSON login");
     let response = app
         .post("/auth/token")
@@ -103,11 +103,11 @@ async fn bad_login_requests_get_4xx(backend: Backend) {
         .expect("request");
     problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     let response = app
-        .post("/auth/token")
-        .json(&json!({"username": "ann", "password": "pw", "admin": true}))
-        .send()
-        .await
-        .expect("request");
+        .post_json(
+            "/auth/token",
+            &json!({"username": "ann", "password": "pw", "admin": true}),
+        )
+        .await;
     problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
 }
 
@@ -128,12 +128,7 @@ async fn only_valid_unexpired_hs256_access_tokens_are_accepted(backend: Backend)
     let now = chrono::Utc::now().timestamp();
     let claims = |exp: i64| json!({"sub": id.to_string(), "iat": now - 100, "exp": exp, "typ": "access", "ver": 1});
     let good = sign(&claims(now + 600), Algorithm::HS256, SECRET_KEY.as_bytes());
-    let response = app
-        .get("/users/me")
-        .bearer_auth(&good)
-        .send()
-        .await
-        .expect("request");
+    let response = app.get_as("/users/me", &good).await;
     assert_eq!(
         response.status(),
         StatusCode::OK,
@@ -175,12 +170,7 @@ async fn only_valid_unexpired_hs256_access_tokens_are_accepted(backend: Backend)
         ("truncated", token[..token.len() - 2].to_owned()),
     ];
     for (case, forged) in forged {
-        let response = app
-            .get("/users/me")
-            .bearer_auth(&forged)
-            .send()
-            .await
-            .expect("request");
+        let response = app.get_as("/users/me", &forged).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{case}");
         problem(response, StatusCode::UNAUTHORIZED).await;
     }

@@ -177,12 +177,12 @@ async fn expired_tokens_and_deactivated_users_are_closed_with_1008(backend: Back
     let mut socket = open(&app, id, &token).await;
     let admin = app.admin_token().await;
     let response = app
-        .patch(&format!("/users/{id}"))
-        .bearer_auth(&admin)
-        .json(&json!({"is_active": false}))
-        .send()
-        .await
-        .expect("request");
+        .patch_as(
+            &format!("/users/{id}"),
+            &admin,
+            &json!({"is_active": false}),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         close_code(&mut socket).await,

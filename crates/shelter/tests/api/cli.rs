@@ -76,22 +76,10 @@ async fn migrate_and_create_superuser_then_log_in(backend: Backend) {
         return;
     };
     let token = app.token("root", "from standard input").await;
-    let me = body(
-        app.get("/users/me")
-            .bearer_auth(&token)
-            .send()
-            .await
-            .expect("request"),
-    )
-    .await;
+    let me = body(app.get_as("/users/me", &token).await).await;
     assert_eq!(me["is_superuser"], true);
     assert_eq!(me["email_verified"], true);
-    let list = app
-        .get("/users")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("request");
+    let list = app.get_as("/users", &token).await;
     assert_eq!(list.status(), StatusCode::OK);
 }
 

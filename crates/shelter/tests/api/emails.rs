@@ -41,11 +41,8 @@ async fn signup_sends_a_welcome_email_whose_token_verifies_the_address(backend: 
     let token = email.token().expect("Token: line");
 
     let response = app
-        .post("/auth/verify-email")
-        .json(&json!({"token": token}))
-        .send()
-        .await
-        .expect("request");
+        .post_json("/auth/verify-email", &json!({"token": token}))
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     let verified = body(response).await;
     assert_eq!(
@@ -57,18 +54,12 @@ async fn signup_sends_a_welcome_email_whose_token_verifies_the_address(backend: 
     );
 
     let again = app
-        .post("/auth/verify-email")
-        .json(&json!({"token": token}))
-        .send()
-        .await
-        .expect("request");
+        .post_json("/auth/verify-email", &json!({"token": token}))
+        .await;
     problem(again, StatusCode::BAD_REQUEST).await;
     let bogus = app
-        .post("/auth/verify-email")
-        .json(&json!({"token": "bogus"}))
-        .send()
-        .await
-        .expect("request");
+        .post_json("/auth/verify-email", &json!({"token": "bogus"}))
+        .await;
     problem(bogus, StatusCode::BAD_REQUEST).await;
 }
 
@@ -82,12 +73,12 @@ async fn changing_the_email_unverifies_it_and_mails_the_new_address(backend: Bac
     let token = app.token_for(&user).await;
     let new_email = TestUser::generate().email;
     let response = app
-        .patch("/users/me")
-        .bearer_auth(&token)
-        .json(&json!({"email": new_email, "current_password": user.password}))
-        .send()
-        .await
-        .expect("request");
+        .patch_as(
+            "/users/me",
+            &token,
+            &json!({"email": new_email, "current_password": user.password}),
+        )
+        .await;
     assert_eq!(body(response).await["email_verified"], false);
     let verification = smtp
         .email_to(&new_email, WAIT)
@@ -95,18 +86,15 @@ async fn changing_the_email_unverifies_it_and_mails_the_new_address(backend: Bac
         .expect("verification to the new address");
     let old_token = welcome.token().expect("token");
     let response = app
-        .post("/auth/verify-email")
-        .json(&json!({"token": old_token}))
-        .send()
-        .await
-        .expect("request");
+        .post_json("/auth/verify-email", &json!({"token": old_token}))
+        .await;
     problem(response, StatusCode::BAD_REQUEST).await;
     let response = app
-        .post("/auth/verify-email")
-        .json(&json!({"token": verification.token().expect("token")}))
-        .send()
-        .await
-        .expect("request");
+        .post_json(
+            "/auth/verify-email",
+            &json!({"token": verification.token().expect("token")}),
+        )
+        .await;
     let verified = body(response).await;
     assert_eq!(
         (
@@ -128,11 +116,8 @@ async fn password_recovery_answers_the_same_and_the_reset_ends_every_session(bac
     let mut answers = Vec::new();
     for email in [user.email.clone(), "nobody@example.com".to_owned()] {
         let response = app
-            .post("/auth/password-recovery")
-            .json(&json!({"email": email}))
-            .send()
-            .await
-            .expect("request");
+            .post_json("/auth/password-recovery", &json!({"email": email}))
+            .await;
         assert_eq!(response.status(), StatusCode::ACCEPTED);
         answers.push(body(response).await);
     }
@@ -155,27 +140,23 @@ async fn password_recovery_answers_the_same_and_the_reset_ends_every_session(bac
     let token = reset.token().expect("Token: line");
 
     let weak = app
-        .post("/auth/reset-password")
-        .json(&json!({"token": token, "new_password": "short"}))
-        .send()
-        .await
-        .expect("request");
+        .post_json(
+            "/auth/reset-password",
+            &json!({"token": token, "new_password": "short"}),
+        )
+        .await;
     problem(weak, StatusCode::UNPROCESSABLE_ENTITY).await;
     let response = app
-        .post("/auth/reset-password")
-        .json(&json!({"token": token, "new_password": "chosen after reset"}))
-        .send()
-        .await
-        .expect("request");
+        .post_json(
+            "/auth/reset-password",
+            &json!({"token": token, "new_password": "chosen after reset"}),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
 
     let access = tokens["access_token"].as_str().expect("access");
     problem(
-        app.get("/users/me")
-            .bearer_auth(access)
-            .send()
-            .await
-            .expect("request"),
+        app.get_as("/users/me", access).await,
         StatusCode::UNAUTHORIZED,
     )
     .await;
@@ -195,18 +176,15 @@ async fn password_recovery_answers_the_same_and_the_reset_ends_every_session(bac
         StatusCode::OK
     );
     let reused = app
-        .post("/auth/reset-password")
-        .json(&json!({"token": token, "new_password": "another new one"}))
-        .send()
-        .await
-        .expect("request");
+        .post_json(
+            "/auth/reset-password",
+            &json!({"token": token, "new_password": "another new one"}),
+        )
+        .await;
     problem(reused, StatusCode::BAD_REQUEST).await;
     let invalid = app
-        .post("/auth/password-recovery")
-        .json(&json!({"email": "not an email"}))
-        .send()
-        .await
-        .expect("request");
+        .post_json("/auth/password-recovery", &json!({"email": "not an email"}))
+        .await;
     problem(invalid, StatusCode::UNPROCESSABLE_ENTITY).await;
 }
 
@@ -234,11 +212,8 @@ async fn unverified_users_cannot_log_in_when_verification_is_required(backend: B
         .and_then(|e| e.token())
         .expect("token");
     let response = app
-        .post("/auth/verify-email")
-        .json(&json!({"token": token}))
-        .send()
-        .await
-        .expect("request");
+        .post_json("/auth/verify-email", &json!({"token": token}))
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         app.login(&user.email, &user.password).await.status(),

@@ -123,6 +123,39 @@ impl TestApp {
         self.client.delete(self.url(path))
     }
 
+    /// `GET path` with a bearer token.
+    pub async fn get_as(&self, path: &str, token: &str) -> Response {
+        self.get(path)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.post(path).json(body).send().await.expect("request")
+    }
+
+    /// `PATCH path` with a bearer token and a JSON body.
+    pub async fn patch_as(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.patch(path)
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `DELETE path` with a bearer token.
+    pub async fn delete_as(&self, path: &str, token: &str) -> Response {
+        self.delete(path)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn signup(&self, user: &TestUser) -> Response {
         self.post("/users")
             .json(&user.signup_body())

@@ -58,12 +58,7 @@ async fn malformed_oversized_and_mistyped_bodies_get_the_right_4xx(backend: Back
         assert_eq!(response.status(), status, "{case}");
         problem(response, status).await;
     }
-    let response = app
-        .post("/users")
-        .json(&json!({"email": "a@example.com", "username": "abc", "password": "password1", "is_superuser": true}))
-        .send()
-        .await
-        .expect("request");
+    let response = app.post_json("/users", &json!({"email": "a@example.com", "username": "abc", "password": "password1", "is_superuser": true})).await;
     let body = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(
         fields(&body),
@@ -116,11 +111,11 @@ async fn hostile_strings_are_stored_safely_or_refused(backend: Backend) {
         " ab ",
     ] {
         let response = app
-            .post("/users")
-            .json(&json!({"email": "x@example.com", "username": username, "password": "password1"}))
-            .send()
-            .await
-            .expect("request");
+            .post_json(
+                "/users",
+                &json!({"email": "x@example.com", "username": username, "password": "password1"}),
+            )
+            .await;
         assert!(
             response.status() == StatusCode::UNPROCESSABLE_ENTITY
                 || response.status() == StatusCode::CREATED,
@@ -132,12 +127,7 @@ async fn hostile_strings_are_stored_safely_or_refused(backend: Backend) {
             let id = crate::helpers::body(response).await["id"]
                 .as_i64()
                 .expect("id");
-            let deleted = app
-                .delete(&format!("/users/{id}"))
-                .bearer_auth(&admin)
-                .send()
-                .await
-                .expect("request");
+            let deleted = app.delete_as(&format!("/users/{id}"), &admin).await;
             assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
         }
     }

@@ -49,12 +49,7 @@ async fn paths_work_with_and_without_a_trailing_slash(backend: Backend) {
         "/users?limit=1",
         "/users/?limit=1",
     ] {
-        let response = app
-            .get(path)
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .expect("request");
+        let response = app.get_as(path, &admin).await;
         assert_eq!(response.status(), StatusCode::OK, "{path}");
     }
     let response = app.get("/health/live/").send().await.expect("request");

@@ -29,20 +29,10 @@ async fn login_returns_an_opaque_refresh_token_that_rotates(backend: Backend) {
     let second = body(response).await;
     assert_ne!(refresh_token(&second), token);
     let access = second["access_token"].as_str().expect("access token");
-    let me = app
-        .get("/users/me")
-        .bearer_auth(access)
-        .send()
-        .await
-        .expect("request");
+    let me = app.get_as("/users/me", access).await;
     assert_eq!(body(me).await["email"], user.email);
 
-    let response = app
-        .get("/users/me")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("request");
+    let response = app.get_as("/users/me", &token).await;
     problem(response, StatusCode::UNAUTHORIZED).await;
 }
 
@@ -94,11 +84,8 @@ async fn logout_ends_that_login_only(backend: Backend) {
     let laptop = refresh_token(&app.tokens(&user).await);
     for _ in 0..2 {
         let response = app
-            .post("/auth/logout")
-            .json(&json!({"refresh_token": phone}))
-            .send()
-            .await
-            .expect("request");
+            .post_json("/auth/logout", &json!({"refresh_token": phone}))
+            .await;
         assert_eq!(response.status(), StatusCode::NO_CONTENT, "idempotent");
     }
     problem(app.refresh(&phone).await, StatusCode::UNAUTHORIZED).await;
@@ -132,19 +119,11 @@ async fn bad_refresh_requests_get_4xx(backend: Backend) {
     };
     problem(app.refresh("not-a-token").await, StatusCode::UNAUTHORIZED).await;
     problem(app.refresh("").await, StatusCode::UNPROCESSABLE_ENTITY).await;
-    let response = app
-        .post("/auth/refresh")
-        .json(&json!({}))
-        .send()
-        .await
-        .expect("request");
+    let response = app.post_json("/auth/refresh", &json!({})).await;
     problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     let response = app
-        .post("/auth/refresh")
-        .json(&json!({"refresh_token": 5}))
-        .send()
-        .await
-        .expect("request");
+        .post_json("/auth/refresh", &json!({"refresh_token": 5}))
+        .await;
     problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     let response = app
         .post("/auth/logout")

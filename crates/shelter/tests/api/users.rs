@@ -100,22 +100,17 @@ async fn signup_reports_every_invalid_field_at_once(backend: Backend) {
         return;
     };
     let response = app
-        .post("/users")
-        .json(&json!({"email": "not-an-email", "username": "a b", "password": "short"}))
-        .send()
-        .await
-        .expect("request");
+        .post_json(
+            "/users",
+            &json!({"email": "not-an-email", "username": "a b", "password": "short"}),
+        )
+        .await;
     let body = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     let mut named = fields(&body);
     named.sort();
     assert_eq!(named, ["email", "password", "username"], "{body}");
 
-    let response = app
-        .post("/users")
-        .json(&json!({}))
-        .send()
-        .await
-        .expect("request");
+    let response = app.post_json("/users", &json!({})).await;
     let body = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(fields(&body).len(), 3, "every missing field: {body}");
 
@@ -164,26 +159,14 @@ async fn listing_users_needs_a_superuser_and_pages_by_id(backend: Backend) {
         return;
     };
     let (_, _, token) = app.user_with_token().await;
-    let response = app
-        .get("/users")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("request");
+    let response = app.get_as("/users", &token).await;
     problem(response, StatusCode::FORBIDDEN).await;
 
     for _ in 0..3 {
         app.create(&TestUser::generate()).await;
     }
     let admin = app.admin_token().await;
-    let page = body(
-        app.get("/users?skip=1&limit=2")
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .expect("request"),
-    )
-    .await;
+    let page = body(app.get_as("/users?skip=1&limit=2", &admin).await).await;
     assert_eq!(page["total"], 5, "{page}");
     assert_eq!(
         (page["skip"].as_u64(), page["limit"].as_u64()),
@@ -197,24 +180,12 @@ async fn listing_users_needs_a_superuser_and_pages_by_id(backend: Backend) {
         .collect();
     assert_eq!(ids.len(), 2);
     assert!(ids[0] < ids[1], "ordered by id: {ids:?}");
-    let all = body(
-        app.get("/users")
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .expect("request"),
-    )
-    .await;
+    let all = body(app.get_as("/users", &admin).await).await;
     assert_eq!(all["limit"], 100);
     assert_eq!(all["items"].as_array().map(Vec::len), Some(5));
 
     for query in ["limit=0", "limit=101", "skip=-1", "limit=ten"] {
-        let response = app
-            .get(&format!("/users?{query}"))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .expect("request");
+        let response = app.get_as(&format!("/users?{query}"), &admin).await;
         problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
 }
@@ -224,12 +195,7 @@ async fn me_has_an_etag_and_answers_304_when_unchanged(backend: Backend) {
         return;
     };
     let (user, id, token) = app.user_with_token().await;
-    let response = app
-        .get("/users/me")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("request");
+    let response = app.get_as("/users/me", &token).await;
     assert_eq!(response.status(), StatusCode::OK);
     let etag = response.headers()["etag"]
         .to_str()
@@ -267,36 +233,16 @@ async fn users_read_themselves_and_superusers_read_anyone(backend: Backend) {
     };
     let (_, ann_id, ann) = app.user_with_token().await;
     let (_, bob_id, _) = app.user_with_token().await;
-    let own = app
-        .get(&format!("/users/{ann_id}"))
-        .bearer_auth(&ann)
-        .send()
-        .await
-        .expect("request");
+    let own = app.get_as(&format!("/users/{ann_id}"), &ann).await;
     assert_eq!(own.status(), StatusCode::OK);
-    let other = app
-        .get(&format!("/users/{bob_id}"))
-        .bearer_auth(&ann)
-        .send()
-        .await
-        .expect("request");
+    let other = app.get_as(&format!("/users/{bob_id}"), &ann).await;
     problem(other, StatusCode::FORBIDDEN).await;
 
     let admin = app.admin_token().await;
-    let bob = app
-        .get(&format!("/users/{bob_id}"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("request");
+    let bob = app.get_as(&format!("/users/{bob_id}"), &admin).await;
     assert_eq!(body(bob).await["id"], bob_id);
     for missing in ["999999", "abc", "0", "-3", "99999999999999999999999"] {
-        let response = app
-            .get(&format!("/users/{missing}"))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .expect("request");
+        let response = app.get_as(&format!("/users/{missing}"), &admin).await;
         problem(response, StatusCode::NOT_FOUND).await;
     }
 }
@@ -308,42 +254,27 @@ async fn changing_email_or_password_needs_the_current_password(backend: Backend)
     let (user, _, token) = app.user_with_token().await;
     let new_email = TestUser::generate().email;
     let missing = app
-        .patch("/users/me")
-        .bearer_auth(&token)
-        .json(&json!({"email": new_email}))
-        .send()
-        .await
-        .expect("request");
+        .patch_as("/users/me", &token, &json!({"email": new_email}))
+        .await;
     let body_ = problem(missing, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(fields(&body_), ["current_password"]);
     let wrong = app
-        .patch("/users/me")
-        .bearer_auth(&token)
-        .json(&json!({"password": "a brand new one", "current_password": "not mine"}))
-        .send()
-        .await
-        .expect("request");
+        .patch_as(
+            "/users/me",
+            &token,
+            &json!({"password": "a brand new one", "current_password": "not mine"}),
+        )
+        .await;
     problem(wrong, StatusCode::FORBIDDEN).await;
 
-    let changed = app
-        .patch("/users/me")
-        .bearer_auth(&token)
-        .json(&json!({"email": new_email.to_uppercase(), "current_password": user.password, "username": "renamed.one"}))
-        .send()
-        .await
-        .expect("request");
+    let changed = app.patch_as("/users/me", &token, &json!({"email": new_email.to_uppercase(), "current_password": user.password, "username": "renamed.one"})).await;
     assert_eq!(changed.status(), StatusCode::OK);
     let changed = body(changed).await;
     assert_eq!(changed["email"], new_email);
     assert_eq!(changed["username"], "renamed.one");
     assert_eq!(changed["email_verified"], false);
     // Changing the email alone does not end the session.
-    let me = app
-        .get("/users/me")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("request");
+    let me = app.get_as("/users/me", &token).await;
     assert_eq!(me.status(), StatusCode::OK);
 }
 
@@ -354,20 +285,15 @@ async fn a_password_change_makes_earlier_tokens_fail_at_once(backend: Backend) {
     let (user, _, token) = app.user_with_token().await;
     let second_token = app.token_for(&user).await;
     let response = app
-        .patch("/users/me")
-        .bearer_auth(&token)
-        .json(&json!({"password": "the new password", "current_password": user.password}))
-        .send()
-        .await
-        .expect("request");
+        .patch_as(
+            "/users/me",
+            &token,
+            &json!({"password": "the new password", "current_password": user.password}),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     for old in [&token, &second_token] {
-        let response = app
-            .get("/users/me")
-            .bearer_auth(old)
-            .send()
-            .await
-            .expect("request");
+        let response = app.get_as("/users/me", old).await;
         problem(response, StatusCode::UNAUTHORIZED).await;
     }
     problem(
@@ -376,12 +302,7 @@ async fn a_password_change_makes_earlier_tokens_fail_at_once(backend: Backend) {
     )
     .await;
     let fresh = app.token(&user.username, "the new password").await;
-    let response = app
-        .get("/users/me")
-        .bearer_auth(&fresh)
-        .send()
-        .await
-        .expect("request");
+    let response = app.get_as("/users/me", &fresh).await;
     assert_eq!(response.status(), StatusCode::OK);
 }
 
@@ -392,41 +313,32 @@ async fn only_superusers_set_privileged_fields(backend: Backend) {
     let (user, id, token) = app.user_with_token().await;
     for field in ["is_superuser", "is_active"] {
         let response = app
-            .patch("/users/me")
-            .bearer_auth(&token)
-            .json(&json!({field: true}))
-            .send()
-            .await
-            .expect("request");
+            .patch_as("/users/me", &token, &json!({field: true}))
+            .await;
         problem(response, StatusCode::FORBIDDEN).await;
     }
     let (_, other_id, _) = app.user_with_token().await;
     let response = app
-        .patch(&format!("/users/{other_id}"))
-        .bearer_auth(&token)
-        .json(&json!({"username": "hijacked"}))
-        .send()
-        .await
-        .expect("request");
+        .patch_as(
+            &format!("/users/{other_id}"),
+            &token,
+            &json!({"username": "hijacked"}),
+        )
+        .await;
     problem(response, StatusCode::FORBIDDEN).await;
 
     let admin = app.admin_token().await;
     let response = app
-        .patch(&format!("/users/{id}"))
-        .bearer_auth(&admin)
-        .json(&json!({"is_active": false}))
-        .send()
-        .await
-        .expect("request");
+        .patch_as(
+            &format!("/users/{id}"),
+            &admin,
+            &json!({"is_active": false}),
+        )
+        .await;
     assert_eq!(body(response).await["is_active"], false);
     // The deactivated user's token now gets 403; its login too, but only with the right
     // password.
-    let response = app
-        .get("/users/me")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("request");
+    let response = app.get_as("/users/me", &token).await;
     problem(response, StatusCode::FORBIDDEN).await;
     problem(
         app.login(&user.email, &user.password).await,
@@ -440,20 +352,15 @@ async fn only_superusers_set_privileged_fields(backend: Backend) {
     .await;
 
     let response = app
-        .patch(&format!("/users/{id}"))
-        .bearer_auth(&admin)
-        .json(&json!({"is_active": true, "is_superuser": true}))
-        .send()
-        .await
-        .expect("request");
+        .patch_as(
+            &format!("/users/{id}"),
+            &admin,
+            &json!({"is_active": true, "is_superuser": true}),
+        )
+        .await;
     assert_eq!(body(response).await["is_superuser"], true);
     let promoted = app.token_for(&user).await;
-    let response = app
-        .get("/users")
-        .bearer_auth(&promoted)
-        .send()
-        .await
-        .expect("request");
+    let response = app.get_as("/users", &promoted).await;
     assert_eq!(response.status(), StatusCode::OK);
 }
 
@@ -462,13 +369,7 @@ async fn if_match_guards_against_lost_updates(backend: Backend) {
         return;
     };
     let (_, id, token) = app.user_with_token().await;
-    let etag = app
-        .get("/users/me")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("request")
-        .headers()["etag"]
+    let etag = app.get_as("/users/me", &token).await.headers()["etag"]
         .to_str()
         .expect("etag")
         .to_owned();
@@ -492,14 +393,7 @@ async fn if_match_guards_against_lost_updates(backend: Backend) {
         .await
         .expect("request");
     problem(second, StatusCode::PRECONDITION_FAILED).await;
-    let me = body(
-        app.get("/users/me")
-            .bearer_auth(&token)
-            .send()
-            .await
-            .expect("request"),
-    )
-    .await;
+    let me = body(app.get_as("/users/me", &token).await).await;
     assert_eq!(me["username"], "first_writer");
     let star = app
         .patch("/users/me")
@@ -517,14 +411,7 @@ async fn the_last_active_superuser_cannot_be_removed(backend: Backend) {
         return;
     };
     let admin = app.admin_token().await;
-    let me = body(
-        app.get("/users/me")
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .expect("request"),
-    )
-    .await;
+    let me = body(app.get_as("/users/me", &admin).await).await;
     let admin_id = me["id"].as_i64().expect("id");
     for change in [json!({"is_superuser": false}), json!({"is_active": false})] {
         let response = app
@@ -536,19 +423,9 @@ async fn the_last_active_superuser_cannot_be_removed(backend: Backend) {
             .expect("request");
         problem(response, StatusCode::CONFLICT).await;
     }
-    let response = app
-        .delete("/users/me")
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("request");
+    let response = app.delete_as("/users/me", &admin).await;
     problem(response, StatusCode::CONFLICT).await;
-    let response = app
-        .delete(&format!("/users/{admin_id}"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("request");
+    let response = app.delete_as(&format!("/users/{admin_id}"), &admin).await;
     problem(response, StatusCode::CONFLICT).await;
 }
 
@@ -558,27 +435,12 @@ async fn deleting_accounts(backend: Backend) {
     };
     let (user, id, token) = app.user_with_token().await;
     let (_, other_id, _) = app.user_with_token().await;
-    let response = app
-        .delete(&format!("/users/{other_id}"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("request");
+    let response = app.delete_as(&format!("/users/{other_id}"), &token).await;
     problem(response, StatusCode::FORBIDDEN).await;
 
-    let response = app
-        .delete("/users/me")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("request");
+    let response = app.delete_as("/users/me", &token).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    let response = app
-        .get("/users/me")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("request");
+    let response = app.get_as("/users/me", &token).await;
     problem(response, StatusCode::UNAUTHORIZED).await;
     problem(
         app.login(&user.email, &user.password).await,
@@ -587,20 +449,10 @@ async fn deleting_accounts(backend: Backend) {
     .await;
 
     let admin = app.admin_token().await;
-    let response = app
-        .delete(&format!("/users/{other_id}"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("request");
+    let response = app.delete_as(&format!("/users/{other_id}"), &admin).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     for gone in [id, other_id] {
-        let response = app
-            .delete(&format!("/users/{gone}"))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .expect("request");
+        let response = app.delete_as(&format!("/users/{gone}"), &admin).await;
         problem(response, StatusCode::NOT_FOUND).await;
     }
 }
