@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use shelter_domain::OutboundEmail;
 use shelter_domain::ports::{MailError, Mailer};
 
-use crate::render::Renderer;
+use crate::render::{Rendered, Renderer};
 
 /// Where emails go.
 #[derive(Debug, Clone)]
@@ -87,8 +87,7 @@ impl LettreMailer {
         })
     }
 
-    fn message(&self, email: &OutboundEmail) -> anyhow::Result<Message> {
-        let rendered = self.renderer.render(email)?;
+    fn message(&self, email: &OutboundEmail, rendered: Rendered) -> anyhow::Result<Message> {
         let to: Mailbox = email.to.as_str().parse().context("recipient address")?;
         Message::builder()
             .from(self.from.clone())
@@ -106,15 +105,14 @@ impl LettreMailer {
 impl Mailer for LettreMailer {
     async fn send(&self, email: &OutboundEmail) -> Result<(), MailError> {
         // A message that cannot be built will not build on the next attempt either.
-        let message = self.message(email).map_err(MailError::Permanent)?;
+        let rendered = self.renderer.render(email).map_err(MailError::Permanent)?;
+        let logged = matches!(self.sender, Sender::Log).then(|| rendered.text.clone());
+        let message = self
+            .message(email, rendered)
+            .map_err(MailError::Permanent)?;
         match &self.sender {
             Sender::Log => {
-                let text = self
-                    .renderer
-                    .render(email)
-                    .map_err(MailError::Permanent)?
-                    .text;
-                let redacted = text.replace(
+                let redacted = logged.unwrap_or_default().replace(
                     email.token.expose(),
                     "<redacted: use SHELTER_EMAIL_TRANSPORT=file to see tokens>",
                 );
