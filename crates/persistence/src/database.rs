@@ -9,8 +9,8 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ColumnTrait, Condition, ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, DbErr, EntityTrait, QueryFilter, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    DatabaseTransaction, EntityTrait, QueryFilter, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
 };
 use tokio::sync::Notify;
 
@@ -181,17 +181,5 @@ impl Database {
             one_time_tokens,
             emails,
         })
-    }
-
-    /// Runs `sql` (tests and benchmarks only need this to inspect state).
-    ///
-    /// # Errors
-    /// When the statement fails.
-    pub async fn execute(&self, sql: &str) -> Result<u64, DbErr> {
-        Ok(self
-            .connection
-            .execute_unprepared(sql)
-            .await?
-            .rows_affected())
     }
 }

@@ -90,11 +90,6 @@ impl Hub {
         self.lock().remove(&id);
     }
 
-    /// The number of open connections on this instance.
-    pub fn connections(&self) -> usize {
-        self.lock().len()
-    }
-
     /// Delivers locally, then tells the other instances.
     pub async fn publish(&self, event: ChatEvent) {
         self.deliver(event.clone());
