@@ -1,14 +1,23 @@
-//! argon2id password hashing.
+//! argon2id password hashing on a fixed pool of long-lived threads.
+//!
+//! argon2 needs its whole working memory (19 MiB at the defaults) for every hash. Allocated
+//! per hash on short-lived blocking threads, those buffers stay with the allocator's
+//! per-thread arenas and a burst of logins leaves the process at gigabytes. Here each
+//! hashing thread allocates its block once and hashes into it for ever, and a bounded
+//! queue in front of the threads turns overload into an immediate `HashError::Busy` (a 503
+//! for the client) instead of growing memory or latency without limit.
 
-use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, anyhow};
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash as Phc, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use shelter_domain::ports::PasswordHasher;
-use shelter_domain::{Password, PasswordHash};
-use tokio::sync::Semaphore;
+use shelter_domain::{HashError, Password, PasswordHash};
+use tokio::sync::oneshot;
 
 /// argon2id cost parameters. The defaults are OWASP's minimum: 19 MiB, 2 passes, 1 lane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,96 +37,233 @@ impl Default for HashingParams {
     }
 }
 
-/// Hashes with argon2id. Each hash takes tens of milliseconds of CPU and 19 MiB of memory,
-/// so it runs on the blocking pool, never on an async worker, and at most one hash per
-/// core runs at a time: a burst of logins queues instead of exhausting memory.
+/// How many hashing threads run and how many requests may wait for one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashingPool {
+    pub threads: usize,
+    pub queue: usize,
+}
+
+impl HashingPool {
+    /// `threads` threads with a queue of 64 jobs each: about a second of logins at the
+    /// default cost, so a burst waits briefly and a flood is refused.
+    pub fn with_threads(threads: usize) -> Self {
+        Self {
+            threads,
+            queue: 64 * threads,
+        }
+    }
+}
+
+impl Default for HashingPool {
+    /// One thread per core: hashing is pure CPU, more threads only add memory.
+    fn default() -> Self {
+        Self::with_threads(std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
+    }
+}
+
+const OUTPUT_LEN: usize = 32;
+
+enum Work {
+    Hash(SecretString),
+    Verify {
+        candidate: SecretString,
+        phc: String,
+    },
+}
+
+enum Done {
+    Hashed(String),
+    Verified(bool),
+}
+
+struct Job {
+    work: Work,
+    reply: oneshot::Sender<anyhow::Result<Done>>,
+}
+
+/// Hashes with argon2id on [`HashingPool::threads`] dedicated threads, each reusing its
+/// own preallocated memory, behind a queue of [`HashingPool::queue`] jobs.
 pub struct Argon2PasswordHasher {
-    argon2: Argon2<'static>,
+    jobs: SyncSender<Job>,
     /// Verified against when the user does not exist, so that an unknown login costs
     /// exactly what a wrong password costs.
     dummy_hash: String,
-    permits: Arc<Semaphore>,
 }
 
 impl Argon2PasswordHasher {
+    /// Starts the hashing threads.
+    ///
     /// # Errors
-    /// When the parameters are out of argon2's range.
-    pub async fn new(params: HashingParams) -> anyhow::Result<Self> {
+    /// When the parameters are out of argon2's range, or a thread cannot be started.
+    pub async fn new(params: HashingParams, pool: HashingPool) -> anyhow::Result<Self> {
         let params = Params::new(
             params.memory_kib,
             params.iterations,
             params.parallelism,
-            None,
+            Some(OUTPUT_LEN),
         )
         .map_err(|e| anyhow!("invalid argon2 parameters: {e}"))?;
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-        let permits = Arc::new(Semaphore::new(workers));
-        let hasher = argon2.clone();
-        let dummy_hash = tokio::task::spawn_blocking(move || {
-            hasher
-                .hash_password(b"a password nobody has")
-                .map(|hash| hash.to_string())
-        })
-        .await
-        .context("dummy hash task")?
-        .map_err(|e| anyhow!("dummy hash: {e}"))?;
-        Ok(Self {
-            argon2,
-            dummy_hash,
-            permits,
-        })
+        let (jobs, queue) = sync_channel(pool.queue.max(1));
+        let queue = Arc::new(Mutex::new(queue));
+        for index in 0..pool.threads.max(1) {
+            let worker = Worker::new(params.clone());
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("argon2-{index}"))
+                .spawn(move || worker.run(&queue))
+                .context("start a hashing thread")?;
+        }
+        let mut hasher = Self {
+            jobs,
+            dummy_hash: String::new(),
+        };
+        hasher.dummy_hash = match hasher
+            .submit(Work::Hash("a password nobody has".into()))
+            .await?
+        {
+            Done::Hashed(phc) => phc,
+            Done::Verified(_) => unreachable!("a hash job answers with a hash"),
+        };
+        Ok(hasher)
     }
 
-    async fn off_the_workers<T: Send + 'static>(
-        &self,
-        job: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
-    ) -> anyhow::Result<T> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .context("hashing semaphore closed")?;
-        let argon2 = self.argon2.clone();
-        tokio::task::spawn_blocking(move || job(&argon2))
-            .await
-            .context("hashing task")
+    async fn submit(&self, work: Work) -> Result<Done, HashError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .try_send(Job { work, reply })
+            .map_err(|error| match error {
+                TrySendError::Full(_) => HashError::Busy,
+                TrySendError::Disconnected(_) => anyhow!("the hashing threads are gone").into(),
+            })?;
+        Ok(answer.await.context("a hashing thread dropped its job")??)
+    }
+}
+
+/// One hashing thread and the memory it hashes in.
+struct Worker {
+    argon2: Argon2<'static>,
+    params: Params,
+    memory: Vec<Block>,
+}
+
+impl Worker {
+    fn new(params: Params) -> Self {
+        Self {
+            argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone()),
+            memory: vec![Block::new(); params.block_count()],
+            params,
+        }
+    }
+
+    fn run(mut self, queue: &Mutex<Receiver<Job>>) {
+        loop {
+            // The lock is held only while waiting; the job runs after it is released.
+            let job = match queue.lock() {
+                Ok(queue) => queue.recv(),
+                Err(_) => return,
+            };
+            let Ok(job) = job else {
+                // Every sender is gone: the hasher was dropped.
+                return;
+            };
+            let done = match job.work {
+                Work::Hash(password) => self.hash(&password).map(Done::Hashed),
+                Work::Verify { candidate, phc } => {
+                    self.verify(&candidate, &phc).map(Done::Verified)
+                }
+            };
+            // The request may have given up meanwhile; nobody is left to tell.
+            let _ = job.reply.send(done);
+        }
+    }
+
+    fn hash(&mut self, password: &SecretString) -> anyhow::Result<String> {
+        let salt = Salt::generate();
+        let mut output = [0u8; OUTPUT_LEN];
+        self.argon2
+            .hash_password_into_with_memory(
+                password.expose_secret().as_bytes(),
+                &salt,
+                &mut output,
+                &mut self.memory[..],
+            )
+            .map_err(|e| anyhow!("hash password: {e}"))?;
+        let phc = Phc {
+            algorithm: argon2::ARGON2ID_IDENT,
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&self.params)
+                .map_err(|e| anyhow!("encode argon2 parameters: {e}"))?,
+            salt: Some(salt),
+            hash: Some(Output::new(&output).map_err(|e| anyhow!("encode hash: {e}"))?),
+        };
+        Ok(phc.to_string())
+    }
+
+    /// The parameters come from the stored string, so hashes made with older or other
+    /// settings still verify; one that needs more memory than this thread keeps gets a
+    /// buffer of its own for that one verification.
+    fn verify(&mut self, candidate: &SecretString, phc: &str) -> anyhow::Result<bool> {
+        let stored = Phc::new(phc).map_err(|e| anyhow!("stored hash: {e}"))?;
+        let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
+            anyhow::bail!("stored hash has no salt or output");
+        };
+        let algorithm = Algorithm::try_from(stored.algorithm.as_str())
+            .map_err(|e| anyhow!("stored hash algorithm: {e}"))?;
+        let version = stored
+            .version
+            .map(Version::try_from)
+            .transpose()
+            .map_err(|e| anyhow!("stored hash version: {e}"))?
+            .unwrap_or_default();
+        let params = Params::try_from(&stored).map_err(|e| anyhow!("stored hash params: {e}"))?;
+        let blocks = params.block_count();
+        let argon2 = Argon2::new(algorithm, version, params);
+        let mut output = vec![0u8; expected.len()];
+        let mut own;
+        let memory = if blocks <= self.memory.len() {
+            &mut self.memory[..blocks]
+        } else {
+            own = vec![Block::new(); blocks];
+            &mut own[..]
+        };
+        argon2
+            .hash_password_into_with_memory(
+                candidate.expose_secret().as_bytes(),
+                salt,
+                &mut output,
+                memory,
+            )
+            .map_err(|e| anyhow!("verify password: {e}"))?;
+        // `Output`'s equality is constant-time.
+        Ok(Output::new(&output).map_err(|e| anyhow!("verify password: {e}"))? == *expected)
     }
 }
 
 #[async_trait]
 impl PasswordHasher for Argon2PasswordHasher {
-    async fn hash(&self, password: &Password) -> anyhow::Result<PasswordHash> {
-        let secret = password.secret().clone();
-        self.off_the_workers(move |argon2| {
-            argon2
-                .hash_password(secret.expose_secret().as_bytes())
-                .map(|hash| PasswordHash::from_phc(hash.to_string()))
-                .map_err(|e| anyhow!("hash password: {e}"))
-        })
-        .await?
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
+        match self.submit(Work::Hash(password.secret().clone())).await? {
+            Done::Hashed(phc) => Ok(PasswordHash::from_phc(phc)),
+            Done::Verified(_) => Err(anyhow!("a hash job answered with a verification").into()),
+        }
     }
 
     async fn verify(
         &self,
         candidate: &SecretString,
         hash: Option<PasswordHash>,
-    ) -> anyhow::Result<bool> {
-        let candidate = candidate.clone();
+    ) -> Result<bool, HashError> {
         let known = hash.is_some();
         let phc = hash.map_or_else(|| self.dummy_hash.clone(), |h| h.as_str().to_owned());
-        let matches = self
-            .off_the_workers(move |argon2| {
-                // The parameters come from the stored string, so hashes made with older or
-                // other settings still verify.
-                match argon2.verify_password(candidate.expose_secret().as_bytes(), phc.as_str()) {
-                    Ok(()) => Ok(true),
-                    Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
-                    Err(e) => Err(anyhow!("verify password: {e}")),
-                }
-            })
-            .await??;
-        Ok(known && matches)
+        let work = Work::Verify {
+            candidate: candidate.clone(),
+            phc,
+        };
+        match self.submit(work).await? {
+            Done::Verified(matches) => Ok(known && matches),
+            Done::Hashed(_) => Err(anyhow!("a verify job answered with a hash").into()),
+        }
     }
 }
 
@@ -126,7 +272,7 @@ mod tests {
     use super::*;
 
     async fn hasher() -> Argon2PasswordHasher {
-        Argon2PasswordHasher::new(HashingParams::default())
+        Argon2PasswordHasher::new(HashingParams::default(), HashingPool::default())
             .await
             .expect("default params are valid")
     }
@@ -142,6 +288,27 @@ mod tests {
             hash.as_str().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{}",
             hash.as_str()
+        );
+    }
+
+    #[tokio::test]
+    async fn hashes_verify_with_the_argon2_crates_own_verifier() {
+        use argon2::PasswordVerifier as _;
+        let hash = hasher()
+            .await
+            .hash(&Password::parse("correct horse").expect("pw"))
+            .await
+            .expect("hashed");
+        let parsed = Phc::new(hash.as_str()).expect("phc");
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse", &parsed)
+                .is_ok()
+        );
+        assert!(
+            Argon2::default()
+                .verify_password(b"wrong horse", &parsed)
+                .is_err()
         );
     }
 
@@ -179,22 +346,28 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_made_with_other_parameters_still_verify() {
-        let old = Argon2PasswordHasher::new(HashingParams {
-            memory_kib: 8 * 1024,
-            iterations: 3,
-            parallelism: 2,
-        })
-        .await
-        .expect("valid params");
-        let hash = old
-            .hash(&Password::parse("legacy password").expect("pw"))
-            .await
-            .expect("hashed");
-        assert!(hash.as_str().contains("m=8192,t=3,p=2"));
+        use argon2::PasswordHasher as _;
+        // Made by the argon2 crate itself, with more memory than the pool keeps per thread.
+        let legacy = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(32 * 1024, 3, 2, None).expect("params"),
+        )
+        .hash_password(b"legacy password")
+        .expect("hashed")
+        .to_string();
+        assert!(legacy.contains("m=32768,t=3,p=2"), "{legacy}");
+        let hasher = hasher().await;
+        let legacy = PasswordHash::from_phc(legacy);
         assert!(
-            hasher()
+            hasher
+                .verify(&SecretString::from("legacy password"), Some(legacy.clone()))
                 .await
-                .verify(&SecretString::from("legacy password"), Some(hash))
+                .expect("verified")
+        );
+        assert!(
+            !hasher
+                .verify(&SecretString::from("other password"), Some(legacy))
                 .await
                 .expect("verified")
         );
@@ -209,6 +382,45 @@ mod tests {
                 Some(PasswordHash::from_phc("not a phc string".into())),
             )
             .await;
-        assert!(result.is_err());
+        assert!(
+            matches!(result, Err(HashError::Unexpected(_))),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_busy_at_once_instead_of_growing() {
+        let hasher = Arc::new(
+            Argon2PasswordHasher::new(
+                HashingParams::default(),
+                HashingPool {
+                    threads: 1,
+                    queue: 2,
+                },
+            )
+            .await
+            .expect("hasher"),
+        );
+        let password = Password::parse("correct horse").expect("pw");
+        let jobs: Vec<_> = (0..12)
+            .map(|_| {
+                let hasher = Arc::clone(&hasher);
+                let password = password.clone();
+                tokio::spawn(async move { hasher.hash(&password).await })
+            })
+            .collect();
+        let mut busy = 0;
+        let mut hashed = 0;
+        for job in jobs {
+            match job.await.expect("task") {
+                Ok(_) => hashed += 1,
+                Err(HashError::Busy) => busy += 1,
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        }
+        // At least the two that fit the queue finish; the rest are refused, not queued.
+        assert!(hashed >= 2, "hashed {hashed}");
+        assert!(busy >= 1, "nothing was refused: {hashed} hashed");
+        assert_eq!(hashed + busy, 12);
     }
 }

@@ -1,6 +1,55 @@
 //! Errors in domain words, one enum per concern. The HTTP layer maps them to status codes
 //! in one place.
 
+use std::fmt;
+
+/// An outside dependency a request needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dependency {
+    Database,
+    /// The bounded pool of password-hashing threads.
+    PasswordHasher,
+}
+
+impl fmt::Display for Dependency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Database => "database",
+            Self::PasswordHasher => "password hasher",
+        })
+    }
+}
+
+/// A dependency that is down, did not answer in time, or is saturated. It is nobody's
+/// bug and the caller's request may succeed later, so it is kept apart from `Unexpected`:
+/// the HTTP layer answers it with 503 and `Retry-After`, not 500.
+#[derive(Debug, thiserror::Error)]
+#[error("the {dependency} is unavailable")]
+pub struct Unavailable {
+    pub dependency: Dependency,
+    #[source]
+    pub cause: anyhow::Error,
+}
+
+impl Unavailable {
+    pub fn new(dependency: Dependency, cause: impl Into<anyhow::Error>) -> Self {
+        Self {
+            dependency,
+            cause: cause.into(),
+        }
+    }
+}
+
+/// What a password hasher can report; see [`crate::ports::PasswordHasher`].
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Every hashing thread is busy and the queue in front of them is full.
+    #[error("the password hasher is saturated")]
+    Busy,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
 /// What the user store can report; see [`crate::ports::UserRepository`] for when.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -14,6 +63,9 @@ pub enum StoreError {
     RevisionMismatch,
     #[error("the last active superuser cannot be removed")]
     LastSuperuser,
+    /// The database did not answer: unreachable, timed out, or its pool exhausted.
+    #[error("the database is unavailable: {0:#}")]
+    Unavailable(anyhow::Error),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -40,6 +92,8 @@ pub enum UserError {
     #[error("The verification token is invalid, used or expired")]
     InvalidVerificationToken,
     #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
 
@@ -51,7 +105,22 @@ impl From<StoreError> for UserError {
             StoreError::NotFound => Self::NotFound,
             StoreError::RevisionMismatch => Self::PreconditionFailed,
             StoreError::LastSuperuser => Self::LastSuperuser,
+            StoreError::Unavailable(cause) => {
+                Self::Unavailable(Unavailable::new(Dependency::Database, cause))
+            }
             StoreError::Unexpected(error) => Self::Unexpected(error),
+        }
+    }
+}
+
+impl From<HashError> for UserError {
+    fn from(error: HashError) -> Self {
+        match error {
+            HashError::Busy => Self::Unavailable(Unavailable::new(
+                Dependency::PasswordHasher,
+                HashError::Busy,
+            )),
+            HashError::Unexpected(error) => Self::Unexpected(error),
         }
     }
 }
@@ -77,11 +146,30 @@ pub enum AuthError {
     #[error("The reset token is invalid, used or expired")]
     InvalidResetToken,
     #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
 
 impl From<StoreError> for AuthError {
     fn from(error: StoreError) -> Self {
-        Self::Unexpected(anyhow::Error::new(error).context("user store"))
+        match error {
+            StoreError::Unavailable(cause) => {
+                Self::Unavailable(Unavailable::new(Dependency::Database, cause))
+            }
+            other => Self::Unexpected(anyhow::Error::new(other).context("user store")),
+        }
+    }
+}
+
+impl From<HashError> for AuthError {
+    fn from(error: HashError) -> Self {
+        match error {
+            HashError::Busy => Self::Unavailable(Unavailable::new(
+                Dependency::PasswordHasher,
+                HashError::Busy,
+            )),
+            HashError::Unexpected(error) => Self::Unexpected(error),
+        }
     }
 }

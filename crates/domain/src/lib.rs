@@ -22,7 +22,7 @@ pub mod users;
 
 pub use auth::{AuthService, LoginOutcome, SessionPolicy};
 pub use email::{EmailKind, OutboundEmail, PendingToken, QueuedEmail, TokenPurpose};
-pub use error::{AuthError, StoreError, UserError};
+pub use error::{AuthError, Dependency, HashError, StoreError, Unavailable, UserError};
 pub use token::{SecretToken, TokenHash};
 pub use user::{
     EmailAddress, EmailError, NewUser, Page, PageError, Password, PasswordError, PasswordHash,

@@ -6,11 +6,15 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use crate::email::{PendingToken, QueuedEmail, TokenPurpose};
-use crate::error::StoreError;
+use crate::error::{HashError, StoreError};
 use crate::token::TokenHash;
 use crate::user::{NewUser, Page, Password, PasswordHash, User, UserChanges, UserId};
 
 /// The user store.
+///
+/// Every method MUST return `StoreError::Unavailable` when the database cannot be reached,
+/// does not answer within the store's timeout, or has no free connection, and MUST NOT
+/// wait longer than that timeout; every other failure is `Unexpected`.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait UserRepository: Send + Sync {
@@ -176,12 +180,13 @@ pub trait Mailer: Send + Sync {
 }
 
 /// Password hashing. Hashing is slow on purpose; implementors MUST NOT block the async
-/// runtime's workers while doing it.
+/// runtime's workers while doing it, and MUST bound the work and memory in flight: when
+/// that bound is reached they return `HashError::Busy` at once rather than queueing more.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait PasswordHasher: Send + Sync {
     /// Hashes a new password into a self-describing (PHC) string with a fresh salt.
-    async fn hash(&self, password: &Password) -> anyhow::Result<PasswordHash>;
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError>;
 
     /// Checks `candidate` against `hash`. With `hash` = `None` (no such user) it MUST still
     /// spend the time of one verification and return `false`, so that the answer's timing
@@ -190,7 +195,7 @@ pub trait PasswordHasher: Send + Sync {
         &self,
         candidate: &SecretString,
         hash: Option<PasswordHash>,
-    ) -> anyhow::Result<bool>;
+    ) -> Result<bool, HashError>;
 }
 
 /// An access token as handed to a client.

@@ -269,8 +269,11 @@ impl UserChanges {
     }
 }
 
+/// Why a page cannot be served; one per out-of-range parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PageError {
+    #[error("must be between 0 and {max}")]
+    SkipOutOfRange { max: u64 },
     #[error("must be between {min} and {max}")]
     LimitOutOfRange { min: u64, max: u64 },
 }
@@ -284,15 +287,28 @@ pub struct Page {
 
 impl Page {
     pub const MAX_LIMIT: u64 = 100;
+    /// Offsets are 64-bit signed in SQL (and `int64` in the published schema).
+    pub const MAX_SKIP: u64 = i64::MAX.unsigned_abs();
 
-    pub fn new(skip: u64, limit: u64) -> Result<Self, PageError> {
-        if (1..=Self::MAX_LIMIT).contains(&limit) {
-            Ok(Self { skip, limit })
-        } else {
-            Err(PageError::LimitOutOfRange {
+    /// # Errors
+    /// Every parameter out of range, so a client hears of all of them at once.
+    pub fn new(skip: u64, limit: u64) -> Result<Self, Vec<PageError>> {
+        let mut errors = Vec::new();
+        if skip > Self::MAX_SKIP {
+            errors.push(PageError::SkipOutOfRange {
+                max: Self::MAX_SKIP,
+            });
+        }
+        if !(1..=Self::MAX_LIMIT).contains(&limit) {
+            errors.push(PageError::LimitOutOfRange {
                 min: 1,
                 max: Self::MAX_LIMIT,
-            })
+            });
+        }
+        if errors.is_empty() {
+            Ok(Self { skip, limit })
+        } else {
+            Err(errors)
         }
     }
 
@@ -398,7 +414,16 @@ mod tests {
     #[test]
     fn page_limits_are_checked() {
         assert!(Page::new(0, 1).is_ok());
-        assert!(Page::new(u64::MAX, 100).is_ok());
+        assert!(Page::new(Page::MAX_SKIP, 100).is_ok());
+        assert_eq!(
+            Page::new(Page::MAX_SKIP + 1, 0),
+            Err(vec![
+                PageError::SkipOutOfRange {
+                    max: Page::MAX_SKIP
+                },
+                PageError::LimitOutOfRange { min: 1, max: 100 }
+            ])
+        );
         assert!(Page::new(0, 0).is_err());
         assert!(Page::new(0, 101).is_err());
     }

@@ -8,10 +8,12 @@ use secrecy::SecretString;
 use chrono::Duration;
 
 use crate::email::{EmailKind, PendingToken};
-use crate::error::UserError;
+use crate::error::{StoreError, UserError};
 use crate::ports::{Clock, PasswordHasher, UserRepository};
 use crate::token::SecretToken;
-use crate::user::{EmailAddress, NewUser, Page, Password, User, UserChanges, UserId, Username};
+use crate::user::{
+    EmailAddress, NewUser, Page, Password, PasswordHash, User, UserChanges, UserId, Username,
+};
 
 /// A validated signup request.
 #[derive(Debug, Clone)]
@@ -35,6 +37,10 @@ pub struct AccountUpdate {
 
 /// How long an email-verification link works.
 pub const VERIFICATION_TOKEN_LIFETIME: Duration = Duration::hours(48);
+
+/// Writes to one user tried against the revision read before falling back to an
+/// unconditional write (see [`UserService::update`]).
+const OPTIMISTIC_ATTEMPTS: u32 = 8;
 
 pub struct UserService {
     users: Arc<dyn UserRepository>,
@@ -173,7 +179,7 @@ impl UserService {
                 return Err(UserError::WrongCurrentPassword);
             }
         }
-        let target = if actor.id == id {
+        let mut target = if actor.id == id {
             actor.clone()
         } else {
             self.users
@@ -181,17 +187,60 @@ impl UserService {
                 .await?
                 .ok_or(UserError::NotFound)?
         };
-        if expected_revision.is_some_and(|revision| revision != target.revision) {
-            return Err(UserError::PreconditionFailed);
+        let password_hash = match &update.password {
+            Some(password) => Some(self.hasher.hash(password).await?),
+            None => None,
+        };
+        // Without `If-Match` the caller asked for last-writer-wins, never a 412: the write
+        // is tried against the revision just read and, when another writer got there
+        // first, computed again from the fresh row. The last try writes unconditionally
+        // under the store's row lock, so even a long queue of writers ends.
+        for attempt in 1..=OPTIMISTIC_ATTEMPTS {
+            if expected_revision.is_some_and(|revision| revision != target.revision) {
+                return Err(UserError::PreconditionFailed);
+            }
+            let changes = self.changes(&target, &update, password_hash.as_ref());
+            if changes.is_empty() {
+                return Ok(target);
+            }
+            let revision = (expected_revision.is_some() || attempt < OPTIMISTIC_ATTEMPTS)
+                .then_some(target.revision);
+            match self
+                .users
+                .update(id, revision, changes, self.clock.now())
+                .await
+            {
+                Err(StoreError::RevisionMismatch) if expected_revision.is_none() => {
+                    target = self
+                        .users
+                        .find_by_id(id)
+                        .await?
+                        .ok_or(UserError::NotFound)?;
+                }
+                result => return Ok(result?),
+            }
         }
+        unreachable!("the last attempt writes without a revision")
+    }
 
+    /// What `update` changes on `target`: only the fields that differ, so an unchanged
+    /// email sends no verification and an empty change writes nothing.
+    fn changes(
+        &self,
+        target: &User,
+        update: &AccountUpdate,
+        password_hash: Option<&PasswordHash>,
+    ) -> UserChanges {
         let mut changes = UserChanges {
-            username: update.username.filter(|name| *name != target.username),
+            username: update
+                .username
+                .clone()
+                .filter(|name| *name != target.username),
             is_active: update.is_active.filter(|v| *v != target.is_active),
             is_superuser: update.is_superuser.filter(|v| *v != target.is_superuser),
             ..UserChanges::default()
         };
-        if let Some(email) = update.email.filter(|email| *email != target.email) {
+        if let Some(email) = update.email.clone().filter(|email| *email != target.email) {
             let username = changes.username.as_ref().unwrap_or(&target.username);
             changes.verification = Some(PendingToken::new(
                 email.clone(),
@@ -202,18 +251,11 @@ impl UserService {
             changes.email = Some(email);
             changes.email_verified = Some(false);
         }
-        if let Some(password) = update.password {
-            changes.password_hash = Some(self.hasher.hash(&password).await?);
+        if let Some(hash) = password_hash {
+            changes.password_hash = Some(hash.clone());
             changes.bump_token_version = true;
         }
-        if changes.is_empty() {
-            return Ok(target);
-        }
-        let revision = expected_revision.or(Some(target.revision));
-        Ok(self
-            .users
-            .update(id, revision, changes, self.clock.now())
-            .await?)
+        changes
     }
 
     /// Deletes one's own account.

@@ -12,23 +12,27 @@ use sea_orm::{
     DatabaseTransaction, EntityTrait, QueryFilter, SqliteTransactionMode, TransactionOptions,
     TransactionTrait,
 };
+use shelter_domain::StoreError;
 use tokio::sync::Notify;
 
 use crate::SeaOrmUserRepository;
 use crate::entity::{email_outbox, one_time_token, refresh_token};
+use crate::fault::DbResultExt as _;
 use crate::outbox::SeaOrmEmailOutbox;
 use crate::sessions::SeaOrmRefreshTokenStore;
 
 /// A write transaction that serialises with other writers from its first statement:
 /// `BEGIN IMMEDIATE` on SQLite (where row locks do not exist), and on PostgreSQL the
 /// `SELECT … FOR UPDATE` of the rows it reads.
-pub(crate) async fn begin_write(db: &DatabaseConnection) -> anyhow::Result<DatabaseTransaction> {
+pub(crate) async fn begin_write(
+    db: &DatabaseConnection,
+) -> Result<DatabaseTransaction, StoreError> {
     db.begin_with_options(TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..TransactionOptions::default()
     })
     .await
-    .context("begin transaction")
+    .store_context("begin transaction")
 }
 
 /// What a clean-up removed.
@@ -47,8 +51,13 @@ pub struct DatabaseSettings {
     /// Upper bound of pooled connections.
     pub max_connections: u32,
     /// How long a request waits for a pooled connection (or SQLite for its write lock)
-    /// before failing.
+    /// before failing, and the longest one store operation may take before it counts as
+    /// "database unavailable".
     pub acquire_timeout: Duration,
+    /// PostgreSQL's `statement_timeout` on every pooled connection: the server itself
+    /// cancels a statement that runs longer, so a runaway query cannot hold a connection
+    /// (and its locks) after the request that sent it has been answered.
+    pub statement_timeout: Duration,
 }
 
 /// A pooled connection to SQLite or PostgreSQL.
@@ -56,6 +65,8 @@ pub struct DatabaseSettings {
 pub struct Database {
     connection: DatabaseConnection,
     outbox_signal: Arc<Notify>,
+    /// The longest one store operation may take; see [`DatabaseSettings::acquire_timeout`].
+    timeout: Duration,
 }
 
 impl Database {
@@ -66,6 +77,7 @@ impl Database {
     /// When the URL is unusable or the database does not answer.
     pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<Self> {
         let busy_timeout = settings.acquire_timeout;
+        let statement_timeout = format!("{}ms", settings.statement_timeout.as_millis().max(1));
         let mut options = ConnectOptions::new(settings.url.clone());
         options
             .max_connections(settings.max_connections)
@@ -73,6 +85,9 @@ impl Database {
             .acquire_timeout(settings.acquire_timeout)
             .connect_timeout(settings.acquire_timeout)
             .sqlx_logging(false)
+            .map_sqlx_postgres_opts(move |opts| {
+                opts.options([("statement_timeout", statement_timeout.as_str())])
+            })
             .map_sqlx_sqlite_opts(move |opts| {
                 opts.journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
@@ -85,6 +100,7 @@ impl Database {
         Ok(Self {
             connection,
             outbox_signal: Arc::default(),
+            timeout: settings.acquire_timeout,
         })
     }
 
@@ -114,7 +130,10 @@ impl Database {
     /// # Errors
     /// When it does not.
     pub async fn ping(&self) -> anyhow::Result<()> {
-        self.connection.ping().await.context("ping the database")
+        tokio::time::timeout(self.timeout, self.connection.ping())
+            .await
+            .context("the database did not answer in time")?
+            .context("ping the database")
     }
 
     /// Closes the pool, waiting for connections in use.
@@ -125,15 +144,19 @@ impl Database {
     }
 
     pub fn users(&self) -> SeaOrmUserRepository {
-        SeaOrmUserRepository::new(self.connection.clone(), self.outbox_signal.clone())
+        SeaOrmUserRepository::new(
+            self.connection.clone(),
+            self.outbox_signal.clone(),
+            self.timeout,
+        )
     }
 
     pub fn refresh_tokens(&self) -> SeaOrmRefreshTokenStore {
-        SeaOrmRefreshTokenStore::new(self.connection.clone())
+        SeaOrmRefreshTokenStore::new(self.connection.clone(), self.timeout)
     }
 
     pub fn outbox(&self) -> SeaOrmEmailOutbox {
-        SeaOrmEmailOutbox::new(self.connection.clone())
+        SeaOrmEmailOutbox::new(self.connection.clone(), self.timeout)
     }
 
     /// Notified after every commit that queued an email in this process, so the local

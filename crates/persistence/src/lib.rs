@@ -10,6 +10,7 @@
 
 mod database;
 mod entity;
+mod fault;
 mod outbox;
 mod sessions;
 mod users;

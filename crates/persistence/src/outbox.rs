@@ -17,6 +17,7 @@ use shelter_domain::{
 
 use crate::database::begin_write;
 use crate::entity::{email_outbox, one_time_token};
+use crate::fault::{DbResultExt as _, within};
 
 const PENDING: &str = "pending";
 const SENDING: &str = "sending";
@@ -43,7 +44,7 @@ pub(crate) async fn store_token_and_queue(
     }
     .insert(txn)
     .await
-    .context("store one-time token")?;
+    .store_context("store one-time token")?;
     let email = &pending.email;
     let payload = serde_json::json!({"username": email.username, "token": email.token.expose()});
     email_outbox::ActiveModel {
@@ -61,17 +62,19 @@ pub(crate) async fn store_token_and_queue(
     }
     .insert(txn)
     .await
-    .context("queue email")?;
+    .store_context("queue email")?;
     Ok(())
 }
 
 pub struct SeaOrmEmailOutbox {
     db: DatabaseConnection,
+    /// The longest any one operation may take before it is `Unavailable`.
+    timeout: std::time::Duration,
 }
 
 impl SeaOrmEmailOutbox {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub(crate) fn new(db: DatabaseConnection, timeout: std::time::Duration) -> Self {
+        Self { db, timeout }
     }
 
     async fn set(
@@ -87,7 +90,7 @@ impl SeaOrmEmailOutbox {
         email_outbox::Entity::update(model)
             .exec(&self.db)
             .await
-            .context("update outbox row")?;
+            .store_context("update outbox row")?;
         Ok(())
     }
 }
@@ -125,85 +128,97 @@ impl EmailOutbox for SeaOrmEmailOutbox {
         lease: Duration,
         limit: u32,
     ) -> Result<Vec<QueuedEmail>, StoreError> {
-        let txn = begin_write(&self.db).await?;
-        let due = Condition::any()
-            .add(
-                Condition::all()
-                    .add(email_outbox::Column::Status.eq(PENDING))
-                    .add(email_outbox::Column::NextAttemptAt.lte(now)),
-            )
-            .add(
-                Condition::all()
-                    .add(email_outbox::Column::Status.eq(SENDING))
-                    .add(email_outbox::Column::LockedUntil.lt(now)),
-            );
-        // SKIP LOCKED: a second instance's worker takes the next rows instead of waiting
-        // for these. (A no-op on SQLite, whose IMMEDIATE transaction already serialises.)
-        let rows = email_outbox::Entity::find()
-            .filter(due)
-            .order_by_asc(email_outbox::Column::Id)
-            .limit(u64::from(limit))
-            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-            .all(&txn)
-            .await
-            .context("select due emails")?;
-        let mut claimed = Vec::with_capacity(rows.len());
-        for row in rows {
-            let attempts = row.attempts + 1;
-            let queued = to_queued(&row);
-            let mut model = row.into_active_model();
-            model.attempts = Set(attempts);
-            match queued {
-                Ok(mut queued) => {
-                    model.status = Set(SENDING.to_owned());
-                    model.locked_until = Set(Some(now + lease));
-                    queued.attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
-                    claimed.push(queued);
+        within(self.timeout, async {
+            let txn = begin_write(&self.db).await?;
+            let due = Condition::any()
+                .add(
+                    Condition::all()
+                        .add(email_outbox::Column::Status.eq(PENDING))
+                        .add(email_outbox::Column::NextAttemptAt.lte(now)),
+                )
+                .add(
+                    Condition::all()
+                        .add(email_outbox::Column::Status.eq(SENDING))
+                        .add(email_outbox::Column::LockedUntil.lt(now)),
+                );
+            // SKIP LOCKED: a second instance's worker takes the next rows instead of waiting
+            // for these. (A no-op on SQLite, whose IMMEDIATE transaction already serialises.)
+            let rows = email_outbox::Entity::find()
+                .filter(due)
+                .order_by_asc(email_outbox::Column::Id)
+                .limit(u64::from(limit))
+                .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+                .all(&txn)
+                .await
+                .store_context("select due emails")?;
+            let mut claimed = Vec::with_capacity(rows.len());
+            for row in rows {
+                let attempts = row.attempts + 1;
+                let queued = to_queued(&row);
+                let mut model = row.into_active_model();
+                model.attempts = Set(attempts);
+                match queued {
+                    Ok(mut queued) => {
+                        model.status = Set(SENDING.to_owned());
+                        model.locked_until = Set(Some(now + lease));
+                        queued.attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
+                        claimed.push(queued);
+                    }
+                    Err(error) => {
+                        tracing::error!(
+                            error = format!("{error:#}"),
+                            "unreadable outbox row; marked failed"
+                        );
+                        model.status = Set(FAILED.to_owned());
+                        model.last_error = Set(Some(truncated(&format!("unreadable: {error:#}"))));
+                    }
                 }
-                Err(error) => {
-                    tracing::error!(
-                        error = format!("{error:#}"),
-                        "unreadable outbox row; marked failed"
-                    );
-                    model.status = Set(FAILED.to_owned());
-                    model.last_error = Set(Some(truncated(&format!("unreadable: {error:#}"))));
-                }
+                model.update(&txn).await.store_context("lease email")?;
             }
-            model.update(&txn).await.context("lease email")?;
-        }
-        txn.commit().await.context("commit claim")?;
-        Ok(claimed)
+            txn.commit().await.store_context("commit claim")?;
+            Ok(claimed)
+        })
+        .await
     }
 
     async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.set(id, |m| {
-            m.status = Set(SENT.to_owned());
-            m.sent_at = Set(Some(now));
-            m.locked_until = Set(None);
-            m.last_error = Set(None);
-            m.payload = Set("{}".to_owned());
+        within(self.timeout, async {
+            self.set(id, |m| {
+                m.status = Set(SENT.to_owned());
+                m.sent_at = Set(Some(now));
+                m.locked_until = Set(None);
+                m.last_error = Set(None);
+                m.payload = Set("{}".to_owned());
+            })
+            .await
         })
         .await
     }
 
     async fn retry_at(&self, id: i64, at: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
-        let error = truncated(error);
-        self.set(id, |m| {
-            m.status = Set(PENDING.to_owned());
-            m.next_attempt_at = Set(at);
-            m.locked_until = Set(None);
-            m.last_error = Set(Some(error));
+        within(self.timeout, async {
+            let error = truncated(error);
+            self.set(id, |m| {
+                m.status = Set(PENDING.to_owned());
+                m.next_attempt_at = Set(at);
+                m.locked_until = Set(None);
+                m.last_error = Set(Some(error));
+            })
+            .await
         })
         .await
     }
 
     async fn mark_failed(&self, id: i64, error: &str) -> Result<(), StoreError> {
-        let error = truncated(error);
-        self.set(id, |m| {
-            m.status = Set(FAILED.to_owned());
-            m.locked_until = Set(None);
-            m.last_error = Set(Some(error));
-            m.payload = Set("{}".to_owned());
+        within(self.timeout, async {
+            let error = truncated(error);
+            self.set(id, |m| {
+                m.status = Set(FAILED.to_owned());
+                m.locked_until = Set(None);
+                m.last_error = Set(Some(error));
+                m.payload = Set("{}".to_owned());
+            })
+            .await
         })
         .await
     }

@@ -1,6 +1,5 @@
 //! `SeaOrmRefreshTokenStore`: refresh tokens grouped in families, rotated under a row lock.
 
-use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
@@ -13,14 +12,17 @@ use shelter_domain::{StoreError, TokenHash, UserId};
 
 use crate::database::begin_write;
 use crate::entity::refresh_token;
+use crate::fault::{DbResultExt as _, within};
 
 pub struct SeaOrmRefreshTokenStore {
     db: DatabaseConnection,
+    /// The longest any one operation may take before it is `Unavailable`.
+    timeout: std::time::Duration,
 }
 
 impl SeaOrmRefreshTokenStore {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub(crate) fn new(db: DatabaseConnection, timeout: std::time::Duration) -> Self {
+        Self { db, timeout }
     }
 }
 
@@ -43,7 +45,7 @@ async fn insert(
     }
     .insert(conn)
     .await
-    .context("store refresh token")?;
+    .store_context("store refresh token")?;
     Ok(())
 }
 
@@ -58,7 +60,7 @@ pub(crate) async fn revoke_all_of(
         .filter(refresh_token::Column::UserId.eq(user))
         .exec(conn)
         .await
-        .context("revoke the user's refresh tokens")?;
+        .store_context("revoke the user's refresh tokens")?;
     Ok(())
 }
 
@@ -68,7 +70,7 @@ async fn revoke_family(conn: &impl ConnectionTrait, family: &str) -> Result<(), 
         .filter(refresh_token::Column::FamilyId.eq(family))
         .exec(conn)
         .await
-        .context("revoke a token family")?;
+        .store_context("revoke a token family")?;
     Ok(())
 }
 
@@ -80,8 +82,11 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
         token: NewRefreshToken,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let family = uuid::Uuid::new_v4().to_string();
-        insert(&self.db, family, user.get(), token, now).await
+        within(self.timeout, async {
+            let family = uuid::Uuid::new_v4().to_string();
+            insert(&self.db, family, user.get(), token, now).await
+        })
+        .await
     }
 
     async fn rotate(
@@ -91,60 +96,71 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
         now: DateTime<Utc>,
         grace: Duration,
     ) -> Result<Rotation, StoreError> {
-        let txn = begin_write(&self.db).await?;
-        // The row lock makes the second of two concurrent rotations wait, then see the
-        // token spent (and so fall in the grace window) instead of rotating it twice.
-        let Some(row) = refresh_token::Entity::find()
-            .filter(refresh_token::Column::TokenHash.eq(presented.as_str()))
-            .lock_exclusive()
-            .one(&txn)
-            .await
-            .context("find refresh token")?
-        else {
-            return Ok(Rotation::Invalid);
-        };
-        if row.revoked || row.expires_at <= now {
-            return Ok(Rotation::Invalid);
-        }
-        let (family, user) = (row.family_id.clone(), row.user_id);
-        let rotation = match row.used_at {
-            None => {
-                let mut spent = row.into_active_model();
-                spent.used_at = Set(Some(now));
-                spent.update(&txn).await.context("spend refresh token")?;
-                insert(&txn, family, user, replacement, now).await?;
-                Rotation::Rotated {
-                    user: UserId::new(user),
+        within(self.timeout, async {
+            let txn = begin_write(&self.db).await?;
+            // The row lock makes the second of two concurrent rotations wait, then see the
+            // token spent (and so fall in the grace window) instead of rotating it twice.
+            let Some(row) = refresh_token::Entity::find()
+                .filter(refresh_token::Column::TokenHash.eq(presented.as_str()))
+                .lock_exclusive()
+                .one(&txn)
+                .await
+                .store_context("find refresh token")?
+            else {
+                return Ok(Rotation::Invalid);
+            };
+            if row.revoked || row.expires_at <= now {
+                return Ok(Rotation::Invalid);
+            }
+            let (family, user) = (row.family_id.clone(), row.user_id);
+            let rotation = match row.used_at {
+                None => {
+                    let mut spent = row.into_active_model();
+                    spent.used_at = Set(Some(now));
+                    spent
+                        .update(&txn)
+                        .await
+                        .store_context("spend refresh token")?;
+                    insert(&txn, family, user, replacement, now).await?;
+                    Rotation::Rotated {
+                        user: UserId::new(user),
+                    }
                 }
-            }
-            Some(used_at) if now - used_at <= grace => {
-                insert(&txn, family, user, replacement, now).await?;
-                Rotation::WithinGrace {
-                    user: UserId::new(user),
+                // `now` was read before this request waited for the row lock, so it may be a
+                // little earlier than the rotation it waited for: a zero grace is no grace.
+                Some(used_at) if grace > Duration::zero() && now - used_at <= grace => {
+                    insert(&txn, family, user, replacement, now).await?;
+                    Rotation::WithinGrace {
+                        user: UserId::new(user),
+                    }
                 }
-            }
-            Some(_) => {
-                tracing::warn!(user_id = user, "refresh token reused; the login is revoked");
-                revoke_family(&txn, &family).await?;
-                Rotation::Reused
-            }
-        };
-        txn.commit().await.context("commit rotation")?;
-        Ok(rotation)
+                Some(_) => {
+                    tracing::warn!(user_id = user, "refresh token reused; the login is revoked");
+                    revoke_family(&txn, &family).await?;
+                    Rotation::Reused
+                }
+            };
+            txn.commit().await.store_context("commit rotation")?;
+            Ok(rotation)
+        })
+        .await
     }
 
     async fn revoke_family(&self, presented: &TokenHash) -> Result<(), StoreError> {
-        let family = refresh_token::Entity::find()
-            .select_only()
-            .column(refresh_token::Column::FamilyId)
-            .filter(refresh_token::Column::TokenHash.eq(presented.as_str()))
-            .into_tuple::<String>()
-            .one(&self.db)
-            .await
-            .context("find refresh token")?;
-        if let Some(family) = family {
-            revoke_family(&self.db, &family).await?;
-        }
-        Ok(())
+        within(self.timeout, async {
+            let family = refresh_token::Entity::find()
+                .select_only()
+                .column(refresh_token::Column::FamilyId)
+                .filter(refresh_token::Column::TokenHash.eq(presented.as_str()))
+                .into_tuple::<String>()
+                .one(&self.db)
+                .await
+                .store_context("find refresh token")?;
+            if let Some(family) = family {
+                revoke_family(&self.db, &family).await?;
+            }
+            Ok(())
+        })
+        .await
     }
 }

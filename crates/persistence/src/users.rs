@@ -1,6 +1,7 @@
 //! `SeaOrmUserRepository`: users in SQLite or PostgreSQL.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -8,8 +9,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction,
-    DbErr, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    SqlErr,
+    EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use shelter_domain::ports::UserRepository;
 use shelter_domain::{
@@ -21,21 +21,28 @@ use tokio::sync::Notify;
 
 use crate::database::begin_write;
 use crate::entity::{one_time_token, user};
+use crate::fault::{DbResultExt as _, classify, within};
 use crate::outbox::store_token_and_queue;
 use crate::sessions::revoke_all_of;
 
 pub struct SeaOrmUserRepository {
     db: DatabaseConnection,
     outbox: Arc<Notify>,
+    /// The longest any one operation may take before it is `Unavailable`.
+    timeout: Duration,
 }
 
 impl SeaOrmUserRepository {
-    pub fn new(db: DatabaseConnection, outbox: Arc<Notify>) -> Self {
-        Self { db, outbox }
+    pub(crate) fn new(db: DatabaseConnection, outbox: Arc<Notify>, timeout: Duration) -> Self {
+        Self {
+            db,
+            outbox,
+            timeout,
+        }
     }
 
     async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
-        Ok(begin_write(&self.db).await?)
+        begin_write(&self.db).await
     }
 
     /// Spends an unexpired, unused one-time token of `purpose` inside `txn` and locks its
@@ -54,18 +61,21 @@ impl SeaOrmUserRepository {
             .lock_exclusive()
             .one(txn)
             .await
-            .context("find one-time token")?
+            .store_context("find one-time token")?
         else {
             return Ok(None);
         };
         let mut spent = row.clone().into_active_model();
         spent.used_at = Set(Some(now));
-        spent.update(txn).await.context("spend one-time token")?;
+        spent
+            .update(txn)
+            .await
+            .store_context("spend one-time token")?;
         let owner = user::Entity::find_by_id(row.user_id)
             .lock_exclusive()
             .one(txn)
             .await
-            .context("lock the user")?;
+            .store_context("lock the user")?;
         Ok(owner.map(|owner| (row, owner)))
     }
 
@@ -89,12 +99,12 @@ impl SeaOrmUserRepository {
             .into_tuple::<i64>()
             .all(txn)
             .await
-            .context("lock the active superusers")?;
+            .store_context("lock the active superusers")?;
         let current = user::Entity::find_by_id(id.get())
             .lock_exclusive()
             .one(txn)
             .await
-            .context("lock the user")?
+            .store_context("lock the user")?
             .ok_or(StoreError::NotFound)?;
         if expected_revision.is_some_and(|revision| revision != current.revision) {
             return Err(StoreError::RevisionMismatch);
@@ -117,85 +127,96 @@ impl UserRepository for SeaOrmUserRepository {
         new: NewUser,
         verification: Option<PendingToken>,
     ) -> Result<User, StoreError> {
-        let now = new.now;
-        let txn = self.begin_write().await?;
-        let model = user::ActiveModel {
-            email: Set(new.email.as_str().to_owned()),
-            username: Set(new.username.as_str().to_owned()),
-            password_hash: Set(new.password_hash.as_str().to_owned()),
-            is_active: Set(true),
-            is_superuser: Set(new.is_superuser),
-            email_verified: Set(new.email_verified),
-            token_version: Set(1),
-            revision: Set(1),
-            created_at: Set(new.now),
-            updated_at: Set(new.now),
-            ..Default::default()
-        }
-        .insert(&txn)
+        within(self.timeout, async {
+            let now = new.now;
+            let txn = self.begin_write().await?;
+            let model = user::ActiveModel {
+                email: Set(new.email.as_str().to_owned()),
+                username: Set(new.username.as_str().to_owned()),
+                password_hash: Set(new.password_hash.as_str().to_owned()),
+                is_active: Set(true),
+                is_superuser: Set(new.is_superuser),
+                email_verified: Set(new.email_verified),
+                token_version: Set(1),
+                revision: Set(1),
+                created_at: Set(new.now),
+                updated_at: Set(new.now),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await
+            .map_err(|e| classify(e, "insert user"))?;
+            if let Some(pending) = &verification {
+                store_token_and_queue(
+                    &txn,
+                    UserId::new(model.id),
+                    TokenPurpose::VerifyEmail,
+                    pending,
+                    now,
+                )
+                .await?;
+            }
+            txn.commit().await.store_context("commit signup")?;
+            if verification.is_some() {
+                self.outbox.notify_one();
+            }
+            to_domain(model)
+        })
         .await
-        .map_err(|e| classify(e, "insert user"))?;
-        if let Some(pending) = &verification {
-            store_token_and_queue(
-                &txn,
-                UserId::new(model.id),
-                TokenPurpose::VerifyEmail,
-                pending,
-                now,
-            )
-            .await?;
-        }
-        txn.commit().await.context("commit signup")?;
-        if verification.is_some() {
-            self.outbox.notify_one();
-        }
-        to_domain(model)
     }
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        user::Entity::find_by_id(id.get())
-            .one(&self.db)
-            .await
-            .context("find user by id")?
-            .map(to_domain)
-            .transpose()
+        within(self.timeout, async {
+            user::Entity::find_by_id(id.get())
+                .one(&self.db)
+                .await
+                .store_context("find user by id")?
+                .map(to_domain)
+                .transpose()
+        })
+        .await
     }
 
     async fn find_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
-        // Usernames cannot contain '@', so the login names exactly one column; `lower()`
-        // makes the query use the unique expression index.
-        let column = if login.contains('@') {
-            user::Column::Email
-        } else {
-            user::Column::Username
-        };
-        user::Entity::find()
-            .filter(ExprTrait::eq(
-                Expr::expr(Func::lower(Expr::col(column))),
-                login.to_lowercase(),
-            ))
-            .one(&self.db)
-            .await
-            .context("find user by login")?
-            .map(to_domain)
-            .transpose()
+        within(self.timeout, async {
+            // Usernames cannot contain '@', so the login names exactly one column; `lower()`
+            // makes the query use the unique expression index.
+            let column = if login.contains('@') {
+                user::Column::Email
+            } else {
+                user::Column::Username
+            };
+            user::Entity::find()
+                .filter(ExprTrait::eq(
+                    Expr::expr(Func::lower(Expr::col(column))),
+                    login.to_lowercase(),
+                ))
+                .one(&self.db)
+                .await
+                .store_context("find user by login")?
+                .map(to_domain)
+                .transpose()
+        })
+        .await
     }
 
     async fn list(&self, page: Page) -> Result<(Vec<User>, u64), StoreError> {
-        let skip = Ord::min(page.skip(), i64::MAX.unsigned_abs());
-        let rows = user::Entity::find()
-            .order_by_asc(user::Column::Id)
-            .offset(skip)
-            .limit(page.limit())
-            .all(&self.db)
-            .await
-            .context("list users")?;
-        let total = user::Entity::find()
-            .count(&self.db)
-            .await
-            .context("count users")?;
-        let users = rows.into_iter().map(to_domain).collect::<Result<_, _>>()?;
-        Ok((users, total))
+        within(self.timeout, async {
+            let rows = user::Entity::find()
+                .order_by_asc(user::Column::Id)
+                .offset(page.skip())
+                .limit(page.limit())
+                .all(&self.db)
+                .await
+                .store_context("list users")?;
+            let total = user::Entity::find()
+                .count(&self.db)
+                .await
+                .store_context("count users")?;
+            let users = rows.into_iter().map(to_domain).collect::<Result<_, _>>()?;
+            Ok((users, total))
+        })
+        .await
     }
 
     async fn update(
@@ -205,58 +226,65 @@ impl UserRepository for SeaOrmUserRepository {
         changes: UserChanges,
         now: DateTime<Utc>,
     ) -> Result<User, StoreError> {
-        let txn = self.begin_write().await?;
-        let current =
-            Self::lock_for_write(&txn, id, expected_revision, |user| changes.demotes(user)).await?;
-        let (revision, token_version) = (current.revision, current.token_version);
-        let mut model = current.into_active_model();
-        if let Some(email) = changes.email {
-            model.email = Set(email.as_str().to_owned());
-        }
-        if let Some(username) = changes.username {
-            model.username = Set(username.as_str().to_owned());
-        }
-        if let Some(hash) = changes.password_hash {
-            model.password_hash = Set(hash.as_str().to_owned());
-        }
-        if let Some(active) = changes.is_active {
-            model.is_active = Set(active);
-        }
-        if let Some(superuser) = changes.is_superuser {
-            model.is_superuser = Set(superuser);
-        }
-        if let Some(verified) = changes.email_verified {
-            model.email_verified = Set(verified);
-        }
-        if changes.bump_token_version {
-            model.token_version = Set(token_version + 1);
-            revoke_all_of(&txn, id.get()).await?;
-        }
-        model.revision = Set(revision + 1);
-        model.updated_at = Set(now);
-        let updated = model
-            .update(&txn)
-            .await
-            .map_err(|e| classify(e, "update user"))?;
-        if let Some(pending) = &changes.verification {
-            store_token_and_queue(&txn, id, TokenPurpose::VerifyEmail, pending, now).await?;
-        }
-        txn.commit().await.context("commit user update")?;
-        if changes.verification.is_some() {
-            self.outbox.notify_one();
-        }
-        to_domain(updated)
+        within(self.timeout, async {
+            let txn = self.begin_write().await?;
+            let current =
+                Self::lock_for_write(&txn, id, expected_revision, |user| changes.demotes(user))
+                    .await?;
+            let (revision, token_version) = (current.revision, current.token_version);
+            let mut model = current.into_active_model();
+            if let Some(email) = changes.email {
+                model.email = Set(email.as_str().to_owned());
+            }
+            if let Some(username) = changes.username {
+                model.username = Set(username.as_str().to_owned());
+            }
+            if let Some(hash) = changes.password_hash {
+                model.password_hash = Set(hash.as_str().to_owned());
+            }
+            if let Some(active) = changes.is_active {
+                model.is_active = Set(active);
+            }
+            if let Some(superuser) = changes.is_superuser {
+                model.is_superuser = Set(superuser);
+            }
+            if let Some(verified) = changes.email_verified {
+                model.email_verified = Set(verified);
+            }
+            if changes.bump_token_version {
+                model.token_version = Set(token_version + 1);
+                revoke_all_of(&txn, id.get()).await?;
+            }
+            model.revision = Set(revision + 1);
+            model.updated_at = Set(now);
+            let updated = model
+                .update(&txn)
+                .await
+                .map_err(|e| classify(e, "update user"))?;
+            if let Some(pending) = &changes.verification {
+                store_token_and_queue(&txn, id, TokenPurpose::VerifyEmail, pending, now).await?;
+            }
+            txn.commit().await.store_context("commit user update")?;
+            if changes.verification.is_some() {
+                self.outbox.notify_one();
+            }
+            to_domain(updated)
+        })
+        .await
     }
 
     async fn delete(&self, id: UserId, expected_revision: Option<i64>) -> Result<(), StoreError> {
-        let txn = self.begin_write().await?;
-        Self::lock_for_write(&txn, id, expected_revision, User::is_active_superuser).await?;
-        user::Entity::delete_by_id(id.get())
-            .exec(&txn)
-            .await
-            .context("delete user")?;
-        txn.commit().await.context("commit user deletion")?;
-        Ok(())
+        within(self.timeout, async {
+            let txn = self.begin_write().await?;
+            Self::lock_for_write(&txn, id, expected_revision, User::is_active_superuser).await?;
+            user::Entity::delete_by_id(id.get())
+                .exec(&txn)
+                .await
+                .store_context("delete user")?;
+            txn.commit().await.store_context("commit user deletion")?;
+            Ok(())
+        })
+        .await
     }
 
     async fn create_one_time_token(
@@ -266,11 +294,14 @@ impl UserRepository for SeaOrmUserRepository {
         token: PendingToken,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let txn = self.begin_write().await?;
-        store_token_and_queue(&txn, user, purpose, &token, now).await?;
-        txn.commit().await.context("commit one-time token")?;
-        self.outbox.notify_one();
-        Ok(())
+        within(self.timeout, async {
+            let txn = self.begin_write().await?;
+            store_token_and_queue(&txn, user, purpose, &token, now).await?;
+            txn.commit().await.store_context("commit one-time token")?;
+            self.outbox.notify_one();
+            Ok(())
+        })
+        .await
     }
 
     async fn verify_email(
@@ -278,28 +309,31 @@ impl UserRepository for SeaOrmUserRepository {
         token: &TokenHash,
         now: DateTime<Utc>,
     ) -> Result<Option<User>, StoreError> {
-        let txn = self.begin_write().await?;
-        let Some((spent, current)) =
-            Self::spend_token(&txn, TokenPurpose::VerifyEmail, token, now).await?
-        else {
-            return Ok(None);
-        };
-        // A link sent to an address the user has since changed proves nothing.
-        if current.email != spent.email {
-            return Ok(None);
-        }
-        let updated = if current.email_verified {
-            current
-        } else {
-            let revision = current.revision;
-            let mut model = current.into_active_model();
-            model.email_verified = Set(true);
-            model.revision = Set(revision + 1);
-            model.updated_at = Set(now);
-            model.update(&txn).await.context("verify email")?
-        };
-        txn.commit().await.context("commit verification")?;
-        to_domain(updated).map(Some)
+        within(self.timeout, async {
+            let txn = self.begin_write().await?;
+            let Some((spent, current)) =
+                Self::spend_token(&txn, TokenPurpose::VerifyEmail, token, now).await?
+            else {
+                return Ok(None);
+            };
+            // A link sent to an address the user has since changed proves nothing.
+            if current.email != spent.email {
+                return Ok(None);
+            }
+            let updated = if current.email_verified {
+                current
+            } else {
+                let revision = current.revision;
+                let mut model = current.into_active_model();
+                model.email_verified = Set(true);
+                model.revision = Set(revision + 1);
+                model.updated_at = Set(now);
+                model.update(&txn).await.store_context("verify email")?
+            };
+            txn.commit().await.store_context("commit verification")?;
+            to_domain(updated).map(Some)
+        })
+        .await
     }
 
     async fn reset_password(
@@ -308,49 +342,41 @@ impl UserRepository for SeaOrmUserRepository {
         new_hash: PasswordHash,
         now: DateTime<Utc>,
     ) -> Result<Option<User>, StoreError> {
-        let txn = self.begin_write().await?;
-        let Some((spent, current)) =
-            Self::spend_token(&txn, TokenPurpose::ResetPassword, token, now).await?
-        else {
-            return Ok(None);
-        };
-        // Other reset links of this user die with this one.
-        one_time_token::Entity::update_many()
-            .col_expr(
-                one_time_token::Column::UsedAt,
-                sea_orm::sea_query::Expr::value(now),
-            )
-            .filter(one_time_token::Column::UserId.eq(spent.user_id))
-            .filter(one_time_token::Column::Purpose.eq(TokenPurpose::ResetPassword.as_str()))
-            .filter(one_time_token::Column::UsedAt.is_null())
-            .exec(&txn)
-            .await
-            .context("spend other reset tokens")?;
-        revoke_all_of(&txn, spent.user_id).await?;
-        let (revision, token_version) = (current.revision, current.token_version);
-        let mut model = current.into_active_model();
-        model.password_hash = Set(new_hash.as_str().to_owned());
-        model.token_version = Set(token_version + 1);
-        model.revision = Set(revision + 1);
-        model.updated_at = Set(now);
-        let updated = model.update(&txn).await.context("set the new password")?;
-        txn.commit().await.context("commit password reset")?;
-        to_domain(updated).map(Some)
+        within(self.timeout, async {
+            let txn = self.begin_write().await?;
+            let Some((spent, current)) =
+                Self::spend_token(&txn, TokenPurpose::ResetPassword, token, now).await?
+            else {
+                return Ok(None);
+            };
+            // Other reset links of this user die with this one.
+            one_time_token::Entity::update_many()
+                .col_expr(
+                    one_time_token::Column::UsedAt,
+                    sea_orm::sea_query::Expr::value(now),
+                )
+                .filter(one_time_token::Column::UserId.eq(spent.user_id))
+                .filter(one_time_token::Column::Purpose.eq(TokenPurpose::ResetPassword.as_str()))
+                .filter(one_time_token::Column::UsedAt.is_null())
+                .exec(&txn)
+                .await
+                .store_context("spend other reset tokens")?;
+            revoke_all_of(&txn, spent.user_id).await?;
+            let (revision, token_version) = (current.revision, current.token_version);
+            let mut model = current.into_active_model();
+            model.password_hash = Set(new_hash.as_str().to_owned());
+            model.token_version = Set(token_version + 1);
+            model.revision = Set(revision + 1);
+            model.updated_at = Set(now);
+            let updated = model
+                .update(&txn)
+                .await
+                .store_context("set the new password")?;
+            txn.commit().await.store_context("commit password reset")?;
+            to_domain(updated).map(Some)
+        })
+        .await
     }
-}
-
-/// Maps a unique violation to the domain error by the name of the index that fired, and
-/// anything else to `Unexpected` with context.
-fn classify(error: DbErr, action: &'static str) -> StoreError {
-    if let Some(SqlErr::UniqueConstraintViolation(message)) = error.sql_err() {
-        if message.contains("users_email_lower_key") {
-            return StoreError::EmailTaken;
-        }
-        if message.contains("users_username_lower_key") {
-            return StoreError::UsernameTaken;
-        }
-    }
-    StoreError::Unexpected(anyhow::Error::new(error).context(action))
 }
 
 fn to_domain(model: user::Model) -> Result<User, StoreError> {

@@ -18,7 +18,7 @@ use chrono::Duration;
 use ipnet::IpNet;
 use rand::RngCore as _;
 use secrecy::{ExposeSecret, SecretString};
-use shelter_auth::{Argon2PasswordHasher, HashingParams, JwtTokenIssuer};
+use shelter_auth::{Argon2PasswordHasher, HashingParams, HashingPool, JwtTokenIssuer};
 use shelter_domain::ports::{Clock, Mailer, PasswordHasher, SystemClock, UserRepository};
 use shelter_domain::realtime::{ChatBus, ChatSink, RateLimiter};
 use shelter_domain::{
@@ -57,8 +57,9 @@ impl Services {
     /// When an adapter cannot be built.
     pub async fn build(settings: &Settings, database: &Database) -> anyhow::Result<Self> {
         let users: Arc<dyn UserRepository> = Arc::new(database.users());
-        let hasher: Arc<dyn PasswordHasher> =
-            Arc::new(Argon2PasswordHasher::new(HashingParams::default()).await?);
+        let hasher: Arc<dyn PasswordHasher> = Arc::new(
+            Argon2PasswordHasher::new(HashingParams::default(), hashing_pool(settings)).await?,
+        );
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let tokens = Arc::new(JwtTokenIssuer::new(
             &signing_key(settings),
@@ -124,6 +125,17 @@ impl Services {
             redis_bus,
         })
     }
+}
+
+/// The hashing threads and queue the settings ask for.
+pub fn hashing_pool(settings: &Settings) -> HashingPool {
+    let mut pool = settings
+        .hashing_threads
+        .map_or_else(HashingPool::default, HashingPool::with_threads);
+    if let Some(queue) = settings.hashing_queue {
+        pool.queue = queue;
+    }
+    pool
 }
 
 struct RedisProbe(Arc<Redis>);
@@ -240,6 +252,7 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
         url: settings.database_url.expose_secret().to_owned(),
         max_connections: settings.database_max_connections,
         acquire_timeout: settings.database_timeout(),
+        statement_timeout: settings.request_timeout(),
     })
     .await?;
     database.migrate().await?;
@@ -283,11 +296,19 @@ pub async fn ensure_first_superuser(
 }
 
 /// HTTP-level settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct HttpSettings {
     pub allowed_origins: Vec<String>,
     /// Worker threads; `None` means one per core.
     pub workers: Option<usize>,
+    /// Every request's deadline.
+    pub request_timeout: StdDuration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self::from(&Settings::default())
+    }
 }
 
 impl From<&Settings> for HttpSettings {
@@ -295,6 +316,7 @@ impl From<&Settings> for HttpSettings {
         Self {
             allowed_origins: settings.allowed_origins.clone(),
             workers: None,
+            request_timeout: settings.request_timeout(),
         }
     }
 }
@@ -381,6 +403,7 @@ impl Application {
             trusted_proxies: services.trusted_proxies,
         });
         let origins = settings.allowed_origins.clone();
+        let deadline = settings.request_timeout;
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -389,7 +412,7 @@ impl Application {
                     actix_web::HttpResponse::NotFound().finish()
                 }))
                 .wrap(Condition::new(!origins.is_empty(), cors(&origins)))
-                .wrap(from_fn(http::observe))
+                .wrap(from_fn(move |req, next| http::observe(req, next, deadline)))
         })
         .listen(listener)?
         // Signals are handled in `run_until_stopped`, which closes WebSockets first.

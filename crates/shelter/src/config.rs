@@ -62,7 +62,17 @@ pub struct Settings {
     #[serde(deserialize_with = "lenient::secret")]
     pub database_url: SecretString,
     pub database_max_connections: u32,
+    /// The longest wait for the database (a pooled connection, SQLite's write lock, or the
+    /// answer to one operation) before a request gets 503.
     pub database_timeout_seconds: u64,
+    /// Every request's deadline; past it the answer is 503. PostgreSQL's
+    /// `statement_timeout` is set to the same.
+    pub request_timeout_seconds: u64,
+    /// Password-hashing threads; `None`: one per core.
+    pub hashing_threads: Option<usize>,
+    /// Hashing requests that may wait for a thread before the next gets 503; `None`: 64
+    /// per hashing thread.
+    pub hashing_queue: Option<usize>,
     #[serde(deserialize_with = "lenient::optional_secret")]
     pub secret_key: Option<SecretString>,
     pub access_token_expire_minutes: u32,
@@ -121,6 +131,9 @@ impl Default for Settings {
             database_url: SecretString::from("sqlite://shelter.db?mode=rwc"),
             database_max_connections: 10,
             database_timeout_seconds: 5,
+            request_timeout_seconds: 30,
+            hashing_threads: None,
+            hashing_queue: None,
             secret_key: None,
             access_token_expire_minutes: 30,
             refresh_token_expire_days: 30,
@@ -205,11 +218,21 @@ impl Settings {
                 "must be at least 1",
             ));
         }
-        if self.database_timeout_seconds == 0 {
-            return Err(ConfigError::new(
+        for (key, value) in [
+            (
                 "database_timeout_seconds",
-                "must be at least 1",
-            ));
+                Some(self.database_timeout_seconds),
+            ),
+            (
+                "request_timeout_seconds",
+                Some(self.request_timeout_seconds),
+            ),
+            ("hashing_threads", self.hashing_threads.map(|n| n as u64)),
+            ("hashing_queue", self.hashing_queue.map(|n| n as u64)),
+        ] {
+            if value == Some(0) {
+                return Err(ConfigError::new(key, "must be at least 1"));
+            }
         }
         match &self.secret_key {
             Some(key) if key.expose_secret().len() < MIN_SECRET_KEY_BYTES => {
@@ -333,6 +356,10 @@ impl Settings {
 
     pub fn database_timeout(&self) -> Duration {
         Duration::from_secs(self.database_timeout_seconds)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_seconds)
     }
 }
 

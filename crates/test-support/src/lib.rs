@@ -6,8 +6,10 @@
 //! dropped when the test ends. With `CI=true` an unreachable PostgreSQL fails the test;
 //! otherwise the test is skipped with a printed reason.
 //!
-//! [`smtp::SmtpServer`] is a real SMTP peer for the mail tests.
+//! [`smtp::SmtpServer`] is a real SMTP peer for the mail tests; [`proxy::TcpProxy`] stands
+//! between Shelter and a server to cut it off or black-hole it.
 
+pub mod proxy;
 pub mod smtp;
 
 use std::time::Duration;
@@ -99,6 +101,7 @@ impl TestDatabase {
             url: self.url.clone(),
             max_connections: 10,
             acquire_timeout: Duration::from_secs(10),
+            statement_timeout: Duration::from_secs(30),
         }
     }
 

@@ -12,6 +12,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::StreamExt as _;
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 use shelter_domain::User;
 
 use super::AppState;
@@ -131,37 +132,133 @@ async fn read_limited(
         })?
 }
 
-/// JSON syntax errors are the client's malformed request (400); a well-formed document of
-/// the wrong shape is a validation error (422) naming the field.
+/// A body that is not one complete JSON value (trailing bytes, truncated, invalid UTF-8)
+/// is the client's malformed request: 400, whatever else is wrong with it. A well-formed
+/// document of the wrong shape is a validation error (422) naming the field.
 fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Problem::bad_request("The request body is empty"));
     }
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner();
-        if inner.is_data() {
-            shape_error(&path, &strip_position(&inner.to_string()))
-        } else {
-            Problem::bad_request(format!(
-                "The body is not valid JSON: {}",
-                strip_position(&inner.to_string())
-            ))
+    let document: Value = serde_json::from_slice(bytes).map_err(|error| {
+        let message = strip_position(&error.to_string());
+        // Deeper than any request of ours. If it is still one whole document, its shape is
+        // what is wrong; if it is cut short or followed by more, it is malformed.
+        if message == "recursion limit exceeded" && is_one_balanced_value(bytes) {
+            return Problem::field("body", "is nested too deeply");
         }
+        Problem::bad_request(format!("The body is not valid JSON: {message}"))
     })?;
-    deserializer
-        .end()
-        .map_err(|_| Problem::bad_request("The body is not valid JSON: trailing characters"))?;
-    Ok(value)
+    // serde would fill a struct from an array too (`["a@x.com", "ann", "pw"]`).
+    let Value::Object(fields) = document else {
+        return Err(Problem::field("body", "must be a JSON object"));
+    };
+    from_fields(fields)
 }
 
+/// Whether the brackets of `bytes` (outside strings) close exactly once, at the end: what
+/// serde_json cannot tell past its recursion limit.
+fn is_one_balanced_value(bytes: &[u8]) -> bool {
+    let (mut depth, mut in_string, mut escaped, mut closed) = (0usize, false, false, false);
+    for &byte in bytes {
+        if closed {
+            if !byte.is_ascii_whitespace() {
+                return false;
+            }
+        } else if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match byte {
+                b'"' => in_string = true,
+                b'[' | b'{' => depth += 1,
+                b']' | b'}' => {
+                    let Some(outer) = depth.checked_sub(1) else {
+                        return false;
+                    };
+                    depth = outer;
+                    closed = depth == 0;
+                }
+                _ => {}
+            }
+        }
+    }
+    closed
+}
+
+/// An `application/x-www-form-urlencoded` body as the same fields a JSON object has, so
+/// both formats pass the same checks.
 fn decode_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
-    let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(bytes));
-    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+    let mut fields = Map::new();
+    for pair in bytes.split(|&b| b == b'&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(at) => (&pair[..at], &pair[at + 1..]),
+            None => (pair, &b""[..]),
+        };
+        let name = form_text(name)?;
+        if fields
+            .insert(name.clone(), Value::String(form_text(value)?))
+            .is_some()
+        {
+            return Err(Problem::field(name, "given more than once"));
+        }
+    }
+    from_fields(fields)
+}
+
+/// One percent-encoded form component; bytes that are not UTF-8 make the body malformed
+/// rather than being silently replaced (which would change a password).
+fn form_text(raw: &[u8]) -> Result<String, Problem> {
+    let spaced: Vec<u8> = raw
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    percent_encoding::percent_decode(&spaced)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| Problem::bad_request("The form body is not valid UTF-8"))
+}
+
+/// Refuses control characters in any text, then deserialises. Control characters have no
+/// place in an email, a name, a password or a token, and one backend stores what another
+/// refuses (PostgreSQL rejects U+0000), so they are stopped here, before any database.
+fn from_fields<T: DeserializeOwned>(fields: Map<String, Value>) -> Result<T, Problem> {
+    let mut errors = Vec::new();
+    for (name, value) in &fields {
+        control_characters(name, value, &mut errors);
+    }
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors));
+    }
+    serde_path_to_error::deserialize(Value::Object(fields)).map_err(|error| {
         let path = error.path().to_string();
-        shape_error(&path, &error.into_inner().to_string())
+        shape_error(&path, &strip_position(&error.into_inner().to_string()))
     })
+}
+
+fn control_characters(path: &str, value: &Value, errors: &mut Vec<FieldError>) {
+    match value {
+        Value::String(text) if text.chars().any(|c| c.is_ascii_control()) => {
+            errors.push(FieldError {
+                field: path.to_owned(),
+                message: "must not contain control characters".to_owned(),
+            });
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                control_characters(&format!("{path}[{index}]"), item, errors);
+            }
+        }
+        Value::Object(fields) => {
+            for (name, item) in fields {
+                control_characters(&format!("{path}.{name}"), item, errors);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A 422 for a document of the wrong shape: the field is the path serde was at, or, for
@@ -187,9 +284,27 @@ fn shape_error(path: &str, message: &str) -> Problem {
     } else if message.starts_with("unknown field") {
         "unknown field".to_owned()
     } else {
-        message.to_owned()
+        in_client_words(message)
     };
     Problem::validation(vec![FieldError { field, message }])
+}
+
+/// serde's "invalid type: integer `1`, expected u8" as "must be a whole number": the
+/// client wrote JSON, not Rust.
+fn in_client_words(message: &str) -> String {
+    let Some((_, expected)) = message.split_once(", expected ") else {
+        return message.to_owned();
+    };
+    let expected = match expected {
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" | "i8" | "i16" | "i32" | "i64" | "i128"
+        | "isize" => "a whole number",
+        "f32" | "f64" => "a number",
+        "a sequence" => "a list",
+        "a map" => "an object",
+        other if other.starts_with("struct ") || other.starts_with("enum ") => "an object",
+        other => other,
+    };
+    format!("must be {expected}")
 }
 
 fn strip_position(message: &str) -> String {
@@ -275,6 +390,23 @@ mod tests {
             (b"not json", 400, None),
             (b"", 400, None),
             (b"{} trailing", 400, None),
+            (b"{\"nope\": 1} trailing", 400, None),
+            (b"{\"email\": \"a\xff\"}", 400, None),
+            (b"{\"email\": \"a\\u0000\"}", 422, Some("email")),
+            (b"{\"email\": \"tab\\there\"}", 422, Some("email")),
+            (b"{\"email\": \"del\x7f\"}", 422, Some("email")),
+            (b"[\"a@x.com\", 1]", 422, Some("body")),
+            (&[b'['; 200], 400, None),
+            (
+                &[&[b'['; 200][..], &[b']'; 200][..]].concat(),
+                422,
+                Some("body"),
+            ),
+            (
+                &[&[b'['; 200][..], &[b']'; 200][..], b" x"].concat(),
+                400,
+                None,
+            ),
             (b"{\"age\": \"x\"}", 422, Some("age")),
             (b"{\"age\": 300}", 422, Some("age")),
             (b"{\"nope\": 1}", 422, Some("nope")),
@@ -294,6 +426,54 @@ mod tests {
                 *field,
                 "{:?}",
                 String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn error_texts_name_no_rust_types() {
+        for body in [
+            &b"[1, 2]"[..],
+            b"\"text\"",
+            b"{\"age\": \"x\"}",
+            b"{\"email\": 3}",
+        ] {
+            let problem = decode_json::<Sample>(body).expect_err("invalid");
+            let text = format!("{:?}", problem.errors());
+            assert!(
+                !text.contains("struct") && !text.contains("Sample") && !text.contains("u8"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn forms_pass_the_same_checks_as_json() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Login {
+            username: Option<String>,
+            password: Option<String>,
+        }
+        let login: Login = decode_form(b"username=ann+b%40x.com&password=p%26w").expect("ok");
+        assert_eq!(login.username.as_deref(), Some("ann b@x.com"));
+        assert_eq!(login.password.as_deref(), Some("p&w"));
+        let cases: &[(&[u8], u16, Option<&str>)] = &[
+            (b"username=root%00", 422, Some("username")),
+            (b"username=a%0Ab", 422, Some("username")),
+            (b"username=%FF", 400, None),
+            (b"username=a&username=b", 422, Some("username")),
+            (b"nope=1", 422, Some("nope")),
+        ];
+        for (body, status, field) in cases {
+            let problem = decode_form::<Login>(body).expect_err("invalid");
+            let shown = String::from_utf8_lossy(body);
+            assert_eq!(problem.status().as_u16(), *status, "{shown}");
+            assert_eq!(
+                problem.errors().first().map(|e| e.field.as_str()),
+                *field,
+                "{shown}"
             );
         }
     }

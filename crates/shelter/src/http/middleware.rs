@@ -2,14 +2,14 @@
 //! id, the tracing span and log line, `X-Process-Time`, and the guarantee that every error
 //! answer is problem+json, whoever produced it.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{StatusCode, Uri};
 use actix_web::middleware::Next;
-use actix_web::{Error, ResponseError};
+use actix_web::{Error, HttpResponse, ResponseError};
 use tracing::Instrument as _;
 
 use super::problem::{PROBLEM_JSON, Problem};
@@ -20,6 +20,7 @@ pub const PROCESS_TIME: HeaderName = HeaderName::from_static("x-process-time");
 pub async fn observe(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
+    deadline: Duration,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let started = Instant::now();
     trim_trailing_slash(&mut req);
@@ -36,38 +37,85 @@ pub async fn observe(
         path = %req.path(),
         request_id = %request_id,
     );
-    // Handlers' and extractors' errors arrive here as responses already; an `Err` comes
-    // only from an inner middleware and is answered by actix itself.
-    let response = next.call(req).instrument(span.clone()).await?;
-    let mut response = as_problem(response.map_into_boxed_body());
-    let elapsed = started.elapsed();
-    let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        headers.insert(REQUEST_ID, value);
-    }
-    if let Ok(value) = HeaderValue::from_str(&format!("{:.6}", elapsed.as_secs_f64())) {
-        headers.insert(PROCESS_TIME, value);
-    }
-    let route = response
-        .request()
+    let method = req.method().to_string();
+    let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
+    // Handlers' and extractors' errors arrive here as responses already; an `Err` comes
+    // only from an inner middleware and is answered by actix itself. Past the deadline
+    // the handler is dropped, which cancels its database work.
+    let outcome = tokio::time::timeout(deadline, next.call(req).instrument(span.clone())).await;
+    let elapsed = started.elapsed();
+    let (result, status) = match outcome {
+        Ok(response) => {
+            let mut response = as_problem(response?.map_into_boxed_body());
+            stamp(response.headers_mut(), &request_id, elapsed);
+            let status = response.status();
+            (Ok(response), status)
+        }
+        Err(_) => {
+            span.in_scope(|| tracing::warn!(?deadline, "request deadline passed"));
+            let passed = DeadlinePassed {
+                request_id: request_id.clone(),
+                elapsed,
+            };
+            (Err(passed.into()), StatusCode::SERVICE_UNAVAILABLE)
+        }
+    };
     let labels = [
-        ("method", response.request().method().to_string()),
+        ("method", method),
         ("route", route),
-        ("status", response.status().as_u16().to_string()),
+        ("status", status.as_u16().to_string()),
     ];
     metrics::counter!("shelter_http_requests_total", &labels).increment(1);
     metrics::histogram!("shelter_http_request_duration_seconds", &labels[..2])
         .record(elapsed.as_secs_f64());
     span.in_scope(|| {
         tracing::info!(
-            status = response.status().as_u16(),
+            status = status.as_u16(),
             duration_ms = elapsed.as_secs_f64() * 1000.0,
             "request handled"
         );
     });
-    Ok(response)
+    result
+}
+
+/// The headers every answer carries.
+fn stamp(headers: &mut HeaderMap, request_id: &str, elapsed: Duration) {
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert(REQUEST_ID, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&format!("{:.6}", elapsed.as_secs_f64())) {
+        headers.insert(PROCESS_TIME, value);
+    }
+}
+
+/// A request past its deadline. The request itself went down with its handler, so there
+/// is no `ServiceResponse` to build: actix answers this error with its `error_response`.
+#[derive(Debug)]
+struct DeadlinePassed {
+    request_id: String,
+    elapsed: Duration,
+}
+
+impl std::fmt::Display for DeadlinePassed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the request deadline passed after {:?}", self.elapsed)
+    }
+}
+
+impl ResponseError for DeadlinePassed {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response =
+            Problem::unavailable("The request took longer than the server allows", 1)
+                .error_response();
+        stamp(response.headers_mut(), &self.request_id, self.elapsed);
+        response
+    }
 }
 
 /// A client's request id is echoed only if it is short and made of safe characters, so it

@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
-use shelter_domain::{AuthError, UserError};
+use shelter_domain::{AuthError, Dependency, Unavailable, UserError};
 use utoipa::ToSchema;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -99,6 +99,25 @@ impl Problem {
         }
     }
 
+    /// A 503 for a dependency that is down, slow or saturated. Logged as a warning, not
+    /// an error: it is an outage or overload to watch, not a bug to fix.
+    pub fn dependency(unavailable: &Unavailable) -> Self {
+        tracing::warn!(
+            dependency = %unavailable.dependency,
+            error = format!("{:#}", unavailable.cause),
+            "dependency unavailable"
+        );
+        match unavailable.dependency {
+            Dependency::Database => {
+                Self::unavailable("The database is not answering; try again shortly", 5)
+            }
+            Dependency::PasswordHasher => Self::unavailable(
+                "The server is busy checking other passwords; try again shortly",
+                1,
+            ),
+        }
+    }
+
     /// A 500. The cause is logged here, once, inside the request's span (so with its
     /// request id); the client gets a fixed text and no internals.
     pub fn internal(error: &anyhow::Error) -> Self {
@@ -166,6 +185,7 @@ impl From<UserError> for Problem {
             }
             UserError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             UserError::InvalidVerificationToken => StatusCode::BAD_REQUEST,
+            UserError::Unavailable(unavailable) => return Self::dependency(unavailable),
             UserError::Unexpected(cause) => return Self::internal(cause),
         };
         Self::new(status, error.to_string())
@@ -180,6 +200,7 @@ impl From<AuthError> for Problem {
             | AuthError::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
             AuthError::Inactive | AuthError::Unverified => StatusCode::FORBIDDEN,
             AuthError::InvalidResetToken => StatusCode::BAD_REQUEST,
+            AuthError::Unavailable(unavailable) => return Self::dependency(unavailable),
             AuthError::Unexpected(cause) => return Self::internal(cause),
         };
         Self::new(status, error.to_string())
@@ -208,6 +229,22 @@ mod tests {
             (
                 UserError::Unexpected(anyhow::anyhow!("db down")).into(),
                 500,
+            ),
+            (
+                UserError::Unavailable(Unavailable::new(
+                    Dependency::Database,
+                    anyhow::anyhow!("pool timed out"),
+                ))
+                .into(),
+                503,
+            ),
+            (
+                AuthError::Unavailable(Unavailable::new(
+                    Dependency::PasswordHasher,
+                    anyhow::anyhow!("queue full"),
+                ))
+                .into(),
+                503,
             ),
             (AuthError::InvalidCredentials.into(), 401),
             (AuthError::InvalidToken.into(), 401),

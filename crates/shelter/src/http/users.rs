@@ -4,7 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
-use shelter_domain::{Page, User, UserId};
+use shelter_domain::{Page, PageError, User, UserId};
 
 use super::AppState;
 use super::dto::{ListQuery, SignupRequest, UpdateRequest, UserPage, UserResponse};
@@ -39,15 +39,20 @@ fn not_modified(headers: &HeaderMap, user: &User) -> bool {
 
 /// The revision an `If-Match` header demands of user `id`: `None` without the header or
 /// with `*`; a revision no row has (so the write answers 412 after the permission and
-/// existence checks) when no listed tag can be this user's.
+/// existence checks) when no listed tag can be this user's. An unreadable header (bytes
+/// that are not text) matches nothing: it was sent as a precondition, so it must not be
+/// ignored.
 fn expected_revision(headers: &HeaderMap, id: UserId) -> Option<i64> {
-    let values: Vec<&str> = headers
+    let values: Vec<String> = headers
         .get_all(header::IF_MATCH)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
+        .flat_map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .split(',')
+                .map(|tag| tag.trim().to_owned())
+                .collect::<Vec<_>>()
+        })
         .collect();
-    if values.is_empty() || values.contains(&"*") {
+    if values.is_empty() || values.iter().any(|tag| tag == "*") {
         return None;
     }
     let prefix = format!("\"{id}-");
@@ -180,37 +185,43 @@ pub async fn list(
     }))
 }
 
-/// Reads `skip` and `limit`, reporting both at once when both are wrong.
+/// Reads `skip` and `limit`, reporting every bad one at once: first whether each is a
+/// number, then whether the page they make is in range (a rule of the domain's `Page`).
 fn page(query: &str) -> Result<Page, Problem> {
     let query: ListQuery =
         serde_urlencoded::from_str(query).map_err(|e| Problem::field("query", e.to_string()))?;
     let mut errors = Vec::new();
-    let skip = match query.skip.as_deref().map(str::parse::<u64>) {
-        None => 0,
-        Some(Ok(skip)) => skip,
+    let mut number = |field: &str, raw: Option<&str>, default: u64| match raw.map(str::parse) {
+        None => default,
+        Some(Ok(value)) => value,
         Some(Err(_)) => {
             errors.push(FieldError {
-                field: "skip".into(),
-                message: "must be an integer ≥ 0".into(),
+                field: field.into(),
+                message: "must be a whole number".into(),
             });
-            0
+            default
         }
     };
-    let limit = match query.limit.as_deref().map(str::parse::<u64>) {
-        None => Page::MAX_LIMIT,
-        Some(Ok(limit)) if (1..=Page::MAX_LIMIT).contains(&limit) => limit,
-        Some(_) => {
-            errors.push(FieldError {
-                field: "limit".into(),
-                message: format!("must be an integer between 1 and {}", Page::MAX_LIMIT),
-            });
-            Page::MAX_LIMIT
+    let skip = number("skip", query.skip.as_deref(), 0);
+    let limit = number("limit", query.limit.as_deref(), Page::MAX_LIMIT);
+    let page = Page::new(skip, limit).map_err(|range| {
+        for error in range {
+            let field = match error {
+                PageError::SkipOutOfRange { .. } => "skip",
+                PageError::LimitOutOfRange { .. } => "limit",
+            };
+            if !errors.iter().any(|e| e.field == field) {
+                errors.push(FieldError {
+                    field: field.into(),
+                    message: error.to_string(),
+                });
+            }
         }
-    };
-    if !errors.is_empty() {
-        return Err(Problem::validation(errors));
+    });
+    match page {
+        Ok(page) if errors.is_empty() => Ok(page),
+        _ => Err(Problem::validation(errors)),
     }
-    Page::new(skip, limit).map_err(|e| Problem::field("limit", e.to_string()))
 }
 
 /// One user (that user or a superuser).
@@ -328,13 +339,23 @@ mod tests {
             expected_revision(&headers(header::IF_MATCH, "\"9-9\", \"5-4\""), id),
             Some(4)
         );
-        for other in ["\"6-3\"", "W/\"5-3\"", "garbage", "\"5-x\""] {
+        for other in ["\"6-3\"", "W/\"5-3\"", "garbage", "\"5-x\"", ""] {
             assert_eq!(
                 expected_revision(&headers(header::IF_MATCH, other), id),
                 Some(-1),
                 "{other}"
             );
         }
+    }
+
+    #[test]
+    fn an_unreadable_if_match_matches_nothing() {
+        let mut map = HeaderMap::new();
+        map.insert(
+            header::IF_MATCH,
+            HeaderValue::from_bytes(b"\"\xff\"").expect("opaque header bytes"),
+        );
+        assert_eq!(expected_revision(&map, UserId::new(5)), Some(-1));
     }
 
     #[test]
@@ -350,7 +371,14 @@ mod tests {
         let problem = page("skip=-1&limit=0").expect_err("both bad");
         let fields: Vec<_> = problem.errors().iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["skip", "limit"]);
-        for bad in ["limit=101", "limit=abc", "skip=1.5", "limit="] {
+        for bad in [
+            "limit=101",
+            "limit=abc",
+            "skip=1.5",
+            "limit=",
+            "skip=9223372036854775808",
+            "skip=99999999999999999999",
+        ] {
             assert_eq!(page(bad).expect_err(bad).status().as_u16(), 422, "{bad}");
         }
     }

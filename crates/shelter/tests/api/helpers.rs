@@ -57,6 +57,11 @@ impl TestApp {
         configure: impl FnOnce(&mut Settings),
     ) -> Option<Self> {
         let database = TestDatabase::create(backend).await?;
+        Some(Self::spawn_on(database, configure).await)
+    }
+
+    /// A running app on `database`, which lives as long as the app.
+    pub async fn spawn_on(database: TestDatabase, configure: impl FnOnce(&mut Settings)) -> Self {
         let admin = TestUser::generate();
         let mut settings = Settings {
             port: 0,
@@ -74,7 +79,7 @@ impl TestApp {
         let address = format!("http://127.0.0.1:{}", application.port());
         let stopper = application.stopper();
         let running = tokio::spawn(application.run_until_stopped());
-        Some(Self {
+        Self {
             address,
             database_url: settings.database_url.expose_secret().to_owned(),
             stopper,
@@ -85,7 +90,7 @@ impl TestApp {
                 .expect("client"),
             admin,
             _database: database,
-        })
+        }
     }
 
     /// A running app that sends its emails to a fresh test SMTP server, retrying fast.

@@ -9,6 +9,7 @@ mod cli;
 mod docs;
 mod emails;
 mod faults;
+mod hardening;
 mod hostile;
 mod middleware;
 mod outbox;
