@@ -3,12 +3,14 @@
 //! argon2 needs its whole working memory (19 MiB at the defaults) for every hash. Allocated
 //! per hash on short-lived blocking threads, those buffers stay with the allocator's
 //! per-thread arenas and a burst of logins leaves the process at gigabytes. Here each
-//! hashing thread allocates its block once and hashes into it for ever, and a bounded
-//! queue in front of the threads turns overload into an immediate `HashError::Busy` (a 503
-//! for the client) instead of growing memory or latency without limit.
+//! hashing thread keeps one block and hashes into it for as long as work keeps coming; a
+//! thread idle for [`IDLE_RELEASE`] gives its block back, so an idle server is small. A
+//! bounded queue in front of the threads turns overload into an immediate
+//! `HashError::Busy` (a 503 for the client) instead of growing memory or latency.
 
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 
 use anyhow::{Context, anyhow};
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash as Phc, Salt};
@@ -64,6 +66,10 @@ impl Default for HashingPool {
 
 const OUTPUT_LEN: usize = 32;
 
+/// How long a hashing thread keeps its memory without work. Long enough that a steady
+/// trickle of logins reuses it, short enough that an idle server gives it back.
+pub const IDLE_RELEASE: Duration = Duration::from_secs(2);
+
 enum Work {
     Hash(SecretString),
     Verify {
@@ -85,7 +91,7 @@ struct Job {
 /// Hashes with argon2id on [`HashingPool::threads`] dedicated threads, each reusing its
 /// own preallocated memory, behind a queue of [`HashingPool::queue`] jobs.
 pub struct Argon2PasswordHasher {
-    jobs: SyncSender<Job>,
+    jobs: Sender<Job>,
     /// Verified against when the user does not exist, so that an unknown login costs
     /// exactly what a wrong password costs.
     dummy_hash: String,
@@ -104,11 +110,10 @@ impl Argon2PasswordHasher {
             Some(OUTPUT_LEN),
         )
         .map_err(|e| anyhow!("invalid argon2 parameters: {e}"))?;
-        let (jobs, queue) = sync_channel(pool.queue.max(1));
-        let queue = Arc::new(Mutex::new(queue));
+        let (jobs, queue) = bounded(pool.queue.max(1));
         for index in 0..pool.threads.max(1) {
             let worker = Worker::new(params.clone());
-            let queue = Arc::clone(&queue);
+            let queue = queue.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{index}"))
                 .spawn(move || worker.run(&queue))
@@ -144,6 +149,7 @@ impl Argon2PasswordHasher {
 struct Worker {
     argon2: Argon2<'static>,
     params: Params,
+    /// Empty while idle; sized for the largest hash seen since.
     memory: Vec<Block>,
 }
 
@@ -151,21 +157,24 @@ impl Worker {
     fn new(params: Params) -> Self {
         Self {
             argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone()),
-            memory: vec![Block::new(); params.block_count()],
+            memory: Vec::new(),
             params,
         }
     }
 
-    fn run(mut self, queue: &Mutex<Receiver<Job>>) {
+    fn run(mut self, queue: &Receiver<Job>) {
         loop {
-            // The lock is held only while waiting; the job runs after it is released.
-            let job = match queue.lock() {
-                Ok(queue) => queue.recv(),
-                Err(_) => return,
-            };
-            let Ok(job) = job else {
+            let job = match queue.recv_timeout(IDLE_RELEASE) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.memory = Vec::new();
+                    match queue.recv() {
+                        Ok(job) => job,
+                        Err(_) => return,
+                    }
+                }
                 // Every sender is gone: the hasher was dropped.
-                return;
+                Err(RecvTimeoutError::Disconnected) => return,
             };
             let done = match job.work {
                 Work::Hash(password) => self.hash(&password).map(Done::Hashed),
@@ -178,15 +187,25 @@ impl Worker {
         }
     }
 
+    /// At least `blocks` blocks of memory, kept for the next hash.
+    fn memory(&mut self, blocks: usize) -> &mut [Block] {
+        if self.memory.len() < blocks {
+            self.memory = vec![Block::new(); blocks];
+        }
+        &mut self.memory[..blocks]
+    }
+
     fn hash(&mut self, password: &SecretString) -> anyhow::Result<String> {
         let salt = Salt::generate();
         let mut output = [0u8; OUTPUT_LEN];
-        self.argon2
+        let argon2 = self.argon2.clone();
+        let memory = self.memory(self.params.block_count());
+        argon2
             .hash_password_into_with_memory(
                 password.expose_secret().as_bytes(),
                 &salt,
                 &mut output,
-                &mut self.memory[..],
+                memory,
             )
             .map_err(|e| anyhow!("hash password: {e}"))?;
         let phc = Phc {
@@ -201,8 +220,7 @@ impl Worker {
     }
 
     /// The parameters come from the stored string, so hashes made with older or other
-    /// settings still verify; one that needs more memory than this thread keeps gets a
-    /// buffer of its own for that one verification.
+    /// settings still verify.
     fn verify(&mut self, candidate: &SecretString, phc: &str) -> anyhow::Result<bool> {
         let stored = Phc::new(phc).map_err(|e| anyhow!("stored hash: {e}"))?;
         let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
@@ -220,13 +238,7 @@ impl Worker {
         let blocks = params.block_count();
         let argon2 = Argon2::new(algorithm, version, params);
         let mut output = vec![0u8; expected.len()];
-        let mut own;
-        let memory = if blocks <= self.memory.len() {
-            &mut self.memory[..blocks]
-        } else {
-            own = vec![Block::new(); blocks];
-            &mut own[..]
-        };
+        let memory = self.memory(blocks);
         argon2
             .hash_password_into_with_memory(
                 candidate.expose_secret().as_bytes(),
@@ -270,6 +282,7 @@ impl PasswordHasher for Argon2PasswordHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     async fn hasher() -> Argon2PasswordHasher {
         Argon2PasswordHasher::new(HashingParams::default(), HashingPool::default())
@@ -410,17 +423,17 @@ mod tests {
             })
             .collect();
         let mut busy = 0;
-        let mut hashed = 0;
+        let mut finished = 0;
         for job in jobs {
             match job.await.expect("task") {
-                Ok(_) => hashed += 1,
+                Ok(_) => finished += 1,
                 Err(HashError::Busy) => busy += 1,
                 Err(other) => panic!("unexpected {other:?}"),
             }
         }
         // At least the two that fit the queue finish; the rest are refused, not queued.
-        assert!(hashed >= 2, "hashed {hashed}");
-        assert!(busy >= 1, "nothing was refused: {hashed} hashed");
-        assert_eq!(hashed + busy, 12);
+        assert!(finished >= 2, "finished {finished}");
+        assert!(busy >= 1, "nothing was refused: {finished} finished");
+        assert_eq!(finished + busy, 12);
     }
 }

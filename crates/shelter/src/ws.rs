@@ -191,6 +191,7 @@ pub struct TokenQuery {
     params(("client_id" = i64, Path, description = "The id of the token's user"), ("token" = Option<String>, Query, description = "Access token, if not in the Authorization header")),
     responses(
         (status = 101, description = "Switching to the WebSocket chat: send {\"content\": …}; receive `Message received: …`, `Client #<id> says: …`, `Client #<id> left the chat`"),
+        (status = 400, description = "Not a WebSocket upgrade (or an unreadable query)", body = crate::http::ProblemBody),
         (status = 401, body = crate::http::ProblemBody), (status = 403, body = crate::http::ProblemBody),
     )
 )]

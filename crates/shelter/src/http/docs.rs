@@ -3,12 +3,14 @@
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
+use serde_json::{Value, json};
 use utoipa::openapi::security::{
     Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme,
 };
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
+use super::problem::PROBLEM_JSON;
 use super::{auth, dto, health, metrics, problem, users};
 
 #[derive(OpenApi)]
@@ -55,9 +57,156 @@ impl Modify for Security {
     }
 }
 
+/// The published document: what the handlers declare, with the contract's conventions
+/// applied to every operation (see [`apply_conventions`]).
+pub fn document() -> Value {
+    let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    apply_conventions(&mut document);
+    require_current_password(&mut document);
+    document
+}
+
+/// An update that sets `email` or `password` needs `current_password`: a rule between
+/// fields, which the derive cannot state.
+fn require_current_password(document: &mut Value) {
+    let needs_current_password = |field: &str| {
+        json!({
+            "if": {"properties": {field: {"type": "string"}}, "required": [field]},
+            "then": {
+                "properties": {"current_password": {"type": "string"}},
+                "required": ["current_password"],
+            },
+        })
+    };
+    document["components"]["schemas"]["UpdateRequest"]["allOf"] = json!([
+        needs_current_password("email"),
+        needs_current_password("password"),
+    ]);
+}
+
+/// The answers every operation of a kind can give, added in one place so no annotation can
+/// forget them, and described as they are sent:
+/// - every error body is `application/problem+json`;
+/// - an operation with a body can answer 400 (not one JSON value), 413, 415 and 422;
+/// - an operation behind a bearer token can answer 401;
+/// - every operation but liveness and metrics can answer 503 (a dependency down, or the
+///   request deadline passed), with `Retry-After`;
+/// - no text in a request body may contain a control character.
+fn apply_conventions(document: &mut Value) {
+    let problem = |description: &str| {
+        json!({
+            "description": description,
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemBody"}}},
+        })
+    };
+    let mut request_schemas = Vec::new();
+    let Some(paths) = document["paths"].as_object_mut() else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for operation in item.values_mut().filter_map(Value::as_object_mut) {
+            let with_body = operation.get("requestBody").cloned();
+            let secured = operation.contains_key("security");
+            let Some(responses) = operation
+                .get_mut("responses")
+                .and_then(Value::as_object_mut)
+            else {
+                continue;
+            };
+            for (status, response) in responses.iter_mut() {
+                if status.as_str() >= "400"
+                    && let Some(content) = response["content"].as_object_mut()
+                    && let Some(json) = content.remove("application/json")
+                {
+                    content.insert(PROBLEM_JSON.to_owned(), json);
+                }
+            }
+            let mut add = |status: &str, response: Value| {
+                responses.entry(status).or_insert(response);
+            };
+            if let Some(body) = with_body {
+                add(
+                    "400",
+                    problem("The body is not one complete JSON value (or form)"),
+                );
+                add("413", problem("The body is over 64 KiB"));
+                add(
+                    "415",
+                    problem("The body is not of a documented content type"),
+                );
+                add(
+                    "422",
+                    problem("A field is missing or invalid; `errors` names each"),
+                );
+                collect_refs(&body, &mut request_schemas);
+            }
+            if secured {
+                let mut unauthorized = problem("Missing, invalid or expired access token");
+                unauthorized["headers"] =
+                    json!({"WWW-Authenticate": {"schema": {"type": "string"}}});
+                add("401", unauthorized);
+            }
+            if !matches!(path.as_str(), "/health/live" | "/metrics") {
+                let mut unavailable = problem(
+                    "A dependency (the database, the password hasher, Redis) is unavailable, \
+                     or the request took longer than the server allows",
+                );
+                unavailable["headers"] = json!({
+                    "Retry-After": {"description": "Seconds", "schema": {"type": "integer"}}
+                });
+                add("503", unavailable);
+            }
+        }
+    }
+    for name in request_schemas {
+        if let Some(properties) =
+            document["components"]["schemas"][name.as_str()]["properties"].as_object_mut()
+        {
+            for property in properties.values_mut() {
+                refuse_control_characters(property);
+            }
+        }
+    }
+}
+
+/// The component names a request body refers to.
+fn collect_refs(value: &Value, names: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(name) = map
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            {
+                names.push(name.to_owned());
+            }
+            map.values().for_each(|v| collect_refs(v, names));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, names)),
+        _ => {}
+    }
+}
+
+/// A string property (or one that may be a string) without a pattern of its own gets one
+/// that excludes U+0000–U+001F and U+007F. Emails are left to their format, which already
+/// excludes them.
+fn refuse_control_characters(property: &mut Value) {
+    let is_string = match &property["type"] {
+        Value::String(kind) => kind == "string",
+        Value::Array(kinds) => kinds.iter().any(|kind| kind == "string"),
+        _ => false,
+    };
+    if is_string && property.get("pattern").is_none() && property["format"] != "email" {
+        property["pattern"] = json!("^[^\\u0000-\\u001F\\u007F]*$");
+    }
+}
+
 /// The UI's assets under `/docs/…` and the document at `/openapi.json`.
 pub fn swagger_ui() -> SwaggerUi {
-    SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi())
+    SwaggerUi::new("/docs/{_:.*}").external_url_unchecked("/openapi.json", document())
 }
 
 /// `/docs` itself: the UI's page, with its relative asset links anchored under `/docs/`,

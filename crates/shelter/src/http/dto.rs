@@ -125,10 +125,10 @@ impl UpdateRequest {
 pub struct TokenRequest {
     /// Email or username.
     #[garde(required, length(min = 1))]
-    #[schema(value_type = String, example = "ann@example.com")]
+    #[schema(value_type = String, min_length = 1, example = "ann@example.com")]
     pub username: Option<String>,
     #[garde(required, length(min = 1))]
-    #[schema(value_type = String, format = "password")]
+    #[schema(value_type = String, format = "password", min_length = 1)]
     pub password: Option<String>,
     /// OAuth2's `password` grant; optional, and any other value is refused.
     #[garde(custom(is_password_grant))]
@@ -190,7 +190,7 @@ pub struct TokenResponse {
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     #[garde(required, length(min = 1, max = 512))]
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 1, max_length = 512)]
     pub refresh_token: Option<String>,
 }
 
@@ -200,7 +200,7 @@ pub struct RefreshRequest {
 pub struct VerifyEmailRequest {
     /// The token from the welcome or verification email.
     #[garde(required, length(min = 1, max = 512))]
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 1, max_length = 512)]
     pub token: Option<String>,
 }
 
@@ -219,7 +219,7 @@ pub struct RecoveryRequest {
 pub struct ResetPasswordRequest {
     /// The token from the reset email.
     #[garde(required, length(min = 1, max = 512))]
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 1, max_length = 512)]
     pub token: Option<String>,
     /// 8–128 characters.
     #[garde(required, custom(parses(Password::parse)))]
@@ -293,8 +293,8 @@ impl From<&User> for UserResponse {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Rows to skip, ≥ 0 (default 0).
-    #[param(value_type = Option<u64>, minimum = 0)]
+    /// Rows to skip, 0 to 2⁶³ − 1 (default 0).
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 9_223_372_036_854_775_807_u64)]
     pub skip: Option<String>,
     /// Rows to return, 1–100 (default 100).
     #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]

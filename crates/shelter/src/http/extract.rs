@@ -156,7 +156,7 @@ fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
 }
 
 /// Whether the brackets of `bytes` (outside strings) close exactly once, at the end: what
-/// serde_json cannot tell past its recursion limit.
+/// `serde_json` cannot tell past its recursion limit.
 fn is_one_balanced_value(bytes: &[u8]) -> bool {
     let (mut depth, mut in_string, mut escaped, mut closed) = (0usize, false, false, false);
     for &byte in bytes {

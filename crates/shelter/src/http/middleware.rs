@@ -46,21 +46,18 @@ pub async fn observe(
     // the handler is dropped, which cancels its database work.
     let outcome = tokio::time::timeout(deadline, next.call(req).instrument(span.clone())).await;
     let elapsed = started.elapsed();
-    let (result, status) = match outcome {
-        Ok(response) => {
-            let mut response = as_problem(response?.map_into_boxed_body());
-            stamp(response.headers_mut(), &request_id, elapsed);
-            let status = response.status();
-            (Ok(response), status)
-        }
-        Err(_) => {
-            span.in_scope(|| tracing::warn!(?deadline, "request deadline passed"));
-            let passed = DeadlinePassed {
-                request_id: request_id.clone(),
-                elapsed,
-            };
-            (Err(passed.into()), StatusCode::SERVICE_UNAVAILABLE)
-        }
+    let (result, status) = if let Ok(response) = outcome {
+        let mut response = as_problem(response?.map_into_boxed_body());
+        stamp(response.headers_mut(), &request_id, elapsed);
+        let status = response.status();
+        (Ok(response), status)
+    } else {
+        span.in_scope(|| tracing::warn!(?deadline, "request deadline passed"));
+        let passed = DeadlinePassed {
+            request_id: request_id.clone(),
+            elapsed,
+        };
+        (Err(passed.into()), StatusCode::SERVICE_UNAVAILABLE)
     };
     let labels = [
         ("method", method),

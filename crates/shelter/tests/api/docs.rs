@@ -61,6 +61,54 @@ async fn the_openapi_document_describes_every_endpoint(backend: Backend) {
     }
 }
 
+async fn the_document_describes_answers_as_they_are_sent(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let doc = body(app.get("/openapi.json").send().await.expect("request")).await;
+    let paths = doc["paths"].as_object().expect("paths");
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().expect("path item") {
+            let responses = operation["responses"].as_object().expect("responses");
+            for (status, response) in responses {
+                if status.as_str() >= "400"
+                    && let Some(content) = response["content"].as_object()
+                {
+                    assert!(
+                        content.keys().all(|k| k == "application/problem+json"),
+                        "{method} {path} {status}: {content:?}"
+                    );
+                }
+            }
+            if operation.get("requestBody").is_some() {
+                for status in ["400", "413", "415", "422"] {
+                    assert!(
+                        responses.contains_key(status),
+                        "{method} {path} documents {status}"
+                    );
+                }
+            }
+            if !["/health/live", "/metrics"].contains(&path.as_str()) {
+                assert!(
+                    responses["503"]["headers"]["Retry-After"].is_object(),
+                    "{method} {path} documents 503 with Retry-After"
+                );
+            }
+        }
+    }
+    let signup = &doc["components"]["schemas"]["SignupRequest"]["properties"];
+    assert!(
+        signup["password"]["pattern"]
+            .as_str()
+            .is_some_and(|p| p.contains("u0000")),
+        "request text refuses control characters: {signup}"
+    );
+    assert_eq!(
+        doc["components"]["schemas"]["RefreshRequest"]["properties"]["refresh_token"]["minLength"],
+        1
+    );
+}
+
 async fn the_docs_ui_is_served_without_internet(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
@@ -96,5 +144,6 @@ async fn the_docs_ui_is_served_without_internet(backend: Backend) {
 
 shelter_test_support::on_both_backends!(
     the_openapi_document_describes_every_endpoint,
+    the_document_describes_answers_as_they_are_sent,
     the_docs_ui_is_served_without_internet,
 );

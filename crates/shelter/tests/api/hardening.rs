@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
+use sea_orm::ConnectionTrait as _;
 use serde_json::{Value, json};
 use shelter_test_support::proxy::{Mode, TcpProxy};
 use shelter_test_support::{Backend, TestDatabase};
@@ -398,7 +399,7 @@ async fn a_request_past_its_deadline_is_503() {
     proxy.set(Mode::Blackhole);
     unavailable_within(
         app.get("/users/me").bearer_auth(&token),
-        Duration::from_millis(2_000),
+        Duration::from_secs(2),
         "past the deadline",
     )
     .await;
@@ -414,7 +415,6 @@ async fn a_locked_sqlite_database_is_503_not_500() {
     };
     let (_, _, token) = app.user_with_token().await;
     // Another process holding the write lock, as a backup tool or a stuck writer would.
-    use sea_orm::ConnectionTrait as _;
     let mut options = sea_orm::ConnectOptions::new(app.database_url.clone());
     options.max_connections(1).min_connections(1);
     let holder = sea_orm::Database::connect(options)
@@ -428,7 +428,7 @@ async fn a_locked_sqlite_database_is_503_not_500() {
         app.patch("/users/me")
             .bearer_auth(&token)
             .json(&json!({"username": "locked_out"})),
-        Duration::from_millis(3_000),
+        Duration::from_secs(3),
         "write while locked",
     )
     .await;
