@@ -8,8 +8,8 @@ target="${CARGO_TARGET_DIR:-target}"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 for allocator in glibc jemalloc mimalloc; do
-  features=()
-  [ "$allocator" != glibc ] && features=(--features "$allocator")
+  features=(--no-default-features)
+  [ "$allocator" != glibc ] && features+=(--features "$allocator")
   cargo build --release --quiet -p shelter "${features[@]}"
   cp "$target/release/shelter" "$out/shelter-$allocator"
 done

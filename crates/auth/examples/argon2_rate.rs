@@ -19,7 +19,7 @@ async fn main() -> anyhow::Result<()> {
         .transpose()?
         .unwrap_or(5);
     let pool = HashingPool::default();
-    let hasher = Arc::new(Argon2PasswordHasher::new(HashingParams::default(), pool).await?);
+    let hasher = Arc::new(Argon2PasswordHasher::new(HashingParams::default(), pool)?);
     let password =
         Password::parse("a benchmark password").map_err(|e| anyhow::anyhow!("password: {e}"))?;
     let until = Instant::now() + Duration::from_secs(seconds);

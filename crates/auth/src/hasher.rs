@@ -102,7 +102,7 @@ impl Argon2PasswordHasher {
     ///
     /// # Errors
     /// When the parameters are out of argon2's range, or a thread cannot be started.
-    pub async fn new(params: HashingParams, pool: HashingPool) -> anyhow::Result<Self> {
+    pub fn new(params: HashingParams, pool: HashingPool) -> anyhow::Result<Self> {
         let params = Params::new(
             params.memory_kib,
             params.iterations,
@@ -119,18 +119,22 @@ impl Argon2PasswordHasher {
                 .spawn(move || worker.run(&queue))
                 .context("start a hashing thread")?;
         }
-        let mut hasher = Self {
-            jobs,
-            dummy_hash: String::new(),
-        };
-        hasher.dummy_hash = match hasher
-            .submit(Work::Hash("a password nobody has".into()))
-            .await?
-        {
-            Done::Hashed(phc) => phc,
-            Done::Verified(_) => unreachable!("a hash job answers with a hash"),
-        };
-        Ok(hasher)
+        // Any valid PHC string with the configured parameters costs one full verification;
+        // a random salt and output make one that no password matches, without spending a
+        // hash (and a thread's memory) at start-up.
+        let dummy_hash = Phc {
+            algorithm: argon2::ARGON2ID_IDENT,
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&params)
+                .map_err(|e| anyhow!("encode argon2 parameters: {e}"))?,
+            salt: Some(Salt::generate()),
+            hash: Some(
+                Output::new(&[Salt::generate().as_ref(), Salt::generate().as_ref()].concat())
+                    .map_err(|e| anyhow!("dummy output: {e}"))?,
+            ),
+        }
+        .to_string();
+        Ok(Self { jobs, dummy_hash })
     }
 
     async fn submit(&self, work: Work) -> Result<Done, HashError> {
@@ -284,16 +288,14 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    async fn hasher() -> Argon2PasswordHasher {
+    fn hasher() -> Argon2PasswordHasher {
         Argon2PasswordHasher::new(HashingParams::default(), HashingPool::default())
-            .await
             .expect("default params are valid")
     }
 
     #[tokio::test]
     async fn hashes_are_argon2id_phc_strings_at_the_owasp_minimum() {
         let hash = hasher()
-            .await
             .hash(&Password::parse("correct horse").expect("pw"))
             .await
             .expect("hashed");
@@ -308,7 +310,6 @@ mod tests {
     async fn hashes_verify_with_the_argon2_crates_own_verifier() {
         use argon2::PasswordVerifier as _;
         let hash = hasher()
-            .await
             .hash(&Password::parse("correct horse").expect("pw"))
             .await
             .expect("hashed");
@@ -327,7 +328,7 @@ mod tests {
 
     #[tokio::test]
     async fn verifies_the_right_password_only() {
-        let hasher = hasher().await;
+        let hasher = hasher();
         let hash = hasher
             .hash(&Password::parse("correct horse").expect("pw"))
             .await
@@ -347,14 +348,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unknown_user_never_verifies_even_with_the_dummy_password() {
-        let hasher = hasher().await;
+    async fn an_unknown_user_costs_one_verification_and_never_verifies() {
+        let hasher = hasher();
         assert!(
-            !hasher
-                .verify(&SecretString::from("a password nobody has"), None)
-                .await
-                .expect("verified")
+            hasher
+                .dummy_hash
+                .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "the dummy costs what a real hash costs: {}",
+            hasher.dummy_hash
         );
+        for candidate in ["", "a password nobody has", "correct horse"] {
+            assert!(
+                !hasher
+                    .verify(&SecretString::from(candidate), None)
+                    .await
+                    .expect("verified")
+            );
+        }
     }
 
     #[tokio::test]
@@ -370,7 +380,7 @@ mod tests {
         .expect("hashed")
         .to_string();
         assert!(legacy.contains("m=32768,t=3,p=2"), "{legacy}");
-        let hasher = hasher().await;
+        let hasher = hasher();
         let legacy = PasswordHash::from_phc(legacy);
         assert!(
             hasher
@@ -389,7 +399,6 @@ mod tests {
     #[tokio::test]
     async fn a_corrupt_hash_is_an_error_not_a_match() {
         let result = hasher()
-            .await
             .verify(
                 &SecretString::from("anything"),
                 Some(PasswordHash::from_phc("not a phc string".into())),
@@ -411,7 +420,6 @@ mod tests {
                     queue: 2,
                 },
             )
-            .await
             .expect("hasher"),
         );
         let password = Password::parse("correct horse").expect("pw");

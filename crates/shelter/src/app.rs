@@ -55,11 +55,12 @@ impl Services {
     ///
     /// # Errors
     /// When an adapter cannot be built.
-    pub async fn build(settings: &Settings, database: &Database) -> anyhow::Result<Self> {
+    pub fn build(settings: &Settings, database: &Database) -> anyhow::Result<Self> {
         let users: Arc<dyn UserRepository> = Arc::new(database.users());
-        let hasher: Arc<dyn PasswordHasher> = Arc::new(
-            Argon2PasswordHasher::new(HashingParams::default(), hashing_pool(settings)).await?,
-        );
+        let hasher: Arc<dyn PasswordHasher> = Arc::new(Argon2PasswordHasher::new(
+            HashingParams::default(),
+            hashing_pool(settings),
+        )?);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let tokens = Arc::new(JwtTokenIssuer::new(
             &signing_key(settings),
@@ -349,7 +350,7 @@ impl Application {
     /// When the database, an adapter or the listener cannot be set up.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let database = open_database(settings).await?;
-        let services = Services::build(settings, &database).await?;
+        let services = Services::build(settings, &database)?;
         ensure_first_superuser(settings, &services.users).await?;
         let mailer: Arc<dyn Mailer> = Arc::new(mailer(settings)?);
         let redis_bus = services.redis_bus.clone();

@@ -109,6 +109,49 @@ async fn the_document_describes_answers_as_they_are_sent(backend: Backend) {
     );
 }
 
+/// `docs/API.md`, the contract in the repository, and the published document name the same
+/// operations.
+async fn the_written_contract_and_the_document_agree(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let contract = include_str!("../../../../docs/API.md");
+    let doc = body(app.get("/openapi.json").send().await.expect("request")).await;
+    let mut published = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("path item").keys() {
+            let operation = format!("{} {path}", method.to_uppercase());
+            assert!(
+                contract.contains(&format!("`{operation}`"))
+                    || contract.contains(&format!("`{operation}?"))
+                    || contract.contains(&format!("{operation}`")),
+                "docs/API.md does not describe {operation}"
+            );
+            published.push(operation);
+        }
+    }
+    for line in contract.lines().filter(|line| line.starts_with("| `")) {
+        let Some(operation) = line.split('`').nth(1) else {
+            continue;
+        };
+        let Some((method, path)) = operation.split_once(' ') else {
+            continue;
+        };
+        if !["GET", "POST", "PATCH", "DELETE", "PUT"].contains(&method) {
+            continue;
+        }
+        let path = path.split('?').next().unwrap_or(path);
+        if ["/openapi.json"].contains(&path) {
+            continue;
+        }
+        let operation = format!("{method} {path}");
+        assert!(
+            published.contains(&operation),
+            "docs/API.md names {operation}, which /openapi.json does not"
+        );
+    }
+}
+
 async fn the_docs_ui_is_served_without_internet(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
@@ -145,5 +188,6 @@ async fn the_docs_ui_is_served_without_internet(backend: Backend) {
 shelter_test_support::on_both_backends!(
     the_openapi_document_describes_every_endpoint,
     the_document_describes_answers_as_they_are_sent,
+    the_written_contract_and_the_document_agree,
     the_docs_ui_is_served_without_internet,
 );
