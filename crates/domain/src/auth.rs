@@ -13,7 +13,7 @@ use crate::ports::{
     UserRepository,
 };
 use crate::token::SecretToken;
-use crate::user::{EmailAddress, Password, User, UserId};
+use crate::user::{EmailAddress, Login, Password, User, UserId};
 
 /// How long a password-reset link works.
 pub const RESET_TOKEN_LIFETIME: Duration = Duration::hours(1);
@@ -73,10 +73,14 @@ impl AuthService {
     /// so they reveal nothing to someone who does not know it.
     pub async fn login(
         &self,
-        login: &str,
+        login: &Login,
         password: &SecretString,
     ) -> Result<LoginOutcome, AuthError> {
-        let user = self.users.find_by_login(login.trim()).await?;
+        let user = match login {
+            Login::Email(email) => self.users.find_by_email(email).await?,
+            Login::Username(name) => self.users.find_by_username(name).await?,
+            Login::Nobody => None,
+        };
         let verified = self
             .hasher
             .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
@@ -152,11 +156,8 @@ impl AuthService {
     ///
     /// # Errors
     /// `Unexpected` only.
-    pub async fn request_password_reset(&self, email: &str) -> Result<(), AuthError> {
-        let Ok(email) = EmailAddress::parse(email) else {
-            return Ok(());
-        };
-        let Some(user) = self.users.find_by_login(email.as_str()).await? else {
+    pub async fn request_password_reset(&self, email: &EmailAddress) -> Result<(), AuthError> {
+        let Some(user) = self.users.find_by_email(email).await? else {
             return Ok(());
         };
         if !user.is_active {
@@ -257,6 +258,7 @@ mod tests {
         AccessClaims, MockClock, MockPasswordHasher, MockRefreshTokenStore, MockTokenIssuer,
         MockUserRepository, TokenError,
     };
+    use crate::user::Username;
     use crate::users::tests::{at, user};
     use secrecy::ExposeSecret;
 
@@ -327,7 +329,7 @@ mod tests {
     async fn login_starts_a_family_with_the_hash_of_the_refresh_token() {
         let mut users = MockUserRepository::new();
         users
-            .expect_find_by_login()
+            .expect_find_by_username()
             .returning(|_| Ok(Some(user(1, false))));
         let mut sessions = MockRefreshTokenStore::new();
         sessions
@@ -340,7 +342,7 @@ mod tests {
             .times(1)
             .returning(|_, _, _| Ok(()));
         let outcome = service_with(users, accepting(), issuer(), sessions, POLICY)
-            .login("user1", &SecretString::from("pw"))
+            .login(&Login::parse("user1"), &SecretString::from("pw"))
             .await
             .expect("logged in");
         assert_eq!(outcome.refresh_token.expose().len(), 43);
@@ -350,14 +352,14 @@ mod tests {
     async fn unverified_users_are_refused_when_verification_is_required() {
         let mut users = MockUserRepository::new();
         users
-            .expect_find_by_login()
+            .expect_find_by_username()
             .returning(|_| Ok(Some(user(1, false))));
         let policy = SessionPolicy {
             require_verified_email: true,
             ..POLICY
         };
         let result = service_with(users, accepting(), issuer(), sessions(), policy)
-            .login("user1", &SecretString::from("pw"))
+            .login(&Login::parse("user1"), &SecretString::from("pw"))
             .await;
         assert!(matches!(result, Err(AuthError::Unverified)), "{result:?}");
     }
@@ -453,8 +455,8 @@ mod tests {
     #[tokio::test]
     async fn recovery_queues_a_one_hour_reset_only_for_active_known_users() {
         let mut users = MockUserRepository::new();
-        users.expect_find_by_login().returning(|login| {
-            Ok(match login {
+        users.expect_find_by_email().returning(|email| {
+            Ok(match email.as_str() {
                 "user1@example.com" => Some(user(1, false)),
                 "user2@example.com" => {
                     let mut u = user(2, false);
@@ -480,10 +482,10 @@ mod tests {
             "USER1@example.com",
             "user2@example.com",
             "nobody@example.com",
-            "not an email",
         ] {
+            let email = EmailAddress::parse(email).expect("email");
             service
-                .request_password_reset(email)
+                .request_password_reset(&email)
                 .await
                 .expect("same answer");
         }
@@ -519,8 +521,8 @@ mod tests {
     async fn login_issues_a_token_for_the_right_password() {
         let mut users = MockUserRepository::new();
         users
-            .expect_find_by_login()
-            .withf(|login| login == "ann@example.com")
+            .expect_find_by_email()
+            .withf(|email| email.as_str() == "ann@example.com")
             .returning(|_| Ok(Some(user(1, false))));
         let mut hasher = MockPasswordHasher::new();
         hasher
@@ -531,16 +533,59 @@ mod tests {
             })
             .returning(|_, _| Ok(true));
         let outcome = service(users, hasher, issuer())
-            .login(" ann@example.com ", &SecretString::from("right"))
+            .login(
+                &Login::parse(" ann@example.com "),
+                &SecretString::from("right"),
+            )
             .await
             .expect("logged in");
         assert_eq!(outcome.access_token.token.expose_secret(), "token-for-1");
     }
 
+    #[test]
+    fn a_login_is_an_email_a_username_or_nobody() {
+        assert_eq!(
+            Login::parse(" Ann@Example.com "),
+            Login::Email(EmailAddress::parse("ann@example.com").expect("email"))
+        );
+        assert_eq!(
+            Login::parse("Ann"),
+            Login::Username(Username::parse("Ann").expect("name"))
+        );
+        for nobody in ["", "a", "not an email", "x@y", "two words"] {
+            assert_eq!(Login::parse(nobody), Login::Nobody, "{nobody:?}");
+        }
+        assert_eq!(Login::parse("ANN").key(), Login::parse("ann").key());
+        assert_eq!(Login::parse("a b").key(), Login::parse("c d").key());
+    }
+
+    #[tokio::test]
+    async fn a_login_no_account_can_have_still_costs_one_verification() {
+        let mut users = MockUserRepository::new();
+        users.expect_find_by_email().never();
+        users.expect_find_by_username().never();
+        let mut hasher = MockPasswordHasher::new();
+        hasher
+            .expect_verify()
+            .withf(|_, hash| hash.is_none())
+            .times(1)
+            .returning(|_, _| Ok(false));
+        let result = service(users, hasher, MockTokenIssuer::new())
+            .login(
+                &Login::parse("not a login"),
+                &SecretString::from("whatever"),
+            )
+            .await;
+        assert!(
+            matches!(result, Err(AuthError::InvalidCredentials)),
+            "{result:?}"
+        );
+    }
+
     #[tokio::test]
     async fn an_unknown_user_still_costs_one_verification() {
         let mut users = MockUserRepository::new();
-        users.expect_find_by_login().returning(|_| Ok(None));
+        users.expect_find_by_username().returning(|_| Ok(None));
         let mut hasher = MockPasswordHasher::new();
         hasher
             .expect_verify()
@@ -550,7 +595,7 @@ mod tests {
         let mut tokens = MockTokenIssuer::new();
         tokens.expect_issue().never();
         let result = service(users, hasher, tokens)
-            .login("nobody", &SecretString::from("whatever"))
+            .login(&Login::parse("nobody"), &SecretString::from("whatever"))
             .await;
         assert!(
             matches!(result, Err(AuthError::InvalidCredentials)),
@@ -562,12 +607,12 @@ mod tests {
     async fn a_wrong_password_is_the_same_error_as_an_unknown_user() {
         let mut users = MockUserRepository::new();
         users
-            .expect_find_by_login()
+            .expect_find_by_username()
             .returning(|_| Ok(Some(user(1, false))));
         let mut hasher = MockPasswordHasher::new();
         hasher.expect_verify().returning(|_, _| Ok(false));
         let result = service(users, hasher, MockTokenIssuer::new())
-            .login("user1", &SecretString::from("wrong"))
+            .login(&Login::parse("user1"), &SecretString::from("wrong"))
             .await;
         assert!(
             matches!(result, Err(AuthError::InvalidCredentials)),
@@ -585,14 +630,14 @@ mod tests {
         for (password_ok, expect_inactive) in [(true, true), (false, false)] {
             let mut users = MockUserRepository::new();
             users
-                .expect_find_by_login()
+                .expect_find_by_username()
                 .returning(move |_| Ok(Some(inactive())));
             let mut hasher = MockPasswordHasher::new();
             hasher
                 .expect_verify()
                 .returning(move |_, _| Ok(password_ok));
             let result = service(users, hasher, MockTokenIssuer::new())
-                .login("user1", &SecretString::from("pw"))
+                .login(&Login::parse("user1"), &SecretString::from("pw"))
                 .await;
             if expect_inactive {
                 assert!(matches!(result, Err(AuthError::Inactive)), "{result:?}");

@@ -25,7 +25,7 @@ pub use email::{EmailKind, OutboundEmail, PendingToken, QueuedEmail, TokenPurpos
 pub use error::{AuthError, Dependency, HashError, StoreError, Unavailable, UserError};
 pub use token::{SecretToken, TokenHash};
 pub use user::{
-    EmailAddress, EmailError, NewUser, Page, PageError, Password, PasswordError, PasswordHash,
-    User, UserChanges, UserId, Username, UsernameError,
+    EmailAddress, EmailError, Login, NewUser, Page, PageError, Password, PasswordError,
+    PasswordHash, User, UserChanges, UserId, Username, UsernameError,
 };
 pub use users::{AccountUpdate, NewAccount, UserService};

@@ -8,7 +8,9 @@ use secrecy::SecretString;
 use crate::email::{PendingToken, QueuedEmail, TokenPurpose};
 use crate::error::{HashError, StoreError};
 use crate::token::TokenHash;
-use crate::user::{NewUser, Page, Password, PasswordHash, User, UserChanges, UserId};
+use crate::user::{
+    EmailAddress, NewUser, Page, Password, PasswordHash, User, UserChanges, UserId, Username,
+};
 
 /// The user store.
 ///
@@ -32,8 +34,11 @@ pub trait UserRepository: Send + Sync {
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
 
-    /// Finds the user whose email or username equals `login`, ignoring case.
-    async fn find_by_login(&self, login: &str) -> Result<Option<User>, StoreError>;
+    /// Finds the user with this email.
+    async fn find_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StoreError>;
+
+    /// Finds the user with this username, ignoring case.
+    async fn find_by_username(&self, username: &Username) -> Result<Option<User>, StoreError>;
 
     /// One page of users ordered by id, and the total count.
     async fn list(&self, page: Page) -> Result<(Vec<User>, u64), StoreError>;

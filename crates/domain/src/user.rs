@@ -140,6 +140,37 @@ impl fmt::Display for Username {
     }
 }
 
+/// What a person types to log in, told apart once: usernames cannot contain `@`, so text
+/// with one can only be an email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Login {
+    Email(EmailAddress),
+    Username(Username),
+    /// Neither form: no account can have it, yet the attempt costs what any other does.
+    Nobody,
+}
+
+impl Login {
+    pub fn parse(raw: &str) -> Self {
+        let raw = raw.trim();
+        if raw.contains('@') {
+            EmailAddress::parse(raw).map_or(Self::Nobody, Self::Email)
+        } else {
+            Username::parse(raw).map_or(Self::Nobody, Self::Username)
+        }
+    }
+
+    /// The same for every spelling of one account's login (case folded), and one key for
+    /// every login no account can have, so rate limits count attempts per account.
+    pub fn key(&self) -> String {
+        match self {
+            Self::Email(email) => email.as_str().to_owned(),
+            Self::Username(name) => name.as_str().to_ascii_lowercase(),
+            Self::Nobody => "-".to_owned(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordError {
     #[error("must be at least {min} characters")]

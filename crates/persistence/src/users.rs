@@ -79,6 +79,25 @@ impl SeaOrmUserRepository {
         Ok(owner.map(|owner| (row, owner)))
     }
 
+    /// The user whose `column` equals `value` ignoring case; `lower()` on both sides makes
+    /// the query use the column's unique expression index.
+    async fn find_by_lowered(
+        &self,
+        column: user::Column,
+        value: &str,
+    ) -> Result<Option<User>, StoreError> {
+        user::Entity::find()
+            .filter(ExprTrait::eq(
+                Expr::expr(Func::lower(Expr::col(column))),
+                value.to_lowercase(),
+            ))
+            .one(&self.db)
+            .await
+            .store_context("find user")?
+            .map(to_domain)
+            .transpose()
+    }
+
     /// Locks the target row, checks it exists and has the expected revision, and when the
     /// write takes away an active superuser, checks another one remains. The active
     /// superusers are locked first and in id order, so two admins demoting each other at
@@ -177,26 +196,19 @@ impl UserRepository for SeaOrmUserRepository {
         .await
     }
 
-    async fn find_by_login(&self, login: &str) -> Result<Option<User>, StoreError> {
-        within(self.timeout, async {
-            // Usernames cannot contain '@', so the login names exactly one column; `lower()`
-            // makes the query use the unique expression index.
-            let column = if login.contains('@') {
-                user::Column::Email
-            } else {
-                user::Column::Username
-            };
-            user::Entity::find()
-                .filter(ExprTrait::eq(
-                    Expr::expr(Func::lower(Expr::col(column))),
-                    login.to_lowercase(),
-                ))
-                .one(&self.db)
-                .await
-                .store_context("find user by login")?
-                .map(to_domain)
-                .transpose()
-        })
+    async fn find_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StoreError> {
+        within(
+            self.timeout,
+            self.find_by_lowered(user::Column::Email, email.as_str()),
+        )
+        .await
+    }
+
+    async fn find_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        within(
+            self.timeout,
+            self.find_by_lowered(user::Column::Username, username.as_str()),
+        )
         .await
     }
 

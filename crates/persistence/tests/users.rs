@@ -45,13 +45,20 @@ async fn stores_and_finds_users_ignoring_case(backend: Backend) {
 
     let by_id = users.find_by_id(created.id).await.expect("query");
     assert_eq!(by_id.as_ref(), Some(&created));
-    for login in ["ann@example.com", "ANN@Example.com", "ann", "ANN"] {
-        let found = users.find_by_login(login).await.expect("query");
-        assert_eq!(found.map(|u| u.id), Some(created.id), "login {login:?}");
+    for email in ["ann@example.com", "ANN@Example.com"] {
+        let email = EmailAddress::parse(email).expect("email");
+        let found = users.find_by_email(&email).await.expect("query");
+        assert_eq!(found.map(|u| u.id), Some(created.id), "email {email}");
     }
+    for name in ["ann", "ANN", "Ann"] {
+        let name = Username::parse(name).expect("username");
+        let found = users.find_by_username(&name).await.expect("query");
+        assert_eq!(found.map(|u| u.id), Some(created.id), "username {name}");
+    }
+    let nobody = Username::parse("nobody").expect("username");
     assert!(
         users
-            .find_by_login("nobody")
+            .find_by_username(&nobody)
             .await
             .expect("query")
             .is_none()

@@ -9,11 +9,13 @@ use shelter::config::Settings;
 use shelter::telemetry;
 use shelter_domain::{EmailAddress, NewAccount, Password, Username};
 
-// jemalloc, because it holds memory flattest under the login load (bench/memory.sh, same
-// run, 500 signups + 500 logins): it gives freed memory back within seconds, so RSS after
-// the load is within a few MiB of idle (~23 MiB), where glibc keeps its peak (~61 MiB: its
-// dynamic mmap threshold moves the hashing threads' 19 MiB blocks into arenas it does not
-// trim) and mimalloc keeps more still (~71–84 MiB). Peaks and login rates were alike.
+// jemalloc, because it holds memory flattest (bench/memory.sh, 500 signups + 500 logins,
+// and repeated bursts): it gives freed memory back within seconds, so RSS after each burst
+// returns to within a few MiB of idle. glibc gives the hashing threads' 19 MiB blocks back
+// after the first burst only: its dynamic mmap threshold then moves them into arenas it
+// never trims, and it stays at its peak (~62 MiB) after every later burst. mimalloc keeps
+// its peak (~72–80 MiB) from the first. Peaks and login rates were alike. Its settings are
+// in `.cargo/config.toml`.
 #[cfg(all(feature = "jemalloc", not(feature = "mimalloc")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

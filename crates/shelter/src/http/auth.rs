@@ -3,7 +3,7 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use secrecy::{ExposeSecret, SecretString};
-use shelter_domain::LoginOutcome;
+use shelter_domain::{Login, LoginOutcome};
 
 use super::AppState;
 use super::dto::{
@@ -59,9 +59,8 @@ pub async fn token(
     let client = client_ip(&req, &state.trusted_proxies)
         .map(|ip| ip.to_string())
         .unwrap_or_default();
-    // No real login is longer than an email (254); a longer one must not bloat the keys.
-    let login_key: String = login.trim().to_lowercase().chars().take(256).collect();
-    enforce(&state, Limit::Login, &format!("{client}|{login_key}")).await?;
+    let login = Login::parse(&login);
+    enforce(&state, Limit::Login, &format!("{client}|{}", login.key())).await?;
     let outcome = state
         .auth
         .login(&login, &SecretString::from(password))
@@ -140,16 +139,8 @@ pub async fn password_recovery(
     state: web::Data<AppState>,
     body: RawBody,
 ) -> Result<HttpResponse, Problem> {
-    let request = validated(body.json::<RecoveryRequest>().await?)?;
-    let email = request
-        .email
-        .ok_or_else(|| Problem::field("email", "field required"))?;
-    enforce(
-        &state,
-        Limit::PasswordRecovery,
-        &email.trim().to_lowercase(),
-    )
-    .await?;
+    let email = body.json::<RecoveryRequest>().await?.into_email()?;
+    enforce(&state, Limit::PasswordRecovery, email.as_str()).await?;
     // The answer must not depend on whether the email is known, in content or in time:
     // the look-up and the queueing happen after it. The email is still durable once
     // queued; a crash in the few milliseconds before that loses the request, and the

@@ -205,12 +205,20 @@ pub struct VerifyEmailRequest {
 }
 
 /// `POST /auth/password-recovery`.
-#[derive(Deserialize, Validate, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoveryRequest {
-    #[garde(required, custom(parses(EmailAddress::parse)))]
     #[schema(value_type = String, format = "email")]
     pub email: Option<String>,
+}
+
+impl RecoveryRequest {
+    pub fn into_email(self) -> Result<EmailAddress, Problem> {
+        required(
+            "email",
+            checked("email", self.email.as_deref(), EmailAddress::parse)?,
+        )
+    }
 }
 
 /// `POST /auth/reset-password`.

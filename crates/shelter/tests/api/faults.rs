@@ -38,9 +38,11 @@ fn broken_app() -> String {
             "connection to postgres://shelter:hunter2@db:5432 refused"
         )))
     });
-    users
-        .expect_find_by_login()
-        .returning(|_| Err(StoreError::Unexpected(anyhow::anyhow!("pool timed out"))));
+    users.expect_find_by_username().returning(|_| {
+        Err(StoreError::Unexpected(anyhow::anyhow!(
+            "a bug in the store"
+        )))
+    });
     let users = Arc::new(users);
     let mut hasher = MockPasswordHasher::new();
     hasher
