@@ -1,13 +1,16 @@
 //! `shelter`: serve (default), migrate, or create a superuser.
 
-use std::io::BufRead as _;
+use std::io::{BufRead as _, IsTerminal as _};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use shelter::app::{self, Application, Services};
+use shelter::app::{self, Application};
 use shelter::config::Settings;
 use shelter::telemetry;
-use shelter_domain::{EmailAddress, NewAccount, Password, Username};
+use shelter_auth::{Argon2PasswordHasher, HashingParams, HashingPool};
+use shelter_domain::ports::SystemClock;
+use shelter_domain::{EmailAddress, NewAccount, Password, UserService, Username};
 
 // jemalloc, because it holds memory flattest (bench/memory.sh, 500 signups + 500 logins,
 // and repeated bursts): it gives freed memory back within seconds, so RSS after each burst
@@ -40,7 +43,8 @@ enum Command {
     Serve,
     /// Bring the database schema up to date, then exit.
     Migrate,
-    /// Create a superuser. The password is read from standard input unless given.
+    /// Create a superuser. The password is asked for (twice, without echo) at a terminal,
+    /// read from standard input otherwise, unless given.
     CreateSuperuser {
         #[arg(long)]
         email: String,
@@ -61,8 +65,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(settings.log_format);
-    let result = match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    let level = if matches!(command, Command::Serve) {
+        "info"
+    } else {
+        "warn"
+    };
+    telemetry::init(settings.log_format, level);
+    let result = match command {
         Command::Serve => serve(&settings).await,
         Command::Migrate => app::open_database(&settings).await.map(|_| ()),
         Command::CreateSuperuser {
@@ -86,28 +96,53 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
     application.run_until_stopped().await
 }
 
+/// Checks the arguments before asking for the password, and builds only the user service:
+/// no signing key, Redis or hub is needed to insert one row.
 async fn create_superuser(
     settings: &Settings,
     email: &str,
     username: &str,
     password: Option<String>,
 ) -> anyhow::Result<()> {
-    let password = if let Some(password) = password {
-        password
-    } else {
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line)?;
-        line.trim_end_matches(['\r', '\n']).to_owned()
+    let email = EmailAddress::parse(email).map_err(|e| anyhow::anyhow!("--email {e}"))?;
+    let username = Username::parse(username).map_err(|e| anyhow::anyhow!("--username {e}"))?;
+    let password = match password {
+        Some(password) => password,
+        None => read_password()?,
     };
-    let account = NewAccount {
-        email: EmailAddress::parse(email).map_err(|e| anyhow::anyhow!("--email {e}"))?,
-        username: Username::parse(username).map_err(|e| anyhow::anyhow!("--username {e}"))?,
-        password: Password::parse(&password).map_err(|e| anyhow::anyhow!("password {e}"))?,
-    };
+    let password = Password::parse(&password).map_err(|e| anyhow::anyhow!("password {e}"))?;
     let database = app::open_database(settings).await?;
-    let services = Services::build(settings, &database)?;
-    let user = services.users.create_superuser(account).await?;
+    let users = UserService::new(
+        Arc::new(database.users()),
+        Arc::new(Argon2PasswordHasher::new(
+            HashingParams::default(),
+            HashingPool::with_threads(1),
+        )?),
+        Arc::new(SystemClock),
+    );
+    let user = users
+        .create_superuser(NewAccount {
+            email,
+            username,
+            password,
+        })
+        .await?;
     println!("created superuser {} ({})", user.username, user.id);
     database.close().await;
     Ok(())
+}
+
+/// At a terminal, asked twice without echo; otherwise one line of standard input, so
+/// scripts can pipe it.
+fn read_password() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let password = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Password (again): ")?;
+        anyhow::ensure!(password == again, "the two passwords differ");
+        Ok(password)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
 }
