@@ -12,6 +12,7 @@ use crate::ports::{
     AccessToken, Clock, NewRefreshToken, PasswordHasher, RefreshTokenStore, Rotation, TokenIssuer,
     UserRepository,
 };
+use crate::realtime::SessionEvents;
 use crate::token::SecretToken;
 use crate::user::{EmailAddress, Login, Password, User, UserId};
 
@@ -43,6 +44,8 @@ pub struct AuthService {
     tokens: Arc<dyn TokenIssuer>,
     clock: Arc<dyn Clock>,
     policy: SessionPolicy,
+    /// Told when a reset ends every session of a user.
+    ended: Arc<dyn SessionEvents>,
 }
 
 impl AuthService {
@@ -53,6 +56,7 @@ impl AuthService {
         tokens: Arc<dyn TokenIssuer>,
         clock: Arc<dyn Clock>,
         policy: SessionPolicy,
+        ended: Arc<dyn SessionEvents>,
     ) -> Self {
         Self {
             users,
@@ -61,6 +65,7 @@ impl AuthService {
             tokens,
             clock,
             policy,
+            ended,
         }
     }
 
@@ -195,6 +200,7 @@ impl AuthService {
             )
             .await?
             .ok_or(AuthError::InvalidResetToken)?;
+        self.ended.ended(user.id).await;
         Ok(user.id)
     }
 
@@ -313,6 +319,7 @@ mod tests {
             Arc::new(tokens),
             clock(),
             policy,
+            Arc::new(crate::realtime::NoSessions),
         )
     }
 
@@ -501,7 +508,21 @@ mod tests {
             })
             .returning(|_, _, _| Ok(Some(user(1, false))));
         users.expect_reset_password().returning(|_, _, _| Ok(None));
-        let service = service(users, accepting(), MockTokenIssuer::new());
+        let mut ended = crate::realtime::MockSessionEvents::new();
+        ended
+            .expect_ended()
+            .with(mockall::predicate::eq(UserId::new(1)))
+            .times(1)
+            .returning(|_| ());
+        let service = AuthService::new(
+            Arc::new(users),
+            Arc::new(sessions()),
+            Arc::new(accepting()),
+            Arc::new(MockTokenIssuer::new()),
+            clock(),
+            POLICY,
+            Arc::new(ended),
+        );
         let password = Password::parse("brand new password").expect("pw");
         assert_eq!(
             service

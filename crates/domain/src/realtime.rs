@@ -78,6 +78,26 @@ pub trait ChatBus: Send + Sync {
     async fn publish(&self, event: &ChatEvent);
 }
 
+/// Told when every session of a user must end at once (deactivated, deleted, password
+/// changed or reset), so that what outlives a request (open chat sockets) ends too, on every
+/// instance. The services decide when; this only carries the news.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait SessionEvents: Send + Sync {
+    /// MUST NOT fail or hang on an unreachable broker: it logs and drops instead.
+    async fn ended(&self, user: UserId);
+}
+
+/// For a process that holds no sessions, such as a one-off command: there is no one to
+/// tell.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSessions;
+
+#[async_trait]
+impl SessionEvents for NoSessions {
+    async fn ended(&self, _: UserId) {}
+}
+
 /// Where a bus hands the events that other instances published.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait ChatSink: Send + Sync {

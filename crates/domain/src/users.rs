@@ -10,6 +10,7 @@ use chrono::Duration;
 use crate::email::{EmailKind, PendingToken};
 use crate::error::{StoreError, UserError};
 use crate::ports::{Clock, PasswordHasher, UserRepository};
+use crate::realtime::SessionEvents;
 use crate::token::SecretToken;
 use crate::user::{
     EmailAddress, NewUser, Page, Password, PasswordHash, User, UserChanges, UserId, Username,
@@ -46,6 +47,7 @@ pub struct UserService {
     users: Arc<dyn UserRepository>,
     hasher: Arc<dyn PasswordHasher>,
     clock: Arc<dyn Clock>,
+    sessions: Arc<dyn SessionEvents>,
 }
 
 impl UserService {
@@ -53,11 +55,13 @@ impl UserService {
         users: Arc<dyn UserRepository>,
         hasher: Arc<dyn PasswordHasher>,
         clock: Arc<dyn Clock>,
+        sessions: Arc<dyn SessionEvents>,
     ) -> Self {
         Self {
             users,
             hasher,
             clock,
+            sessions,
         }
     }
 
@@ -205,6 +209,9 @@ impl UserService {
             }
             let revision = (expected_revision.is_some() || attempt < OPTIMISTIC_ATTEMPTS)
                 .then_some(target.revision);
+            // A deactivation ends every session; so does a new password (every token
+            // issued before it is void).
+            let ends_sessions = changes.is_active == Some(false) || changes.bump_token_version;
             match self
                 .users
                 .update(id, revision, changes, self.clock.now())
@@ -217,7 +224,13 @@ impl UserService {
                         .await?
                         .ok_or(UserError::NotFound)?;
                 }
-                result => return Ok(result?),
+                result => {
+                    let user = result?;
+                    if ends_sessions {
+                        self.sessions.ended(id).await;
+                    }
+                    return Ok(user);
+                }
             }
         }
         unreachable!("the last attempt writes without a revision")
@@ -267,7 +280,9 @@ impl UserService {
         actor: &User,
         expected_revision: Option<i64>,
     ) -> Result<(), UserError> {
-        Ok(self.users.delete(actor.id, expected_revision).await?)
+        self.users.delete(actor.id, expected_revision).await?;
+        self.sessions.ended(actor.id).await;
+        Ok(())
     }
 
     /// Deletes any account, for superusers.
@@ -281,7 +296,9 @@ impl UserService {
         expected_revision: Option<i64>,
     ) -> Result<(), UserError> {
         Self::require_superuser(actor)?;
-        Ok(self.users.delete(id, expected_revision).await?)
+        self.users.delete(id, expected_revision).await?;
+        self.sessions.ended(id).await;
+        Ok(())
     }
 
     fn require_superuser(actor: &User) -> Result<(), UserError> {
@@ -300,6 +317,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::error::StoreError;
     use crate::ports::{MockClock, MockPasswordHasher, MockUserRepository};
+    use crate::realtime::MockSessionEvents;
     use crate::user::PasswordHash;
     use chrono::{DateTime, TimeZone, Utc};
     use mockall::predicate::eq;
@@ -333,7 +351,82 @@ pub(crate) mod tests {
     }
 
     fn service(users: MockUserRepository, hasher: MockPasswordHasher) -> UserService {
-        UserService::new(Arc::new(users), Arc::new(hasher), clock())
+        let mut sessions = MockSessionEvents::new();
+        sessions.expect_ended().returning(|_| ());
+        service_telling(users, hasher, sessions)
+    }
+
+    fn service_telling(
+        users: MockUserRepository,
+        hasher: MockPasswordHasher,
+        sessions: MockSessionEvents,
+    ) -> UserService {
+        UserService::new(
+            Arc::new(users),
+            Arc::new(hasher),
+            clock(),
+            Arc::new(sessions),
+        )
+    }
+
+    #[tokio::test]
+    async fn deactivation_password_change_and_deletion_end_sessions_and_nothing_else_does() {
+        let cases: [(AccountUpdate, bool); 3] = [
+            (
+                AccountUpdate {
+                    is_active: Some(false),
+                    ..AccountUpdate::default()
+                },
+                true,
+            ),
+            (
+                AccountUpdate {
+                    password: Some(Password::parse("a new password").expect("pw")),
+                    current_password: Some(SecretString::from("")),
+                    ..AccountUpdate::default()
+                },
+                true,
+            ),
+            (
+                AccountUpdate {
+                    username: Some(Username::parse("renamed").expect("name")),
+                    ..AccountUpdate::default()
+                },
+                false,
+            ),
+        ];
+        for (update, ends) in cases {
+            let mut users = MockUserRepository::new();
+            users
+                .expect_find_by_id()
+                .returning(|id| Ok(Some(user(id.get(), false))));
+            users
+                .expect_update()
+                .returning(|id, _, _, _| Ok(user(id.get(), false)));
+            let mut sessions = MockSessionEvents::new();
+            sessions
+                .expect_ended()
+                .with(eq(UserId::new(2)))
+                .times(usize::from(ends))
+                .returning(|_| ());
+            let described = format!("{update:?}");
+            service_telling(users, hasher_accepting(""), sessions)
+                .update(&user(1, true), UserId::new(2), update, None)
+                .await
+                .unwrap_or_else(|e| panic!("{described}: {e}"));
+        }
+        let mut users = MockUserRepository::new();
+        users.expect_delete().returning(|_, _| Ok(()));
+        let mut sessions = MockSessionEvents::new();
+        sessions
+            .expect_ended()
+            .with(eq(UserId::new(2)))
+            .times(1)
+            .returning(|_| ());
+        service_telling(users, MockPasswordHasher::new(), sessions)
+            .delete(&user(1, true), UserId::new(2), None)
+            .await
+            .expect("deleted");
     }
 
     fn account() -> NewAccount {

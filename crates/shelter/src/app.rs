@@ -96,11 +96,13 @@ impl Services {
             reuse_grace: Duration::seconds(i64::from(settings.refresh_reuse_grace_seconds)),
             require_verified_email: settings.require_verified_email,
         };
+        let hub = Arc::new(Hub::new(bus));
         Ok(Self {
             users: Arc::new(UserService::new(
                 Arc::clone(&users),
                 Arc::clone(&hasher),
                 Arc::clone(&clock),
+                hub.clone(),
             )),
             auth: Arc::new(AuthService::new(
                 users,
@@ -109,9 +111,10 @@ impl Services {
                 tokens,
                 clock,
                 policy,
+                hub.clone(),
             )),
             probes,
-            hub: Arc::new(Hub::new(bus)),
+            hub,
             limiter,
             trusted_proxies: settings
                 .trusted_proxies

@@ -10,6 +10,7 @@ use shelter::config::Settings;
 use shelter::telemetry;
 use shelter_auth::{Argon2PasswordHasher, HashingParams, HashingPool};
 use shelter_domain::ports::SystemClock;
+use shelter_domain::realtime::NoSessions;
 use shelter_domain::{EmailAddress, NewAccount, Password, UserService, Username};
 
 // jemalloc, because it holds memory flattest (bench/memory.sh, 500 signups + 500 logins,
@@ -119,6 +120,7 @@ async fn create_superuser(
             HashingPool::with_threads(1),
         )?),
         Arc::new(SystemClock),
+        Arc::new(NoSessions),
     );
     let user = users
         .create_superuser(NewAccount {

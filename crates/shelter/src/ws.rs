@@ -16,7 +16,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
 use serde::Deserialize;
 use shelter_domain::UserId;
-use shelter_domain::realtime::{ChatBus, ChatEvent, ChatSink};
+use shelter_domain::realtime::{ChatBus, ChatEvent, ChatSink, SessionEvents};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::http::{AppState, Problem, bearer_token};
@@ -149,6 +149,13 @@ impl Hub {
         self.clients
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionEvents for Hub {
+    async fn ended(&self, user: UserId) {
+        self.publish(ChatEvent::Revoked { user }).await;
     }
 }
 

@@ -14,7 +14,7 @@ use super::extract::{Format, RawBody, validated};
 use super::limits::{client_ip, enforce};
 use super::problem::{Problem, ProblemBody};
 use actix_web::HttpRequest;
-use shelter_domain::realtime::{ChatEvent, Limit};
+use shelter_domain::realtime::Limit;
 
 fn tokens(outcome: &LoginOutcome) -> HttpResponse {
     HttpResponse::Ok()
@@ -172,7 +172,6 @@ pub async fn reset_password(
 ) -> Result<HttpResponse, Problem> {
     let request = validated(body.json::<ResetPasswordRequest>().await?)?;
     let (token, password) = request.into_parts()?;
-    let user = state.auth.reset_password(&token, &password).await?;
-    state.hub.publish(ChatEvent::Revoked { user }).await;
+    state.auth.reset_password(&token, &password).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -11,7 +11,7 @@ use super::dto::{ListQuery, SignupRequest, UpdateRequest, UserPage, UserResponse
 use super::extract::{CurrentUser, RawBody, user_id, validated};
 use super::limits::{client_ip, enforce};
 use super::problem::{FieldError, Problem, ProblemBody};
-use shelter_domain::realtime::{ChatEvent, Limit};
+use shelter_domain::realtime::Limit;
 
 /// The entity tag of a user's current representation. The revision changes with every
 /// write, and ids are never reused, so the tag names exactly one representation.
@@ -157,7 +157,6 @@ pub async fn delete_me(
         .users
         .delete_self(&me, expected_revision(req.headers(), me.id))
         .await?;
-    state.hub.publish(ChatEvent::Revoked { user: me.id }).await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -276,16 +275,15 @@ async fn update(
     body: RawBody,
 ) -> Result<HttpResponse, Problem> {
     let request = validated(body.json::<UpdateRequest>().await?)?;
-    let update = request.into_update()?;
-    // Sessions end with a deactivation or a password change (every token is void).
-    let revokes = update.is_active == Some(false) || update.password.is_some();
     let user = state
         .users
-        .update(me, id, update, expected_revision(req.headers(), id))
+        .update(
+            me,
+            id,
+            request.into_update()?,
+            expected_revision(req.headers(), id),
+        )
         .await?;
-    if revokes {
-        state.hub.publish(ChatEvent::Revoked { user: id }).await;
-    }
     Ok(with_user(HttpResponse::Ok(), &user))
 }
 
@@ -311,7 +309,6 @@ pub async fn delete_one(
         .users
         .delete(&me, id, expected_revision(req.headers(), id))
         .await?;
-    state.hub.publish(ChatEvent::Revoked { user: id }).await;
     Ok(HttpResponse::build(StatusCode::NO_CONTENT).finish())
 }
 

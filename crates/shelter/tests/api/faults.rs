@@ -54,11 +54,13 @@ fn broken_app() -> String {
         &SecretString::from(SECRET_KEY),
         chrono::Duration::minutes(30),
     ));
+    let hub = Arc::new(shelter::ws::Hub::new(Arc::new(shelter::ws::LocalOnly)));
     let services = Services {
         users: Arc::new(UserService::new(
             users.clone(),
             hasher.clone(),
             clock.clone(),
+            hub.clone(),
         )),
         auth: Arc::new(AuthService::new(
             users,
@@ -71,9 +73,10 @@ fn broken_app() -> String {
                 reuse_grace: chrono::Duration::seconds(10),
                 require_verified_email: false,
             },
+            hub.clone(),
         )),
         probes: vec![Arc::new(DownProbe)],
-        hub: Arc::new(shelter::ws::Hub::new(Arc::new(shelter::ws::LocalOnly))),
+        hub,
         limiter: None,
         trusted_proxies: Vec::new(),
         redis_bus: None,
