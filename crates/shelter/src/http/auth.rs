@@ -2,15 +2,15 @@
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
-use secrecy::{ExposeSecret, SecretString};
-use shelter_domain::{Login, LoginOutcome};
+use secrecy::ExposeSecret;
+use shelter_domain::LoginOutcome;
 
 use super::AppState;
 use super::dto::{
     Accepted, RecoveryRequest, RefreshRequest, ResetPasswordRequest, TokenRequest, TokenResponse,
     UserResponse, VerifyEmailRequest,
 };
-use super::extract::{Format, RawBody, validated};
+use super::extract::{Format, RawBody};
 use super::limits::{client_ip, enforce};
 use super::problem::{Problem, ProblemBody};
 use actix_web::HttpRequest;
@@ -49,30 +49,15 @@ pub async fn token(
     state: web::Data<AppState>,
     body: RawBody,
 ) -> Result<HttpResponse, Problem> {
-    let request = validated(
-        body.decode::<TokenRequest>(&[Format::Form, Format::Json])
-            .await?,
-    )?;
-    let (Some(login), Some(password)) = (request.username, request.password) else {
-        return Err(Problem::field("username", "field required"));
-    };
+    let (login, password) = body
+        .parse::<TokenRequest>(&[Format::Form, Format::Json])
+        .await?;
     let client = client_ip(&req, &state.trusted_proxies)
         .map(|ip| ip.to_string())
         .unwrap_or_default();
-    let login = Login::parse(&login);
     enforce(&state, Limit::Login, &format!("{client}|{}", login.key())).await?;
-    let outcome = state
-        .auth
-        .login(&login, &SecretString::from(password))
-        .await?;
+    let outcome = state.auth.login(&login, &password).await?;
     Ok(tokens(&outcome))
-}
-
-async fn refresh_token(body: RawBody) -> Result<String, Problem> {
-    let request = validated(body.json::<RefreshRequest>().await?)?;
-    request
-        .refresh_token
-        .ok_or_else(|| Problem::field("refresh_token", "field required"))
 }
 
 /// Exchange a refresh token for a new pair; the presented token is spent.
@@ -87,7 +72,7 @@ async fn refresh_token(body: RawBody) -> Result<String, Problem> {
     )
 )]
 pub async fn refresh(state: web::Data<AppState>, body: RawBody) -> Result<HttpResponse, Problem> {
-    let presented = refresh_token(body).await?;
+    let presented = body.json::<RefreshRequest>().await?;
     Ok(tokens(&state.auth.refresh(&presented).await?))
 }
 
@@ -98,7 +83,7 @@ pub async fn refresh(state: web::Data<AppState>, body: RawBody) -> Result<HttpRe
     responses((status = 204, description = "That login's refresh tokens stop working (also when it was unknown)"), (status = 422, body = ProblemBody))
 )]
 pub async fn logout(state: web::Data<AppState>, body: RawBody) -> Result<HttpResponse, Problem> {
-    let presented = refresh_token(body).await?;
+    let presented = body.json::<RefreshRequest>().await?;
     state.auth.logout(&presented).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -117,10 +102,7 @@ pub async fn verify_email(
     state: web::Data<AppState>,
     body: RawBody,
 ) -> Result<HttpResponse, Problem> {
-    let request = validated(body.json::<VerifyEmailRequest>().await?)?;
-    let token = request
-        .token
-        .ok_or_else(|| Problem::field("token", "field required"))?;
+    let token = body.json::<VerifyEmailRequest>().await?;
     let user = state.users.verify_email(&token).await?;
     Ok(HttpResponse::Ok().json(UserResponse::from(&user)))
 }
@@ -139,7 +121,7 @@ pub async fn password_recovery(
     state: web::Data<AppState>,
     body: RawBody,
 ) -> Result<HttpResponse, Problem> {
-    let email = body.json::<RecoveryRequest>().await?.into_email()?;
+    let email = body.json::<RecoveryRequest>().await?;
     enforce(&state, Limit::PasswordRecovery, email.as_str()).await?;
     // The answer must not depend on whether the email is known, in content or in time:
     // the look-up and the queueing happen after it. The email is still durable once
@@ -170,8 +152,7 @@ pub async fn reset_password(
     state: web::Data<AppState>,
     body: RawBody,
 ) -> Result<HttpResponse, Problem> {
-    let request = validated(body.json::<ResetPasswordRequest>().await?)?;
-    let (token, password) = request.into_parts()?;
+    let (token, password) = body.json::<ResetPasswordRequest>().await?;
     state.auth.reset_password(&token, &password).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -5,78 +5,40 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use garde::Validate;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use shelter_domain::{AccountUpdate, EmailAddress, NewAccount, Password, User, Username};
+use shelter_domain::{AccountUpdate, EmailAddress, Login, NewAccount, Password, User, Username};
 use utoipa::{IntoParams, ToSchema};
 
-use super::problem::{FieldError, Problem};
-
-/// A garde rule that runs a domain parser, so each rule is written once, in the domain.
-fn parses<T, E: std::fmt::Display>(
-    parse: fn(&str) -> Result<T, E>,
-) -> impl FnOnce(&Option<String>, &()) -> garde::Result {
-    move |value, ()| match value {
-        Some(raw) => parse(raw)
-            .map(drop)
-            .map_err(|error| garde::Error::new(error.to_string())),
-        None => Ok(()),
-    }
-}
-
-/// Unwraps a field that garde has already checked; a mismatch is answered as a 422
-/// rather than trusted.
-fn checked<T, E: std::fmt::Display>(
-    field: &str,
-    raw: Option<&str>,
-    parse: fn(&str) -> Result<T, E>,
-) -> Result<Option<T>, Problem> {
-    raw.map(|raw| {
-        parse(raw).map_err(|error| {
-            Problem::validation(vec![FieldError {
-                field: field.to_owned(),
-                message: error.to_string(),
-            }])
-        })
-    })
-    .transpose()
-}
-
-fn required<T>(field: &str, value: Option<T>) -> Result<T, Problem> {
-    value.ok_or_else(|| Problem::field(field, "field required"))
-}
+use super::extract::{Fields, FromBody};
 
 /// `POST /users`.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupRequest {
     /// A valid email address; stored lower-cased, unique ignoring case.
-    #[garde(required, custom(parses(EmailAddress::parse)))]
+    #[garde(skip)]
     #[schema(value_type = String, format = "email", example = "ann@example.com")]
     pub email: Option<String>,
     /// 3–50 letters, digits, `_`, `-` or `.`; unique ignoring case.
-    #[garde(required, custom(parses(Username::parse)))]
+    #[garde(skip)]
     #[schema(value_type = String, min_length = 3, max_length = 50, pattern = "^[A-Za-z0-9_.-]+$", example = "ann")]
     pub username: Option<String>,
     /// 8–128 characters.
-    #[garde(required, custom(parses(Password::parse)))]
+    #[garde(skip)]
     #[schema(value_type = String, format = "password", min_length = 8, max_length = 128)]
     pub password: Option<String>,
 }
 
-impl SignupRequest {
-    pub fn into_account(self) -> Result<NewAccount, Problem> {
-        Ok(NewAccount {
-            email: required(
-                "email",
-                checked("email", self.email.as_deref(), EmailAddress::parse)?,
-            )?,
-            username: required(
-                "username",
-                checked("username", self.username.as_deref(), Username::parse)?,
-            )?,
-            password: required(
-                "password",
-                checked("password", self.password.as_deref(), Password::parse)?,
-            )?,
+impl FromBody for SignupRequest {
+    type Parsed = NewAccount;
+
+    fn parse(self, fields: &mut Fields) -> Option<NewAccount> {
+        let email = fields.require("email", self.email.as_deref(), EmailAddress::parse);
+        let username = fields.require("username", self.username.as_deref(), Username::parse);
+        let password = fields.require("password", self.password.as_deref(), Password::parse);
+        Some(NewAccount {
+            email: email?,
+            username: username?,
+            password: password?,
         })
     }
 }
@@ -85,13 +47,13 @@ impl SignupRequest {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRequest {
-    #[garde(custom(parses(EmailAddress::parse)))]
+    #[garde(skip)]
     #[schema(value_type = Option<String>, format = "email")]
     pub email: Option<String>,
-    #[garde(custom(parses(Username::parse)))]
+    #[garde(skip)]
     #[schema(value_type = Option<String>, min_length = 3, max_length = 50, pattern = "^[A-Za-z0-9_.-]+$")]
     pub username: Option<String>,
-    #[garde(custom(parses(Password::parse)))]
+    #[garde(skip)]
     #[schema(value_type = Option<String>, format = "password", min_length = 8, max_length = 128)]
     pub password: Option<String>,
     /// The caller's own current password; required to change `email` or `password`.
@@ -106,12 +68,14 @@ pub struct UpdateRequest {
     pub is_superuser: Option<bool>,
 }
 
-impl UpdateRequest {
-    pub fn into_update(self) -> Result<AccountUpdate, Problem> {
-        Ok(AccountUpdate {
-            email: checked("email", self.email.as_deref(), EmailAddress::parse)?,
-            username: checked("username", self.username.as_deref(), Username::parse)?,
-            password: checked("password", self.password.as_deref(), Password::parse)?,
+impl FromBody for UpdateRequest {
+    type Parsed = AccountUpdate;
+
+    fn parse(self, fields: &mut Fields) -> Option<AccountUpdate> {
+        Some(AccountUpdate {
+            email: fields.parse("email", self.email.as_deref(), EmailAddress::parse),
+            username: fields.parse("username", self.username.as_deref(), Username::parse),
+            password: fields.parse("password", self.password.as_deref(), Password::parse),
             current_password: self.current_password.map(SecretString::from),
             is_active: self.is_active,
             is_superuser: self.is_superuser,
@@ -147,6 +111,19 @@ pub struct TokenRequest {
     #[schema(format = "password")]
     #[expect(dead_code, reason = "accepted so OAuth2 clients work; ignored")]
     pub client_secret: Option<String>,
+}
+
+impl FromBody for TokenRequest {
+    type Parsed = (Login, SecretString);
+
+    fn parse(self, _: &mut Fields) -> Option<(Login, SecretString)> {
+        // garde has required both; an unparsable login is a failed login, not a 422, so
+        // that the answer says nothing about which logins could exist.
+        Some((
+            Login::parse(&self.username?),
+            SecretString::from(self.password?),
+        ))
+    }
 }
 
 // Hand-written so the password can never be printed.
@@ -194,6 +171,14 @@ pub struct RefreshRequest {
     pub refresh_token: Option<String>,
 }
 
+impl FromBody for RefreshRequest {
+    type Parsed = String;
+
+    fn parse(self, _: &mut Fields) -> Option<String> {
+        self.refresh_token
+    }
+}
+
 /// `POST /auth/verify-email`.
 #[derive(Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -204,20 +189,28 @@ pub struct VerifyEmailRequest {
     pub token: Option<String>,
 }
 
+impl FromBody for VerifyEmailRequest {
+    type Parsed = String;
+
+    fn parse(self, _: &mut Fields) -> Option<String> {
+        self.token
+    }
+}
+
 /// `POST /auth/password-recovery`.
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoveryRequest {
+    #[garde(skip)]
     #[schema(value_type = String, format = "email")]
     pub email: Option<String>,
 }
 
-impl RecoveryRequest {
-    pub fn into_email(self) -> Result<EmailAddress, Problem> {
-        required(
-            "email",
-            checked("email", self.email.as_deref(), EmailAddress::parse)?,
-        )
+impl FromBody for RecoveryRequest {
+    type Parsed = EmailAddress;
+
+    fn parse(self, fields: &mut Fields) -> Option<EmailAddress> {
+        fields.require("email", self.email.as_deref(), EmailAddress::parse)
     }
 }
 
@@ -230,24 +223,21 @@ pub struct ResetPasswordRequest {
     #[schema(value_type = String, min_length = 1, max_length = 512)]
     pub token: Option<String>,
     /// 8–128 characters.
-    #[garde(required, custom(parses(Password::parse)))]
+    #[garde(skip)]
     #[schema(value_type = String, format = "password", min_length = 8, max_length = 128)]
     pub new_password: Option<String>,
 }
 
-impl ResetPasswordRequest {
-    pub fn into_parts(self) -> Result<(String, Password), Problem> {
-        Ok((
-            required("token", self.token)?,
-            required(
-                "new_password",
-                checked(
-                    "new_password",
-                    self.new_password.as_deref(),
-                    Password::parse,
-                )?,
-            )?,
-        ))
+impl FromBody for ResetPasswordRequest {
+    type Parsed = (String, Password);
+
+    fn parse(self, fields: &mut Fields) -> Option<(String, Password)> {
+        let password = fields.require(
+            "new_password",
+            self.new_password.as_deref(),
+            Password::parse,
+        );
+        Some((self.token?, password?))
     }
 }
 

@@ -68,13 +68,15 @@ impl FromRequest for RawBody {
 }
 
 impl RawBody {
-    /// Reads and decodes a JSON body.
-    pub async fn json<T: DeserializeOwned>(self) -> Result<T, Problem> {
-        self.decode(&[Format::Json]).await
+    /// Reads a JSON body and turns it into domain values.
+    pub async fn json<T: FromBody>(self) -> Result<T::Parsed, Problem> {
+        self.parse::<T>(&[Format::Json]).await
     }
 
-    /// Reads and decodes a body in any of `accepted` formats.
-    pub async fn decode<T: DeserializeOwned>(self, accepted: &[Format]) -> Result<T, Problem> {
+    /// Reads a body in any of `accepted` formats and turns it into domain values. Every
+    /// bad field, whether unknown, missing, malformed or refused by a domain rule, is
+    /// reported in the same 422.
+    pub async fn parse<T: FromBody>(self, accepted: &[Format]) -> Result<T::Parsed, Problem> {
         let format = self
             .format
             .filter(|format| accepted.contains(format))
@@ -90,9 +92,82 @@ impl RawBody {
                 )
             })?;
         let bytes = read_limited(self.payload, self.declared_length).await?;
-        match format {
-            Format::Json => decode_json(&bytes),
-            Format::Form => decode_form(&bytes),
+        let object = match format {
+            Format::Json => json_object(&bytes)?,
+            Format::Form => form_object(&bytes)?,
+        };
+        from_object::<T>(object)
+    }
+}
+
+/// A request body that becomes domain values. Plain-text rules (required, lengths) are
+/// garde's, on the DTO; each domain value is parsed once, by its own constructor, in
+/// `parse`.
+pub trait FromBody: DeserializeOwned + garde::Validate<Context = ()> {
+    type Parsed;
+
+    /// The domain values, or `None` when a field is missing or invalid, in which case it
+    /// has been noted in `fields`.
+    fn parse(self, fields: &mut Fields) -> Option<Self::Parsed>;
+}
+
+/// The bad fields of one request, collected so the client hears of all of them at once.
+#[derive(Debug, Default)]
+pub struct Fields(Vec<FieldError>);
+
+impl Fields {
+    /// Notes what is wrong with `field`, unless something already is: one entry per field,
+    /// the first problem found.
+    pub fn note(&mut self, field: &str, message: impl std::fmt::Display) {
+        if !self.is_bad(field) {
+            self.0.push(FieldError {
+                field: field.to_owned(),
+                message: message.to_string(),
+            });
+        }
+    }
+
+    fn is_bad(&self, field: &str) -> bool {
+        self.0.iter().any(|error| error.field == field)
+    }
+
+    /// `raw` parsed by a domain constructor; `None` when absent, or when it does not parse
+    /// (then noted).
+    pub fn parse<T, E: std::fmt::Display>(
+        &mut self,
+        field: &str,
+        raw: Option<&str>,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<T> {
+        if self.is_bad(field) {
+            return None;
+        }
+        match parse(raw?) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.note(field, error);
+                None
+            }
+        }
+    }
+
+    /// As [`Fields::parse`], for a field that must be there.
+    pub fn require<T, E: std::fmt::Display>(
+        &mut self,
+        field: &str,
+        raw: Option<&str>,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<T> {
+        if raw.is_none() {
+            self.note(field, "field required");
+        }
+        self.parse(field, raw, parse)
+    }
+
+    fn finish<T>(self, parsed: Option<T>) -> Result<T, Problem> {
+        match parsed {
+            Some(parsed) if self.0.is_empty() => Ok(parsed),
+            _ => Err(Problem::validation(self.0)),
         }
     }
 }
@@ -135,7 +210,7 @@ async fn read_limited(
 /// A body that is not one complete JSON value (trailing bytes, truncated, invalid UTF-8)
 /// is the client's malformed request: 400, whatever else is wrong with it. A well-formed
 /// document of the wrong shape is a validation error (422) naming the field.
-fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, Problem> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Problem::bad_request("The request body is empty"));
     }
@@ -149,10 +224,10 @@ fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
         Problem::bad_request(format!("The body is not valid JSON: {message}"))
     })?;
     // serde would fill a struct from an array too (`["a@x.com", "ann", "pw"]`).
-    let Value::Object(fields) = document else {
-        return Err(Problem::field("body", "must be a JSON object"));
-    };
-    from_fields(fields)
+    match document {
+        Value::Object(fields) => Ok(fields),
+        _ => Err(Problem::field("body", "must be a JSON object")),
+    }
 }
 
 /// Whether the brackets of `bytes` (outside strings) close exactly once, at the end: what
@@ -191,7 +266,7 @@ fn is_one_balanced_value(bytes: &[u8]) -> bool {
 
 /// An `application/x-www-form-urlencoded` body as the same fields a JSON object has, so
 /// both formats pass the same checks.
-fn decode_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+fn form_object(bytes: &[u8]) -> Result<Map<String, Value>, Problem> {
     let mut fields = Map::new();
     for pair in bytes.split(|&b| b == b'&').filter(|pair| !pair.is_empty()) {
         let (name, value) = match pair.iter().position(|&b| b == b'=') {
@@ -206,7 +281,7 @@ fn decode_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
             return Err(Problem::field(name, "given more than once"));
         }
     }
-    from_fields(fields)
+    Ok(fields)
 }
 
 /// One percent-encoded form component; bytes that are not UTF-8 make the body malformed
@@ -222,21 +297,51 @@ fn form_text(raw: &[u8]) -> Result<String, Problem> {
         .map_err(|_| Problem::bad_request("The form body is not valid UTF-8"))
 }
 
-/// Refuses control characters in any text, then deserialises. Control characters have no
-/// place in an email, a name, a password or a token, and one backend stores what another
-/// refuses (PostgreSQL rejects U+0000), so they are stopped here, before any database.
-fn from_fields<T: DeserializeOwned>(fields: Map<String, Value>) -> Result<T, Problem> {
-    let mut errors = Vec::new();
-    for (name, value) in &fields {
-        control_characters(name, value, &mut errors);
+/// Checks the fields of a body and converts them. Control characters have no place in an
+/// email, a name, a password or a token, and one backend stores what another refuses
+/// (PostgreSQL rejects U+0000), so they are refused here, before any database. Unknown
+/// fields are noted and set aside, so that the rest is still checked.
+fn from_object<T: FromBody>(mut object: Map<String, Value>) -> Result<T::Parsed, Problem> {
+    let mut fields = Fields::default();
+    let mut refused = Vec::new();
+    for (name, value) in &object {
+        control_characters(name, value, &mut refused);
     }
-    if !errors.is_empty() {
-        return Err(Problem::validation(errors));
+    for error in refused {
+        fields.note(&error.field, error.message);
     }
-    serde_path_to_error::deserialize(Value::Object(fields)).map_err(|error| {
-        let path = error.path().to_string();
-        shape_error(&path, &strip_position(&error.into_inner().to_string()))
-    })
+    let known = serde_aux::serde_introspection::serde_introspect::<T>();
+    object.retain(|name, _| {
+        let is_known = known.contains(&name.as_str());
+        if !is_known {
+            fields.note(name, "unknown field");
+        }
+        is_known
+    });
+    let request: T = match serde_path_to_error::deserialize(Value::Object(object)) {
+        Ok(request) => request,
+        Err(error) => {
+            let path = error.path().to_string();
+            let shape = shape_error(&path, &strip_position(&error.into_inner().to_string()));
+            for error in shape.into_errors() {
+                fields.note(&error.field, error.message);
+            }
+            return fields.finish(None);
+        }
+    };
+    if let Err(report) = request.validate() {
+        for (path, error) in report.iter() {
+            fields.note(
+                &path.to_string(),
+                match error.message() {
+                    "not set" => "field required",
+                    other => other,
+                },
+            );
+        }
+    }
+    let parsed = request.parse(&mut fields);
+    fields.finish(parsed)
 }
 
 fn control_characters(path: &str, value: &Value, errors: &mut Vec<FieldError>) {
@@ -315,25 +420,6 @@ fn strip_position(message: &str) -> String {
         .to_owned()
 }
 
-/// Turns a garde report into one 422 listing every field.
-pub fn validated<T: garde::Validate<Context = ()>>(value: T) -> Result<T, Problem> {
-    value.validate().map_err(|report| {
-        Problem::validation(
-            report
-                .iter()
-                .map(|(path, error)| FieldError {
-                    field: path.to_string(),
-                    message: match error.message() {
-                        "not set" => "field required".to_owned(),
-                        other => other.to_owned(),
-                    },
-                })
-                .collect(),
-        )
-    })?;
-    Ok(value)
-}
-
 /// The authenticated, active user making the request.
 pub struct CurrentUser(pub User);
 
@@ -375,12 +461,63 @@ mod tests {
     use super::*;
     use serde::Deserialize;
 
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, garde::Validate)]
     #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     struct Sample {
+        #[garde(skip)]
         email: Option<String>,
+        #[garde(skip)]
         age: Option<u8>,
+    }
+
+    impl FromBody for Sample {
+        type Parsed = Self;
+
+        fn parse(self, _: &mut Fields) -> Option<Self> {
+            Some(self)
+        }
+    }
+
+    fn decode_json<T: FromBody>(bytes: &[u8]) -> Result<T::Parsed, Problem> {
+        from_object::<T>(json_object(bytes)?)
+    }
+
+    fn decode_form<T: FromBody>(bytes: &[u8]) -> Result<T::Parsed, Problem> {
+        from_object::<T>(form_object(bytes)?)
+    }
+
+    /// Every bad field of one body, in one answer.
+    #[test]
+    fn unknown_missing_and_invalid_fields_are_reported_together() {
+        #[derive(Debug, Deserialize, garde::Validate)]
+        #[serde(deny_unknown_fields)]
+        struct Reset {
+            #[garde(required, length(min = 1))]
+            token: Option<String>,
+            #[garde(skip)]
+            new_password: Option<String>,
+        }
+        impl FromBody for Reset {
+            type Parsed = ();
+
+            fn parse(self, fields: &mut Fields) -> Option<()> {
+                fields.require("new_password", self.new_password.as_deref(), |raw| {
+                    shelter_domain::Password::parse(raw)
+                })?;
+                Some(())
+            }
+        }
+        let problem = decode_json::<Reset>(br#"{"password": "x", "extra": 1}"#)
+            .expect_err("three bad fields");
+        let mut named: Vec<_> = problem.errors().iter().map(|e| e.field.clone()).collect();
+        named.sort();
+        assert_eq!(
+            named,
+            ["extra", "new_password", "password", "token"],
+            "{:?}",
+            problem.errors()
+        );
     }
 
     #[test]
@@ -449,14 +586,23 @@ mod tests {
 
     #[test]
     fn forms_pass_the_same_checks_as_json() {
-        #[derive(Debug, Deserialize)]
+        #[derive(Debug, Deserialize, garde::Validate)]
         #[serde(deny_unknown_fields)]
         #[allow(dead_code)]
         struct Login {
+            #[garde(skip)]
             username: Option<String>,
+            #[garde(skip)]
             password: Option<String>,
         }
-        let login: Login = decode_form(b"username=ann+b%40x.com&password=p%26w").expect("ok");
+        impl FromBody for Login {
+            type Parsed = Self;
+
+            fn parse(self, _: &mut Fields) -> Option<Self> {
+                Some(self)
+            }
+        }
+        let login = decode_form::<Login>(b"username=ann+b%40x.com&password=p%26w").expect("ok");
         assert_eq!(login.username.as_deref(), Some("ann b@x.com"));
         assert_eq!(login.password.as_deref(), Some("p&w"));
         let cases: &[(&[u8], u16, Option<&str>)] = &[

@@ -128,6 +128,11 @@ impl Problem {
         )
     }
 
+    /// The field errors of a 422, to merge into another.
+    pub fn into_errors(self) -> Vec<FieldError> {
+        self.errors
+    }
+
     #[cfg(test)]
     pub fn status(&self) -> StatusCode {
         self.status

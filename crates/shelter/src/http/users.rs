@@ -8,7 +8,7 @@ use shelter_domain::{Page, PageError, User, UserId};
 
 use super::AppState;
 use super::dto::{ListQuery, SignupRequest, UpdateRequest, UserPage, UserResponse};
-use super::extract::{CurrentUser, RawBody, user_id, validated};
+use super::extract::{CurrentUser, RawBody, user_id};
 use super::limits::{client_ip, enforce};
 use super::problem::{FieldError, Problem, ProblemBody};
 use shelter_domain::realtime::Limit;
@@ -96,8 +96,8 @@ pub async fn signup(
         .map(|ip| ip.to_string())
         .unwrap_or_default();
     enforce(&state, Limit::Signup, &client).await?;
-    let request = validated(body.json::<SignupRequest>().await?)?;
-    let user = state.users.signup(request.into_account()?).await?;
+    let account = body.json::<SignupRequest>().await?;
+    let user = state.users.signup(account).await?;
     let mut response = HttpResponse::Created();
     response.insert_header((header::LOCATION, format!("/users/{}", user.id)));
     Ok(with_user(response, &user))
@@ -274,15 +274,10 @@ async fn update(
     id: UserId,
     body: RawBody,
 ) -> Result<HttpResponse, Problem> {
-    let request = validated(body.json::<UpdateRequest>().await?)?;
+    let update = body.json::<UpdateRequest>().await?;
     let user = state
         .users
-        .update(
-            me,
-            id,
-            request.into_update()?,
-            expected_revision(req.headers(), id),
-        )
+        .update(me, id, update, expected_revision(req.headers(), id))
         .await?;
     Ok(with_user(HttpResponse::Ok(), &user))
 }

@@ -267,7 +267,39 @@ async fn skip_beyond_int64_is_refused(backend: Backend) {
     assert_eq!(body(largest).await["items"], json!([]));
 }
 
+async fn a_422_names_every_bad_field_at_once(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    // What a newcomer sent: one unknown field, and so a missing one.
+    let reset = app
+        .post_json(
+            "/auth/reset-password",
+            &json!({"token": "t", "password": "new password"}),
+        )
+        .await;
+    let answer = problem(reset, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let mut named = fields(&answer);
+    named.sort();
+    assert_eq!(named, ["new_password", "password"], "{answer}");
+    let signup = app
+        .post_json(
+            "/users",
+            &json!({"email": "not an email", "username": "x", "nickname": "y"}),
+        )
+        .await;
+    let answer = problem(signup, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let mut named = fields(&answer);
+    named.sort();
+    assert_eq!(
+        named,
+        ["email", "nickname", "password", "username"],
+        "{answer}"
+    );
+}
+
 shelter_test_support::on_both_backends!(
+    a_422_names_every_bad_field_at_once,
     parallel_patches_without_if_match_all_succeed,
     superusers_demoting_each_other_at_once_never_get_412,
     with_no_grace_a_refresh_token_is_exchanged_exactly_once,
