@@ -30,14 +30,6 @@ impl EmailKind {
             .into_iter()
             .find(|kind| kind.as_str() == raw)
     }
-
-    /// What a token sent in this email may be used for.
-    pub fn purpose(self) -> TokenPurpose {
-        match self {
-            Self::Welcome | Self::VerifyEmail => TokenPurpose::VerifyEmail,
-            Self::PasswordReset => TokenPurpose::ResetPassword,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -41,11 +41,6 @@ impl SecretToken {
 pub struct TokenHash(String);
 
 impl TokenHash {
-    /// Wraps a hash read back from the store.
-    pub fn from_stored(hex: String) -> Self {
-        Self(hex)
-    }
-
     pub fn as_str(&self) -> &str {
         &self.0
     }

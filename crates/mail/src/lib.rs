@@ -11,6 +11,6 @@ mod render;
 mod transport;
 mod worker;
 
-pub use render::{Rendered, Renderer};
+pub use render::Rendered;
 pub use transport::{LettreMailer, MailSettings, Transport};
 pub use worker::{OutboxWorker, RetryPolicy, WorkerSettings};

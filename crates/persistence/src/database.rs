@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ColumnTrait, Condition, ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection,
@@ -13,12 +12,13 @@ use sea_orm::{
     TransactionTrait,
 };
 use shelter_domain::StoreError;
+use shelter_migration::{Migrator, MigratorTrait};
 use tokio::sync::Notify;
 
 use crate::SeaOrmUserRepository;
 use crate::entity::{email_outbox, one_time_token, refresh_token};
 use crate::fault::DbResultExt as _;
-use crate::outbox::SeaOrmEmailOutbox;
+use crate::outbox::{self, SeaOrmEmailOutbox};
 use crate::sessions::SeaOrmRefreshTokenStore;
 
 /// A write transaction that serialises with other writers from its first statement:
@@ -193,7 +193,7 @@ impl Database {
             .context("purge one-time tokens")?
             .rows_affected;
         let emails = email_outbox::Entity::delete_many()
-            .filter(email_outbox::Column::Status.eq("sent"))
+            .filter(email_outbox::Column::Status.eq(outbox::SENT))
             .filter(email_outbox::Column::SentAt.lte(now - chrono::Duration::days(1)))
             .exec(&self.connection)
             .await

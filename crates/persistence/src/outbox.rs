@@ -21,7 +21,7 @@ use crate::fault::{DbResultExt as _, within};
 
 const PENDING: &str = "pending";
 const SENDING: &str = "sending";
-const SENT: &str = "sent";
+pub(crate) const SENT: &str = "sent";
 const FAILED: &str = "failed";
 
 /// Stores a one-time token (hashed) and queues the email carrying it, inside `txn`.

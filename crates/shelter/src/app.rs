@@ -187,7 +187,13 @@ const DELIVERY_CONCURRENCY: usize = 16;
 /// The delivery worker's settings: a batch is sent `DELIVERY_CONCURRENCY` at a time and
 /// its lease outlasts the SMTP timeouts of the whole batch.
 pub fn worker_settings(settings: &Settings) -> WorkerSettings {
-    let (batch, concurrency) = (64, DELIVERY_CONCURRENCY);
+    let (batch, concurrency) = (64_u32, DELIVERY_CONCURRENCY);
+    // The worst a live worker can take over one batch: it goes out in `batch / concurrency`
+    // rounds, and one email can wait out the SMTP timeout three times (connecting, a
+    // command, the end of the data). Twice that and a minute more, so that no other
+    // instance takes over the batch of a worker that is slow but alive.
+    let rounds = u64::from(batch.div_ceil(u32::try_from(concurrency).unwrap_or(u32::MAX)));
+    let lease = settings.smtp_timeout_seconds * 3 * rounds * 2 + 60;
     WorkerSettings {
         retry: RetryPolicy {
             max_attempts: settings.email_max_attempts,
@@ -196,9 +202,7 @@ pub fn worker_settings(settings: &Settings) -> WorkerSettings {
         },
         batch,
         concurrency,
-        lease: StdDuration::from_secs(
-            settings.smtp_timeout_seconds * 3 * u64::from(batch / 8) + 60,
-        ),
+        lease: StdDuration::from_secs(lease),
         poll_interval: StdDuration::from_secs(1),
     }
 }
