@@ -580,17 +580,23 @@ mod tests {
         assert_eq!(Login::parse("a b").key(), Login::parse("c d").key());
     }
 
-    #[tokio::test]
-    async fn a_login_no_account_can_have_still_costs_one_verification() {
-        let mut users = MockUserRepository::new();
-        users.expect_find_by_email().never();
-        users.expect_find_by_username().never();
+    /// A hasher that expects exactly one verification, against the dummy hash.
+    fn verifying_the_dummy_once() -> MockPasswordHasher {
         let mut hasher = MockPasswordHasher::new();
         hasher
             .expect_verify()
             .withf(|_, hash| hash.is_none())
             .times(1)
             .returning(|_, _| Ok(false));
+        hasher
+    }
+
+    #[tokio::test]
+    async fn a_login_no_account_can_have_still_costs_one_verification() {
+        let mut users = MockUserRepository::new();
+        users.expect_find_by_email().never();
+        users.expect_find_by_username().never();
+        let hasher = verifying_the_dummy_once();
         let result = service(users, hasher, MockTokenIssuer::new())
             .login(
                 &Login::parse("not a login"),
@@ -607,12 +613,7 @@ mod tests {
     async fn an_unknown_user_still_costs_one_verification() {
         let mut users = MockUserRepository::new();
         users.expect_find_by_username().returning(|_| Ok(None));
-        let mut hasher = MockPasswordHasher::new();
-        hasher
-            .expect_verify()
-            .withf(|_, hash| hash.is_none())
-            .times(1)
-            .returning(|_, _| Ok(false));
+        let hasher = verifying_the_dummy_once();
         let mut tokens = MockTokenIssuer::new();
         tokens.expect_issue().never();
         let result = service(users, hasher, tokens)

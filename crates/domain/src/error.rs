@@ -113,15 +113,21 @@ impl From<StoreError> for UserError {
     }
 }
 
+impl HashError {
+    /// A busy hasher is an unavailable dependency; anything else is a bug.
+    fn split(self) -> Result<Unavailable, anyhow::Error> {
+        match self {
+            Self::Busy => Ok(Unavailable::new(Dependency::PasswordHasher, Self::Busy)),
+            Self::Unexpected(error) => Err(error),
+        }
+    }
+}
+
 impl From<HashError> for UserError {
     fn from(error: HashError) -> Self {
-        match error {
-            HashError::Busy => Self::Unavailable(Unavailable::new(
-                Dependency::PasswordHasher,
-                HashError::Busy,
-            )),
-            HashError::Unexpected(error) => Self::Unexpected(error),
-        }
+        error
+            .split()
+            .map_or_else(Self::Unexpected, Self::Unavailable)
     }
 }
 
@@ -164,12 +170,8 @@ impl From<StoreError> for AuthError {
 
 impl From<HashError> for AuthError {
     fn from(error: HashError) -> Self {
-        match error {
-            HashError::Busy => Self::Unavailable(Unavailable::new(
-                Dependency::PasswordHasher,
-                HashError::Busy,
-            )),
-            HashError::Unexpected(error) => Self::Unexpected(error),
-        }
+        error
+            .split()
+            .map_or_else(Self::Unexpected, Self::Unavailable)
     }
 }
