@@ -33,102 +33,91 @@ use shelter_redis::{Redis, RedisChatBus, RedisRateLimiter};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::chat::{Hub, LocalOnly};
 use crate::config::{ConfigError, EmailTransport, Settings};
 use crate::http::{self, AppState, InProcessRateLimiter, Probe};
-use crate::ws::{Hub, LocalOnly};
 
-/// The services the HTTP layer serves, and the probes of their dependencies.
-pub struct Services {
-    pub users: Arc<UserService>,
-    pub auth: Arc<AuthService>,
-    pub probes: Vec<Arc<dyn Probe>>,
-    pub hub: Arc<Hub>,
-    /// `None` when rate limits are switched off.
-    pub limiter: Option<Arc<dyn RateLimiter>>,
-    pub trusted_proxies: Vec<IpNet>,
-    /// With Redis: the bus whose subscription feeds the hub.
-    pub redis_bus: Option<Arc<RedisChatBus>>,
-}
-
-impl Services {
-    /// Builds the real adapters on an open database.
-    ///
-    /// # Errors
-    /// When an adapter cannot be built.
-    pub fn build(settings: &Settings, database: &Database) -> anyhow::Result<Self> {
-        let users: Arc<dyn UserRepository> = Arc::new(database.users());
-        let hasher: Arc<dyn PasswordHasher> = Arc::new(Argon2PasswordHasher::new(
-            HashingParams::default(),
-            hashing_pool(settings),
-        )?);
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let tokens = Arc::new(JwtTokenIssuer::new(
-            &signing_key(settings),
-            Duration::minutes(i64::from(settings.access_token_expire_minutes)),
-        ));
-        let redis = settings
-            .redis_url
-            .as_deref()
-            .map(|url| Redis::new(url, &settings.redis_prefix).map(Arc::new))
-            .transpose()?;
-        let (bus, redis_bus): (Arc<dyn ChatBus>, _) = match &redis {
-            Some(redis) => {
-                let bus = Arc::new(RedisChatBus::new(Arc::clone(redis)));
-                (bus.clone(), Some(bus))
-            }
-            None => (Arc::new(LocalOnly), None),
-        };
-        let limiter: Option<Arc<dyn RateLimiter>> = match (&redis, settings.rate_limit_enabled) {
-            (_, false) => None,
-            (Some(redis), true) => Some(Arc::new(RedisRateLimiter::new(
-                Arc::clone(redis),
-                http::quotas(settings),
-                settings.rate_limit_fail_open,
-            ))),
-            (None, true) => Some(Arc::new(InProcessRateLimiter::new(&http::quotas(settings)))),
-        };
-        let mut probes: Vec<Arc<dyn Probe>> = vec![Arc::new(DatabaseProbe(database.clone()))];
-        if let Some(redis) = redis {
-            probes.push(Arc::new(RedisProbe(redis)));
+/// Builds the real adapters on an open database into the application's state; with Redis,
+/// also the bus whose subscription must feed the hub.
+///
+/// # Errors
+/// When an adapter cannot be built.
+pub fn build_state(
+    settings: &Settings,
+    database: &Database,
+) -> anyhow::Result<(AppState, Option<Arc<RedisChatBus>>)> {
+    let users: Arc<dyn UserRepository> = Arc::new(database.users());
+    let hasher: Arc<dyn PasswordHasher> = Arc::new(Argon2PasswordHasher::new(
+        HashingParams::default(),
+        hashing_pool(settings),
+    )?);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let tokens = Arc::new(JwtTokenIssuer::new(
+        &signing_key(settings),
+        Duration::minutes(i64::from(settings.access_token_expire_minutes)),
+    ));
+    let redis = settings
+        .redis_url
+        .as_deref()
+        .map(|url| Redis::new(url, &settings.redis_prefix).map(Arc::new))
+        .transpose()?;
+    let (bus, redis_bus): (Arc<dyn ChatBus>, _) = match &redis {
+        Some(redis) => {
+            let bus = Arc::new(RedisChatBus::new(Arc::clone(redis)));
+            (bus.clone(), Some(bus))
         }
-        let policy = SessionPolicy {
-            refresh_lifetime: Duration::days(i64::from(settings.refresh_token_expire_days)),
-            reuse_grace: Duration::seconds(i64::from(settings.refresh_reuse_grace_seconds)),
-            require_verified_email: settings.require_verified_email,
-        };
-        let hub = Arc::new(Hub::new(bus));
-        Ok(Self {
-            users: Arc::new(UserService::new(
-                Arc::clone(&users),
-                Arc::clone(&hasher),
-                Arc::clone(&clock),
-                hub.clone(),
-            )),
-            auth: Arc::new(AuthService::new(
-                users,
-                Arc::new(database.refresh_tokens()),
-                hasher,
-                tokens,
-                clock,
-                policy,
-                hub.clone(),
-            )),
-            probes,
-            hub,
-            limiter,
-            trusted_proxies: settings
-                .trusted_proxies
-                .iter()
-                .filter_map(|proxy| {
-                    proxy
-                        .parse::<IpNet>()
-                        .or_else(|_| proxy.parse::<std::net::IpAddr>().map(IpNet::from))
-                        .ok()
-                })
-                .collect(),
-            redis_bus,
-        })
+        None => (Arc::new(LocalOnly), None),
+    };
+    let limiter: Option<Arc<dyn RateLimiter>> = match (&redis, settings.rate_limit_enabled) {
+        (_, false) => None,
+        (Some(redis), true) => Some(Arc::new(RedisRateLimiter::new(
+            Arc::clone(redis),
+            http::quotas(settings),
+            settings.rate_limit_fail_open,
+        ))),
+        (None, true) => Some(Arc::new(InProcessRateLimiter::new(&http::quotas(settings)))),
+    };
+    let mut probes: Vec<Arc<dyn Probe>> = vec![Arc::new(DatabaseProbe(database.clone()))];
+    if let Some(redis) = redis {
+        probes.push(Arc::new(RedisProbe(redis)));
     }
+    let policy = SessionPolicy {
+        refresh_lifetime: Duration::days(i64::from(settings.refresh_token_expire_days)),
+        reuse_grace: Duration::seconds(i64::from(settings.refresh_reuse_grace_seconds)),
+        require_verified_email: settings.require_verified_email,
+    };
+    let hub = Arc::new(Hub::new(bus));
+    let state = AppState {
+        users: Arc::new(UserService::new(
+            Arc::clone(&users),
+            Arc::clone(&hasher),
+            Arc::clone(&clock),
+            hub.clone(),
+        )),
+        auth: Arc::new(AuthService::new(
+            users,
+            Arc::new(database.refresh_tokens()),
+            hasher,
+            tokens,
+            clock,
+            policy,
+            hub.clone(),
+        )),
+        probes,
+        hub,
+        limiter,
+        trusted_proxies: settings
+            .trusted_proxies
+            .iter()
+            .filter_map(|proxy| {
+                proxy
+                    .parse::<IpNet>()
+                    .or_else(|_| proxy.parse::<std::net::IpAddr>().map(IpNet::from))
+                    .ok()
+            })
+            .collect(),
+    };
+    Ok((state, redis_bus))
 }
 
 /// The hashing threads and queue the settings ask for.
@@ -357,13 +346,12 @@ impl Application {
     /// When the database, an adapter or the listener cannot be set up.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let database = open_database(settings).await?;
-        let services = Services::build(settings, &database)?;
-        ensure_first_superuser(settings, &services.users).await?;
+        let (state, redis_bus) = build_state(settings, &database)?;
+        ensure_first_superuser(settings, &state.users).await?;
         let mailer: Arc<dyn Mailer> = Arc::new(mailer(settings)?);
-        let redis_bus = services.redis_bus.clone();
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
             .with_context(|| format!("listen on {}:{}", settings.host, settings.port))?;
-        let mut application = Self::serve(listener, services, &HttpSettings::from(settings))?;
+        let mut application = Self::serve(listener, state, &HttpSettings::from(settings))?;
         let worker = OutboxWorker::new(
             Arc::new(database.outbox()),
             mailer,
@@ -390,26 +378,19 @@ impl Application {
         self.tasks.push(tokio::spawn(task(self.stop.subscribe())));
     }
 
-    /// Serves ready-made services on a bound listener.
+    /// Serves a ready-made state on a bound listener, so tests can swap any adapter.
     ///
     /// # Errors
     /// When the listener cannot be used.
     pub fn serve(
         listener: TcpListener,
-        services: Services,
+        state: AppState,
         settings: &HttpSettings,
     ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
         http::install_metrics();
-        let hub = Arc::clone(&services.hub);
-        let state = web::Data::new(AppState {
-            users: services.users,
-            auth: services.auth,
-            probes: services.probes,
-            hub: services.hub,
-            limiter: services.limiter,
-            trusted_proxies: services.trusted_proxies,
-        });
+        let hub = Arc::clone(&state.hub);
+        let state = web::Data::new(state);
         let origins = settings.allowed_origins.clone();
         let deadline = settings.request_timeout;
         let mut server = HttpServer::new(move || {

@@ -1,6 +1,7 @@
 //! The HTTP adapter: handlers, DTOs, extractors, middleware and the OpenAPI document.
 
 mod auth;
+mod chat;
 mod docs;
 mod dto;
 mod extract;
@@ -19,7 +20,7 @@ use ipnet::IpNet;
 use shelter_domain::realtime::RateLimiter;
 use shelter_domain::{AuthService, UserService};
 
-use crate::ws::{self, Hub};
+use crate::chat::Hub;
 
 pub use docs::ApiDoc;
 pub use extract::bearer_token;
@@ -78,6 +79,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/health/live").route(web::get().to(health::live)))
     .service(web::resource("/health/ready").route(web::get().to(health::ready)))
     .service(web::resource("/metrics").route(web::get().to(metrics::metrics)))
-    .service(web::resource("/ws/{client_id}").route(web::get().to(ws::connect)))
+    .service(web::resource("/ws/{client_id}").route(web::get().to(chat::connect)))
     .configure(docs::routes);
 }

@@ -3,12 +3,13 @@
 //!
 //! - `config` reads the settings from defaults, `shelter.toml`, `.env` and `SHELTER_*`;
 //! - `app` builds the adapters and serves them (`Application`);
-//! - `http` holds the handlers, DTOs, extractors, middleware and OpenAPI document;
-//! - `telemetry` sets up logging;
-//! - `ws` is the WebSocket chat and its hub.
+//! - `http` holds the handlers (the WebSocket endpoint included), DTOs, extractors,
+//!   middleware and OpenAPI document;
+//! - `chat` is the hub of this instance's chat connections;
+//! - `telemetry` sets up logging.
 
 pub mod app;
+pub mod chat;
 pub mod config;
 pub mod http;
 pub mod telemetry;
-pub mod ws;

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::json;
-use shelter::app::{Application, HttpSettings, Services};
-use shelter::http::Probe;
+use shelter::app::{Application, HttpSettings};
+use shelter::http::{AppState, Probe};
 use shelter_auth::JwtTokenIssuer;
 use shelter_domain::ports::{
     MockPasswordHasher, MockRefreshTokenStore, MockUserRepository, SystemClock,
@@ -54,8 +54,8 @@ fn broken_app() -> String {
         &SecretString::from(SECRET_KEY),
         chrono::Duration::minutes(30),
     ));
-    let hub = Arc::new(shelter::ws::Hub::new(Arc::new(shelter::ws::LocalOnly)));
-    let services = Services {
+    let hub = Arc::new(shelter::chat::Hub::new(Arc::new(shelter::chat::LocalOnly)));
+    let state = AppState {
         users: Arc::new(UserService::new(
             users.clone(),
             hasher.clone(),
@@ -79,12 +79,11 @@ fn broken_app() -> String {
         hub,
         limiter: None,
         trusted_proxies: Vec::new(),
-        redis_bus: None,
     };
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let app = Application::serve(
         listener,
-        services,
+        state,
         &HttpSettings {
             workers: Some(1),
             ..HttpSettings::default()

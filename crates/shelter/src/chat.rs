@@ -1,0 +1,170 @@
+//! The chat hub: this instance's chat connections, and how events reach them and the other
+//! instances. The `/ws/{client_id}` endpoint that feeds it is `http::chat`.
+//!
+//! Every connection has a bounded outgoing queue; broadcasting only ever `try_send`s into
+//! it, so a slow client never delays the others, and a client whose queue is full is
+//! disconnected. Events reach the other instances through the `ChatBus` (Redis); this
+//! instance's clients are served directly, so local delivery never depends on the bus.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use actix_ws::{CloseCode, CloseReason};
+use shelter_domain::UserId;
+use shelter_domain::realtime::{ChatBus, ChatEvent, ChatSink, SessionEvents};
+use tokio::sync::{mpsc, oneshot};
+
+/// Messages waiting for one client before it counts as too slow.
+pub const QUEUE_CAPACITY: usize = 256;
+
+struct Client {
+    user: UserId,
+    outgoing: mpsc::Sender<Arc<str>>,
+    close: oneshot::Sender<CloseReason>,
+}
+
+/// This instance's connections.
+pub struct Hub {
+    clients: Mutex<HashMap<u64, Client>>,
+    next_id: AtomicU64,
+    bus: Arc<dyn ChatBus>,
+}
+
+/// What a connection task receives from the hub.
+pub struct Registration {
+    pub(crate) id: u64,
+    pub(crate) outgoing: mpsc::Receiver<Arc<str>>,
+    pub(crate) close: oneshot::Receiver<CloseReason>,
+}
+
+pub(crate) fn reason(code: CloseCode, description: &str) -> CloseReason {
+    CloseReason {
+        code,
+        description: Some(description.to_owned()),
+    }
+}
+
+impl Hub {
+    pub fn new(bus: Arc<dyn ChatBus>) -> Self {
+        Self {
+            clients: Mutex::default(),
+            next_id: AtomicU64::new(1),
+            bus,
+        }
+    }
+
+    pub(crate) fn register(&self, user: UserId) -> Registration {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (outgoing_tx, outgoing) = mpsc::channel(QUEUE_CAPACITY);
+        let (close_tx, close) = oneshot::channel();
+        self.lock().insert(
+            id,
+            Client {
+                user,
+                outgoing: outgoing_tx,
+                close: close_tx,
+            },
+        );
+        Registration {
+            id,
+            outgoing,
+            close,
+        }
+    }
+
+    pub(crate) fn unregister(&self, id: u64) {
+        self.lock().remove(&id);
+    }
+
+    /// Delivers locally, then tells the other instances.
+    pub async fn publish(&self, event: ChatEvent) {
+        self.deliver(event.clone());
+        self.bus.publish(&event).await;
+    }
+
+    /// Closes every connection with 1001 (going away), for a shutdown.
+    pub fn shutdown(&self) {
+        let clients: Vec<Client> = self.lock().drain().map(|(_, client)| client).collect();
+        for client in clients {
+            let _ = client
+                .close
+                .send(reason(CloseCode::Away, "server shutting down"));
+        }
+    }
+
+    fn broadcast(&self, text: &str) {
+        let text: Arc<str> = Arc::from(text);
+        let mut clients = self.lock();
+        let too_slow: Vec<u64> = clients
+            .iter()
+            .filter(|(_, client)| {
+                matches!(
+                    client.outgoing.try_send(Arc::clone(&text)),
+                    Err(mpsc::error::TrySendError::Full(_))
+                )
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in too_slow {
+            if let Some(client) = clients.remove(&id) {
+                tracing::info!(connection = id, user_id = %client.user, "disconnecting a client that does not keep up");
+                let _ = client
+                    .close
+                    .send(reason(CloseCode::Policy, "too slow: message queue full"));
+            }
+        }
+    }
+
+    fn close_user(&self, user: UserId, why: &str) {
+        let mut clients = self.lock();
+        let ids: Vec<u64> = clients
+            .iter()
+            .filter(|(_, c)| c.user == user)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            if let Some(client) = clients.remove(&id) {
+                let _ = client.close.send(reason(CloseCode::Policy, why));
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Client>> {
+        // A panic while holding the lock cannot leave the map inconsistent (every
+        // operation is a single insert or remove), so a poisoned lock is still usable.
+        self.clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionEvents for Hub {
+    async fn ended(&self, user: UserId) {
+        self.publish(ChatEvent::Revoked { user }).await;
+    }
+}
+
+impl ChatSink for Hub {
+    fn deliver(&self, event: ChatEvent) {
+        match event {
+            ChatEvent::Said { user, content } => {
+                self.broadcast(&format!("Client #{user} says: {content}"));
+            }
+            ChatEvent::Left { user } => {
+                self.broadcast(&format!("Client #{user} left the chat"));
+            }
+            ChatEvent::Revoked { user } => self.close_user(user, "session revoked"),
+        }
+    }
+}
+
+/// A bus that reaches no other instance: one instance needs none.
+pub struct LocalOnly;
+
+#[async_trait::async_trait]
+impl ChatBus for LocalOnly {
+    async fn publish(&self, _: &ChatEvent) {}
+}
