@@ -165,6 +165,21 @@ impl Database {
         self.outbox_signal.clone()
     }
 
+    /// Purges every ten minutes until `stop` turns true; a failure is logged and tried
+    /// again next time.
+    pub async fn purge_until_stopped(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            match self.purge(Utc::now()).await {
+                Ok(purged) => tracing::debug!(?purged, "purged expired rows"),
+                Err(error) => tracing::warn!(error = format!("{error:#}"), "purge failed"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_mins(10)) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
     /// Deletes what can no longer be used: expired or revoked refresh tokens (spent but
     /// unexpired ones stay, to detect reuse), expired or spent one-time tokens, and emails
     /// delivered more than a day ago.

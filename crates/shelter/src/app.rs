@@ -7,13 +7,10 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use actix_cors::Cors;
 use actix_web::dev::Server;
-use actix_web::http::{Method, header};
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use async_trait::async_trait;
 use chrono::Duration;
 use ipnet::IpNet;
 use rand::RngCore as _;
@@ -36,6 +33,8 @@ use tokio::task::JoinHandle;
 use crate::chat::{Hub, LocalOnly};
 use crate::config::{ConfigError, EmailTransport, Settings};
 use crate::http::{self, AppState, InProcessRateLimiter, Probe};
+use crate::shutdown;
+pub use crate::shutdown::Stopper;
 
 /// Builds the real adapters on an open database into the application's state; with Redis,
 /// also the bus whose subscription must feed the hub.
@@ -77,9 +76,9 @@ pub fn build_state(
         ))),
         (None, true) => Some(Arc::new(InProcessRateLimiter::new(&http::quotas(settings)))),
     };
-    let mut probes: Vec<Arc<dyn Probe>> = vec![Arc::new(DatabaseProbe(database.clone()))];
+    let mut probes: Vec<Arc<dyn Probe>> = vec![Arc::new(database.clone())];
     if let Some(redis) = redis {
-        probes.push(Arc::new(RedisProbe(redis)));
+        probes.push(redis);
     }
     let policy = SessionPolicy {
         refresh_lifetime: Duration::days(i64::from(settings.refresh_token_expire_days)),
@@ -129,19 +128,6 @@ pub fn hashing_pool(settings: &Settings) -> HashingPool {
         pool.queue = queue;
     }
     pool
-}
-
-struct RedisProbe(Arc<Redis>);
-
-#[async_trait]
-impl Probe for RedisProbe {
-    fn name(&self) -> &'static str {
-        "Redis"
-    }
-
-    async fn check(&self) -> anyhow::Result<()> {
-        self.0.ping().await
-    }
 }
 
 /// The mailer the settings ask for.
@@ -196,20 +182,6 @@ pub fn worker_settings(settings: &Settings) -> WorkerSettings {
     }
 }
 
-/// Deletes expired tokens and old delivered emails every ten minutes until stopped.
-async fn purge_periodically(database: Database, mut stop: watch::Receiver<bool>) {
-    loop {
-        match database.purge(chrono::Utc::now()).await {
-            Ok(purged) => tracing::debug!(?purged, "purged expired rows"),
-            Err(error) => tracing::warn!(error = format!("{error:#}"), "purge failed"),
-        }
-        tokio::select! {
-            () = tokio::time::sleep(StdDuration::from_mins(10)) => {}
-            _ = stop.changed() => return,
-        }
-    }
-}
-
 /// The configured key, or in development a random one per start (tokens then die with
 /// the process; configuration refuses this in production).
 fn signing_key(settings: &Settings) -> SecretString {
@@ -225,19 +197,6 @@ fn signing_key(settings: &Settings) -> SecretString {
         });
         SecretString::from(hex)
     })
-}
-
-struct DatabaseProbe(Database);
-
-#[async_trait]
-impl Probe for DatabaseProbe {
-    fn name(&self) -> &'static str {
-        "database"
-    }
-
-    async fn check(&self) -> anyhow::Result<()> {
-        self.0.ping().await
-    }
 }
 
 /// Opens the configured database and brings its schema up to date.
@@ -329,16 +288,6 @@ pub struct Application {
     shutdown: Arc<tokio::sync::Notify>,
 }
 
-/// Stops a running application as SIGTERM would (for tests and embedding programs).
-#[derive(Clone)]
-pub struct Stopper(Arc<tokio::sync::Notify>);
-
-impl Stopper {
-    pub fn stop(&self) {
-        self.0.notify_one();
-    }
-}
-
 impl Application {
     /// Builds everything from the settings and binds the listener (port 0 picks a free one).
     ///
@@ -361,7 +310,7 @@ impl Application {
         );
         application.spawn(|stop| worker.run(stop));
         let purged = database.clone();
-        application.spawn(move |stop| purge_periodically(purged, stop));
+        application.spawn(move |stop| purged.purge_until_stopped(stop));
         if let Some(bus) = redis_bus {
             let sink: Arc<dyn ChatSink> = application.hub.clone();
             application.spawn(move |stop| bus.deliver_to(sink, stop));
@@ -400,7 +349,7 @@ impl Application {
                 .default_service(web::to(|| async {
                     actix_web::HttpResponse::NotFound().finish()
                 }))
-                .wrap(Condition::new(!origins.is_empty(), cors(&origins)))
+                .wrap(Condition::new(!origins.is_empty(), http::cors(&origins)))
                 .wrap(from_fn(move |req, next| http::observe(req, next, deadline)))
         })
         .listen(listener)?
@@ -439,7 +388,7 @@ impl Application {
         let mut server = self.server;
         let outcome = tokio::select! {
             finished = &mut server => finished,
-            () = termination(&self.shutdown) => {
+            () = shutdown::requested(&self.shutdown) => {
                 tracing::info!("shutting down: closing WebSockets, finishing requests");
                 self.hub.shutdown();
                 // The command is sent at once; the server future, polled below, carries
@@ -463,65 +412,4 @@ impl Application {
         }
         outcome
     }
-}
-
-/// SIGINT, SIGTERM, or a `Stopper`.
-async fn termination(stopper: &tokio::sync::Notify) {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {}
-        () = terminate => {}
-        () = stopper.notified() => {}
-    }
-}
-
-/// CORS for the allow-list only. Credentials are allowed only with named origins, never
-/// with `*`; a request from another origin is served without CORS headers (the browser
-/// then withholds the answer), not refused, so non-browser clients are unaffected.
-fn cors(origins: &[String]) -> Cors {
-    let mut cors = Cors::default()
-        .allowed_methods([
-            Method::GET,
-            Method::POST,
-            Method::PATCH,
-            Method::DELETE,
-            Method::OPTIONS,
-        ])
-        .allowed_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::ACCEPT,
-            header::IF_MATCH,
-            header::IF_NONE_MATCH,
-            http::REQUEST_ID_HEADER,
-        ])
-        .expose_headers([
-            header::ETAG,
-            header::LOCATION,
-            header::RETRY_AFTER,
-            http::REQUEST_ID_HEADER,
-            http::PROCESS_TIME_HEADER,
-        ])
-        .max_age(3600)
-        .block_on_origin_mismatch(false);
-    if origins.iter().any(|origin| origin == "*") {
-        cors = cors.allow_any_origin();
-    } else {
-        for origin in origins {
-            cors = cors.allowed_origin(origin.trim_end_matches('/'));
-        }
-        cors = cors.supports_credentials();
-    }
-    cors
 }

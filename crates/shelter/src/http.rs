@@ -2,6 +2,7 @@
 
 mod auth;
 mod chat;
+mod cors;
 mod docs;
 mod dto;
 mod extract;
@@ -22,6 +23,7 @@ use shelter_domain::{AuthService, UserService};
 
 use crate::chat::Hub;
 
+pub use cors::cors;
 pub use docs::ApiDoc;
 pub use extract::bearer_token;
 pub use limits::{InProcessRateLimiter, quotas};

@@ -12,4 +12,5 @@ pub mod app;
 pub mod chat;
 pub mod config;
 pub mod http;
+mod shutdown;
 pub mod telemetry;

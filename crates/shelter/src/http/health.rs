@@ -1,10 +1,13 @@
-//! Liveness and readiness.
+//! Liveness and readiness, and the dependencies readiness asks.
 
 use actix_web::{HttpResponse, web};
+use async_trait::async_trait;
+use shelter_persistence::Database;
+use shelter_redis::Redis;
 
-use super::AppState;
 use super::dto::Status;
 use super::problem::{Problem, ProblemBody};
+use super::{AppState, Probe};
 
 /// The process is up.
 #[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, body = Status)))]
@@ -35,4 +38,26 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, Problem> 
         }
     }
     Ok(HttpResponse::Ok().json(Status { status: "ok" }))
+}
+
+#[async_trait]
+impl Probe for Database {
+    fn name(&self) -> &'static str {
+        "database"
+    }
+
+    async fn check(&self) -> anyhow::Result<()> {
+        self.ping().await
+    }
+}
+
+#[async_trait]
+impl Probe for Redis {
+    fn name(&self) -> &'static str {
+        "Redis"
+    }
+
+    async fn check(&self) -> anyhow::Result<()> {
+        self.ping().await
+    }
 }
