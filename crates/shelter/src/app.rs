@@ -12,7 +12,6 @@ use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use chrono::Duration;
-use ipnet::IpNet;
 use rand::RngCore as _;
 use secrecy::{ExposeSecret, SecretString};
 use shelter_auth::{Argon2PasswordHasher, HashingParams, HashingPool, JwtTokenIssuer};
@@ -105,16 +104,7 @@ pub fn build_state(
         probes,
         hub,
         limiter,
-        trusted_proxies: settings
-            .trusted_proxies
-            .iter()
-            .filter_map(|proxy| {
-                proxy
-                    .parse::<IpNet>()
-                    .or_else(|_| proxy.parse::<std::net::IpAddr>().map(IpNet::from))
-                    .ok()
-            })
-            .collect(),
+        trusted_proxies: settings.trusted_proxies.clone(),
     };
     Ok((state, redis_bus))
 }

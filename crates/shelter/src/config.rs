@@ -117,8 +117,9 @@ pub struct Settings {
     /// Prefix of every Redis key and channel, so deployments can share one Redis.
     #[serde(deserialize_with = "lenient::string")]
     pub redis_prefix: String,
-    #[serde(deserialize_with = "lenient::list")]
-    pub trusted_proxies: Vec<String>,
+    /// Peers whose `X-Forwarded-For` is believed: addresses or CIDR ranges.
+    #[serde(deserialize_with = "lenient::networks")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub log_format: LogFormat,
 }
 
@@ -331,15 +332,6 @@ impl Settings {
                 "must be an http:// or https:// URL",
             ));
         }
-        for proxy in &self.trusted_proxies {
-            if proxy.parse::<ipnet::IpNet>().is_err() && proxy.parse::<std::net::IpAddr>().is_err()
-            {
-                return Err(ConfigError::new(
-                    "trusted_proxies",
-                    format!("{proxy:?} is neither an IP address nor a CIDR range"),
-                ));
-            }
-        }
         let first = [
             self.first_superuser_email.is_some(),
             self.first_superuser_username.is_some(),
@@ -481,6 +473,24 @@ mod lenient {
 
     pub fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
         d.deserialize_any(TextList)
+    }
+
+    /// A list of IP addresses or CIDR ranges, parsed here once: an address is the range
+    /// of just itself.
+    pub fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+        list(d)?
+            .iter()
+            .map(|entry| {
+                entry
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        de::Error::custom(format!(
+                            "{entry:?} is neither an IP address nor a CIDR range"
+                        ))
+                    })
+            })
+            .collect()
     }
 }
 

@@ -83,7 +83,7 @@ async fn signups_are_limited_per_address_and_recovery_per_email(backend: Backend
 }
 
 async fn forwarded_addresses_count_only_behind_a_trusted_proxy(backend: Backend) {
-    let limited_app = |trusted: Vec<String>| {
+    let limited_app = |trusted: Vec<ipnet::IpNet>| {
         TestApp::spawn_with(backend, move |s| {
             s.rate_limit_enabled = true;
             s.rate_limit_signup_per_hour = 1;
@@ -97,7 +97,8 @@ async fn forwarded_addresses_count_only_behind_a_trusted_proxy(backend: Backend)
             .send()
     };
     // The test client (127.0.0.1) is the trusted proxy: each forwarded client has a quota.
-    let Some(behind_proxy) = limited_app(vec!["127.0.0.1".into()]).await else {
+    let Some(behind_proxy) = limited_app(vec!["127.0.0.1/32".parse().expect("network")]).await
+    else {
         return;
     };
     for client in ["203.0.113.1", "203.0.113.2"] {
