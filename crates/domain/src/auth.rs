@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::Duration;
 use secrecy::SecretString;
 
+use crate::address::EmailAddress;
 use crate::email::{EmailKind, PendingToken, TokenPurpose};
 use crate::error::AuthError;
 use crate::ports::{
@@ -14,7 +15,7 @@ use crate::ports::{
 };
 use crate::realtime::SessionEvents;
 use crate::token::SecretToken;
-use crate::user::{EmailAddress, Login, Password, User, UserId};
+use crate::user::{Login, Password, User, UserId};
 
 /// How long a password-reset link works.
 pub const RESET_TOKEN_LIFETIME: Duration = Duration::hours(1);

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::address::EmailAddress;
 use crate::token::{SecretToken, TokenHash};
-use crate::user::EmailAddress;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EmailKind {

@@ -1,7 +1,7 @@
 //! Shelter's domain: the user rules, with no knowledge of HTTP, SQL, SMTP or JWT.
 //!
-//! - [`user`]: value types that cannot hold invalid data (`EmailAddress`, `Username`,
-//!   `Password`, `UserId`) and the `User` record.
+//! - [`address`] and [`user`]: value types that cannot hold invalid data (`EmailAddress`,
+//!   `Username`, `Login`, `Password`, `UserId`, `Page`) and the `User` record.
 //! - [`ports`]: one trait per outside concern (user store, password hasher, token issuer,
 //!   clock). Adapters in other crates implement them; with the `mocks` feature each has a
 //!   mockall mock for other crates' tests.
@@ -11,6 +11,7 @@
 //! - [`realtime`]: the ports shared across instances (rate limiter, chat bus).
 //! - [`error`]: one error enum per concern, in domain words.
 
+pub mod address;
 pub mod auth;
 pub mod email;
 pub mod error;
@@ -20,12 +21,13 @@ pub mod token;
 pub mod user;
 pub mod users;
 
+pub use address::{EmailAddress, EmailError};
 pub use auth::{AuthService, LoginOutcome, SessionPolicy};
 pub use email::{EmailKind, OutboundEmail, PendingToken, QueuedEmail, TokenPurpose};
 pub use error::{AuthError, Dependency, HashError, StoreError, Unavailable, UserError};
 pub use token::{SecretToken, TokenHash};
 pub use user::{
-    EmailAddress, EmailError, Login, NewUser, Page, PageError, Password, PasswordError,
-    PasswordHash, User, UserChanges, UserId, Username, UsernameError,
+    Login, NewUser, Page, PageError, Password, PasswordError, PasswordHash, User, UserChanges,
+    UserId, Username, UsernameError,
 };
 pub use users::{AccountUpdate, NewAccount, UserService};

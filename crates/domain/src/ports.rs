@@ -5,12 +5,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
+use crate::address::EmailAddress;
 use crate::email::{PendingToken, QueuedEmail, TokenPurpose};
 use crate::error::{HashError, StoreError};
 use crate::token::TokenHash;
-use crate::user::{
-    EmailAddress, NewUser, Page, Password, PasswordHash, User, UserChanges, UserId, Username,
-};
+use crate::user::{NewUser, Page, Password, PasswordHash, User, UserChanges, UserId, Username};
 
 /// The user store.
 ///

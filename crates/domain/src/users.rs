@@ -7,14 +7,13 @@ use secrecy::SecretString;
 
 use chrono::Duration;
 
+use crate::address::EmailAddress;
 use crate::email::{EmailKind, PendingToken};
 use crate::error::{StoreError, UserError};
 use crate::ports::{Clock, PasswordHasher, UserRepository};
 use crate::realtime::SessionEvents;
 use crate::token::SecretToken;
-use crate::user::{
-    EmailAddress, NewUser, Page, Password, PasswordHash, User, UserChanges, UserId, Username,
-};
+use crate::user::{NewUser, Page, Password, PasswordHash, User, UserChanges, UserId, Username};
 
 /// A validated signup request.
 #[derive(Debug, Clone)]

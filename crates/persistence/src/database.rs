@@ -8,32 +8,15 @@ use chrono::{DateTime, Utc};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ColumnTrait, Condition, ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, QueryFilter, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
+    EntityTrait, QueryFilter, TransactionTrait,
 };
-use shelter_domain::StoreError;
 use shelter_migration::{Migrator, MigratorTrait};
 use tokio::sync::Notify;
 
 use crate::SeaOrmUserRepository;
 use crate::entity::{email_outbox, one_time_token, refresh_token};
-use crate::fault::DbResultExt as _;
 use crate::outbox::{self, SeaOrmEmailOutbox};
 use crate::sessions::SeaOrmRefreshTokenStore;
-
-/// A write transaction that serialises with other writers from its first statement:
-/// `BEGIN IMMEDIATE` on SQLite (where row locks do not exist), and on PostgreSQL the
-/// `SELECT … FOR UPDATE` of the rows it reads.
-pub(crate) async fn begin_write(
-    db: &DatabaseConnection,
-) -> Result<DatabaseTransaction, StoreError> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..TransactionOptions::default()
-    })
-    .await
-    .store_context("begin transaction")
-}
 
 /// What a clean-up removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -13,6 +13,7 @@ mod entity;
 mod fault;
 mod outbox;
 mod sessions;
+mod transaction;
 mod users;
 
 pub use database::{Database, DatabaseSettings, Purged};

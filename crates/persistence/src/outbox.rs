@@ -15,9 +15,9 @@ use shelter_domain::{
     TokenPurpose, UserId,
 };
 
-use crate::database::begin_write;
 use crate::entity::{email_outbox, one_time_token};
 use crate::fault::{DbResultExt as _, within};
+use crate::transaction::begin_write;
 
 const PENDING: &str = "pending";
 const SENDING: &str = "sending";

@@ -10,9 +10,9 @@ use sea_orm::{
 use shelter_domain::ports::{NewRefreshToken, RefreshTokenStore, Rotation};
 use shelter_domain::{StoreError, TokenHash, UserId};
 
-use crate::database::begin_write;
 use crate::entity::refresh_token;
 use crate::fault::{DbResultExt as _, within};
+use crate::transaction::begin_write;
 
 pub struct SeaOrmRefreshTokenStore {
     db: DatabaseConnection,

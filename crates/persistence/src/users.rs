@@ -19,11 +19,11 @@ use shelter_domain::{
 
 use tokio::sync::Notify;
 
-use crate::database::begin_write;
 use crate::entity::{one_time_token, user};
 use crate::fault::{DbResultExt as _, classify, within};
 use crate::outbox::store_token_and_queue;
 use crate::sessions::revoke_all_of;
+use crate::transaction::begin_write;
 
 pub struct SeaOrmUserRepository {
     db: DatabaseConnection,

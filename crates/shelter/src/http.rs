@@ -13,16 +13,9 @@ mod middleware;
 mod problem;
 mod users;
 
-use std::sync::Arc;
-
 use actix_web::web;
-use async_trait::async_trait;
-use ipnet::IpNet;
-use shelter_domain::realtime::RateLimiter;
-use shelter_domain::{AuthService, UserService};
 
-use crate::chat::Hub;
-
+pub use crate::state::{AppState, Probe};
 pub use cors::cors;
 pub use docs::ApiDoc;
 pub use extract::bearer_token;
@@ -32,25 +25,6 @@ pub use middleware::{
     PROCESS_TIME as PROCESS_TIME_HEADER, REQUEST_ID as REQUEST_ID_HEADER, observe,
 };
 pub use problem::{Problem, ProblemBody};
-
-/// A dependency `/health/ready` asks.
-#[async_trait]
-pub trait Probe: Send + Sync {
-    fn name(&self) -> &'static str;
-
-    async fn check(&self) -> anyhow::Result<()>;
-}
-
-/// What every handler may use.
-pub struct AppState {
-    pub users: Arc<UserService>,
-    pub auth: Arc<AuthService>,
-    pub probes: Vec<Arc<dyn Probe>>,
-    pub hub: Arc<Hub>,
-    /// `None` when rate limits are switched off.
-    pub limiter: Option<Arc<dyn RateLimiter>>,
-    pub trusted_proxies: Vec<IpNet>,
-}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(

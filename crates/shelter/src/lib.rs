@@ -6,6 +6,7 @@
 //! - `http` holds the handlers (the WebSocket endpoint included), DTOs, extractors,
 //!   middleware and OpenAPI document;
 //! - `chat` is the hub of this instance's chat connections;
+//! - `state` is what every handler may use (`AppState`);
 //! - `telemetry` sets up logging.
 
 pub mod app;
@@ -13,4 +14,5 @@ pub mod chat;
 pub mod config;
 pub mod http;
 mod shutdown;
+pub mod state;
 pub mod telemetry;

@@ -5,7 +5,6 @@ use actix_web::{HttpResponse, web};
 use secrecy::ExposeSecret;
 use shelter_domain::LoginOutcome;
 
-use super::AppState;
 use super::dto::{
     Accepted, RecoveryRequest, RefreshRequest, ResetPasswordRequest, TokenRequest, TokenResponse,
     UserResponse, VerifyEmailRequest,
@@ -13,6 +12,7 @@ use super::dto::{
 use super::extract::{Format, RawBody};
 use super::limits::{client_ip, enforce};
 use super::problem::{Problem, ProblemBody};
+use crate::state::AppState;
 use actix_web::HttpRequest;
 use shelter_domain::realtime::Limit;
 

@@ -10,10 +10,10 @@ use serde::Deserialize;
 use shelter_domain::UserId;
 use shelter_domain::realtime::ChatEvent;
 
-use super::AppState;
 use super::extract::bearer_token;
 use super::problem::Problem;
 use crate::chat::{Hub, Registration, reason};
+use crate::state::AppState;
 
 /// The largest frame (and reassembled message) accepted; larger closes with 1009.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;

@@ -15,8 +15,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use shelter_domain::User;
 
-use super::AppState;
 use super::problem::{FieldError, Problem};
+use crate::state::AppState;
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

@@ -7,7 +7,7 @@ use shelter_redis::Redis;
 
 use super::dto::Status;
 use super::problem::{Problem, ProblemBody};
-use super::{AppState, Probe};
+use crate::state::{AppState, Probe};
 
 /// The process is up.
 #[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, body = Status)))]

@@ -13,8 +13,8 @@ use governor::{DefaultKeyedRateLimiter, Quota as Gcra};
 use ipnet::IpNet;
 use shelter_domain::realtime::{Decision, Limit, Quota, RateLimiter};
 
-use super::AppState;
 use super::problem::Problem;
+use crate::state::AppState;
 
 /// The client's address: the socket peer, unless the peer is a trusted proxy; then the
 /// right-most `X-Forwarded-For` hop that is not one (hops left of it could be forged by the

@@ -6,11 +6,11 @@ use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
 use shelter_domain::{Page, PageError, User, UserId};
 
-use super::AppState;
 use super::dto::{ListQuery, SignupRequest, UpdateRequest, UserPage, UserResponse};
 use super::extract::{CurrentUser, RawBody, user_id};
 use super::limits::{client_ip, enforce};
 use super::problem::{FieldError, Problem, ProblemBody};
+use crate::state::AppState;
 use shelter_domain::realtime::Limit;
 
 /// The entity tag of a user's current representation. The revision changes with every
