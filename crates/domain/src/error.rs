@@ -79,13 +79,18 @@ pub enum UserError {
     UsernameTaken,
     #[error("User not found")]
     NotFound,
-    #[error("{0}")]
-    Forbidden(&'static str),
-    #[error("current_password is required to change the email or password")]
+    /// The caller is not a superuser, and this needs one.
+    #[error("only a superuser may do this")]
+    NotSuperuser,
+    /// Only superusers decide who is active and who is a superuser.
+    #[error("only a superuser may change whether a user is active or a superuser")]
+    PrivilegedField,
+    #[error("the current password is required to change the email or password")]
     CurrentPasswordRequired,
     #[error("The current password is incorrect")]
     WrongCurrentPassword,
-    #[error("The user was changed since it was read (If-Match does not match)")]
+    /// The caller expected another revision of the user.
+    #[error("the user was changed since it was read")]
     PreconditionFailed,
     #[error("The last active superuser cannot be deleted, deactivated or demoted")]
     LastSuperuser,
@@ -142,7 +147,7 @@ pub enum AuthError {
     InvalidToken,
     #[error("Inactive user")]
     Inactive,
-    /// `SHELTER_REQUIRE_VERIFIED_EMAIL` is on and the email is not verified yet.
+    /// Verified emails are required and this one is not verified yet.
     #[error("The email address is not verified")]
     Unverified,
     /// A refresh token that is unknown, expired, revoked, or reused after the grace

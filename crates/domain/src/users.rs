@@ -163,9 +163,7 @@ impl UserService {
             Self::require_superuser(actor)?;
         }
         if (update.is_active.is_some() || update.is_superuser.is_some()) && !actor.is_superuser {
-            return Err(UserError::Forbidden(
-                "Only a superuser may change is_active or is_superuser",
-            ));
+            return Err(UserError::PrivilegedField);
         }
         if update.email.is_some() || update.password.is_some() {
             // The caller re-authenticates with their own password: for a self-service change
@@ -304,9 +302,7 @@ impl UserService {
         if actor.is_superuser {
             Ok(())
         } else {
-            Err(UserError::Forbidden(
-                "The user doesn't have enough privileges",
-            ))
+            Err(UserError::NotSuperuser)
         }
     }
 }
@@ -517,7 +513,7 @@ pub(crate) mod tests {
         let result = service(users, MockPasswordHasher::new())
             .get(&user(1, false), UserId::new(2))
             .await;
-        assert!(matches!(result, Err(UserError::Forbidden(_))), "{result:?}");
+        assert!(matches!(result, Err(UserError::NotSuperuser)), "{result:?}");
     }
 
     #[tokio::test]
@@ -552,7 +548,7 @@ pub(crate) mod tests {
         let page = Page::new(0, 100).expect("page");
         assert!(matches!(
             service.list(&user(2, false), page).await,
-            Err(UserError::Forbidden(_))
+            Err(UserError::NotSuperuser)
         ));
         let (items, total) = service.list(&user(1, true), page).await.expect("listed");
         assert_eq!((items.len(), total), (1, 1));
@@ -574,7 +570,10 @@ pub(crate) mod tests {
             let result = service(MockUserRepository::new(), MockPasswordHasher::new())
                 .update(&me, me.id, update, None)
                 .await;
-            assert!(matches!(result, Err(UserError::Forbidden(_))), "{result:?}");
+            assert!(
+                matches!(result, Err(UserError::PrivilegedField)),
+                "{result:?}"
+            );
         }
     }
 
@@ -588,7 +587,7 @@ pub(crate) mod tests {
                 None,
             )
             .await;
-        assert!(matches!(result, Err(UserError::Forbidden(_))), "{result:?}");
+        assert!(matches!(result, Err(UserError::NotSuperuser)), "{result:?}");
     }
 
     #[tokio::test]
@@ -811,7 +810,7 @@ pub(crate) mod tests {
         let service = service(users, MockPasswordHasher::new());
         assert!(matches!(
             service.delete(&user(1, false), UserId::new(2), None).await,
-            Err(UserError::Forbidden(_))
+            Err(UserError::NotSuperuser)
         ));
         service
             .delete(&user(1, true), UserId::new(2), None)

@@ -179,21 +179,39 @@ impl ResponseError for Problem {
 
 impl From<UserError> for Problem {
     fn from(error: UserError) -> Self {
-        let status = match &error {
+        let (status, detail) = match &error {
             UserError::EmailTaken | UserError::UsernameTaken | UserError::LastSuperuser => {
-                StatusCode::CONFLICT
+                (StatusCode::CONFLICT, None)
             }
-            UserError::NotFound => StatusCode::NOT_FOUND,
-            UserError::Forbidden(_) | UserError::WrongCurrentPassword => StatusCode::FORBIDDEN,
+            UserError::NotFound => (StatusCode::NOT_FOUND, None),
+            UserError::NotSuperuser => (
+                StatusCode::FORBIDDEN,
+                Some("The user doesn't have enough privileges"),
+            ),
+            UserError::PrivilegedField => (
+                StatusCode::FORBIDDEN,
+                Some("Only a superuser may change is_active or is_superuser"),
+            ),
+            UserError::WrongCurrentPassword => (StatusCode::FORBIDDEN, None),
             UserError::CurrentPasswordRequired => {
-                return Self::field("current_password", error.to_string());
+                return Self::field(
+                    "current_password",
+                    "current_password is required to change the email or password",
+                );
             }
-            UserError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-            UserError::InvalidVerificationToken => StatusCode::BAD_REQUEST,
+            UserError::PreconditionFailed => (
+                StatusCode::PRECONDITION_FAILED,
+                Some("The user was changed since it was read (If-Match does not match)"),
+            ),
+            UserError::InvalidVerificationToken => (StatusCode::BAD_REQUEST, None),
             UserError::Unavailable(unavailable) => return Self::dependency(unavailable),
             UserError::Unexpected(cause) => return Self::internal(cause),
         };
-        Self::new(status, error.to_string())
+        // Where the domain's words are the client's too, they are the detail.
+        Self::new(
+            status,
+            detail.map_or_else(|| error.to_string(), str::to_owned),
+        )
     }
 }
 
@@ -223,7 +241,8 @@ mod tests {
             (UserError::UsernameTaken.into(), 409),
             (UserError::LastSuperuser.into(), 409),
             (UserError::NotFound.into(), 404),
-            (UserError::Forbidden("no").into(), 403),
+            (UserError::NotSuperuser.into(), 403),
+            (UserError::PrivilegedField.into(), 403),
             (UserError::WrongCurrentPassword.into(), 403),
             (UserError::CurrentPasswordRequired.into(), 422),
             (UserError::PreconditionFailed.into(), 412),
