@@ -11,6 +11,7 @@ mod render;
 mod transport;
 mod worker;
 
+pub use lettre::message::Mailbox;
 pub use render::Rendered;
 pub use transport::{LettreMailer, MailSettings, Transport};
 pub use worker::{OutboxWorker, RetryPolicy, WorkerSettings};

@@ -29,7 +29,7 @@ pub enum Transport {
 pub struct MailSettings {
     pub transport: Transport,
     /// The `From:` mailbox, e.g. `Shelter <noreply@localhost>`.
-    pub from: String,
+    pub from: Mailbox,
     pub app_name: String,
     /// Base of the links in emails.
     pub public_url: String,
@@ -53,12 +53,9 @@ pub struct LettreMailer {
 
 impl LettreMailer {
     /// # Errors
-    /// An unusable sender address or SMTP URL, or a folder that cannot be created.
+    /// An unusable SMTP URL, or a folder that cannot be created.
     pub fn new(settings: &MailSettings) -> anyhow::Result<Self> {
-        let from: Mailbox = settings
-            .from
-            .parse()
-            .with_context(|| format!("sender address {:?}", settings.from))?;
+        let from = settings.from.clone();
         let sender = match &settings.transport {
             Transport::Log => Sender::Log,
             Transport::File(dir) => {
@@ -143,7 +140,7 @@ mod tests {
     fn settings(transport: Transport) -> MailSettings {
         MailSettings {
             transport,
-            from: "Shelter <noreply@localhost>".into(),
+            from: "Shelter <noreply@localhost>".parse().expect("mailbox"),
             app_name: "Shelter".into(),
             public_url: "http://127.0.0.1:8000".into(),
             timeout: Duration::from_secs(2),

@@ -11,6 +11,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::{Dict, Value};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use shelter_mail::Mailbox;
 
 /// A setting that could not be used, as one line naming it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,8 +88,9 @@ pub struct Settings {
     pub email_dir: PathBuf,
     #[serde(deserialize_with = "lenient::optional_secret")]
     pub smtp_url: Option<SecretString>,
-    #[serde(deserialize_with = "lenient::string")]
-    pub email_from: String,
+    /// The sender of every email, parsed here once.
+    #[serde(deserialize_with = "lenient::mailbox")]
+    pub email_from: Mailbox,
     /// Delivery attempts per email before it is marked failed.
     pub email_max_attempts: u32,
     /// Wait after the first failed attempt; it doubles with each further one.
@@ -145,7 +147,9 @@ impl Default for Settings {
             email_transport: EmailTransport::Log,
             email_dir: PathBuf::from("./emails"),
             smtp_url: None,
-            email_from: "Shelter <noreply@localhost>".into(),
+            email_from: "Shelter <noreply@localhost>"
+                .parse()
+                .expect("the default sender is a valid mailbox"),
             email_max_attempts: 8,
             email_retry_base_seconds: 5,
             email_retry_max_seconds: 900,
@@ -298,9 +302,6 @@ impl Settings {
                 }
             }
             _ => {}
-        }
-        if !self.email_from.contains('@') {
-            return Err(ConfigError::new("email_from", "is not an email address"));
         }
         for (key, value) in [
             ("email_max_attempts", u64::from(self.email_max_attempts)),
@@ -475,6 +476,16 @@ mod lenient {
         d.deserialize_any(TextList)
     }
 
+    /// `noreply@example.com` or `Name <noreply@example.com>`.
+    pub fn mailbox<'de, D: Deserializer<'de>>(d: D) -> Result<shelter_mail::Mailbox, D::Error> {
+        let text = string(d)?;
+        text.parse().map_err(|_| {
+            de::Error::custom(format!(
+                "{text:?} is not an email address (or `Name <address>`)"
+            ))
+        })
+    }
+
     /// A list of IP addresses or CIDR ranges, parsed here once: an address is the range
     /// of just itself.
     pub fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
@@ -526,7 +537,7 @@ mod tests {
             assert!(s.allowed_origins.is_empty());
             assert_eq!(s.email_transport, EmailTransport::Log);
             assert_eq!(s.email_dir, PathBuf::from("./emails"));
-            assert_eq!(s.email_from, "Shelter <noreply@localhost>");
+            assert_eq!(s.email_from.to_string(), "Shelter <noreply@localhost>");
             assert_eq!(s.public_url, "http://127.0.0.1:8000");
             assert!(s.rate_limit_enabled);
             assert_eq!(s.log_format, LogFormat::Pretty);
@@ -620,6 +631,7 @@ mod tests {
             ),
             ("SHELTER_LOG_FORMAT", "xml", "SHELTER_LOG_FORMAT"),
             ("SHELTER_PUBLIC_URL", "ftp://x", "SHELTER_PUBLIC_URL"),
+            ("SHELTER_EMAIL_FROM", "nobody at all", "SHELTER_EMAIL_FROM"),
         ];
         for (variable, value, named) in cases {
             Jail::expect_with(|jail| {
