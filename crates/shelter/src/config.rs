@@ -80,7 +80,8 @@ pub struct Settings {
     pub refresh_token_expire_days: u32,
     pub refresh_reuse_grace_seconds: u32,
     pub require_verified_email: bool,
-    #[serde(deserialize_with = "lenient::list")]
+    /// `*`, or origins in their canonical form (`scheme://host[:port]`, no slash).
+    #[serde(deserialize_with = "lenient::origins")]
     pub allowed_origins: Vec<String>,
     #[serde(deserialize_with = "lenient::optional_string")]
     pub redis_url: Option<String>,
@@ -262,18 +263,6 @@ impl Settings {
                 "refresh_token_expire_days",
                 "must be at least 1",
             ));
-        }
-        for origin in &self.allowed_origins {
-            if origin != "*" {
-                let parsed = url::Url::parse(origin)
-                    .map_err(|e| ConfigError::new("allowed_origins", format!("{origin:?}: {e}")))?;
-                if parsed.origin().ascii_serialization() != origin.trim_end_matches('/') {
-                    return Err(ConfigError::new(
-                        "allowed_origins",
-                        format!("{origin:?} is not an origin (scheme://host[:port])"),
-                    ));
-                }
-            }
         }
         if let Some(redis) = &self.redis_url {
             let parsed = url::Url::parse(redis).map_err(|e| ConfigError::new("redis_url", e))?;
@@ -474,6 +463,29 @@ mod lenient {
 
     pub fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
         d.deserialize_any(TextList)
+    }
+
+    /// CORS origins, each checked and put in the canonical form browsers send, once.
+    pub fn origins<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        list(d)?
+            .into_iter()
+            .map(|origin| {
+                if origin == "*" {
+                    return Ok(origin);
+                }
+                let canonical = url::Url::parse(&origin)
+                    .map_err(|e| de::Error::custom(format!("{origin:?}: {e}")))?
+                    .origin()
+                    .ascii_serialization();
+                if canonical == origin.trim_end_matches('/') {
+                    Ok(canonical)
+                } else {
+                    Err(de::Error::custom(format!(
+                        "{origin:?} is not an origin (scheme://host[:port])"
+                    )))
+                }
+            })
+            .collect()
     }
 
     /// `noreply@example.com` or `Name <noreply@example.com>`.

@@ -38,7 +38,7 @@ pub fn cors(origins: &[String]) -> Cors {
         cors = cors.allow_any_origin();
     } else {
         for origin in origins {
-            cors = cors.allowed_origin(origin.trim_end_matches('/'));
+            cors = cors.allowed_origin(origin);
         }
         cors = cors.supports_credentials();
     }
