@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shelter::app::{mailer, worker_settings};
+use shelter::app::mailer;
 use shelter::config::{EmailTransport, Settings};
 use shelter_domain::ports::SystemClock;
 use shelter_mail::OutboxWorker;
@@ -39,7 +39,7 @@ fn start_worker(
         Arc::new(database.outbox()),
         Arc::new(mailer(settings).expect("mailer")),
         Arc::new(SystemClock),
-        worker_settings(settings),
+        settings.delivery(),
         database.outbox_signal(),
     );
     let (stop, stopped) = tokio::sync::watch::channel(false);

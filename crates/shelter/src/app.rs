@@ -14,23 +14,20 @@ use anyhow::Context;
 use chrono::Duration;
 use rand::RngCore as _;
 use secrecy::{ExposeSecret, SecretString};
-use shelter_auth::{Argon2PasswordHasher, HashingParams, HashingPool, JwtTokenIssuer};
+use shelter_auth::{Argon2PasswordHasher, HashingParams, JwtTokenIssuer};
 use shelter_domain::ports::{Clock, Mailer, PasswordHasher, SystemClock, UserRepository};
 use shelter_domain::realtime::{ChatBus, ChatSink, RateLimiter};
 use shelter_domain::{
-    AuthService, EmailAddress, NewAccount, Password, SessionPolicy, UserError, UserService,
-    Username,
+    AuthService, EmailAddress, NewAccount, Password, UserError, UserService, Username,
 };
-use shelter_mail::{
-    LettreMailer, MailSettings, OutboxWorker, RetryPolicy, Transport, WorkerSettings,
-};
-use shelter_persistence::{Database, DatabaseSettings};
+use shelter_mail::{LettreMailer, OutboxWorker};
+use shelter_persistence::Database;
 use shelter_redis::{Redis, RedisChatBus, RedisRateLimiter};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::chat::{Hub, LocalOnly};
-use crate::config::{ConfigError, EmailTransport, Settings};
+use crate::config::{ConfigError, Settings};
 use crate::http::{self, AppState, InProcessRateLimiter, Probe};
 use crate::shutdown;
 pub use crate::shutdown::Stopper;
@@ -47,7 +44,7 @@ pub fn build_state(
     let users: Arc<dyn UserRepository> = Arc::new(database.users());
     let hasher: Arc<dyn PasswordHasher> = Arc::new(Argon2PasswordHasher::new(
         HashingParams::default(),
-        hashing_pool(settings),
+        settings.hashing_pool(),
     )?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let tokens = Arc::new(JwtTokenIssuer::new(
@@ -70,20 +67,16 @@ pub fn build_state(
         (_, false) => None,
         (Some(redis), true) => Some(Arc::new(RedisRateLimiter::new(
             Arc::clone(redis),
-            http::quotas(settings),
+            settings.quotas(),
             settings.rate_limit_fail_open,
         ))),
-        (None, true) => Some(Arc::new(InProcessRateLimiter::new(&http::quotas(settings)))),
+        (None, true) => Some(Arc::new(InProcessRateLimiter::new(&settings.quotas()))),
     };
     let mut probes: Vec<Arc<dyn Probe>> = vec![Arc::new(database.clone())];
     if let Some(redis) = redis {
         probes.push(redis);
     }
-    let policy = SessionPolicy {
-        refresh_lifetime: Duration::days(i64::from(settings.refresh_token_expire_days)),
-        reuse_grace: Duration::seconds(i64::from(settings.refresh_reuse_grace_seconds)),
-        require_verified_email: settings.require_verified_email,
-    };
+    let policy = settings.session_policy();
     let hub = Arc::new(Hub::new(bus));
     let state = AppState {
         users: Arc::new(UserService::new(
@@ -109,67 +102,12 @@ pub fn build_state(
     Ok((state, redis_bus))
 }
 
-/// The hashing threads and queue the settings ask for.
-pub fn hashing_pool(settings: &Settings) -> HashingPool {
-    let mut pool = settings
-        .hashing_threads
-        .map_or_else(HashingPool::default, HashingPool::with_threads);
-    if let Some(queue) = settings.hashing_queue {
-        pool.queue = queue;
-    }
-    pool
-}
-
 /// The mailer the settings ask for.
 ///
 /// # Errors
-/// An unusable sender address, SMTP URL or email folder.
+/// The smtp transport without a URL, an unusable SMTP URL or email folder.
 pub fn mailer(settings: &Settings) -> anyhow::Result<LettreMailer> {
-    let transport = match settings.email_transport {
-        EmailTransport::Log => Transport::Log,
-        EmailTransport::File => Transport::File(settings.email_dir.clone()),
-        EmailTransport::Smtp => Transport::Smtp(
-            settings
-                .smtp_url
-                .clone()
-                .context("SHELTER_SMTP_URL is required with the smtp transport")?,
-        ),
-    };
-    LettreMailer::new(&MailSettings {
-        transport,
-        from: settings.email_from.clone(),
-        app_name: "Shelter".into(),
-        public_url: settings.public_url.clone(),
-        timeout: StdDuration::from_secs(settings.smtp_timeout_seconds),
-        max_connections: u32::try_from(DELIVERY_CONCURRENCY).unwrap_or(16),
-    })
-}
-
-/// Emails sent at once by one worker. Each SMTP exchange spends ~40 ms in Nagle/delayed-ACK
-/// stalls (lettre does not set `TCP_NODELAY`), so throughput is bound by this number.
-const DELIVERY_CONCURRENCY: usize = 16;
-
-/// The delivery worker's settings: a batch is sent `DELIVERY_CONCURRENCY` at a time and
-/// its lease outlasts the SMTP timeouts of the whole batch.
-pub fn worker_settings(settings: &Settings) -> WorkerSettings {
-    let (batch, concurrency) = (64_u32, DELIVERY_CONCURRENCY);
-    // The worst a live worker can take over one batch: it goes out in `batch / concurrency`
-    // rounds, and one email can wait out the SMTP timeout three times (connecting, a
-    // command, the end of the data). Twice that and a minute more, so that no other
-    // instance takes over the batch of a worker that is slow but alive.
-    let rounds = u64::from(batch.div_ceil(u32::try_from(concurrency).unwrap_or(u32::MAX)));
-    let lease = settings.smtp_timeout_seconds * 3 * rounds * 2 + 60;
-    WorkerSettings {
-        retry: RetryPolicy {
-            max_attempts: settings.email_max_attempts,
-            base_delay: StdDuration::from_secs(settings.email_retry_base_seconds),
-            max_delay: StdDuration::from_secs(settings.email_retry_max_seconds),
-        },
-        batch,
-        concurrency,
-        lease: StdDuration::from_secs(lease),
-        poll_interval: StdDuration::from_secs(1),
-    }
+    LettreMailer::new(&settings.mail()?)
 }
 
 /// The configured key, or in development a random one per start (tokens then die with
@@ -194,13 +132,7 @@ fn signing_key(settings: &Settings) -> SecretString {
 /// # Errors
 /// When the database cannot be reached or migrated.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
-    let database = Database::connect(&DatabaseSettings {
-        url: settings.database_url.expose_secret().to_owned(),
-        max_connections: settings.database_max_connections,
-        acquire_timeout: settings.database_timeout(),
-        statement_timeout: settings.request_timeout(),
-    })
-    .await?;
+    let database = Database::connect(&settings.database()).await?;
     database.migrate().await?;
     Ok(database)
 }
@@ -295,7 +227,7 @@ impl Application {
             Arc::new(database.outbox()),
             mailer,
             Arc::new(SystemClock),
-            worker_settings(settings),
+            settings.delivery(),
             database.outbox_signal(),
         );
         application.spawn(|stop| worker.run(stop));

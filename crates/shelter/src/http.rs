@@ -19,7 +19,7 @@ pub use crate::state::{AppState, Probe};
 pub use cors::cors;
 pub use docs::ApiDoc;
 pub use extract::bearer_token;
-pub use limits::{InProcessRateLimiter, quotas};
+pub use limits::InProcessRateLimiter;
 pub use metrics::install as install_metrics;
 pub use middleware::{
     PROCESS_TIME as PROCESS_TIME_HEADER, REQUEST_ID as REQUEST_ID_HEADER, observe,

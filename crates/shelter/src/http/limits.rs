@@ -120,33 +120,6 @@ impl RateLimiter for InProcessRateLimiter {
     }
 }
 
-/// The contract's quotas from the settings.
-pub fn quotas(settings: &crate::config::Settings) -> HashMap<Limit, Quota> {
-    HashMap::from([
-        (
-            Limit::Login,
-            Quota {
-                limit: settings.rate_limit_login_per_minute,
-                window: Duration::from_mins(1),
-            },
-        ),
-        (
-            Limit::Signup,
-            Quota {
-                limit: settings.rate_limit_signup_per_hour,
-                window: Duration::from_hours(1),
-            },
-        ),
-        (
-            Limit::PasswordRecovery,
-            Quota {
-                limit: settings.rate_limit_recovery_per_hour,
-                window: Duration::from_hours(1),
-            },
-        ),
-    ])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

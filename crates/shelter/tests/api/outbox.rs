@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shelter::app::{mailer, worker_settings};
+use shelter::app::mailer;
 use shelter::config::Settings;
 use shelter_domain::ports::SystemClock;
 use shelter_mail::OutboxWorker;
@@ -20,7 +20,7 @@ async fn two_workers_on_one_database_send_each_of_200_emails_once(backend: Backe
     shelter_test_support::queue_welcome_emails(&first, 200).await;
     let mut settings = Settings::default();
     crate::helpers::with_smtp(&mut settings, &smtp.url());
-    let mut worker_settings = worker_settings(&settings);
+    let mut worker_settings = settings.delivery();
     worker_settings.batch = 10;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut workers = Vec::new();
