@@ -15,6 +15,11 @@ lint:
 fmt:
     cargo fmt --all
 
-# What CI runs: starts PostgreSQL/Redis if needed, then fmt --check, clippy and the tests.
+# What CI runs: starts PostgreSQL/Redis if needed, then fmt --check, clippy, the tests and
+# the schema fuzzing on both databases.
 ci:
     bash .ci/run
+
+# Server memory under the login load with each allocator, beside the argon2 ceiling.
+bench-memory:
+    bash bench/memory.sh
