@@ -50,6 +50,26 @@ pub enum HashError {
     Unexpected(#[from] anyhow::Error),
 }
 
+/// What the refresh-token store and the outbox can report: only whether the database
+/// answered. They have no rule of their own to break.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The database did not answer: unreachable, timed out, or its pool exhausted.
+    #[error("the database is unavailable: {0:#}")]
+    Unavailable(anyhow::Error),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<StorageError> for StoreError {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::Unavailable(cause) => Self::Unavailable(cause),
+            StorageError::Unexpected(cause) => Self::Unexpected(cause),
+        }
+    }
+}
+
 /// What the user store can report; see [`crate::ports::UserRepository`] for when.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -170,6 +190,12 @@ impl From<StoreError> for AuthError {
             }
             other => Self::Unexpected(anyhow::Error::new(other).context("user store")),
         }
+    }
+}
+
+impl From<StorageError> for AuthError {
+    fn from(error: StorageError) -> Self {
+        StoreError::from(error).into()
     }
 }
 

@@ -24,7 +24,9 @@ pub mod users;
 pub use address::{EmailAddress, EmailError};
 pub use auth::{AuthService, LoginOutcome, SessionPolicy};
 pub use email::{EmailKind, OutboundEmail, PendingToken, QueuedEmail, TokenPurpose};
-pub use error::{AuthError, Dependency, HashError, StoreError, Unavailable, UserError};
+pub use error::{
+    AuthError, Dependency, HashError, StorageError, StoreError, Unavailable, UserError,
+};
 pub use token::{SecretToken, TokenHash};
 pub use user::{
     Login, NewUser, Page, PageError, Password, PasswordError, PasswordHash, User, UserChanges,

@@ -7,7 +7,7 @@ use secrecy::SecretString;
 
 use crate::address::EmailAddress;
 use crate::email::{PendingToken, QueuedEmail, TokenPurpose};
-use crate::error::{HashError, StoreError};
+use crate::error::{HashError, StorageError, StoreError};
 use crate::token::TokenHash;
 use crate::user::{NewUser, Page, Password, PasswordHash, User, UserChanges, UserId, Username};
 
@@ -113,7 +113,9 @@ pub enum Rotation {
     Invalid,
 }
 
-/// Refresh tokens, grouped in families (one per login). Tokens are stored hashed.
+/// Refresh tokens, grouped in families (one per login). Tokens are stored hashed. Like
+/// the user store, every method MUST return `Unavailable` when the database does not
+/// answer in time.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait RefreshTokenStore: Send + Sync {
@@ -123,7 +125,7 @@ pub trait RefreshTokenStore: Send + Sync {
         user: UserId,
         token: NewRefreshToken,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StorageError>;
 
     /// Presents a token and, if it is accepted, stores `replacement` in its family. MUST
     /// be atomic: of two concurrent presentations of one live token, exactly one sees it
@@ -134,10 +136,10 @@ pub trait RefreshTokenStore: Send + Sync {
         replacement: NewRefreshToken,
         now: DateTime<Utc>,
         grace: chrono::Duration,
-    ) -> Result<Rotation, StoreError>;
+    ) -> Result<Rotation, StorageError>;
 
     /// Revokes the family of the presented token, if there is one.
-    async fn revoke_family(&self, presented: &TokenHash) -> Result<(), StoreError>;
+    async fn revoke_family(&self, presented: &TokenHash) -> Result<(), StorageError>;
 }
 
 /// The email outbox as the delivery worker sees it. Emails are queued by the
@@ -154,16 +156,16 @@ pub trait EmailOutbox: Send + Sync {
         now: DateTime<Utc>,
         lease: chrono::Duration,
         limit: u32,
-    ) -> Result<Vec<QueuedEmail>, StoreError>;
+    ) -> Result<Vec<QueuedEmail>, StorageError>;
 
     /// Marks an email delivered and forgets its token.
-    async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StorageError>;
 
     /// Puts an email back in the queue, due at `at`.
-    async fn retry_at(&self, id: i64, at: DateTime<Utc>, error: &str) -> Result<(), StoreError>;
+    async fn retry_at(&self, id: i64, at: DateTime<Utc>, error: &str) -> Result<(), StorageError>;
 
     /// Gives up on an email and forgets its token.
-    async fn mark_failed(&self, id: i64, error: &str) -> Result<(), StoreError>;
+    async fn mark_failed(&self, id: i64, error: &str) -> Result<(), StorageError>;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use sea_orm::{DbErr, RuntimeErr, SqlErr};
-use shelter_domain::StoreError;
+use shelter_domain::{StorageError, StoreError};
 
 /// Maps a driver error to the domain's terms, with `action` as context.
 pub(crate) fn classify(error: DbErr, action: &'static str) -> StoreError {
@@ -17,12 +17,17 @@ pub(crate) fn classify(error: DbErr, action: &'static str) -> StoreError {
             return StoreError::UsernameTaken;
         }
     }
+    storage(error, action).into()
+}
+
+/// Maps a driver error that no store rule explains: unavailable or unexpected.
+fn storage(error: DbErr, action: &'static str) -> StorageError {
     let unavailable = is_unavailable(&error);
     let error = anyhow::Error::new(error).context(action);
     if unavailable {
-        StoreError::Unavailable(error)
+        StorageError::Unavailable(error)
     } else {
-        StoreError::Unexpected(error)
+        StorageError::Unexpected(error)
     }
 }
 
@@ -82,28 +87,29 @@ fn sqlite_unavailable(code: &str) -> bool {
 /// Runs one store operation within `limit`. A database that stops answering mid-query (a
 /// dead network path never closes its sockets) is then `Unavailable` in bounded time,
 /// not a request that hangs; dropping the operation rolls back its transaction.
-pub(crate) async fn within<T>(
+pub(crate) async fn within<T, E: From<StorageError>>(
     limit: Duration,
-    operation: impl Future<Output = Result<T, StoreError>>,
-) -> Result<T, StoreError> {
+    operation: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
     tokio::time::timeout(limit, operation)
         .await
         .unwrap_or_else(|_| {
-            Err(StoreError::Unavailable(anyhow::anyhow!(
+            Err(StorageError::Unavailable(anyhow::anyhow!(
                 "the database did not answer within {limit:?}"
-            )))
+            ))
+            .into())
         })
 }
 
 /// `.store_context("action")?` in place of anyhow's `.context`, so that every driver
 /// error passes through [`classify`].
 pub(crate) trait DbResultExt<T> {
-    fn store_context(self, action: &'static str) -> Result<T, StoreError>;
+    fn store_context(self, action: &'static str) -> Result<T, StorageError>;
 }
 
 impl<T> DbResultExt<T> for Result<T, DbErr> {
-    fn store_context(self, action: &'static str) -> Result<T, StoreError> {
-        self.map_err(|error| classify(error, action))
+    fn store_context(self, action: &'static str) -> Result<T, StorageError> {
+        self.map_err(|error| storage(error, action))
     }
 }
 

@@ -11,7 +11,7 @@ use sea_orm::{
 };
 use shelter_domain::ports::EmailOutbox;
 use shelter_domain::{
-    EmailAddress, EmailKind, OutboundEmail, PendingToken, QueuedEmail, SecretToken, StoreError,
+    EmailAddress, EmailKind, OutboundEmail, PendingToken, QueuedEmail, SecretToken, StorageError,
     TokenPurpose, UserId,
 };
 
@@ -31,7 +31,7 @@ pub(crate) async fn store_token_and_queue(
     purpose: TokenPurpose,
     pending: &PendingToken,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), StorageError> {
     one_time_token::ActiveModel {
         user_id: Set(user.get()),
         purpose: Set(purpose.as_str().to_owned()),
@@ -81,7 +81,7 @@ impl SeaOrmEmailOutbox {
         &self,
         id: i64,
         change: impl FnOnce(&mut email_outbox::ActiveModel),
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), StorageError> {
         let mut model = email_outbox::ActiveModel {
             id: Set(id),
             ..Default::default()
@@ -127,7 +127,7 @@ impl EmailOutbox for SeaOrmEmailOutbox {
         now: DateTime<Utc>,
         lease: Duration,
         limit: u32,
-    ) -> Result<Vec<QueuedEmail>, StoreError> {
+    ) -> Result<Vec<QueuedEmail>, StorageError> {
         within(self.timeout, async {
             let txn = begin_write(&self.db).await?;
             let due = Condition::any()
@@ -181,7 +181,7 @@ impl EmailOutbox for SeaOrmEmailOutbox {
         .await
     }
 
-    async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StorageError> {
         within(self.timeout, async {
             self.set(id, |m| {
                 m.status = Set(SENT.to_owned());
@@ -195,7 +195,7 @@ impl EmailOutbox for SeaOrmEmailOutbox {
         .await
     }
 
-    async fn retry_at(&self, id: i64, at: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
+    async fn retry_at(&self, id: i64, at: DateTime<Utc>, error: &str) -> Result<(), StorageError> {
         within(self.timeout, async {
             let error = truncated(error);
             self.set(id, |m| {
@@ -209,7 +209,7 @@ impl EmailOutbox for SeaOrmEmailOutbox {
         .await
     }
 
-    async fn mark_failed(&self, id: i64, error: &str) -> Result<(), StoreError> {
+    async fn mark_failed(&self, id: i64, error: &str) -> Result<(), StorageError> {
         within(self.timeout, async {
             let error = truncated(error);
             self.set(id, |m| {

@@ -8,7 +8,7 @@ use sea_orm::{
     EntityTrait, IntoActiveModel, QueryFilter, QuerySelect,
 };
 use shelter_domain::ports::{NewRefreshToken, RefreshTokenStore, Rotation};
-use shelter_domain::{StoreError, TokenHash, UserId};
+use shelter_domain::{StorageError, TokenHash, UserId};
 
 use crate::entity::refresh_token;
 use crate::fault::{DbResultExt as _, within};
@@ -32,7 +32,7 @@ async fn insert(
     user: i64,
     token: NewRefreshToken,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), StorageError> {
     refresh_token::ActiveModel {
         family_id: Set(family),
         user_id: Set(user),
@@ -54,7 +54,7 @@ async fn insert(
 pub(crate) async fn revoke_all_of(
     conn: &impl ConnectionTrait,
     user: i64,
-) -> Result<(), StoreError> {
+) -> Result<(), StorageError> {
     refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::Revoked, Expr::value(true))
         .filter(refresh_token::Column::UserId.eq(user))
@@ -64,7 +64,7 @@ pub(crate) async fn revoke_all_of(
     Ok(())
 }
 
-async fn revoke_family(conn: &impl ConnectionTrait, family: &str) -> Result<(), StoreError> {
+async fn revoke_family(conn: &impl ConnectionTrait, family: &str) -> Result<(), StorageError> {
     refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::Revoked, Expr::value(true))
         .filter(refresh_token::Column::FamilyId.eq(family))
@@ -81,7 +81,7 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
         user: UserId,
         token: NewRefreshToken,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), StorageError> {
         within(self.timeout, async {
             let family = uuid::Uuid::new_v4().to_string();
             insert(&self.db, family, user.get(), token, now).await
@@ -95,7 +95,7 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
         replacement: NewRefreshToken,
         now: DateTime<Utc>,
         grace: Duration,
-    ) -> Result<Rotation, StoreError> {
+    ) -> Result<Rotation, StorageError> {
         within(self.timeout, async {
             let txn = begin_write(&self.db).await?;
             // The row lock makes the second of two concurrent rotations wait, then see the
@@ -146,7 +146,7 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
         .await
     }
 
-    async fn revoke_family(&self, presented: &TokenHash) -> Result<(), StoreError> {
+    async fn revoke_family(&self, presented: &TokenHash) -> Result<(), StorageError> {
         within(self.timeout, async {
             let family = refresh_token::Entity::find()
                 .select_only()

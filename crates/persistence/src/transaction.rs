@@ -4,7 +4,7 @@ use sea_orm::{
     DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, TransactionOptions,
     TransactionTrait,
 };
-use shelter_domain::StoreError;
+use shelter_domain::StorageError;
 
 use crate::fault::DbResultExt as _;
 
@@ -13,7 +13,7 @@ use crate::fault::DbResultExt as _;
 /// `SELECT … FOR UPDATE` of the rows it reads.
 pub(crate) async fn begin_write(
     db: &DatabaseConnection,
-) -> Result<DatabaseTransaction, StoreError> {
+) -> Result<DatabaseTransaction, StorageError> {
     db.begin_with_options(TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..TransactionOptions::default()

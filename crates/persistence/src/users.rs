@@ -42,7 +42,7 @@ impl SeaOrmUserRepository {
     }
 
     async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
-        begin_write(&self.db).await
+        Ok(begin_write(&self.db).await?)
     }
 
     /// Spends an unexpired, unused one-time token of `purpose` inside `txn` and locks its
