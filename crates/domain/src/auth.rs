@@ -479,9 +479,9 @@ mod tests {
             .withf(|id, purpose, token, _| {
                 *id == UserId::new(1)
                     && *purpose == TokenPurpose::ResetPassword
-                    && token.email.kind == EmailKind::PasswordReset
-                    && token.email.to.as_str() == "user1@example.com"
-                    && token.expires_at == at() + RESET_TOKEN_LIFETIME
+                    && token.email().kind == EmailKind::PasswordReset
+                    && token.email().to.as_str() == "user1@example.com"
+                    && token.expires_at() == at() + RESET_TOKEN_LIFETIME
             })
             .times(1)
             .returning(|_, _, _, _| Ok(()));

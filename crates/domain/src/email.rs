@@ -60,9 +60,8 @@ pub struct OutboundEmail {
 /// same transaction as the change that causes them.
 #[derive(Debug, Clone)]
 pub struct PendingToken {
-    pub hash: TokenHash,
-    pub expires_at: DateTime<Utc>,
-    pub email: OutboundEmail,
+    expires_at: DateTime<Utc>,
+    email: OutboundEmail,
 }
 
 impl PendingToken {
@@ -75,7 +74,6 @@ impl PendingToken {
     ) -> Self {
         let token = SecretToken::generate();
         Self {
-            hash: token.hash(),
             expires_at,
             email: OutboundEmail {
                 to,
@@ -84,6 +82,21 @@ impl PendingToken {
                 token,
             },
         }
+    }
+
+    /// What the store keeps: the hash of the token the email carries, so the two cannot
+    /// disagree.
+    pub fn hash(&self) -> TokenHash {
+        self.email.token.hash()
+    }
+
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        self.expires_at
+    }
+
+    /// The email that carries the token.
+    pub fn email(&self) -> &OutboundEmail {
+        &self.email
     }
 }
 

@@ -455,10 +455,9 @@ pub(crate) mod tests {
                     && !new.email_verified
                     && new.now == at()
                     && welcome.as_ref().is_some_and(|w| {
-                        w.email.kind == EmailKind::Welcome
-                            && w.email.to == new.email
-                            && w.hash == w.email.token.hash()
-                            && w.expires_at == at() + VERIFICATION_TOKEN_LIFETIME
+                        w.email().kind == EmailKind::Welcome
+                            && w.email().to == new.email
+                            && w.expires_at() == at() + VERIFICATION_TOKEN_LIFETIME
                     })
             })
             .times(1)
@@ -670,8 +669,8 @@ pub(crate) mod tests {
                         .is_some_and(|e| e.as_str() == "new@example.com")
                     && !changes.bump_token_version
                     && changes.verification.as_ref().is_some_and(|v| {
-                        v.email.kind == EmailKind::VerifyEmail
-                            && v.email.to.as_str() == "new@example.com"
+                        v.email().kind == EmailKind::VerifyEmail
+                            && v.email().to.as_str() == "new@example.com"
                     })
             })
             .times(1)

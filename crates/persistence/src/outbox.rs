@@ -35,9 +35,9 @@ pub(crate) async fn store_token_and_queue(
     one_time_token::ActiveModel {
         user_id: Set(user.get()),
         purpose: Set(purpose.as_str().to_owned()),
-        token_hash: Set(pending.hash.as_str().to_owned()),
-        email: Set(pending.email.to.as_str().to_owned()),
-        expires_at: Set(pending.expires_at),
+        token_hash: Set(pending.hash().as_str().to_owned()),
+        email: Set(pending.email().to.as_str().to_owned()),
+        expires_at: Set(pending.expires_at()),
         used_at: Set(None),
         created_at: Set(now),
         ..Default::default()
@@ -45,7 +45,7 @@ pub(crate) async fn store_token_and_queue(
     .insert(txn)
     .await
     .store_context("store one-time token")?;
-    let email = &pending.email;
+    let email = pending.email();
     let payload = serde_json::json!({"username": email.username, "token": email.token.expose()});
     email_outbox::ActiveModel {
         recipient: Set(email.to.as_str().to_owned()),

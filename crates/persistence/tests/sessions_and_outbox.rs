@@ -65,7 +65,7 @@ async fn signup_queues_the_welcome_email_and_verification_spends_its_token(backe
         return;
     };
     let pending = welcome("ann@example.com", now() + Duration::hours(48));
-    let token = pending.email.token.clone();
+    let token = pending.email().token.clone();
     let user = signup(&database, "ann@example.com", Some(pending)).await;
 
     let outbox = database.outbox();
@@ -105,7 +105,7 @@ async fn a_verification_link_for_a_former_address_verifies_nothing(backend: Back
         return;
     };
     let pending = welcome("old@example.com", now() + Duration::hours(48));
-    let token = pending.email.token.clone();
+    let token = pending.email().token.clone();
     let user = signup(&database, "old@example.com", Some(pending)).await;
     database
         .users()
@@ -151,7 +151,7 @@ async fn a_reset_is_single_use_and_ends_every_session(backend: Backend) {
         )
     };
     let (first, second) = (reset(1), reset(1));
-    let (first_token, second_token) = (first.email.token.clone(), second.email.token.clone());
+    let (first_token, second_token) = (first.email().token.clone(), second.email().token.clone());
     for pending in [first, second] {
         users
             .create_one_time_token(user.id, TokenPurpose::ResetPassword, pending, now())
