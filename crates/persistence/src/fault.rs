@@ -7,17 +7,34 @@ use std::time::Duration;
 use sea_orm::{DbErr, RuntimeErr, SqlErr};
 use shelter_domain::{StorageError, StoreError};
 
+/// The unique indexes of the users table (migrations/…_users.rs).
+const EMAIL_INDEX: &str = "users_email_lower_key";
+const USERNAME_INDEX: &str = "users_username_lower_key";
+
 /// Maps a driver error to the domain's terms, with `action` as context.
 pub(crate) fn classify(error: DbErr, action: &'static str) -> StoreError {
-    if let Some(SqlErr::UniqueConstraintViolation(message)) = error.sql_err() {
-        if message.contains("users_email_lower_key") {
-            return StoreError::EmailTaken;
-        }
-        if message.contains("users_username_lower_key") {
-            return StoreError::UsernameTaken;
-        }
+    match violated_unique_index(&error).as_deref() {
+        Some(EMAIL_INDEX) => StoreError::EmailTaken,
+        Some(USERNAME_INDEX) => StoreError::UsernameTaken,
+        _ => storage(error, action).into(),
     }
-    storage(error, action).into()
+}
+
+/// The name of the unique index a write violated. PostgreSQL reports it as the error's
+/// constraint; SQLite only inside its message (`UNIQUE constraint failed: index 'name'`).
+fn violated_unique_index(error: &DbErr) -> Option<String> {
+    let Some(SqlErr::UniqueConstraintViolation(message)) = error.sql_err() else {
+        return None;
+    };
+    if let DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx)) =
+        error
+        && let sea_orm::sqlx::Error::Database(database) = sqlx.as_ref()
+        && let Some(constraint) = database.constraint()
+    {
+        return Some(constraint.to_owned());
+    }
+    let (_, rest) = message.split_once("index '")?;
+    rest.split_once('\'').map(|(name, _)| name.to_owned())
 }
 
 /// Maps a driver error that no store rule explains: unavailable or unexpected.
