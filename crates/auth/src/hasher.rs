@@ -122,18 +122,8 @@ impl Argon2PasswordHasher {
         // Any valid PHC string with the configured parameters costs one full verification;
         // a random salt and output make one that no password matches, without spending a
         // hash (and a thread's memory) at start-up.
-        let dummy_hash = Phc {
-            algorithm: argon2::ARGON2ID_IDENT,
-            version: Some(Version::V0x13.into()),
-            params: ParamsString::try_from(&params)
-                .map_err(|e| anyhow!("encode argon2 parameters: {e}"))?,
-            salt: Some(Salt::generate()),
-            hash: Some(
-                Output::new(&[Salt::generate().as_ref(), Salt::generate().as_ref()].concat())
-                    .map_err(|e| anyhow!("dummy output: {e}"))?,
-            ),
-        }
-        .to_string();
+        let random_output = [Salt::generate().as_ref(), Salt::generate().as_ref()].concat();
+        let dummy_hash = phc_string(&params, Salt::generate(), &random_output)?;
         Ok(Self { jobs, dummy_hash })
     }
 
@@ -149,20 +139,39 @@ impl Argon2PasswordHasher {
     }
 }
 
+/// An argon2id PHC string with these parameters, salt and output.
+fn phc_string(params: &Params, salt: Salt, output: &[u8]) -> anyhow::Result<String> {
+    let phc = Phc {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params)
+            .map_err(|e| anyhow!("encode argon2 parameters: {e}"))?,
+        salt: Some(salt),
+        hash: Some(Output::new(output).map_err(|e| anyhow!("encode hash: {e}"))?),
+    };
+    Ok(phc.to_string())
+}
+
 /// One hashing thread and the memory it hashes in.
 struct Worker {
     argon2: Argon2<'static>,
-    params: Params,
     /// Empty while idle; sized for the largest hash seen since.
     memory: Vec<Block>,
+}
+
+/// At least `blocks` blocks of `memory`, kept for the next hash.
+fn at_least(memory: &mut Vec<Block>, blocks: usize) -> &mut [Block] {
+    if memory.len() < blocks {
+        *memory = vec![Block::new(); blocks];
+    }
+    &mut memory[..blocks]
 }
 
 impl Worker {
     fn new(params: Params) -> Self {
         Self {
-            argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone()),
+            argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
             memory: Vec::new(),
-            params,
         }
     }
 
@@ -191,36 +200,19 @@ impl Worker {
         }
     }
 
-    /// At least `blocks` blocks of memory, kept for the next hash.
-    fn memory(&mut self, blocks: usize) -> &mut [Block] {
-        if self.memory.len() < blocks {
-            self.memory = vec![Block::new(); blocks];
-        }
-        &mut self.memory[..blocks]
-    }
-
     fn hash(&mut self, password: &SecretString) -> anyhow::Result<String> {
         let salt = Salt::generate();
         let mut output = [0u8; OUTPUT_LEN];
-        let argon2 = self.argon2.clone();
-        let memory = self.memory(self.params.block_count());
-        argon2
+        let params = self.argon2.params();
+        self.argon2
             .hash_password_into_with_memory(
                 password.expose_secret().as_bytes(),
                 &salt,
                 &mut output,
-                memory,
+                at_least(&mut self.memory, params.block_count()),
             )
             .map_err(|e| anyhow!("hash password: {e}"))?;
-        let phc = Phc {
-            algorithm: argon2::ARGON2ID_IDENT,
-            version: Some(Version::V0x13.into()),
-            params: ParamsString::try_from(&self.params)
-                .map_err(|e| anyhow!("encode argon2 parameters: {e}"))?,
-            salt: Some(salt),
-            hash: Some(Output::new(&output).map_err(|e| anyhow!("encode hash: {e}"))?),
-        };
-        Ok(phc.to_string())
+        phc_string(params, salt, &output)
     }
 
     /// The parameters come from the stored string, so hashes made with older or other
@@ -242,13 +234,12 @@ impl Worker {
         let blocks = params.block_count();
         let argon2 = Argon2::new(algorithm, version, params);
         let mut output = vec![0u8; expected.len()];
-        let memory = self.memory(blocks);
         argon2
             .hash_password_into_with_memory(
                 candidate.expose_secret().as_bytes(),
                 salt,
                 &mut output,
-                memory,
+                at_least(&mut self.memory, blocks),
             )
             .map_err(|e| anyhow!("verify password: {e}"))?;
         // `Output`'s equality is constant-time.
