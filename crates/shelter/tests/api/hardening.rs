@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use shelter_test_support::proxy::{Mode, TcpProxy};
 use shelter_test_support::{Backend, TestDatabase};
 
-use crate::helpers::{TestApp, body, fields, problem};
+use crate::helpers::{TestApp, body, fields, invalid_fields, problem};
 
 async fn parallel_patches_without_if_match_all_succeed(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
@@ -136,9 +136,7 @@ async fn control_characters_are_refused_in_every_text_field(backend: Backend) {
             &json!({"email": "nul\u{0}@example.com", "username": "ann\u{7f}", "password": "pass\nword1"}),
         )
         .await;
-    let answer = problem(signup, StatusCode::UNPROCESSABLE_ENTITY).await;
-    let mut named = fields(&answer);
-    named.sort();
+    let (named, answer) = invalid_fields(signup).await;
     assert_eq!(named, ["email", "password", "username"], "{answer}");
 
     // A login with such a name is refused as input, never a 500, as form and as JSON.
@@ -278,9 +276,7 @@ async fn a_422_names_every_bad_field_at_once(backend: Backend) {
             &json!({"token": "t", "password": "new password"}),
         )
         .await;
-    let answer = problem(reset, StatusCode::UNPROCESSABLE_ENTITY).await;
-    let mut named = fields(&answer);
-    named.sort();
+    let (named, answer) = invalid_fields(reset).await;
     assert_eq!(named, ["new_password", "password"], "{answer}");
     let signup = app
         .post_json(
@@ -288,9 +284,7 @@ async fn a_422_names_every_bad_field_at_once(backend: Backend) {
             &json!({"email": "not an email", "username": "x", "nickname": "y"}),
         )
         .await;
-    let answer = problem(signup, StatusCode::UNPROCESSABLE_ENTITY).await;
-    let mut named = fields(&answer);
-    named.sort();
+    let (named, answer) = invalid_fields(signup).await;
     assert_eq!(
         named,
         ["email", "nickname", "password", "username"],

@@ -251,6 +251,14 @@ pub async fn problem(response: Response, status: StatusCode) -> Value {
     body
 }
 
+/// Asserts a 422 and returns the fields it names, sorted, and its body.
+pub async fn invalid_fields(response: Response) -> (Vec<String>, Value) {
+    let body = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let mut named = fields(&body);
+    named.sort();
+    (named, body)
+}
+
 /// The fields named by a 422.
 pub fn fields(problem: &Value) -> Vec<String> {
     problem["errors"]

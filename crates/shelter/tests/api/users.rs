@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use shelter_test_support::Backend;
 
-use crate::helpers::{TestApp, TestUser, body, fields, problem};
+use crate::helpers::{TestApp, TestUser, body, fields, invalid_fields, problem};
 
 async fn signup_returns_201_without_the_password(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
@@ -105,9 +105,7 @@ async fn signup_reports_every_invalid_field_at_once(backend: Backend) {
             &json!({"email": "not-an-email", "username": "a b", "password": "short"}),
         )
         .await;
-    let body = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
-    let mut named = fields(&body);
-    named.sort();
+    let (named, body) = invalid_fields(response).await;
     assert_eq!(named, ["email", "password", "username"], "{body}");
 
     let response = app.post_json("/users", &json!({})).await;
