@@ -76,7 +76,6 @@ pub fn build_state(
     if let Some(redis) = redis {
         probes.push(redis);
     }
-    let policy = settings.session_policy();
     let hub = Arc::new(Hub::new(bus));
     let state = AppState {
         users: Arc::new(UserService::new(
@@ -91,7 +90,7 @@ pub fn build_state(
             hasher,
             tokens,
             clock,
-            policy,
+            settings.session_policy(),
             hub.clone(),
         )),
         probes,
