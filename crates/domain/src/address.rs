@@ -2,6 +2,7 @@
 //! both users and the emails sent to them refer to it.
 
 use std::fmt;
+use std::str::FromStr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum EmailError {
@@ -60,6 +61,14 @@ impl EmailAddress {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl FromStr for EmailAddress {
+    type Err = EmailError;
+
+    fn from_str(raw: &str) -> Result<Self, EmailError> {
+        Self::parse(raw)
     }
 }
 

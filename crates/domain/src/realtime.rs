@@ -1,5 +1,6 @@
 //! Ports for what several instances must share: rate-limit counters and chat events.
 
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -31,7 +32,7 @@ impl Limit {
 /// (the generic cell rate algorithm, the same in-process and in Redis).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quota {
-    pub limit: u32,
+    pub limit: NonZeroU32,
     pub window: Duration,
 }
 

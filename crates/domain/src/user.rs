@@ -2,6 +2,7 @@
 //! `Login`, `Password`, `PasswordHash`, `Page`), and the `User` record.
 
 use std::fmt;
+use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -68,6 +69,14 @@ impl Username {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl FromStr for Username {
+    type Err = UsernameError;
+
+    fn from_str(raw: &str) -> Result<Self, UsernameError> {
+        Self::parse(raw)
     }
 }
 
@@ -142,6 +151,14 @@ impl Password {
 
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
+    }
+}
+
+impl FromStr for Password {
+    type Err = PasswordError;
+
+    fn from_str(raw: &str) -> Result<Self, PasswordError> {
+        Self::parse(raw)
     }
 }
 

@@ -13,5 +13,5 @@ mod worker;
 
 pub use lettre::message::Mailbox;
 pub use render::Rendered;
-pub use transport::{LettreMailer, MailSettings, Transport};
+pub use transport::{LettreMailer, MailSettings, SmtpUrl, Transport};
 pub use worker::{OutboxWorker, RetryPolicy, WorkerSettings};

@@ -22,7 +22,7 @@ pub struct Renderer {
 impl Renderer {
     /// # Errors
     /// When a template does not parse (a build defect, caught by the tests).
-    pub fn new(app_name: &str, public_url: &str) -> anyhow::Result<Self> {
+    pub fn new(app_name: &str, public_url: &url::Url) -> anyhow::Result<Self> {
         let mut templates = Environment::new();
         // `.html` templates are escaped automatically; `.txt` ones are not.
         for (name, source) in [
@@ -52,7 +52,7 @@ impl Renderer {
         Ok(Self {
             templates,
             app_name: app_name.to_owned(),
-            public_url: public_url.trim_end_matches('/').to_owned(),
+            public_url: public_url.as_str().trim_end_matches('/').to_owned(),
         })
     }
 
@@ -118,7 +118,8 @@ mod tests {
 
     #[test]
     fn every_email_has_the_token_on_its_own_line_and_a_link() {
-        let templates = Renderer::new("Shelter", "https://shelter.example/").expect("templates");
+        let templates = Renderer::new("Shelter", &"https://shelter.example/".parse().expect("url"))
+            .expect("templates");
         for (kind, page) in [
             (EmailKind::Welcome, "verify-email"),
             (EmailKind::VerifyEmail, "verify-email"),
@@ -144,7 +145,8 @@ mod tests {
 
     #[test]
     fn html_is_escaped_and_text_is_not() {
-        let templates = Renderer::new("Shelter", "http://localhost").expect("templates");
+        let templates =
+            Renderer::new("Shelter", &"http://localhost".parse().expect("url")).expect("templates");
         let rendered = templates
             .render(&email(EmailKind::Welcome, "<b>ann</b>"))
             .expect("rendered");

@@ -1,18 +1,49 @@
 //! `LettreMailer`: renders an email and hands it to the configured transport.
 
+use std::fmt;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use async_trait::async_trait;
 use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::AsyncSmtpTransportBuilder;
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use secrecy::{ExposeSecret, SecretString};
 use shelter_domain::OutboundEmail;
 use shelter_domain::ports::{MailError, Mailer};
+use url::Url;
 
 use crate::render::{Rendered, Renderer};
+
+/// An SMTP server's URL, e.g. `smtp://user:pass@host:587?tls=required`, read by lettre
+/// once when the settings are read. It may hold a password: `Debug` and errors never show it.
+#[derive(Clone)]
+pub struct SmtpUrl(AsyncSmtpTransportBuilder);
+
+impl FromStr for SmtpUrl {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        AsyncSmtpTransport::<Tokio1Executor>::from_url(text)
+            .map(Self)
+            .map_err(|e| {
+                let reason = e.to_string().replace(text, "<url>");
+                if reason.contains("invalid scheme") || !text.starts_with("smtp") {
+                    "must start with smtp:// or smtps://".to_owned()
+                } else {
+                    reason
+                }
+            })
+    }
+}
+
+impl fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SmtpUrl(<redacted>)")
+    }
+}
 
 /// Where emails go.
 #[derive(Debug, Clone)]
@@ -21,8 +52,8 @@ pub enum Transport {
     Log,
     /// One RFC 5322 `.eml` file per email in this folder.
     File(PathBuf),
-    /// An SMTP server, e.g. `smtp://user:pass@host:587?tls=required`.
-    Smtp(SecretString),
+    /// An SMTP server.
+    Smtp(SmtpUrl),
 }
 
 #[derive(Debug, Clone)]
@@ -32,7 +63,7 @@ pub struct MailSettings {
     pub from: Mailbox,
     pub app_name: String,
     /// Base of the links in emails.
-    pub public_url: String,
+    pub public_url: Url,
     /// Connect and command timeout for SMTP.
     pub timeout: Duration,
     /// Most SMTP connections kept open at once; match the worker's concurrency.
@@ -53,7 +84,7 @@ pub struct LettreMailer {
 
 impl LettreMailer {
     /// # Errors
-    /// An unusable SMTP URL, or a folder that cannot be created.
+    /// A folder that cannot be created.
     pub fn new(settings: &MailSettings) -> anyhow::Result<Self> {
         let from = settings.from.clone();
         let sender = match &settings.transport {
@@ -64,14 +95,8 @@ impl LettreMailer {
                 Sender::File(AsyncFileTransport::new(dir))
             }
             Transport::Smtp(url) => Sender::Smtp(
-                AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
-                    // The URL may hold a password: say what is wrong, never the URL.
-                    .map_err(|e| {
-                        anyhow!(
-                            "SMTP URL: {}",
-                            e.to_string().replace(url.expose_secret(), "<url>")
-                        )
-                    })?
+                url.0
+                    .clone()
                     .timeout(Some(settings.timeout))
                     .pool_config(PoolConfig::new().max_size(settings.max_connections))
                     .build(),
@@ -142,7 +167,7 @@ mod tests {
             transport,
             from: "Shelter <noreply@localhost>".parse().expect("mailbox"),
             app_name: "Shelter".into(),
-            public_url: "http://127.0.0.1:8000".into(),
+            public_url: "http://127.0.0.1:8000".parse().expect("url"),
             timeout: Duration::from_secs(2),
             max_connections: 2,
         }
@@ -222,11 +247,12 @@ mod tests {
     }
 
     #[test]
-    fn an_smtp_url_with_a_password_is_never_echoed_in_errors() {
-        let secret = SecretString::from("ftp://user:hunter2@host");
-        let error = LettreMailer::new(&settings(Transport::Smtp(secret)))
-            .err()
-            .expect("not an SMTP URL");
-        assert!(!format!("{error:#}").contains("hunter2"), "{error:#}");
+    fn an_smtp_url_with_a_password_is_never_echoed_in_errors_or_debug() {
+        for bad in ["ftp://user:hunter2@host", "smtp://user:hunter2@host:99999"] {
+            let error = bad.parse::<SmtpUrl>().expect_err("not an SMTP URL");
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+        let good: SmtpUrl = "smtp://user:hunter2@host:587".parse().expect("an SMTP URL");
+        assert!(!format!("{good:?}").contains("hunter2"));
     }
 }

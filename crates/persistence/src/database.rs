@@ -1,5 +1,8 @@
 //! The connection pool, migrations and the readiness ping.
 
+use std::fmt;
+use std::num::NonZeroU32;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +13,7 @@ use sea_orm::{
     ColumnTrait, Condition, ConnectOptions, ConnectionTrait, DatabaseBackend, DatabaseConnection,
     EntityTrait, QueryFilter, TransactionTrait,
 };
+use secrecy::{ExposeSecret as _, SecretString};
 use shelter_migration::{Migrator, MigratorTrait};
 use tokio::sync::Notify;
 
@@ -26,13 +30,43 @@ pub struct Purged {
     pub emails: u64,
 }
 
+/// Where the database is: a `sqlite:` or `postgres://` URL, checked once when it is read.
+/// It may hold a password, so `Debug` shows only the scheme.
+#[derive(Clone)]
+pub struct DatabaseUrl(SecretString);
+
+impl FromStr for DatabaseUrl {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let url = url::Url::parse(text).map_err(|e| e.to_string())?;
+        match url.scheme() {
+            "sqlite" | "postgres" | "postgresql" => Ok(Self(SecretString::from(text))),
+            _ => Err("must start with sqlite:, postgres:// or postgresql://".into()),
+        }
+    }
+}
+
+impl DatabaseUrl {
+    /// The URL itself, for the driver and for tools that open the same database.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = self.expose().split(':').next().unwrap_or_default();
+        write!(f, "DatabaseUrl({scheme}:…)")
+    }
+}
+
 /// How to reach the database.
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
-    /// `sqlite://…` or `postgres://…`.
-    pub url: String,
+    pub url: DatabaseUrl,
     /// Upper bound of pooled connections.
-    pub max_connections: u32,
+    pub max_connections: NonZeroU32,
     /// How long a request waits for a pooled connection (or SQLite for its write lock)
     /// before failing, and the longest one store operation may take before it counts as
     /// "database unavailable".
@@ -61,9 +95,9 @@ impl Database {
     pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<Self> {
         let busy_timeout = settings.acquire_timeout;
         let statement_timeout = format!("{}ms", settings.statement_timeout.as_millis().max(1));
-        let mut options = ConnectOptions::new(settings.url.clone());
+        let mut options = ConnectOptions::new(settings.url.expose());
         options
-            .max_connections(settings.max_connections)
+            .max_connections(settings.max_connections.get())
             .min_connections(1)
             .acquire_timeout(settings.acquire_timeout)
             .connect_timeout(settings.acquire_timeout)

@@ -16,7 +16,7 @@ mod sessions;
 mod transaction;
 mod users;
 
-pub use database::{Database, DatabaseSettings, Purged};
+pub use database::{Database, DatabaseSettings, DatabaseUrl, Purged};
 pub use outbox::SeaOrmEmailOutbox;
 pub use sessions::SeaOrmRefreshTokenStore;
 pub use users::SeaOrmUserRepository;

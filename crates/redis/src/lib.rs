@@ -10,9 +10,12 @@
 mod bus;
 mod limiter;
 
+use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
+use redis::IntoConnectionInfo as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::OnceCell;
 
@@ -22,6 +25,28 @@ pub use limiter::RedisRateLimiter;
 /// How long one command may take before the caller gives up on Redis for this request.
 const COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// A Redis server's address, parsed by the Redis client itself when the settings are read,
+/// so an unusable URL (or a scheme this build cannot speak, such as `rediss://` without
+/// TLS) stops the start with a line naming the setting. `Debug` shows no password.
+#[derive(Clone)]
+pub struct RedisUrl(redis::ConnectionInfo);
+
+impl FromStr for RedisUrl {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        text.into_connection_info()
+            .map(Self)
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedisUrl({})", self.0.addr())
+    }
+}
+
 /// A Redis server and the key prefix this deployment owns.
 pub struct Redis {
     client: redis::Client,
@@ -30,13 +55,13 @@ pub struct Redis {
 }
 
 impl Redis {
-    /// Parses the URL; nothing is connected yet.
+    /// Nothing is connected yet.
     ///
     /// # Errors
-    /// An unusable URL.
-    pub fn new(url: &str, prefix: &str) -> anyhow::Result<Self> {
+    /// When the client refuses the address.
+    pub fn new(url: &RedisUrl, prefix: &str) -> anyhow::Result<Self> {
         Ok(Self {
-            client: redis::Client::open(url).context("Redis URL")?,
+            client: redis::Client::open(url.0.clone()).context("Redis URL")?,
             connection: OnceCell::new(),
             prefix: prefix.to_owned(),
         })

@@ -47,12 +47,12 @@ impl RedisRateLimiter {
     }
 
     async fn count(&self, key: &str, quota: Quota) -> anyhow::Result<u64> {
-        let interval = (quota.window.as_millis() / u128::from(quota.limit.max(1))).max(1);
+        let interval = (quota.window.as_millis() / u128::from(quota.limit.get())).max(1);
         let mut connection = self.redis.connection().await?;
         let mut invocation = self.script.key(key);
         invocation
             .arg(u64::try_from(interval).unwrap_or(u64::MAX))
-            .arg(quota.limit);
+            .arg(quota.limit.get());
         tokio::time::timeout(
             COMMAND_TIMEOUT,
             invocation.invoke_async::<u64>(&mut connection),

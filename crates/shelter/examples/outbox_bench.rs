@@ -21,11 +21,14 @@ use shelter_test_support::smtp::SmtpServer;
 use shelter_test_support::{Backend, TestDatabase};
 
 fn settings(smtp_port: u16) -> Settings {
-    Settings {
-        email_transport: EmailTransport::Smtp,
-        smtp_url: Some(format!("smtp://127.0.0.1:{smtp_port}").into()),
-        ..Settings::default()
-    }
+    let mut settings = Settings::default();
+    settings.email.transport = EmailTransport::Smtp;
+    settings.smtp.url = Some(
+        format!("smtp://127.0.0.1:{smtp_port}")
+            .parse()
+            .expect("an SMTP URL"),
+    );
+    settings
 }
 
 fn start_worker(

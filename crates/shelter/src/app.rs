@@ -13,13 +13,11 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use chrono::Duration;
 use rand::RngCore as _;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use shelter_auth::{Argon2PasswordHasher, HashingParams, JwtTokenIssuer};
 use shelter_domain::ports::{Clock, Mailer, PasswordHasher, SystemClock, UserRepository};
 use shelter_domain::realtime::{ChatBus, ChatSink, RateLimiter};
-use shelter_domain::{
-    AuthService, EmailAddress, NewAccount, Password, UserError, UserService, Username,
-};
+use shelter_domain::{AuthService, UserError, UserService};
 use shelter_mail::{LettreMailer, OutboxWorker};
 use shelter_persistence::Database;
 use shelter_redis::{Redis, RedisChatBus, RedisRateLimiter};
@@ -27,7 +25,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::chat::{Hub, LocalOnly};
-use crate::config::{ConfigError, Settings};
+use crate::config::Settings;
 use crate::http::{self, AppState, InProcessRateLimiter, Probe};
 use crate::shutdown;
 pub use crate::shutdown::Stopper;
@@ -49,12 +47,13 @@ pub fn build_state(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let tokens = Arc::new(JwtTokenIssuer::new(
         &signing_key(settings),
-        Duration::minutes(i64::from(settings.access_token_expire_minutes)),
+        Duration::from_std(settings.access_token_lifetime).unwrap_or(Duration::MAX),
     ));
     let redis = settings
-        .redis_url
-        .as_deref()
-        .map(|url| Redis::new(url, &settings.redis_prefix).map(Arc::new))
+        .redis
+        .url
+        .as_ref()
+        .map(|url| Redis::new(url, &settings.redis.prefix).map(Arc::new))
         .transpose()?;
     let (bus, redis_bus): (Arc<dyn ChatBus>, _) = match &redis {
         Some(redis) => {
@@ -63,12 +62,12 @@ pub fn build_state(
         }
         None => (Arc::new(LocalOnly), None),
     };
-    let limiter: Option<Arc<dyn RateLimiter>> = match (&redis, settings.rate_limit_enabled) {
+    let limiter: Option<Arc<dyn RateLimiter>> = match (&redis, settings.rate_limit.enabled) {
         (_, false) => None,
         (Some(redis), true) => Some(Arc::new(RedisRateLimiter::new(
             Arc::clone(redis),
             settings.quotas(),
-            settings.rate_limit_fail_open,
+            settings.rate_limit.fail_open,
         ))),
         (None, true) => Some(Arc::new(InProcessRateLimiter::new(&settings.quotas()))),
     };
@@ -144,21 +143,8 @@ pub async fn ensure_first_superuser(
     settings: &Settings,
     users: &UserService,
 ) -> anyhow::Result<()> {
-    let (Some(email), Some(username), Some(password)) = (
-        &settings.first_superuser_email,
-        &settings.first_superuser_username,
-        &settings.first_superuser_password,
-    ) else {
+    let Some(account) = settings.first_superuser.account() else {
         return Ok(());
-    };
-    let invalid = |key: &str, reason: &dyn std::fmt::Display| ConfigError {
-        setting: format!("SHELTER_FIRST_SUPERUSER_{key}"),
-        reason: reason.to_string(),
-    };
-    let account = NewAccount {
-        email: EmailAddress::parse(email).map_err(|e| invalid("EMAIL", &e))?,
-        username: Username::parse(username).map_err(|e| invalid("USERNAME", &e))?,
-        password: Password::parse(password.expose_secret()).map_err(|e| invalid("PASSWORD", &e))?,
     };
     match users.create_superuser(account).await {
         Ok(user) => tracing::info!(user_id = %user.id, "created the first superuser"),
@@ -193,7 +179,7 @@ impl From<&Settings> for HttpSettings {
         Self {
             allowed_origins: settings.allowed_origins.clone(),
             workers: None,
-            request_timeout: settings.request_timeout(),
+            request_timeout: settings.request_timeout,
         }
     }
 }

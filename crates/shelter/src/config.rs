@@ -6,14 +6,19 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-mod sections;
+pub mod sections;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::{Dict, Value};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
-use shelter_mail::Mailbox;
+use url::Url;
+
+pub use sections::{
+    DatabaseSection, EmailSection, FirstSuperuserSection, HashingSection, RateLimitSection,
+    RedisSection, SmtpSection,
+};
 
 /// A setting that could not be used, as one line naming it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,78 +59,58 @@ pub enum LogFormat {
     Json,
 }
 
-/// Every setting of the contract's "Running" section, plus pool sizing. `Debug` shows no
-/// secret: they are `SecretString`s.
+/// Every setting of the contract's "Running" section, typed as it is read. The settings of
+/// one adapter share a prefix (`SHELTER_DATABASE_*`, `SHELTER_EMAIL_*`, …) and arrive as
+/// that adapter's section; see [`sections`]. `Debug` shows no secret.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct Settings {
     pub host: String,
     pub port: u16,
     pub env: Environment,
-    #[serde(deserialize_with = "lenient::secret")]
-    pub database_url: SecretString,
-    pub database_max_connections: u32,
-    /// The longest wait for the database (a pooled connection, SQLite's write lock, or the
-    /// answer to one operation) before a request gets 503.
-    pub database_timeout_seconds: u64,
+    /// The HS256 key, at least [`MIN_SECRET_KEY_BYTES`] long.
+    #[serde(deserialize_with = "lenient::signing_key")]
+    pub secret_key: Option<SecretString>,
     /// Every request's deadline; past it the answer is 503. PostgreSQL's
     /// `statement_timeout` is set to the same.
-    pub request_timeout_seconds: u64,
-    /// Password-hashing threads; `None`: one per core.
-    pub hashing_threads: Option<usize>,
-    /// Hashing requests that may wait for a thread before the next gets 503; `None`: 64
-    /// per hashing thread.
-    pub hashing_queue: Option<usize>,
-    #[serde(deserialize_with = "lenient::optional_secret")]
-    pub secret_key: Option<SecretString>,
-    pub access_token_expire_minutes: u32,
-    pub refresh_token_expire_days: u32,
-    pub refresh_reuse_grace_seconds: u32,
+    #[serde(
+        rename = "request_timeout_seconds",
+        deserialize_with = "lenient::seconds"
+    )]
+    pub request_timeout: Duration,
+    #[serde(
+        rename = "access_token_expire_minutes",
+        deserialize_with = "lenient::minutes"
+    )]
+    pub access_token_lifetime: Duration,
+    #[serde(
+        rename = "refresh_token_expire_days",
+        deserialize_with = "lenient::days"
+    )]
+    pub refresh_token_lifetime: Duration,
+    #[serde(
+        rename = "refresh_reuse_grace_seconds",
+        deserialize_with = "lenient::seconds_or_zero"
+    )]
+    pub refresh_reuse_grace: Duration,
     pub require_verified_email: bool,
     /// `*`, or origins in their canonical form (`scheme://host[:port]`, no slash).
     #[serde(deserialize_with = "lenient::origins")]
     pub allowed_origins: Vec<String>,
-    #[serde(deserialize_with = "lenient::optional_string")]
-    pub redis_url: Option<String>,
-    pub email_transport: EmailTransport,
-    pub email_dir: PathBuf,
-    #[serde(deserialize_with = "lenient::optional_secret")]
-    pub smtp_url: Option<SecretString>,
-    /// The sender of every email, parsed here once.
-    #[serde(deserialize_with = "lenient::mailbox")]
-    pub email_from: Mailbox,
-    /// Delivery attempts per email before it is marked failed.
-    pub email_max_attempts: u32,
-    /// Wait after the first failed attempt; it doubles with each further one.
-    pub email_retry_base_seconds: u64,
-    /// The longest wait between two attempts.
-    pub email_retry_max_seconds: u64,
-    /// Connect and command timeout for SMTP.
-    pub smtp_timeout_seconds: u64,
-    #[serde(deserialize_with = "lenient::string")]
-    pub public_url: String,
-    #[serde(deserialize_with = "lenient::optional_string")]
-    pub first_superuser_email: Option<String>,
-    #[serde(deserialize_with = "lenient::optional_string")]
-    pub first_superuser_username: Option<String>,
-    #[serde(deserialize_with = "lenient::optional_secret")]
-    pub first_superuser_password: Option<SecretString>,
-    pub rate_limit_enabled: bool,
-    /// `POST /auth/token` per client address and username, per minute.
-    pub rate_limit_login_per_minute: u32,
-    /// `POST /users` per client address, per hour.
-    pub rate_limit_signup_per_hour: u32,
-    /// `POST /auth/password-recovery` per email, per hour.
-    pub rate_limit_recovery_per_hour: u32,
-    /// With Redis unreachable: let requests through (true) or answer 503 (false).
-    pub rate_limit_fail_open: bool,
-    /// Prefix of every Redis key and channel, so deployments can share one Redis.
-    #[serde(deserialize_with = "lenient::string")]
-    pub redis_prefix: String,
+    /// Where clients reach this service; the base of the links in emails.
+    #[serde(deserialize_with = "lenient::web_url")]
+    pub public_url: Url,
     /// Peers whose `X-Forwarded-For` is believed: addresses or CIDR ranges.
     #[serde(deserialize_with = "lenient::networks")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub log_format: LogFormat,
+    pub database: DatabaseSection,
+    pub hashing: HashingSection,
+    pub redis: RedisSection,
+    pub rate_limit: RateLimitSection,
+    pub email: EmailSection,
+    pub smtp: SmtpSection,
+    pub first_superuser: FirstSuperuserSection,
 }
 
 impl Default for Settings {
@@ -134,41 +119,23 @@ impl Default for Settings {
             host: "127.0.0.1".into(),
             port: 8000,
             env: Environment::Development,
-            database_url: SecretString::from("sqlite://shelter.db?mode=rwc"),
-            database_max_connections: 10,
-            database_timeout_seconds: 5,
-            request_timeout_seconds: 30,
-            hashing_threads: None,
-            hashing_queue: None,
             secret_key: None,
-            access_token_expire_minutes: 30,
-            refresh_token_expire_days: 30,
-            refresh_reuse_grace_seconds: 10,
+            request_timeout: Duration::from_secs(30),
+            access_token_lifetime: Duration::from_mins(30),
+            refresh_token_lifetime: Duration::from_hours(30 * 24),
+            refresh_reuse_grace: Duration::from_secs(10),
             require_verified_email: false,
             allowed_origins: Vec::new(),
-            redis_url: None,
-            email_transport: EmailTransport::Log,
-            email_dir: PathBuf::from("./emails"),
-            smtp_url: None,
-            email_from: "Shelter <noreply@localhost>"
-                .parse()
-                .expect("the default sender is a valid mailbox"),
-            email_max_attempts: 8,
-            email_retry_base_seconds: 5,
-            email_retry_max_seconds: 900,
-            smtp_timeout_seconds: 10,
-            public_url: "http://127.0.0.1:8000".into(),
-            first_superuser_email: None,
-            first_superuser_username: None,
-            first_superuser_password: None,
-            rate_limit_enabled: true,
-            rate_limit_login_per_minute: 10,
-            rate_limit_signup_per_hour: 20,
-            rate_limit_recovery_per_hour: 5,
-            rate_limit_fail_open: true,
-            redis_prefix: "shelter".into(),
+            public_url: Url::parse("http://127.0.0.1:8000").expect("the default URL parses"),
             trusted_proxies: Vec::new(),
             log_format: LogFormat::Pretty,
+            database: DatabaseSection::default(),
+            hashing: HashingSection::default(),
+            redis: RedisSection::default(),
+            rate_limit: RateLimitSection::default(),
+            email: EmailSection::default(),
+            smtp: SmtpSection::default(),
+            first_superuser: FirstSuperuserSection::default(),
         }
     }
 }
@@ -191,160 +158,34 @@ impl Settings {
                 format!("{} does not exist", file.display()),
             ));
         }
-        let figment = Figment::new()
+        let flat = Figment::new()
             .merge(Toml::file(&file))
             .merge(Serialized::defaults(dotenv(Path::new(".env"))?))
             .merge(Env::prefixed("SHELTER_").ignore(&["config"]));
-        let settings: Self = figment.extract().map_err(|error| {
-            let key = error.path.join("_");
-            let key = if key.is_empty() { "config".into() } else { key };
-            ConfigError::new(&key, error.kind)
-        })?;
+        let flat: Dict = flat.extract().map_err(named)?;
+        let settings: Self = Figment::from(Serialized::defaults(sections::nest(flat)))
+            .extract()
+            .map_err(named)?;
         settings.validate()?;
         Ok(settings)
     }
 
-    #[expect(
-        clippy::too_many_lines,
-        reason = "one flat check per setting, in the contract's order"
-    )]
+    /// What no single setting can check: the rules between settings.
     fn validate(&self) -> Result<(), ConfigError> {
-        let url = self.database_url.expose_secret();
-        if !(url.starts_with("sqlite:")
-            || url.starts_with("postgres://")
-            || url.starts_with("postgresql://"))
-        {
-            return Err(ConfigError::new(
-                "database_url",
-                "must start with sqlite:, postgres:// or postgresql://",
-            ));
+        if self.secret_key.is_none() && self.env == Environment::Production {
+            return Err(ConfigError::new("secret_key", "is required in production"));
         }
-        url::Url::parse(url).map_err(|e| ConfigError::new("database_url", e))?;
-        if self.database_max_connections == 0 {
-            return Err(ConfigError::new(
-                "database_max_connections",
-                "must be at least 1",
-            ));
-        }
-        for (key, value) in [
-            (
-                "database_timeout_seconds",
-                Some(self.database_timeout_seconds),
-            ),
-            (
-                "request_timeout_seconds",
-                Some(self.request_timeout_seconds),
-            ),
-            ("hashing_threads", self.hashing_threads.map(|n| n as u64)),
-            ("hashing_queue", self.hashing_queue.map(|n| n as u64)),
-        ] {
-            if value == Some(0) {
-                return Err(ConfigError::new(key, "must be at least 1"));
-            }
-        }
-        match &self.secret_key {
-            Some(key) if key.expose_secret().len() < MIN_SECRET_KEY_BYTES => {
-                return Err(ConfigError::new(
-                    "secret_key",
-                    format!("must be at least {MIN_SECRET_KEY_BYTES} bytes"),
-                ));
-            }
-            None if self.env == Environment::Production => {
-                return Err(ConfigError::new("secret_key", "is required in production"));
-            }
-            _ => {}
-        }
-        if self.access_token_expire_minutes == 0 {
-            return Err(ConfigError::new(
-                "access_token_expire_minutes",
-                "must be at least 1",
-            ));
-        }
-        if self.refresh_token_expire_days == 0 {
-            return Err(ConfigError::new(
-                "refresh_token_expire_days",
-                "must be at least 1",
-            ));
-        }
-        if let Some(redis) = &self.redis_url {
-            let parsed = url::Url::parse(redis).map_err(|e| ConfigError::new("redis_url", e))?;
-            if !matches!(parsed.scheme(), "redis" | "rediss") {
-                return Err(ConfigError::new(
-                    "redis_url",
-                    "must start with redis:// or rediss://",
-                ));
-            }
-        }
-        match (&self.email_transport, &self.smtp_url) {
-            (EmailTransport::Smtp, None) => {
-                return Err(ConfigError::new(
-                    "smtp_url",
-                    "is required with SHELTER_EMAIL_TRANSPORT=smtp",
-                ));
-            }
-            (_, Some(smtp)) => {
-                let parsed = url::Url::parse(smtp.expose_secret())
-                    .map_err(|_| ConfigError::new("smtp_url", "is not a URL"))?;
-                if !matches!(parsed.scheme(), "smtp" | "smtps") {
-                    return Err(ConfigError::new(
-                        "smtp_url",
-                        "must start with smtp:// or smtps://",
-                    ));
-                }
-            }
-            _ => {}
-        }
-        for (key, value) in [
-            ("email_max_attempts", u64::from(self.email_max_attempts)),
-            ("email_retry_base_seconds", self.email_retry_base_seconds),
-            ("email_retry_max_seconds", self.email_retry_max_seconds),
-            ("smtp_timeout_seconds", self.smtp_timeout_seconds),
-            (
-                "rate_limit_login_per_minute",
-                u64::from(self.rate_limit_login_per_minute),
-            ),
-            (
-                "rate_limit_signup_per_hour",
-                u64::from(self.rate_limit_signup_per_hour),
-            ),
-            (
-                "rate_limit_recovery_per_hour",
-                u64::from(self.rate_limit_recovery_per_hour),
-            ),
-        ] {
-            if value == 0 {
-                return Err(ConfigError::new(key, "must be at least 1"));
-            }
-        }
-        let public =
-            url::Url::parse(&self.public_url).map_err(|e| ConfigError::new("public_url", e))?;
-        if !matches!(public.scheme(), "http" | "https") {
-            return Err(ConfigError::new(
-                "public_url",
-                "must be an http:// or https:// URL",
-            ));
-        }
-        let first = [
-            self.first_superuser_email.is_some(),
-            self.first_superuser_username.is_some(),
-            self.first_superuser_password.is_some(),
-        ];
-        if first.iter().any(|set| *set) && !first.iter().all(|set| *set) {
-            return Err(ConfigError::new(
-                "first_superuser_email",
-                "SHELTER_FIRST_SUPERUSER_EMAIL, _USERNAME and _PASSWORD must be set together",
-            ));
-        }
-        Ok(())
+        self.mail()?;
+        self.first_superuser.validate()
     }
+}
 
-    pub fn database_timeout(&self) -> Duration {
-        Duration::from_secs(self.database_timeout_seconds)
-    }
-
-    pub fn request_timeout(&self) -> Duration {
-        Duration::from_secs(self.request_timeout_seconds)
-    }
+/// A figment error as the setting it is about: a section's field path joined by `_` is
+/// the variable's name.
+fn named(error: figment::Error) -> ConfigError {
+    let key = error.path.join("_");
+    let key = if key.is_empty() { "config".into() } else { key };
+    ConfigError::new(&key, error.kind)
 }
 
 /// The `SHELTER_*` entries of a `.env` file, keyed like the environment provider keys them.
@@ -370,10 +211,13 @@ fn dotenv(path: &Path) -> Result<Dict, ConfigError> {
 
 /// Deserializers that accept a scalar where a string is wanted: environment values are
 /// typed by their look, so `SHELTER_FIRST_SUPERUSER_PASSWORD=12345678` arrives as a number.
-mod lenient {
+pub(crate) mod lenient {
     use std::fmt;
+    use std::str::FromStr;
+    use std::time::Duration;
 
-    use secrecy::SecretString;
+    use secrecy::{ExposeSecret as _, SecretString};
+    use serde::Deserialize as _;
     use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
     struct Text;
@@ -453,10 +297,6 @@ mod lenient {
         Ok(Some(string(d)?).filter(|s| !s.is_empty()))
     }
 
-    pub fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
-        string(d).map(SecretString::from)
-    }
-
     pub fn optional_secret<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<Option<SecretString>, D::Error> {
@@ -488,6 +328,79 @@ mod lenient {
                 }
             })
             .collect()
+    }
+
+    /// A value of any type that parses itself from text, the type's own reason kept.
+    pub fn parsed<'de, D, T>(d: D) -> Result<T, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: FromStr<Err: fmt::Display>,
+    {
+        string(d)?.parse().map_err(de::Error::custom)
+    }
+
+    /// As [`parsed`], an empty value meaning "unset".
+    pub fn optional_parsed<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: FromStr<Err: fmt::Display>,
+    {
+        optional_string(d)?
+            .map(|text| text.parse().map_err(de::Error::custom))
+            .transpose()
+    }
+
+    /// An `http://` or `https://` URL.
+    pub fn web_url<'de, D: Deserializer<'de>>(d: D) -> Result<url::Url, D::Error> {
+        let url: url::Url = parsed(d)?;
+        if matches!(url.scheme(), "http" | "https") {
+            Ok(url)
+        } else {
+            Err(de::Error::custom("must be an http:// or https:// URL"))
+        }
+    }
+
+    pub fn signing_key<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
+        let key = optional_secret(d)?;
+        match key {
+            Some(key) if key.expose_secret().len() < super::MIN_SECRET_KEY_BYTES => {
+                Err(de::Error::custom(format!(
+                    "must be at least {} bytes",
+                    super::MIN_SECRET_KEY_BYTES
+                )))
+            }
+            key => Ok(key),
+        }
+    }
+
+    /// A whole number of `unit`s up to `u32::MAX` (so a lifetime added to the clock cannot
+    /// overflow), zero refused unless `zero` allows it.
+    fn span<'de, D: Deserializer<'de>>(
+        d: D,
+        unit: Duration,
+        zero: bool,
+    ) -> Result<Duration, D::Error> {
+        let count = u32::deserialize(d)?;
+        if count == 0 && !zero {
+            return Err(de::Error::custom("must be at least 1"));
+        }
+        Ok(unit * count)
+    }
+
+    pub fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        span(d, Duration::from_secs(1), false)
+    }
+
+    pub fn seconds_or_zero<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        span(d, Duration::from_secs(1), true)
+    }
+
+    pub fn minutes<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        span(d, Duration::from_mins(1), false)
+    }
+
+    pub fn days<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        span(d, Duration::from_hours(24), false)
     }
 
     /// `noreply@example.com` or `Name <noreply@example.com>`.
@@ -527,6 +440,7 @@ mod lenient {
 mod tests {
     use super::*;
     use figment::Jail;
+    use shelter_domain::{Password, Username};
 
     fn load_in(jail: &Jail) -> Result<Settings, ConfigError> {
         let _ = jail;
@@ -539,21 +453,18 @@ mod tests {
             let s = load_in(jail).expect("defaults load");
             assert_eq!((s.host.as_str(), s.port), ("127.0.0.1", 8000));
             assert_eq!(s.env, Environment::Development);
-            assert_eq!(
-                s.database_url.expose_secret(),
-                "sqlite://shelter.db?mode=rwc"
-            );
+            assert_eq!(s.database.url.expose(), "sqlite://shelter.db?mode=rwc");
             assert!(s.secret_key.is_none());
-            assert_eq!(s.access_token_expire_minutes, 30);
-            assert_eq!(s.refresh_token_expire_days, 30);
-            assert_eq!(s.refresh_reuse_grace_seconds, 10);
+            assert_eq!(s.access_token_lifetime, Duration::from_mins(30));
+            assert_eq!(s.refresh_token_lifetime, Duration::from_hours(30 * 24));
+            assert_eq!(s.refresh_reuse_grace, Duration::from_secs(10));
             assert!(!s.require_verified_email);
             assert!(s.allowed_origins.is_empty());
-            assert_eq!(s.email_transport, EmailTransport::Log);
-            assert_eq!(s.email_dir, PathBuf::from("./emails"));
-            assert_eq!(s.email_from.to_string(), "Shelter <noreply@localhost>");
-            assert_eq!(s.public_url, "http://127.0.0.1:8000");
-            assert!(s.rate_limit_enabled);
+            assert_eq!(s.email.transport, EmailTransport::Log);
+            assert_eq!(s.email.dir, PathBuf::from("./emails"));
+            assert_eq!(s.email.from.to_string(), "Shelter <noreply@localhost>");
+            assert_eq!(s.public_url.as_str(), "http://127.0.0.1:8000/");
+            assert!(s.rate_limit.enabled);
             assert_eq!(s.log_format, LogFormat::Pretty);
             Ok(())
         });
@@ -564,18 +475,26 @@ mod tests {
         Jail::expect_with(|jail| {
             jail.create_file(
                 "shelter.toml",
-                "port = 9001\nhost = \"0.0.0.0\"\naccess_token_expire_minutes = 5\nallowed_origins = [\"https://a.example\"]",
+                "port = 9001\nhost = \"0.0.0.0\"\naccess_token_expire_minutes = 5\nallowed_origins = [\"https://a.example\"]\ndatabase_max_connections = 3\nemail_from = \"a@file.example\"",
             )?;
             jail.create_file(
                 ".env",
-                "SHELTER_PORT=9002\nSHELTER_ACCESS_TOKEN_EXPIRE_MINUTES=6\nOTHER=1",
+                "SHELTER_PORT=9002\nSHELTER_ACCESS_TOKEN_EXPIRE_MINUTES=6\nOTHER=1\nSHELTER_RATE_LIMIT_LOGIN_PER_MINUTE=7",
             )?;
             jail.set_env("SHELTER_PORT", "9003");
+            jail.set_env("SHELTER_EMAIL_FROM", "b@env.example");
             let s = load_in(jail).expect("loads");
             assert_eq!(s.port, 9003, "environment beats .env and the file");
-            assert_eq!(s.access_token_expire_minutes, 6, ".env beats the file");
+            assert_eq!(
+                s.access_token_lifetime,
+                Duration::from_mins(6),
+                ".env beats the file"
+            );
             assert_eq!(s.host, "0.0.0.0", "the file beats the defaults");
             assert_eq!(s.allowed_origins, ["https://a.example"]);
+            assert_eq!(s.database.max_connections.get(), 3, "a section from the file");
+            assert_eq!(s.rate_limit.login_per_minute.get(), 7, "a section from .env");
+            assert_eq!(s.email.from.to_string(), "b@env.example", "and overridden");
             Ok(())
         });
     }
@@ -608,12 +527,13 @@ mod tests {
                 s.allowed_origins,
                 ["https://a.example", "http://localhost:3000"]
             );
-            assert_eq!(s.first_superuser_username.as_deref(), Some("12345"));
             assert_eq!(
-                s.first_superuser_password
-                    .as_ref()
-                    .map(|p| p.expose_secret().to_owned()),
-                Some("12345678".to_owned())
+                s.first_superuser.username.as_ref().map(Username::as_str),
+                Some("12345")
+            );
+            assert_eq!(
+                s.first_superuser.password.as_ref().map(Password::expose),
+                Some("12345678")
             );
             Ok(())
         });
@@ -646,6 +566,39 @@ mod tests {
             ("SHELTER_LOG_FORMAT", "xml", "SHELTER_LOG_FORMAT"),
             ("SHELTER_PUBLIC_URL", "ftp://x", "SHELTER_PUBLIC_URL"),
             ("SHELTER_EMAIL_FROM", "nobody at all", "SHELTER_EMAIL_FROM"),
+            (
+                "SHELTER_DATABASE_MAX_CONNECTIONS",
+                "0",
+                "SHELTER_DATABASE_MAX_CONNECTIONS",
+            ),
+            (
+                "SHELTER_DATABASE_TIMEOUT_SECONDS",
+                "0",
+                "SHELTER_DATABASE_TIMEOUT_SECONDS",
+            ),
+            ("SHELTER_HASHING_THREADS", "0", "SHELTER_HASHING_THREADS"),
+            (
+                "SHELTER_RATE_LIMIT_LOGIN_PER_MINUTE",
+                "-3",
+                "SHELTER_RATE_LIMIT_LOGIN_PER_MINUTE",
+            ),
+            (
+                "SHELTER_ACCESS_TOKEN_EXPIRE_MINUTES",
+                "0",
+                "SHELTER_ACCESS_TOKEN_EXPIRE_MINUTES",
+            ),
+            ("SHELTER_SMTP_URL", "ftp://mail.example", "SHELTER_SMTP_URL"),
+            ("SHELTER_REDIS_URL", "http://cache", "SHELTER_REDIS_URL"),
+            (
+                "SHELTER_FIRST_SUPERUSER_EMAIL",
+                "not-an-email",
+                "SHELTER_FIRST_SUPERUSER_EMAIL",
+            ),
+            (
+                "SHELTER_FIRST_SUPERUSER_PASSWORD",
+                "short",
+                "SHELTER_FIRST_SUPERUSER_PASSWORD",
+            ),
         ];
         for (variable, value, named) in cases {
             Jail::expect_with(|jail| {

@@ -48,9 +48,9 @@ enum Command {
     /// read from standard input otherwise, unless given.
     CreateSuperuser {
         #[arg(long)]
-        email: String,
+        email: EmailAddress,
         #[arg(long)]
-        username: String,
+        username: Username,
         #[arg(long, env = "SHELTER_SUPERUSER_PASSWORD", hide_env_values = true)]
         password: Option<String>,
     },
@@ -80,7 +80,7 @@ async fn main() -> ExitCode {
             email,
             username,
             password,
-        } => create_superuser(&settings, &email, &username, password).await,
+        } => create_superuser(&settings, email, username, password).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -97,16 +97,14 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
     application.run_until_stopped().await
 }
 
-/// Checks the arguments before asking for the password, and builds only the user service:
+/// clap has checked the arguments before the password is asked for, and builds only the user service:
 /// no signing key, Redis or hub is needed to insert one row.
 async fn create_superuser(
     settings: &Settings,
-    email: &str,
-    username: &str,
+    email: EmailAddress,
+    username: Username,
     password: Option<String>,
 ) -> anyhow::Result<()> {
-    let email = EmailAddress::parse(email).map_err(|e| anyhow::anyhow!("--email {e}"))?;
-    let username = Username::parse(username).map_err(|e| anyhow::anyhow!("--username {e}"))?;
     let password = match password {
         Some(password) => password,
         None => read_password()?,

@@ -98,8 +98,8 @@ impl TestDatabase {
     /// Settings for this database with a small pool.
     pub fn settings(&self) -> DatabaseSettings {
         DatabaseSettings {
-            url: self.url.clone(),
-            max_connections: 10,
+            url: self.url.parse().expect("a test database URL"),
+            max_connections: std::num::NonZeroU32::new(10).expect("ten is not zero"),
             acquire_timeout: Duration::from_secs(10),
             statement_timeout: Duration::from_secs(30),
         }

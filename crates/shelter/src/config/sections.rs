@@ -1,18 +1,235 @@
-//! Each adapter's settings, made from the flat `Settings` in one place, so the composition
-//! root hands each adapter its section and decides nothing itself.
+//! Each adapter's section of the settings, typed as it is read, and what the composition
+//! root hands each adapter. A section gathers the settings with its prefix
+//! (`SHELTER_DATABASE_URL` is `url` in `database`), so the path of a bad field, joined by
+//! `_`, is still the variable's name.
 
 use std::collections::HashMap;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context as _;
-use secrecy::ExposeSecret as _;
+use figment::value::{Dict, Value};
+use serde::Deserialize;
 use shelter_auth::HashingPool;
-use shelter_domain::SessionPolicy;
 use shelter_domain::realtime::{Limit, Quota};
-use shelter_mail::{MailSettings, RetryPolicy, Transport, WorkerSettings};
-use shelter_persistence::DatabaseSettings;
+use shelter_domain::{EmailAddress, NewAccount, Password, SessionPolicy, Username};
+use shelter_mail::{MailSettings, Mailbox, RetryPolicy, SmtpUrl, Transport, WorkerSettings};
+use shelter_persistence::{DatabaseSettings, DatabaseUrl};
+use shelter_redis::RedisUrl;
 
-use super::{EmailTransport, Settings};
+use super::{ConfigError, EmailTransport, Settings, lenient};
+
+/// The prefixes that make a section, longest first where one could begin another.
+const SECTIONS: [&str; 7] = [
+    "database",
+    "hashing",
+    "redis",
+    "rate_limit",
+    "email",
+    "smtp",
+    "first_superuser",
+];
+
+/// Moves `database_url` to `database.url`, and so on for every section; other keys stay.
+pub(super) fn nest(flat: Dict) -> Dict {
+    let mut nested = Dict::new();
+    for (key, value) in flat {
+        let section = SECTIONS.iter().find_map(|section| {
+            let field = key.strip_prefix(section)?.strip_prefix('_')?;
+            Some((*section, field.to_owned()))
+        });
+        match section {
+            Some((section, field)) => {
+                if let Value::Dict(_, fields) = nested
+                    .entry(section.to_owned())
+                    .or_insert_with(|| Value::from(Dict::new()))
+                {
+                    fields.insert(field, value);
+                }
+            }
+            None => {
+                nested.insert(key, value);
+            }
+        }
+    }
+    nested
+}
+
+/// `SHELTER_DATABASE_*`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DatabaseSection {
+    #[serde(deserialize_with = "lenient::parsed")]
+    pub url: DatabaseUrl,
+    pub max_connections: NonZeroU32,
+    /// The longest wait for the database (a pooled connection, SQLite's write lock, or the
+    /// answer to one operation) before a request gets 503.
+    #[serde(rename = "timeout_seconds", deserialize_with = "lenient::seconds")]
+    pub timeout: Duration,
+}
+
+impl Default for DatabaseSection {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://shelter.db?mode=rwc"
+                .parse()
+                .expect("the default database URL parses"),
+            max_connections: NonZeroU32::new(10).expect("ten is not zero"),
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// `SHELTER_HASHING_*`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct HashingSection {
+    /// Password-hashing threads; unset: one per core.
+    pub threads: Option<NonZeroUsize>,
+    /// Hashing requests that may wait for a thread before the next gets 503; unset: 64
+    /// per hashing thread.
+    pub queue: Option<NonZeroUsize>,
+}
+
+/// `SHELTER_REDIS_*`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RedisSection {
+    #[serde(deserialize_with = "lenient::optional_parsed")]
+    pub url: Option<RedisUrl>,
+    /// Prefix of every Redis key and channel, so deployments can share one Redis.
+    #[serde(deserialize_with = "lenient::string")]
+    pub prefix: String,
+}
+
+impl Default for RedisSection {
+    fn default() -> Self {
+        Self {
+            url: None,
+            prefix: "shelter".into(),
+        }
+    }
+}
+
+/// `SHELTER_RATE_LIMIT_*`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RateLimitSection {
+    pub enabled: bool,
+    /// `POST /auth/token` per client address and username, per minute.
+    pub login_per_minute: NonZeroU32,
+    /// `POST /users` per client address, per hour.
+    pub signup_per_hour: NonZeroU32,
+    /// `POST /auth/password-recovery` per email, per hour.
+    pub recovery_per_hour: NonZeroU32,
+    /// With Redis unreachable: let requests through (true) or answer 503 (false).
+    pub fail_open: bool,
+}
+
+impl Default for RateLimitSection {
+    fn default() -> Self {
+        let count = |n| NonZeroU32::new(n).expect("a positive default");
+        Self {
+            enabled: true,
+            login_per_minute: count(10),
+            signup_per_hour: count(20),
+            recovery_per_hour: count(5),
+            fail_open: true,
+        }
+    }
+}
+
+/// `SHELTER_EMAIL_*`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct EmailSection {
+    pub transport: EmailTransport,
+    pub dir: PathBuf,
+    /// The sender of every email.
+    #[serde(deserialize_with = "lenient::mailbox")]
+    pub from: Mailbox,
+    /// Delivery attempts per email before it is marked failed.
+    pub max_attempts: NonZeroU32,
+    /// Wait after the first failed attempt; it doubles with each further one.
+    #[serde(rename = "retry_base_seconds", deserialize_with = "lenient::seconds")]
+    pub retry_base: Duration,
+    /// The longest wait between two attempts.
+    #[serde(rename = "retry_max_seconds", deserialize_with = "lenient::seconds")]
+    pub retry_max: Duration,
+}
+
+impl Default for EmailSection {
+    fn default() -> Self {
+        Self {
+            transport: EmailTransport::Log,
+            dir: PathBuf::from("./emails"),
+            from: "Shelter <noreply@localhost>"
+                .parse()
+                .expect("the default sender is a valid mailbox"),
+            max_attempts: NonZeroU32::new(8).expect("eight is not zero"),
+            retry_base: Duration::from_secs(5),
+            retry_max: Duration::from_mins(15),
+        }
+    }
+}
+
+/// `SHELTER_SMTP_*`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SmtpSection {
+    #[serde(deserialize_with = "lenient::optional_parsed")]
+    pub url: Option<SmtpUrl>,
+    /// Connect and command timeout.
+    #[serde(rename = "timeout_seconds", deserialize_with = "lenient::seconds")]
+    pub timeout: Duration,
+}
+
+impl Default for SmtpSection {
+    fn default() -> Self {
+        Self {
+            url: None,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `SHELTER_FIRST_SUPERUSER_*`: all three or none.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct FirstSuperuserSection {
+    #[serde(deserialize_with = "lenient::optional_parsed")]
+    pub email: Option<EmailAddress>,
+    #[serde(deserialize_with = "lenient::optional_parsed")]
+    pub username: Option<Username>,
+    #[serde(deserialize_with = "lenient::optional_parsed")]
+    pub password: Option<Password>,
+}
+
+impl FirstSuperuserSection {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let set = [
+            self.email.is_some(),
+            self.username.is_some(),
+            self.password.is_some(),
+        ];
+        if set.contains(&true) && set.contains(&false) {
+            return Err(ConfigError::new(
+                "first_superuser_email",
+                "SHELTER_FIRST_SUPERUSER_EMAIL, _USERNAME and _PASSWORD must be set together",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The account to create, when one is configured.
+    pub fn account(&self) -> Option<NewAccount> {
+        Some(NewAccount {
+            email: self.email.clone()?,
+            username: self.username.clone()?,
+            password: self.password.clone()?,
+        })
+    }
+}
 
 /// Emails sent at once by one worker. Each SMTP exchange spends ~40 ms in Nagle/delayed-ACK
 /// stalls (lettre does not set `TCP_NODELAY`), so throughput is bound by this number.
@@ -22,20 +239,21 @@ impl Settings {
     /// The pool and timeouts of the database.
     pub fn database(&self) -> DatabaseSettings {
         DatabaseSettings {
-            url: self.database_url.expose_secret().to_owned(),
-            max_connections: self.database_max_connections,
-            acquire_timeout: self.database_timeout(),
-            statement_timeout: self.request_timeout(),
+            url: self.database.url.clone(),
+            max_connections: self.database.max_connections,
+            acquire_timeout: self.database.timeout,
+            statement_timeout: self.request_timeout,
         }
     }
 
     /// The hashing threads and queue.
     pub fn hashing_pool(&self) -> HashingPool {
         let mut pool = self
-            .hashing_threads
-            .map_or_else(HashingPool::default, HashingPool::with_threads);
-        if let Some(queue) = self.hashing_queue {
-            pool.queue = queue;
+            .hashing
+            .threads
+            .map_or_else(HashingPool::default, |n| HashingPool::with_threads(n.get()));
+        if let Some(queue) = self.hashing.queue {
+            pool.queue = queue.get();
         }
         pool
     }
@@ -43,59 +261,62 @@ impl Settings {
     /// Token lifetimes and the login rules.
     pub fn session_policy(&self) -> SessionPolicy {
         SessionPolicy {
-            refresh_lifetime: chrono::Duration::days(i64::from(self.refresh_token_expire_days)),
-            reuse_grace: chrono::Duration::seconds(i64::from(self.refresh_reuse_grace_seconds)),
+            refresh_lifetime: chrono_span(self.refresh_token_lifetime),
+            reuse_grace: chrono_span(self.refresh_reuse_grace),
             require_verified_email: self.require_verified_email,
         }
     }
 
     /// The quotas of the rate limits.
     pub fn quotas(&self) -> HashMap<Limit, Quota> {
-        HashMap::from([
-            (
-                Limit::Login,
-                Quota {
-                    limit: self.rate_limit_login_per_minute,
-                    window: Duration::from_mins(1),
-                },
-            ),
-            (
-                Limit::Signup,
-                Quota {
-                    limit: self.rate_limit_signup_per_hour,
-                    window: Duration::from_hours(1),
-                },
-            ),
-            (
-                Limit::PasswordRecovery,
-                Quota {
-                    limit: self.rate_limit_recovery_per_hour,
-                    window: Duration::from_hours(1),
-                },
-            ),
-        ])
+        let limits = &self.rate_limit;
+        HashMap::from(
+            [
+                (
+                    Limit::Login,
+                    limits.login_per_minute,
+                    Duration::from_mins(1),
+                ),
+                (
+                    Limit::Signup,
+                    limits.signup_per_hour,
+                    Duration::from_hours(1),
+                ),
+                (
+                    Limit::PasswordRecovery,
+                    limits.recovery_per_hour,
+                    Duration::from_hours(1),
+                ),
+            ]
+            .map(|(limit, count, window)| {
+                (
+                    limit,
+                    Quota {
+                        limit: count,
+                        window,
+                    },
+                )
+            }),
+        )
     }
 
     /// How emails are rendered and sent.
     ///
     /// # Errors
-    /// The smtp transport without `SHELTER_SMTP_URL`.
-    pub fn mail(&self) -> anyhow::Result<MailSettings> {
-        let transport = match self.email_transport {
-            EmailTransport::Log => Transport::Log,
-            EmailTransport::File => Transport::File(self.email_dir.clone()),
-            EmailTransport::Smtp => Transport::Smtp(
-                self.smtp_url
-                    .clone()
-                    .context("SHELTER_SMTP_URL is required with the smtp transport")?,
-            ),
+    /// The smtp transport without a URL (settings built in code; `load` refuses it).
+    pub fn mail(&self) -> Result<MailSettings, ConfigError> {
+        let transport = match (self.email.transport, &self.smtp.url) {
+            (EmailTransport::Log, _) => Transport::Log,
+            (EmailTransport::File, _) => Transport::File(self.email.dir.clone()),
+            (EmailTransport::Smtp, Some(url)) => Transport::Smtp(url.clone()),
+            (EmailTransport::Smtp, None) => return Err(smtp_url_required()),
         };
         Ok(MailSettings {
             transport,
-            from: self.email_from.clone(),
+            from: self.email.from.clone(),
             app_name: "Shelter".into(),
             public_url: self.public_url.clone(),
-            timeout: Duration::from_secs(self.smtp_timeout_seconds),
+            timeout: self.smtp.timeout,
             max_connections: u32::try_from(DELIVERY_CONCURRENCY).unwrap_or(16),
         })
     }
@@ -109,18 +330,27 @@ impl Settings {
         // times (connecting, a command, the end of the data). Twice that and a minute
         // more, so that no other instance takes over the batch of a worker that is slow
         // but alive.
-        let rounds = u64::from(batch.div_ceil(u32::try_from(concurrency).unwrap_or(u32::MAX)));
-        let lease = self.smtp_timeout_seconds * 3 * rounds * 2 + 60;
+        let rounds = batch.div_ceil(u32::try_from(concurrency).unwrap_or(u32::MAX));
+        let lease = self.smtp.timeout * 3 * rounds * 2 + Duration::from_mins(1);
         WorkerSettings {
             retry: RetryPolicy {
-                max_attempts: self.email_max_attempts,
-                base_delay: Duration::from_secs(self.email_retry_base_seconds),
-                max_delay: Duration::from_secs(self.email_retry_max_seconds),
+                max_attempts: self.email.max_attempts.get(),
+                base_delay: self.email.retry_base,
+                max_delay: self.email.retry_max,
             },
             batch,
             concurrency,
-            lease: Duration::from_secs(lease),
+            lease,
             poll_interval: Duration::from_secs(1),
         }
     }
+}
+
+pub(super) fn smtp_url_required() -> ConfigError {
+    ConfigError::new("smtp_url", "is required with SHELTER_EMAIL_TRANSPORT=smtp")
+}
+
+/// A span the settings bounded (at most `u32::MAX` days) as the domain's clock type.
+fn chrono_span(span: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(span).unwrap_or(chrono::Duration::MAX)
 }

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::time::Duration;
 
 use actix_web::HttpRequest;
@@ -85,10 +84,9 @@ impl InProcessRateLimiter {
         let limiters = quotas
             .iter()
             .filter_map(|(limit, quota)| {
-                let burst = NonZeroU32::new(quota.limit)?;
-                let period = quota.window / quota.limit;
-                let gcra =
-                    Gcra::with_period(period.max(Duration::from_millis(1)))?.allow_burst(burst);
+                let period = quota.window / quota.limit.get();
+                let gcra = Gcra::with_period(period.max(Duration::from_millis(1)))?
+                    .allow_burst(quota.limit);
                 Some((*limit, DefaultKeyedRateLimiter::keyed(gcra)))
             })
             .collect();
@@ -124,6 +122,7 @@ impl RateLimiter for InProcessRateLimiter {
 mod tests {
     use super::*;
     use actix_web::test::TestRequest;
+    use std::num::NonZeroU32;
 
     fn request(peer: &str, forwarded: Option<&str>) -> HttpRequest {
         let mut request = TestRequest::default().peer_addr(peer.parse().expect("socket address"));
@@ -172,7 +171,7 @@ mod tests {
         let limiter = InProcessRateLimiter::new(&HashMap::from([(
             Limit::Login,
             Quota {
-                limit: 3,
+                limit: NonZeroU32::new(3).expect("three"),
                 window: Duration::from_mins(1),
             },
         )]));

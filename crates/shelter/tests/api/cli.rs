@@ -69,7 +69,7 @@ async fn migrate_and_create_superuser_then_log_in(backend: Backend) {
 
     let url = database.url.clone();
     let Some(app) = TestApp::spawn_with(backend, |s| {
-        s.database_url = secrecy::SecretString::from(url);
+        s.database.url = url.parse().expect("a database URL");
     })
     .await
     else {

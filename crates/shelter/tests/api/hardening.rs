@@ -3,6 +3,7 @@
 //! preconditions, and a database or hasher that stops answering. Each test fails if the
 //! fault it names comes back.
 
+use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -104,7 +105,7 @@ async fn superusers_demoting_each_other_at_once_never_get_412(backend: Backend) 
 }
 
 async fn with_no_grace_a_refresh_token_is_exchanged_exactly_once(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, |s| s.refresh_reuse_grace_seconds = 0).await
+    let Some(app) = TestApp::spawn_with(backend, |s| s.refresh_reuse_grace = Duration::ZERO).await
     else {
         return;
     };
@@ -319,7 +320,7 @@ async fn behind_a_proxy(
     url.set_port(Some(proxy.address().port())).expect("port");
     let proxied = url.to_string();
     let app = TestApp::spawn_on(database, |s| {
-        s.database_url = secrecy::SecretString::from(proxied);
+        s.database.url = proxied.parse().expect("a database URL");
         configure(s);
     })
     .await;
@@ -357,7 +358,8 @@ async fn recovers(app: &TestApp, path: &str, token: &str, status: StatusCode) {
 }
 
 async fn a_lost_database_is_503_in_bounded_time_and_heals(mode: Mode) {
-    let Some((app, proxy)) = behind_a_proxy(|s| s.database_timeout_seconds = 1).await else {
+    let Some((app, proxy)) = behind_a_proxy(|s| s.database.timeout = Duration::from_secs(1)).await
+    else {
         return;
     };
     let (user, _, token) = app.user_with_token().await;
@@ -414,8 +416,8 @@ async fn a_black_holed_database_is_503_in_bounded_time_and_heals() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_request_past_its_deadline_is_503() {
     let Some((app, proxy)) = behind_a_proxy(|s| {
-        s.database_timeout_seconds = 30;
-        s.request_timeout_seconds = 1;
+        s.database.timeout = Duration::from_secs(30);
+        s.request_timeout = Duration::from_secs(1);
     })
     .await
     else {
@@ -435,7 +437,10 @@ async fn a_request_past_its_deadline_is_503() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_locked_sqlite_database_is_503_not_500() {
-    let Some(app) = TestApp::spawn_with(Backend::Sqlite, |s| s.database_timeout_seconds = 1).await
+    let Some(app) = TestApp::spawn_with(Backend::Sqlite, |s| {
+        s.database.timeout = Duration::from_secs(1);
+    })
+    .await
     else {
         return;
     };
@@ -471,8 +476,8 @@ async fn a_locked_sqlite_database_is_503_not_500() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_saturated_hasher_answers_503_instead_of_queueing_without_bound() {
     let Some(app) = TestApp::spawn_with(Backend::Sqlite, |s| {
-        s.hashing_threads = Some(1);
-        s.hashing_queue = Some(1);
+        s.hashing.threads = NonZeroUsize::new(1);
+        s.hashing.queue = NonZeroUsize::new(1);
     })
     .await
     else {

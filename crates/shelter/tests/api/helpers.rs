@@ -1,11 +1,13 @@
 //! `TestApp`: a running Shelter and a client with one method per endpoint.
 
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
-use secrecy::{ExposeSecret as _, SecretString};
+use std::time::Duration;
+
+use secrecy::SecretString;
 use serde_json::{Value, json};
 use shelter::app::Application;
-use shelter::config::EmailTransport;
 use shelter::config::Settings;
+use shelter::config::{EmailTransport, FirstSuperuserSection};
 use shelter_test_support::smtp::SmtpServer;
 use shelter_test_support::{Backend, TestDatabase};
 
@@ -65,15 +67,17 @@ impl TestApp {
         let admin = TestUser::generate();
         let mut settings = Settings {
             port: 0,
-            database_url: SecretString::from(database.url.clone()),
             secret_key: Some(SecretString::from(SECRET_KEY)),
-            first_superuser_email: Some(admin.email.clone()),
-            first_superuser_username: Some(admin.username.clone()),
-            first_superuser_password: Some(SecretString::from(admin.password.clone())),
-            // Tests make many requests from one address; rate-limit tests turn them on.
-            rate_limit_enabled: false,
+            first_superuser: FirstSuperuserSection {
+                email: Some(admin.email.parse().expect("the admin's email")),
+                username: Some(admin.username.parse().expect("the admin's username")),
+                password: Some(admin.password.parse().expect("the admin's password")),
+            },
             ..Settings::default()
         };
+        settings.database.url = database.url.parse().expect("a test database URL");
+        // Tests make many requests from one address; rate-limit tests turn them on.
+        settings.rate_limit.enabled = false;
         configure(&mut settings);
         let application = Application::build(&settings).await.expect("build the app");
         let address = format!("http://127.0.0.1:{}", application.port());
@@ -81,7 +85,7 @@ impl TestApp {
         let running = tokio::spawn(application.run_until_stopped());
         Self {
             address,
-            database_url: settings.database_url.expose_secret().to_owned(),
+            database_url: settings.database.url.expose().to_owned(),
             stopper,
             stopped: Some(running),
             client: Client::builder()
@@ -274,9 +278,9 @@ pub fn fields(problem: &Value) -> Vec<String> {
 
 /// Sends emails over SMTP to `url`, retrying after about a second.
 pub fn with_smtp(settings: &mut Settings, url: &str) {
-    settings.email_transport = EmailTransport::Smtp;
-    settings.smtp_url = Some(SecretString::from(url.to_owned()));
-    settings.smtp_timeout_seconds = 2;
-    settings.email_retry_base_seconds = 1;
-    settings.email_retry_max_seconds = 1;
+    settings.email.transport = EmailTransport::Smtp;
+    settings.smtp.url = Some(url.parse().expect("an SMTP URL"));
+    settings.smtp.timeout = Duration::from_secs(2);
+    settings.email.retry_base = Duration::from_secs(1);
+    settings.email.retry_max = Duration::from_secs(1);
 }

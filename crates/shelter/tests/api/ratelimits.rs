@@ -3,6 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 use shelter_test_support::Backend;
+use std::num::NonZeroU32;
 
 use crate::helpers::{TestApp, TestUser, problem};
 
@@ -16,8 +17,8 @@ pub fn retry_after(response: &reqwest::Response) -> u64 {
 
 async fn logins_are_limited_per_address_and_username(backend: Backend) {
     let Some(app) = TestApp::spawn_with(backend, |s| {
-        s.rate_limit_enabled = true;
-        s.rate_limit_login_per_minute = 3;
+        s.rate_limit.enabled = true;
+        s.rate_limit.login_per_minute = NonZeroU32::new(3).expect("not zero");
     })
     .await
     else {
@@ -42,9 +43,9 @@ async fn logins_are_limited_per_address_and_username(backend: Backend) {
 
 async fn signups_are_limited_per_address_and_recovery_per_email(backend: Backend) {
     let Some(app) = TestApp::spawn_with(backend, |s| {
-        s.rate_limit_enabled = true;
-        s.rate_limit_signup_per_hour = 2;
-        s.rate_limit_recovery_per_hour = 2;
+        s.rate_limit.enabled = true;
+        s.rate_limit.signup_per_hour = NonZeroU32::new(2).expect("not zero");
+        s.rate_limit.recovery_per_hour = NonZeroU32::new(2).expect("not zero");
     })
     .await
     else {
@@ -85,8 +86,8 @@ async fn signups_are_limited_per_address_and_recovery_per_email(backend: Backend
 async fn forwarded_addresses_count_only_behind_a_trusted_proxy(backend: Backend) {
     let limited_app = |trusted: Vec<ipnet::IpNet>| {
         TestApp::spawn_with(backend, move |s| {
-            s.rate_limit_enabled = true;
-            s.rate_limit_signup_per_hour = 1;
+            s.rate_limit.enabled = true;
+            s.rate_limit.signup_per_hour = NonZeroU32::new(1).expect("not zero");
             s.trusted_proxies = trusted;
         })
     };
@@ -141,8 +142,8 @@ async fn forwarded_addresses_count_only_behind_a_trusted_proxy(backend: Backend)
 
 async fn limits_can_be_switched_off(backend: Backend) {
     let Some(app) = TestApp::spawn_with(backend, |s| {
-        s.rate_limit_enabled = false;
-        s.rate_limit_login_per_minute = 1;
+        s.rate_limit.enabled = false;
+        s.rate_limit.login_per_minute = NonZeroU32::new(1).expect("not zero");
     })
     .await
     else {

@@ -1,6 +1,7 @@
 //! Several instances: chat fan-out and shared rate limits through Redis, and a Redis
 //! outage in the middle of a test (a Redis the test starts on its own port).
 
+use std::num::NonZeroU32;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -31,8 +32,8 @@ async fn shared_redis() -> Option<String> {
 fn using_redis(url: &str, prefix: &str) -> impl FnOnce(&mut Settings) {
     let (url, prefix) = (url.to_owned(), prefix.to_owned());
     move |s| {
-        s.redis_url = Some(url);
-        s.redis_prefix = prefix;
+        s.redis.url = Some(url.parse().expect("a Redis URL"));
+        s.redis.prefix = prefix;
     }
 }
 
@@ -52,7 +53,7 @@ async fn two_instances(
     let second = TestApp::spawn_with(backend, |s| {
         using_redis(redis, &prefix)(s);
         configure(s);
-        s.database_url = database.into();
+        s.database.url = database.parse().expect("a database URL");
     })
     .await?;
     Some((first, second))
@@ -116,8 +117,8 @@ async fn the_rate_limit_is_shared_by_both_instances(backend: Backend) {
         return;
     };
     let Some((one, two)) = two_instances(backend, &redis, |s| {
-        s.rate_limit_enabled = true;
-        s.rate_limit_login_per_minute = 4;
+        s.rate_limit.enabled = true;
+        s.rate_limit.login_per_minute = NonZeroU32::new(4).expect("not zero");
     })
     .await
     else {
@@ -287,8 +288,8 @@ async fn rate_limits_fail_open_or_closed_as_configured(backend: Backend) {
         shelter_test_support::smtp::SmtpServer::reserve_port().await
     );
     let Some(open_app) = TestApp::spawn_with(backend, |s| {
-        s.redis_url = Some(dead.clone());
-        s.rate_limit_enabled = true;
+        s.redis.url = Some(dead.clone().parse().expect("a Redis URL"));
+        s.rate_limit.enabled = true;
     })
     .await
     else {
@@ -300,9 +301,9 @@ async fn rate_limits_fail_open_or_closed_as_configured(backend: Backend) {
         "fail open: served"
     );
     let Some(closed_app) = TestApp::spawn_with(backend, |s| {
-        s.redis_url = Some(dead.clone());
-        s.rate_limit_enabled = true;
-        s.rate_limit_fail_open = false;
+        s.redis.url = Some(dead.clone().parse().expect("a Redis URL"));
+        s.rate_limit.enabled = true;
+        s.rate_limit.fail_open = false;
     })
     .await
     else {

@@ -3,6 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 use shelter_test_support::Backend;
+use std::time::Duration;
 
 use crate::helpers::{TestApp, TestUser, body, problem};
 
@@ -37,7 +38,7 @@ async fn login_returns_an_opaque_refresh_token_that_rotates(backend: Backend) {
 }
 
 async fn a_spent_token_reused_after_the_grace_window_revokes_the_login(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, |s| s.refresh_reuse_grace_seconds = 0).await
+    let Some(app) = TestApp::spawn_with(backend, |s| s.refresh_reuse_grace = Duration::ZERO).await
     else {
         return;
     };
