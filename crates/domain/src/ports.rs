@@ -43,8 +43,9 @@ pub trait UserRepository: Send + Sync {
     async fn list(&self, page: Page) -> Result<(Vec<User>, u64), StoreError>;
 
     /// Applies `changes` to a user, bumps its revision and sets `updated_at` to `now`;
-    /// with `bump_token_version` also increments its token version and revokes every
-    /// refresh token of the user; with `verification`, stores the token and queues its email.
+    /// when it `revokes_tokens` also increments its token version and revokes every
+    /// refresh token of the user; with a `verification`, stores the token and queues its
+    /// email.
     /// All of it in one transaction.
     ///
     /// Atomically with the write it MUST:

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::address::EmailAddress;
+use crate::email::{EmailKind, PendingToken};
 
 /// A user's database id. Positive by construction of the store; kept opaque so an id is
 /// never confused with a count or a revision.
@@ -220,31 +221,111 @@ pub struct NewUser {
     pub now: DateTime<Utc>,
 }
 
-/// A set of changes to one user; `None` leaves a field as it is.
+/// A set of changes to one user, each made with the rule that goes with it: a new email is
+/// unverified and comes with a verification token for that very address; a new password
+/// voids every token issued before it. Unset fields stay as they are.
 #[derive(Debug, Clone, Default)]
 pub struct UserChanges {
-    pub email: Option<EmailAddress>,
-    pub username: Option<Username>,
-    pub password_hash: Option<PasswordHash>,
-    pub is_active: Option<bool>,
-    pub is_superuser: Option<bool>,
-    pub email_verified: Option<bool>,
-    /// Invalidate every access token issued so far and revoke every refresh token.
-    pub bump_token_version: bool,
-    /// A verification token and its email, stored and queued with the change.
-    pub verification: Option<crate::email::PendingToken>,
+    email: Option<(EmailAddress, PendingToken)>,
+    username: Option<Username>,
+    password_hash: Option<PasswordHash>,
+    is_active: Option<bool>,
+    is_superuser: Option<bool>,
 }
 
 impl UserChanges {
+    #[must_use]
+    pub fn username(mut self, username: Username) -> Self {
+        self.username = Some(username);
+        self
+    }
+
+    #[must_use]
+    pub fn active(mut self, active: bool) -> Self {
+        self.is_active = Some(active);
+        self
+    }
+
+    #[must_use]
+    pub fn superuser(mut self, superuser: bool) -> Self {
+        self.is_superuser = Some(superuser);
+        self
+    }
+
+    /// A new, unverified email; its verification link greets `greeting` and works until
+    /// `expires_at`.
+    #[must_use]
+    pub fn email(
+        mut self,
+        email: EmailAddress,
+        greeting: &Username,
+        expires_at: DateTime<Utc>,
+    ) -> Self {
+        let token = PendingToken::new(
+            email.clone(),
+            EmailKind::VerifyEmail,
+            greeting.to_string(),
+            expires_at,
+        );
+        self.email = Some((email, token));
+        self
+    }
+
+    /// A new password: every access token issued so far stops working and every refresh
+    /// token is revoked.
+    #[must_use]
+    pub fn password(mut self, hash: PasswordHash) -> Self {
+        self.password_hash = Some(hash);
+        self
+    }
+
+    pub fn new_email(&self) -> Option<&EmailAddress> {
+        self.email.as_ref().map(|(email, _)| email)
+    }
+
+    pub fn new_username(&self) -> Option<&Username> {
+        self.username.as_ref()
+    }
+
+    pub fn new_password_hash(&self) -> Option<&PasswordHash> {
+        self.password_hash.as_ref()
+    }
+
+    pub fn is_active(&self) -> Option<bool> {
+        self.is_active
+    }
+
+    pub fn is_superuser(&self) -> Option<bool> {
+        self.is_superuser
+    }
+
+    /// `Some(false)` with a new email: nobody has shown yet that they read it.
+    pub fn email_verified(&self) -> Option<bool> {
+        self.email.as_ref().map(|_| false)
+    }
+
+    /// The token to store, and its email to queue, with the change.
+    pub fn verification(&self) -> Option<&PendingToken> {
+        self.email.as_ref().map(|(_, token)| token)
+    }
+
+    /// Whether the token version is bumped and every refresh token revoked.
+    pub fn revokes_tokens(&self) -> bool {
+        self.password_hash.is_some()
+    }
+
+    /// Whether the user's live sessions (chat connections) must end: a deactivation or
+    /// a new password.
+    pub fn ends_sessions(&self) -> bool {
+        self.is_active == Some(false) || self.revokes_tokens()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.email.is_none()
             && self.username.is_none()
             && self.password_hash.is_none()
             && self.is_active.is_none()
             && self.is_superuser.is_none()
-            && self.email_verified.is_none()
-            && !self.bump_token_version
-            && self.verification.is_none()
     }
 
     /// Whether applying these changes to `user` takes away an active superuser.

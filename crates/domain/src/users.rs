@@ -206,9 +206,7 @@ impl UserService {
             }
             let revision = (expected_revision.is_some() || attempt < OPTIMISTIC_ATTEMPTS)
                 .then_some(target.revision);
-            // A deactivation ends every session; so does a new password (every token
-            // issued before it is void).
-            let ends_sessions = changes.is_active == Some(false) || changes.bump_token_version;
+            let ends_sessions = changes.ends_sessions();
             match self
                 .users
                 .update(id, revision, changes, self.clock.now())
@@ -241,29 +239,30 @@ impl UserService {
         update: &AccountUpdate,
         password_hash: Option<&PasswordHash>,
     ) -> UserChanges {
-        let mut changes = UserChanges {
-            username: update
-                .username
-                .clone()
-                .filter(|name| *name != target.username),
-            is_active: update.is_active.filter(|v| *v != target.is_active),
-            is_superuser: update.is_superuser.filter(|v| *v != target.is_superuser),
-            ..UserChanges::default()
-        };
+        let mut changes = UserChanges::default();
+        if let Some(name) = update
+            .username
+            .clone()
+            .filter(|name| *name != target.username)
+        {
+            changes = changes.username(name);
+        }
+        if let Some(active) = update.is_active.filter(|v| *v != target.is_active) {
+            changes = changes.active(active);
+        }
+        if let Some(superuser) = update.is_superuser.filter(|v| *v != target.is_superuser) {
+            changes = changes.superuser(superuser);
+        }
         if let Some(email) = update.email.clone().filter(|email| *email != target.email) {
-            let username = changes.username.as_ref().unwrap_or(&target.username);
-            changes.verification = Some(PendingToken::new(
-                email.clone(),
-                EmailKind::VerifyEmail,
-                username.to_string(),
+            let greeting = changes.new_username().unwrap_or(&target.username).clone();
+            changes = changes.email(
+                email,
+                &greeting,
                 self.clock.now() + VERIFICATION_TOKEN_LIFETIME,
-            ));
-            changes.email = Some(email);
-            changes.email_verified = Some(false);
+            );
         }
         if let Some(hash) = password_hash {
-            changes.password_hash = Some(hash.clone());
-            changes.bump_token_version = true;
+            changes = changes.password(hash.clone());
         }
         changes
     }
@@ -632,10 +631,9 @@ pub(crate) mod tests {
             .expect_update()
             .withf(|_, revision, changes, _| {
                 *revision == Some(1)
-                    && changes.bump_token_version
+                    && changes.revokes_tokens()
                     && changes
-                        .password_hash
-                        .as_ref()
+                        .new_password_hash()
                         .is_some_and(|h| h.as_str() == "hash(new password)")
             })
             .times(1)
@@ -662,13 +660,12 @@ pub(crate) mod tests {
         users
             .expect_update()
             .withf(|_, _, changes, _| {
-                changes.email_verified == Some(false)
+                changes.email_verified() == Some(false)
                     && changes
-                        .email
-                        .as_ref()
+                        .new_email()
                         .is_some_and(|e| e.as_str() == "new@example.com")
-                    && !changes.bump_token_version
-                    && changes.verification.as_ref().is_some_and(|v| {
+                    && !changes.revokes_tokens()
+                    && changes.verification().is_some_and(|v| {
                         v.email().kind == EmailKind::VerifyEmail
                             && v.email().to.as_str() == "new@example.com"
                     })
@@ -741,7 +738,7 @@ pub(crate) mod tests {
             .returning(|id| Ok(Some(user(id.get(), true))));
         users
             .expect_update()
-            .withf(|_, _, changes, _| changes.is_superuser == Some(false))
+            .withf(|_, _, changes, _| changes.is_superuser() == Some(false))
             .returning(|_, _, _, _| Err(StoreError::LastSuperuser));
         users
             .expect_delete()

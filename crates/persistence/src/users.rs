@@ -245,25 +245,25 @@ impl UserRepository for SeaOrmUserRepository {
                     .await?;
             let (revision, token_version) = (current.revision, current.token_version);
             let mut model = current.into_active_model();
-            if let Some(email) = changes.email {
+            if let Some(email) = changes.new_email() {
                 model.email = Set(email.as_str().to_owned());
             }
-            if let Some(username) = changes.username {
+            if let Some(username) = changes.new_username() {
                 model.username = Set(username.as_str().to_owned());
             }
-            if let Some(hash) = changes.password_hash {
+            if let Some(hash) = changes.new_password_hash() {
                 model.password_hash = Set(hash.as_str().to_owned());
             }
-            if let Some(active) = changes.is_active {
+            if let Some(active) = changes.is_active() {
                 model.is_active = Set(active);
             }
-            if let Some(superuser) = changes.is_superuser {
+            if let Some(superuser) = changes.is_superuser() {
                 model.is_superuser = Set(superuser);
             }
-            if let Some(verified) = changes.email_verified {
+            if let Some(verified) = changes.email_verified() {
                 model.email_verified = Set(verified);
             }
-            if changes.bump_token_version {
+            if changes.revokes_tokens() {
                 model.token_version = Set(token_version + 1);
                 revoke_all_of(&txn, id.get()).await?;
             }
@@ -273,11 +273,11 @@ impl UserRepository for SeaOrmUserRepository {
                 .update(&txn)
                 .await
                 .map_err(|e| classify(e, "update user"))?;
-            if let Some(pending) = &changes.verification {
+            if let Some(pending) = changes.verification() {
                 store_token_and_queue(&txn, id, TokenPurpose::VerifyEmail, pending, now).await?;
             }
             txn.commit().await.store_context("commit user update")?;
-            if changes.verification.is_some() {
+            if changes.verification().is_some() {
                 self.outbox.notify_one();
             }
             to_domain(updated)

@@ -112,11 +112,11 @@ async fn a_verification_link_for_a_former_address_verifies_nothing(backend: Back
         .update(
             user.id,
             None,
-            UserChanges {
-                email: Some(EmailAddress::parse("new@example.com").expect("email")),
-                email_verified: Some(false),
-                ..UserChanges::default()
-            },
+            UserChanges::default().email(
+                EmailAddress::parse("new@example.com").expect("email"),
+                &user.username,
+                now() + Duration::hours(48),
+            ),
             now(),
         )
         .await

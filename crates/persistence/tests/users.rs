@@ -136,12 +136,9 @@ async fn updates_bump_the_revision_and_check_it(backend: Backend) {
         .update(
             ann.id,
             Some(1),
-            UserChanges {
-                username: Some(Username::parse("anna").expect("name")),
-                password_hash: Some(PasswordHash::from_phc("new".into())),
-                bump_token_version: true,
-                ..UserChanges::default()
-            },
+            UserChanges::default()
+                .username(Username::parse("anna").expect("name"))
+                .password(PasswordHash::from_phc("new".into())),
             later,
         )
         .await
@@ -163,10 +160,11 @@ async fn updates_bump_the_revision_and_check_it(backend: Backend) {
         .update(
             ann.id,
             None,
-            UserChanges {
-                email: Some(EmailAddress::parse("BOB@example.com").expect("email")),
-                ..UserChanges::default()
-            },
+            UserChanges::default().email(
+                EmailAddress::parse("BOB@example.com").expect("email"),
+                &ann.username,
+                later,
+            ),
             later,
         )
         .await;
@@ -185,14 +183,8 @@ async fn the_last_active_superuser_stays(backend: Backend) {
         .insert(new_user("admin@example.com", "admin", true), None)
         .await
         .expect("inserted");
-    let demote = UserChanges {
-        is_superuser: Some(false),
-        ..UserChanges::default()
-    };
-    let deactivate = UserChanges {
-        is_active: Some(false),
-        ..UserChanges::default()
-    };
+    let demote = UserChanges::default().superuser(false);
+    let deactivate = UserChanges::default().active(false);
     for changes in [demote.clone(), deactivate] {
         let result = users.update(admin.id, None, changes, now()).await;
         assert!(
@@ -239,10 +231,7 @@ async fn two_superusers_demoting_each_other_at_once_leave_one(backend: Backend) 
         let demote = |id: UserId| {
             let users = Arc::clone(&users);
             tokio::spawn(async move {
-                let changes = UserChanges {
-                    is_superuser: Some(false),
-                    ..UserChanges::default()
-                };
+                let changes = UserChanges::default().superuser(false);
                 users.update(id, None, changes, now()).await
             })
         };

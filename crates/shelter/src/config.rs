@@ -492,8 +492,16 @@ mod tests {
             );
             assert_eq!(s.host, "0.0.0.0", "the file beats the defaults");
             assert_eq!(s.allowed_origins, ["https://a.example"]);
-            assert_eq!(s.database.max_connections.get(), 3, "a section from the file");
-            assert_eq!(s.rate_limit.login_per_minute.get(), 7, "a section from .env");
+            assert_eq!(
+                s.database.max_connections.get(),
+                3,
+                "a section from the file"
+            );
+            assert_eq!(
+                s.rate_limit.login_per_minute.get(),
+                7,
+                "a section from .env"
+            );
             assert_eq!(s.email.from.to_string(), "b@env.example", "and overridden");
             Ok(())
         });
