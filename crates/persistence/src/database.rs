@@ -17,10 +17,10 @@ use secrecy::{ExposeSecret as _, SecretString};
 use shelter_migration::{Migrator, MigratorTrait};
 use tokio::sync::Notify;
 
-use crate::SeaOrmUserRepository;
 use crate::entity::{email_outbox, one_time_token, refresh_token};
 use crate::outbox::{self, SeaOrmEmailOutbox};
 use crate::sessions::SeaOrmRefreshTokenStore;
+use crate::users::SeaOrmUserRepository;
 
 /// What a clean-up removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

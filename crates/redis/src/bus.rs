@@ -11,7 +11,7 @@ use shelter_domain::UserId;
 use shelter_domain::realtime::{ChatBus, ChatEvent, ChatSink};
 use tokio::sync::watch;
 
-use crate::{COMMAND_TIMEOUT, Redis};
+use crate::connection::{COMMAND_TIMEOUT, Redis};
 
 /// An event on the wire, tagged with the instance that published it, which has delivered
 /// it locally already and ignores its own echo.

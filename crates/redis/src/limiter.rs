@@ -8,7 +8,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use shelter_domain::realtime::{Decision, Limit, Quota, RateLimiter};
 
-use crate::{COMMAND_TIMEOUT, Redis};
+use crate::connection::{COMMAND_TIMEOUT, Redis};
 
 /// The generic cell rate algorithm in one atomic step, on Redis's clock (so instances with
 /// skewed clocks agree). KEYS[1]: the counter; ARGV: emission interval (ms), burst.

@@ -1,23 +1,19 @@
-//! Each adapter's section of the settings, typed as it is read, and what the composition
-//! root hands each adapter. A section gathers the settings with its prefix
-//! (`SHELTER_DATABASE_URL` is `url` in `database`), so the path of a bad field, joined by
-//! `_`, is still the variable's name.
+//! Each adapter's section of the settings, typed as it is read. A section gathers the
+//! settings with its prefix (`SHELTER_DATABASE_URL` is `url` in `database`), so the path of
+//! a bad field, joined by `_`, is still the variable's name.
 
-use std::collections::HashMap;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use figment::value::{Dict, Value};
 use serde::Deserialize;
-use shelter_auth::HashingPool;
-use shelter_domain::realtime::{Limit, Quota};
-use shelter_domain::{EmailAddress, NewAccount, Password, SessionPolicy, Username};
-use shelter_mail::{MailSettings, Mailbox, RetryPolicy, SmtpUrl, Transport, WorkerSettings};
-use shelter_persistence::{DatabaseSettings, DatabaseUrl};
+use shelter_domain::{EmailAddress, NewAccount, Password, Username};
+use shelter_mail::{Mailbox, SmtpUrl};
+use shelter_persistence::DatabaseUrl;
 use shelter_redis::RedisUrl;
 
-use super::{ConfigError, EmailTransport, Settings, lenient};
+use super::lenient;
 
 /// The prefixes that make a section, longest first where one could begin another.
 const SECTIONS: [&str; 7] = [
@@ -139,6 +135,15 @@ impl Default for RateLimitSection {
     }
 }
 
+/// Where emails go: `SHELTER_SMTP_*` configures the smtp one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTransport {
+    Log,
+    File,
+    Smtp,
+}
+
 /// `SHELTER_EMAIL_*`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -206,19 +211,14 @@ pub struct FirstSuperuserSection {
 }
 
 impl FirstSuperuserSection {
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+    /// Some of the three set, not all.
+    pub fn is_partial(&self) -> bool {
         let set = [
             self.email.is_some(),
             self.username.is_some(),
             self.password.is_some(),
         ];
-        if set.contains(&true) && set.contains(&false) {
-            return Err(ConfigError::new(
-                "first_superuser_email",
-                "SHELTER_FIRST_SUPERUSER_EMAIL, _USERNAME and _PASSWORD must be set together",
-            ));
-        }
-        Ok(())
+        set.contains(&true) && set.contains(&false)
     }
 
     /// The account to create, when one is configured.
@@ -229,128 +229,4 @@ impl FirstSuperuserSection {
             password: self.password.clone()?,
         })
     }
-}
-
-/// Emails sent at once by one worker. Each SMTP exchange spends ~40 ms in Nagle/delayed-ACK
-/// stalls (lettre does not set `TCP_NODELAY`), so throughput is bound by this number.
-const DELIVERY_CONCURRENCY: usize = 16;
-
-impl Settings {
-    /// The pool and timeouts of the database.
-    pub fn database(&self) -> DatabaseSettings {
-        DatabaseSettings {
-            url: self.database.url.clone(),
-            max_connections: self.database.max_connections,
-            acquire_timeout: self.database.timeout,
-            statement_timeout: self.request_timeout,
-        }
-    }
-
-    /// The hashing threads and queue.
-    pub fn hashing_pool(&self) -> HashingPool {
-        let mut pool = self
-            .hashing
-            .threads
-            .map_or_else(HashingPool::default, |n| HashingPool::with_threads(n.get()));
-        if let Some(queue) = self.hashing.queue {
-            pool.queue = queue.get();
-        }
-        pool
-    }
-
-    /// Token lifetimes and the login rules.
-    pub fn session_policy(&self) -> SessionPolicy {
-        SessionPolicy {
-            refresh_lifetime: chrono_span(self.refresh_token_lifetime),
-            reuse_grace: chrono_span(self.refresh_reuse_grace),
-            require_verified_email: self.require_verified_email,
-        }
-    }
-
-    /// The quotas of the rate limits.
-    pub fn quotas(&self) -> HashMap<Limit, Quota> {
-        let limits = &self.rate_limit;
-        HashMap::from(
-            [
-                (
-                    Limit::Login,
-                    limits.login_per_minute,
-                    Duration::from_mins(1),
-                ),
-                (
-                    Limit::Signup,
-                    limits.signup_per_hour,
-                    Duration::from_hours(1),
-                ),
-                (
-                    Limit::PasswordRecovery,
-                    limits.recovery_per_hour,
-                    Duration::from_hours(1),
-                ),
-            ]
-            .map(|(limit, count, window)| {
-                (
-                    limit,
-                    Quota {
-                        limit: count,
-                        window,
-                    },
-                )
-            }),
-        )
-    }
-
-    /// How emails are rendered and sent.
-    ///
-    /// # Errors
-    /// The smtp transport without a URL (settings built in code; `load` refuses it).
-    pub fn mail(&self) -> Result<MailSettings, ConfigError> {
-        let transport = match (self.email.transport, &self.smtp.url) {
-            (EmailTransport::Log, _) => Transport::Log,
-            (EmailTransport::File, _) => Transport::File(self.email.dir.clone()),
-            (EmailTransport::Smtp, Some(url)) => Transport::Smtp(url.clone()),
-            (EmailTransport::Smtp, None) => return Err(smtp_url_required()),
-        };
-        Ok(MailSettings {
-            transport,
-            from: self.email.from.clone(),
-            app_name: "Shelter".into(),
-            public_url: self.public_url.clone(),
-            timeout: self.smtp.timeout,
-            max_connections: u32::try_from(DELIVERY_CONCURRENCY).unwrap_or(16),
-        })
-    }
-
-    /// The delivery worker: a batch is sent `DELIVERY_CONCURRENCY` at a time and its lease
-    /// outlasts the SMTP timeouts of the whole batch.
-    pub fn delivery(&self) -> WorkerSettings {
-        let (batch, concurrency) = (64_u32, DELIVERY_CONCURRENCY);
-        // The worst a live worker can take over one batch: it goes out in
-        // `batch / concurrency` rounds, and one email can wait out the SMTP timeout three
-        // times (connecting, a command, the end of the data). Twice that and a minute
-        // more, so that no other instance takes over the batch of a worker that is slow
-        // but alive.
-        let rounds = batch.div_ceil(u32::try_from(concurrency).unwrap_or(u32::MAX));
-        let lease = self.smtp.timeout * 3 * rounds * 2 + Duration::from_mins(1);
-        WorkerSettings {
-            retry: RetryPolicy {
-                max_attempts: self.email.max_attempts.get(),
-                base_delay: self.email.retry_base,
-                max_delay: self.email.retry_max,
-            },
-            batch,
-            concurrency,
-            lease,
-            poll_interval: Duration::from_secs(1),
-        }
-    }
-}
-
-pub(super) fn smtp_url_required() -> ConfigError {
-    ConfigError::new("smtp_url", "is required with SHELTER_EMAIL_TRANSPORT=smtp")
-}
-
-/// A span the settings bounded (at most `u32::MAX` days) as the domain's clock type.
-fn chrono_span(span: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(span).unwrap_or(chrono::Duration::MAX)
 }

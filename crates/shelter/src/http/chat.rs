@@ -11,7 +11,7 @@ use shelter_domain::UserId;
 use shelter_domain::realtime::ChatEvent;
 
 use super::extract::bearer_token;
-use super::problem::Problem;
+use super::problem::{Problem, ProblemBody};
 use crate::chat::{Hub, Registration, reason};
 use crate::state::AppState;
 
@@ -40,8 +40,8 @@ pub struct TokenQuery {
     params(("client_id" = i64, Path, description = "The id of the token's user"), ("token" = Option<String>, Query, description = "Access token, if not in the Authorization header")),
     responses(
         (status = 101, description = "Switching to the WebSocket chat: send {\"content\": …}; receive `Message received: …`, `Client #<id> says: …`, `Client #<id> left the chat`"),
-        (status = 400, description = "Not a WebSocket upgrade (or an unreadable query)", body = crate::http::ProblemBody),
-        (status = 401, body = crate::http::ProblemBody), (status = 403, body = crate::http::ProblemBody),
+        (status = 400, description = "Not a WebSocket upgrade (or an unreadable query)", body = ProblemBody),
+        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
     )
 )]
 pub async fn connect(
