@@ -68,6 +68,10 @@ pub enum ChatEvent {
     Revoked {
         user: UserId,
     },
+    /// The user's row changed (or is gone): copies of it held in caches are stale.
+    Changed {
+        user: UserId,
+    },
 }
 
 /// Carries chat events to the other instances. Local delivery never depends on it.
@@ -77,6 +81,13 @@ pub trait ChatBus: Send + Sync {
     /// Sends an event to the other instances. MUST NOT fail or hang on an unreachable
     /// broker: it logs and drops instead.
     async fn publish(&self, event: &ChatEvent);
+
+    /// The subscription to the other instances' events: `None` while some may be missed
+    /// (the broker unreachable), and a new number after each resubscription, since events
+    /// published in between are lost. With no other instances, always the same number.
+    fn subscription(&self) -> Option<u64> {
+        Some(0)
+    }
 }
 
 /// Told when every session of a user must end at once (deactivated, deleted, password

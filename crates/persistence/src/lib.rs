@@ -5,9 +5,12 @@
 //! - [`SeaOrmUserRepository`] implements the domain's `UserRepository` (users, one-time
 //!   tokens, and the emails queued with them), [`SeaOrmRefreshTokenStore`] its
 //!   `RefreshTokenStore`, [`SeaOrmEmailOutbox`] its `EmailOutbox`.
+//! - [`CachedUsers`] puts a [`UserCache`] in front of the user store, kept coherent across
+//!   instances through the chat bus.
 //! - `entity`: the SeaORM models, private to this crate: they are neither domain types nor
 //!   HTTP DTOs.
 
+mod cache;
 mod database;
 mod entity;
 mod fault;
@@ -16,6 +19,7 @@ mod sessions;
 mod transaction;
 mod users;
 
+pub use cache::{CachedUsers, UserCache};
 pub use database::{Database, DatabaseSettings, DatabaseUrl, Purged};
 pub use outbox::SeaOrmEmailOutbox;
 pub use sessions::SeaOrmRefreshTokenStore;

@@ -1,6 +1,7 @@
 //! `RedisChatBus`: chat events over Redis pub/sub.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -28,6 +29,7 @@ enum Wire {
     Said { user: i64, content: String },
     Left { user: i64 },
     Revoked { user: i64 },
+    Changed { user: i64 },
 }
 
 impl From<&ChatEvent> for Wire {
@@ -39,6 +41,7 @@ impl From<&ChatEvent> for Wire {
             },
             ChatEvent::Left { user } => Self::Left { user: user.get() },
             ChatEvent::Revoked { user } => Self::Revoked { user: user.get() },
+            ChatEvent::Changed { user } => Self::Changed { user: user.get() },
         }
     }
 }
@@ -56,6 +59,9 @@ impl From<Wire> for ChatEvent {
             Wire::Revoked { user } => Self::Revoked {
                 user: UserId::new(user),
             },
+            Wire::Changed { user } => Self::Changed {
+                user: UserId::new(user),
+            },
         }
     }
 }
@@ -64,7 +70,13 @@ pub struct RedisChatBus {
     redis: Arc<Redis>,
     channel: String,
     origin: String,
+    /// The number of the live subscription; `NOT_SUBSCRIBED` while there is none.
+    subscription: AtomicU64,
+    /// Subscriptions made so far, to number the next.
+    subscriptions: AtomicU64,
 }
+
+const NOT_SUBSCRIBED: u64 = 0;
 
 impl RedisChatBus {
     pub fn new(redis: Arc<Redis>) -> Self {
@@ -73,6 +85,8 @@ impl RedisChatBus {
             redis,
             channel,
             origin: uuid::Uuid::new_v4().to_string(),
+            subscription: AtomicU64::new(NOT_SUBSCRIBED),
+            subscriptions: AtomicU64::new(0),
         }
     }
 
@@ -87,6 +101,7 @@ impl RedisChatBus {
         loop {
             tokio::select! {
                 result = self.listen(&*sink) => {
+                    self.subscription.store(NOT_SUBSCRIBED, Ordering::SeqCst);
                     if let Err(error) = result {
                         tracing::warn!(error = format!("{error:#}"), retry_in_ms = backoff.as_millis(), "Redis chat subscription lost; reconnecting");
                     }
@@ -108,6 +123,8 @@ impl RedisChatBus {
                 .context("connect to Redis in time")?
                 .context("connect to Redis")?;
         pubsub.subscribe(&self.channel).await.context("subscribe")?;
+        let number = self.subscriptions.fetch_add(1, Ordering::SeqCst) + 1;
+        self.subscription.store(number, Ordering::SeqCst);
         tracing::info!(channel = %self.channel, "Redis chat subscription established");
         let mut messages = pubsub.into_on_message();
         while let Some(message) = messages.next().await {
@@ -128,6 +145,10 @@ impl RedisChatBus {
 
 #[async_trait]
 impl ChatBus for RedisChatBus {
+    fn subscription(&self) -> Option<u64> {
+        Some(self.subscription.load(Ordering::SeqCst)).filter(|n| *n != NOT_SUBSCRIBED)
+    }
+
     async fn publish(&self, event: &ChatEvent) {
         let envelope = Envelope {
             origin: self.origin.clone(),

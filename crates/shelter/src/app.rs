@@ -16,30 +16,32 @@ use rand::RngCore as _;
 use secrecy::SecretString;
 use shelter_auth::{Argon2PasswordHasher, HashingParams, JwtTokenIssuer};
 use shelter_domain::ports::{Clock, Mailer, PasswordHasher, SystemClock, UserRepository};
-use shelter_domain::realtime::{ChatBus, ChatSink, RateLimiter};
+use shelter_domain::realtime::{ChatBus, RateLimiter};
 use shelter_domain::{AuthService, UserError, UserService};
 use shelter_mail::{LettreMailer, OutboxWorker};
-use shelter_persistence::Database;
+use shelter_persistence::{CachedUsers, Database, UserCache};
 use shelter_redis::{Redis, RedisChatBus, RedisRateLimiter};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::chat::{Hub, LocalOnly};
+use crate::chat::{Hub, Inbox, LocalOnly};
 use crate::config::Settings;
 use crate::http::{self, AppState, InProcessRateLimiter, Probe};
 use crate::shutdown;
 pub use crate::shutdown::Stopper;
 
+/// Other instances' events: the Redis bus that receives them and the inbox it hands them to.
+pub type Subscription = (Arc<RedisChatBus>, Arc<Inbox>);
+
 /// Builds the real adapters on an open database into the application's state; with Redis,
-/// also the bus whose subscription must feed the hub.
+/// also the bus whose subscription must feed the inbox.
 ///
 /// # Errors
 /// When an adapter cannot be built.
 pub fn build_state(
     settings: &Settings,
     database: &Database,
-) -> anyhow::Result<(AppState, Option<Arc<RedisChatBus>>)> {
-    let users: Arc<dyn UserRepository> = Arc::new(database.users());
+) -> anyhow::Result<(AppState, Option<Subscription>)> {
     let hasher: Arc<dyn PasswordHasher> = Arc::new(Argon2PasswordHasher::new(
         HashingParams::default(),
         settings.hashing_pool(),
@@ -62,6 +64,18 @@ pub fn build_state(
         }
         None => (Arc::new(LocalOnly), None),
     };
+    let store: Arc<dyn UserRepository> = Arc::new(database.users());
+    // Authentication reads through the cache; the services' own reads, which writes
+    // compare revisions against, never do. Both views announce every write.
+    let cache = (!settings.user_cache.is_zero())
+        .then(|| UserCache::new(settings.user_cache, Arc::clone(&bus)));
+    let (users, fresh_users): (Arc<dyn UserRepository>, Arc<dyn UserRepository>) = match &cache {
+        Some(cache) => (
+            Arc::new(CachedUsers::cached(Arc::clone(&store), Arc::clone(cache))),
+            Arc::new(CachedUsers::fresh(store, Arc::clone(cache))),
+        ),
+        None => (Arc::clone(&store), store),
+    };
     let limiter: Option<Arc<dyn RateLimiter>> = match (&redis, settings.rate_limit.enabled) {
         (_, false) => None,
         (Some(redis), true) => Some(Arc::new(RedisRateLimiter::new(
@@ -76,9 +90,13 @@ pub fn build_state(
         probes.push(redis);
     }
     let hub = Arc::new(Hub::new(bus));
+    let inbox = Arc::new(Inbox {
+        hub: Arc::clone(&hub),
+        cache,
+    });
     let state = AppState {
         users: Arc::new(UserService::new(
-            Arc::clone(&users),
+            fresh_users,
             Arc::clone(&hasher),
             Arc::clone(&clock),
             hub.clone(),
@@ -97,7 +115,7 @@ pub fn build_state(
         limiter,
         trusted_proxies: settings.trusted_proxies.clone(),
     };
-    Ok((state, redis_bus))
+    Ok((state, redis_bus.map(|bus| (bus, inbox))))
 }
 
 /// The mailer the settings ask for.
@@ -218,9 +236,8 @@ impl Application {
         application.spawn(|stop| worker.run(stop));
         let purged = database.clone();
         application.spawn(move |stop| purged.purge_until_stopped(stop));
-        if let Some(bus) = redis_bus {
-            let sink: Arc<dyn ChatSink> = application.hub.clone();
-            application.spawn(move |stop| bus.deliver_to(sink, stop));
+        if let Some((bus, inbox)) = redis_bus {
+            application.spawn(move |stop| bus.deliver_to(inbox, stop));
         }
         application.database = Some(database);
         Ok(application)

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use actix_ws::{CloseCode, CloseReason};
 use shelter_domain::UserId;
 use shelter_domain::realtime::{ChatBus, ChatEvent, ChatSink, SessionEvents};
+use shelter_persistence::UserCache;
 use tokio::sync::{mpsc, oneshot};
 
 /// Messages waiting for one client before it counts as too slow.
@@ -157,7 +158,26 @@ impl ChatSink for Hub {
                 self.broadcast(&format!("Client #{user} left the chat"));
             }
             ChatEvent::Revoked { user } => self.close_user(user, "session revoked"),
+            ChatEvent::Changed { .. } => {}
         }
+    }
+}
+
+/// Where other instances' events land: the chat's for the hub, and every change to a user
+/// for the user cache.
+pub struct Inbox {
+    pub hub: Arc<Hub>,
+    pub cache: Option<Arc<UserCache>>,
+}
+
+impl ChatSink for Inbox {
+    fn deliver(&self, event: ChatEvent) {
+        if let (Some(cache), ChatEvent::Changed { user } | ChatEvent::Revoked { user }) =
+            (&self.cache, &event)
+        {
+            cache.invalidate(*user);
+        }
+        self.hub.deliver(event);
     }
 }
 

@@ -99,6 +99,13 @@ pub struct Settings {
     #[serde(deserialize_with = "lenient::networks")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub log_format: LogFormat,
+    /// How long a user's row may be served from memory to authenticate a request; zero:
+    /// no cache. Every change to the user drops it at once, on every instance.
+    #[serde(
+        rename = "user_cache_seconds",
+        deserialize_with = "lenient::seconds_or_zero"
+    )]
+    pub user_cache: Duration,
     pub database: DatabaseSection,
     pub hashing: HashingSection,
     pub redis: RedisSection,
@@ -124,6 +131,7 @@ impl Default for Settings {
             public_url: Url::parse("http://127.0.0.1:8000").expect("the default URL parses"),
             trusted_proxies: Vec::new(),
             log_format: LogFormat::Pretty,
+            user_cache: Duration::from_secs(30),
             database: DatabaseSection::default(),
             hashing: HashingSection::default(),
             redis: RedisSection::default(),

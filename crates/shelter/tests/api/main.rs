@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod cache;
 mod chat;
 mod cli;
 mod docs;

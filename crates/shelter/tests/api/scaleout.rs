@@ -13,7 +13,7 @@ use crate::chat::{open, say, text};
 use crate::helpers::{TestApp, problem};
 
 /// The machine's Redis (`TEST_REDIS_URL`), or `None` (skipped, with the reason) outside CI.
-async fn shared_redis() -> Option<String> {
+pub(crate) async fn shared_redis() -> Option<String> {
     let url = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let address = url
         .trim_start_matches("redis://")
@@ -38,7 +38,7 @@ fn using_redis(url: &str, prefix: &str) -> impl FnOnce(&mut Settings) {
 }
 
 /// Two instances on one database and one Redis, isolated from other tests by a prefix.
-async fn two_instances(
+pub(crate) async fn two_instances(
     backend: Backend,
     redis: &str,
     configure: fn(&mut Settings),
