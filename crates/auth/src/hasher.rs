@@ -135,7 +135,25 @@ impl Argon2PasswordHasher {
                 TrySendError::Full(_) => HashError::Busy,
                 TrySendError::Disconnected(_) => anyhow!("the hashing threads are gone").into(),
             })?;
+        let _in_flight = InFlight::counted();
         Ok(answer.await.context("a hashing thread dropped its job")??)
+    }
+}
+
+/// One hash queued or running, counted in `shelter_password_hashes_in_flight` for as long
+/// as its caller waits (also when the caller gives up and drops the wait).
+struct InFlight;
+
+impl InFlight {
+    fn counted() -> Self {
+        metrics::gauge!("shelter_password_hashes_in_flight").increment(1);
+        Self
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!("shelter_password_hashes_in_flight").decrement(1);
     }
 }
 

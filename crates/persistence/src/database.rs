@@ -197,6 +197,47 @@ impl Database {
         }
     }
 
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "a pool has far fewer than 2^52 connections"
+    )]
+    fn connections_in_use(&self) -> f64 {
+        let (size, idle) = if self.connection.get_database_backend() == DatabaseBackend::Postgres {
+            let pool = self.connection.get_postgres_connection_pool();
+            (pool.size(), pool.num_idle())
+        } else {
+            let pool = self.connection.get_sqlite_connection_pool();
+            (pool.size(), pool.num_idle())
+        };
+        (size as usize).saturating_sub(idle) as f64
+    }
+
+    /// Keeps the gauges of `/metrics` that only the database knows current until `stop`:
+    /// `shelter_db_pool_in_use` every second and `shelter_outbox_pending` every five.
+    pub async fn sample_until_stopped(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        for tick in 0_u64.. {
+            metrics::gauge!("shelter_db_pool_in_use").set(self.connections_in_use());
+            if tick % 5 == 0 {
+                let pending =
+                    tokio::time::timeout(self.timeout, outbox::pending(&self.connection)).await;
+                match pending
+                    .context("timed out")
+                    .and_then(|n| n.context("count"))
+                {
+                    #[expect(clippy::cast_precision_loss, reason = "a gauge is a float")]
+                    Ok(pending) => metrics::gauge!("shelter_outbox_pending").set(pending as f64),
+                    Err(error) => {
+                        tracing::debug!(error = format!("{error:#}"), "outbox count failed");
+                    }
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
     /// Deletes what can no longer be used: expired or revoked refresh tokens (spent but
     /// unexpired ones stay, to detect reuse), expired or spent one-time tokens, and emails
     /// delivered more than a day ago.

@@ -7,7 +7,8 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    DatabaseConnection, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use shelter_domain::ports::EmailOutbox;
 use shelter_domain::{
@@ -23,6 +24,14 @@ const PENDING: &str = "pending";
 const SENDING: &str = "sending";
 pub(crate) const SENT: &str = "sent";
 const FAILED: &str = "failed";
+
+/// Emails waiting to be sent (or retried), for the `shelter_outbox_pending` gauge.
+pub(crate) async fn pending(connection: &impl ConnectionTrait) -> Result<u64, sea_orm::DbErr> {
+    email_outbox::Entity::find()
+        .filter(email_outbox::Column::Status.eq(PENDING))
+        .count(connection)
+        .await
+}
 
 /// Stores a one-time token (hashed) and queues the email carrying it, inside `txn`.
 pub(crate) async fn store_token_and_queue(

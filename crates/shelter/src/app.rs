@@ -236,6 +236,8 @@ impl Application {
         application.spawn(|stop| worker.run(stop));
         let purged = database.clone();
         application.spawn(move |stop| purged.purge_until_stopped(stop));
+        let sampled = database.clone();
+        application.spawn(move |stop| sampled.sample_until_stopped(stop));
         if let Some((bus, inbox)) = redis_bus {
             application.spawn(move |stop| bus.deliver_to(inbox, stop));
         }

@@ -56,7 +56,10 @@ impl Hub {
         }
     }
 
+    /// A new connection of `user`; its task calls [`Hub::unregister`] exactly once when
+    /// the socket ends, however it ends.
     pub(crate) fn register(&self, user: UserId) -> Registration {
+        metrics::gauge!("shelter_ws_connections").increment(1);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (outgoing_tx, outgoing) = mpsc::channel(QUEUE_CAPACITY);
         let (close_tx, close) = oneshot::channel();
@@ -76,6 +79,7 @@ impl Hub {
     }
 
     pub(crate) fn unregister(&self, id: u64) {
+        metrics::gauge!("shelter_ws_connections").decrement(1);
         self.lock().remove(&id);
     }
 

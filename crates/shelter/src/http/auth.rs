@@ -3,7 +3,7 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use secrecy::ExposeSecret;
-use shelter_domain::LoginOutcome;
+use shelter_domain::{AuthError, LoginOutcome};
 
 use super::dto::{
     Accepted, RecoveryRequest, RefreshRequest, ResetPasswordRequest, TokenRequest, TokenResponse,
@@ -55,9 +55,26 @@ pub async fn token(
     let client = client_ip(&req, &state.trusted_proxies)
         .map(|ip| ip.to_string())
         .unwrap_or_default();
-    enforce(&state, Limit::Login, &format!("{client}|{}", login.key())).await?;
-    let outcome = state.auth.login(&login, &password).await?;
-    Ok(tokens(&outcome))
+    if let Err(limited) = enforce(&state, Limit::Login, &format!("{client}|{}", login.key())).await
+    {
+        count_login("rate_limited");
+        return Err(limited);
+    }
+    let outcome = state.auth.login(&login, &password).await;
+    count_login(match &outcome {
+        Ok(_) => "success",
+        Err(AuthError::InvalidCredentials) => "invalid_credentials",
+        Err(AuthError::Inactive) => "inactive",
+        Err(AuthError::Unverified) => "unverified",
+        Err(AuthError::Unavailable(_)) => "unavailable",
+        Err(_) => "error",
+    });
+    Ok(tokens(&outcome?))
+}
+
+/// `shelter_logins_total{result}`: what became of one attempt.
+fn count_login(result: &'static str) {
+    metrics::counter!("shelter_logins_total", "result" => result).increment(1);
 }
 
 /// Exchange a refresh token for a new pair; the presented token is spent.

@@ -56,15 +56,18 @@ pub async fn enforce(state: &AppState, limit: Limit, key: &str) -> Result<(), Pr
     };
     match limiter.check(limit, key).await {
         Ok(Decision::Allowed) => Ok(()),
-        Ok(Decision::Limited { retry_after }) => Err(Problem::limited(
-            "Too many requests; try again later",
-            retry_after
-                .as_millis()
-                .div_ceil(1000)
-                .try_into()
-                .unwrap_or(u64::MAX)
-                .max(1),
-        )),
+        Ok(Decision::Limited { retry_after }) => {
+            metrics::counter!("shelter_rate_limited_total", "limit" => limit.as_str()).increment(1);
+            Err(Problem::limited(
+                "Too many requests; try again later",
+                retry_after
+                    .as_millis()
+                    .div_ceil(1000)
+                    .try_into()
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+            ))
+        }
         Err(_) => Err(Problem::unavailable("The rate limiter is unavailable", 5)),
     }
 }

@@ -4,20 +4,43 @@
 use std::sync::OnceLock;
 
 use actix_web::HttpResponse;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Request durations as a histogram (buckets add up across instances, quantiles do not),
+/// from half a millisecond to the 30 s deadline.
+fn recorder() -> PrometheusBuilder {
+    const BUCKETS: [f64; 15] = [
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    ];
+    let builder = PrometheusBuilder::new();
+    builder
+        .set_buckets_for_metric(
+            Matcher::Full("shelter_http_request_duration_seconds".into()),
+            &BUCKETS,
+        )
+        .unwrap_or_else(|_| PrometheusBuilder::new())
+}
 
 /// Installs the recorder if no other one is (an embedding program may have its own).
 pub fn install() -> Option<&'static PrometheusHandle> {
     HANDLE
-        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+        .get_or_init(|| match recorder().install_recorder() {
             Ok(handle) => {
                 metrics::describe_counter!("shelter_http_requests_total", "HTTP requests by route and status");
                 metrics::describe_histogram!("shelter_http_request_duration_seconds", "Time to answer an HTTP request");
                 metrics::describe_counter!("shelter_emails_sent_total", "Emails delivered");
                 metrics::describe_counter!("shelter_email_retries_total", "Delivery attempts that failed and will be retried");
                 metrics::describe_counter!("shelter_emails_failed_total", "Emails given up on");
+                metrics::describe_gauge!("shelter_ws_connections", "Open WebSocket connections");
+                metrics::describe_gauge!("shelter_outbox_pending", "Emails waiting to be sent or retried");
+                metrics::describe_counter!("shelter_rate_limited_total", "Requests refused by a rate limit");
+                metrics::describe_counter!("shelter_logins_total", "Login attempts by result");
+                metrics::describe_gauge!("shelter_db_pool_in_use", "Database connections in use");
+                metrics::describe_gauge!("shelter_password_hashes_in_flight", "Password hashes queued or running");
+                metrics::describe_counter!("shelter_user_cache_hits_total", "Authentications served from the user cache");
+                metrics::describe_counter!("shelter_user_cache_misses_total", "Authentications that read the user from the database");
                 Some(handle)
             }
             Err(error) => {

@@ -30,17 +30,18 @@ pub async fn observe(
         .and_then(|v| v.to_str().ok())
         .filter(|id| is_sane_request_id(id))
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-    // The path only: a query string may carry a token.
-    let span = tracing::info_span!(
-        "request",
-        method = %req.method(),
-        path = %req.path(),
-        request_id = %request_id,
-    );
     let method = req.method().to_string();
+    // The route template, never the path: a path can name a user, and a query string can
+    // carry a token.
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %method,
+        route = %route,
+    );
     // Handlers' and extractors' errors arrive here as responses already; an `Err` comes
     // only from an inner middleware and is answered by actix itself. Past the deadline
     // the handler is dropped, which cancels its database work.

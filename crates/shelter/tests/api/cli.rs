@@ -9,7 +9,7 @@ use shelter_test_support::{Backend, TestDatabase};
 
 use crate::helpers::{TestApp, body};
 
-fn shelter(database_url: &str) -> Command {
+pub(crate) fn shelter(database_url: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_shelter"));
     let dir = tempfile::tempdir().expect("temp dir").keep();
     command
@@ -113,7 +113,7 @@ fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
 }
 
 /// Waits until a started `shelter` answers on `port`.
-async fn wait_until_serving(port: u16) {
+pub(crate) async fn wait_until_serving(port: u16) {
     for _ in 0..200 {
         if reqwest::get(format!("http://127.0.0.1:{port}/health/live"))
             .await
@@ -126,7 +126,7 @@ async fn wait_until_serving(port: u16) {
     panic!("shelter did not start on port {port}");
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -13,6 +13,7 @@ mod faults;
 mod hardening;
 mod hostile;
 mod middleware;
+mod observability;
 mod outbox;
 mod ratelimits;
 mod scaleout;
