@@ -7,11 +7,13 @@
 //!   middleware and OpenAPI document;
 //! - `chat` is the hub of this instance's chat connections;
 //! - `state` is what every handler may use (`AppState`);
-//! - `telemetry` sets up logging.
+//! - `telemetry` sets up logging;
+//! - `healthcheck` is the `shelter healthcheck` subcommand of container images.
 
 pub mod app;
 pub mod chat;
 pub mod config;
+pub mod healthcheck;
 pub mod http;
 mod shutdown;
 pub mod state;

@@ -1,4 +1,4 @@
-//! `shelter`: serve (default), migrate, or create a superuser.
+//! `shelter`: serve (default), migrate, create a superuser, or check a server's health.
 
 use std::io::{BufRead as _, IsTerminal as _};
 use std::process::ExitCode;
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use shelter::app::{self, Application};
 use shelter::config::Settings;
-use shelter::telemetry;
+use shelter::{healthcheck, telemetry};
 use shelter_auth::{Argon2PasswordHasher, HashingParams, HashingPool};
 use shelter_domain::ports::SystemClock;
 use shelter_domain::realtime::NoSessions;
@@ -44,6 +44,9 @@ enum Command {
     Serve,
     /// Bring the database schema up to date, then exit.
     Migrate,
+    /// Exit 0 when the server on this machine (at the configured host and port) is ready, 1
+    /// otherwise: a container health check that needs no curl.
+    Healthcheck,
     /// Create a superuser. The password is asked for (twice, without echo) at a terminal,
     /// read from standard input otherwise, unless given.
     CreateSuperuser {
@@ -76,6 +79,7 @@ async fn main() -> ExitCode {
     let result = match command {
         Command::Serve => serve(&settings).await,
         Command::Migrate => app::open_database(&settings).await.map(|_| ()),
+        Command::Healthcheck => healthcheck::check(&settings),
         Command::CreateSuperuser {
             email,
             username,

@@ -181,7 +181,35 @@ async fn an_email_queued_before_a_kill_is_delivered_after_restart(backend: Backe
     );
 }
 
+async fn healthcheck_says_whether_the_server_is_ready(backend: Backend) {
+    let Some(database) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let port = free_port();
+    let healthcheck = || {
+        shelter(&database.url)
+            .arg("healthcheck")
+            .env("SHELTER_PORT", port.to_string())
+            .env("SHELTER_HOST", "0.0.0.0")
+            .stderr(Stdio::null())
+            .status()
+            .expect("run healthcheck")
+    };
+    assert_eq!(healthcheck().code(), Some(1), "nothing serves yet");
+    let mut server = shelter(&database.url)
+        .env("SHELTER_PORT", port.to_string())
+        .env("SHELTER_SECRET_KEY", crate::helpers::SECRET_KEY)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start shelter");
+    wait_until_serving(port).await;
+    assert!(healthcheck().success(), "the server is ready");
+    server.kill().expect("stop shelter");
+    server.wait().expect("reaped");
+}
+
 shelter_test_support::on_both_backends!(
+    healthcheck_says_whether_the_server_is_ready,
     migrate_and_create_superuser_then_log_in,
     an_email_queued_before_a_kill_is_delivered_after_restart,
 );
