@@ -23,3 +23,14 @@ ci:
 # Server memory under the login load with each allocator, beside the argon2 ceiling.
 bench-memory:
     bash bench/memory.sh
+
+# Two instances on the local PostgreSQL and Redis (:8101, :8102) and an SMTP catcher.
+cluster:
+    bash ops/cluster.sh start
+
+cluster-stop:
+    bash ops/cluster.sh stop
+
+# Sign up on one instance, verify by the caught email, log in on the other, chat across.
+smoke:
+    /var/tmp/shelter-venv/bin/python ops/smoke.py
