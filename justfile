@@ -20,6 +20,10 @@ fmt:
 ci:
     bash .ci/run
 
+# Every benchmark scenario on SQLite and PostgreSQL beside its ceiling; writes BENCHMARKS.md.
+bench:
+    bash bench/run.sh
+
 # Server memory under the login load with each allocator, beside the argon2 ceiling.
 bench-memory:
     bash bench/memory.sh

@@ -13,7 +13,8 @@ port=18081
 base="http://127.0.0.1:$port"
 export SHELTER_DATABASE_URL="sqlite://$work/bench.db?mode=rwc" SHELTER_PORT=$port \
   SHELTER_SECRET_KEY=bench-secret-bench-secret-bench-secret RUST_LOG=warn SHELTER_RATE_LIMIT_ENABLED=false
-(cd "$work" && exec "$OLDPWD/target/release/shelter") & server=$!
+target="$(realpath "${CARGO_TARGET_DIR:-target}")"
+(cd "$work" && exec "$target/release/shelter") & server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 50); do curl -sf "$base/health/live" >/dev/null && break; sleep 0.2; done
 id=$(curl -sf "$base/users" -H 'content-type: application/json' \
@@ -22,8 +23,10 @@ id=$(curl -sf "$base/users" -H 'content-type: application/json' \
 token=$(curl -sf "$base/auth/token" -d 'username=wsbench&password=bench-password' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 rss() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
+# The hashing threads give their memory back after 2 idle seconds: measure after that.
+sleep 4
 before=$(rss)
-./target/release/examples/ws_bench "ws://127.0.0.1:$port" "$id" "$token" "$connections" "$rounds" | while read -r line; do
+"$target/release/examples/ws_bench" "ws://127.0.0.1:$port" "$id" "$token" "$connections" "$rounds" | while read -r line; do
   echo "$line"
   if [ "$line" = holding ]; then
     after=$(rss)

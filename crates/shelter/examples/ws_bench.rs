@@ -82,8 +82,9 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     timings.sort_by(f64::total_cmp);
+    let p99 = timings[(timings.len() * 99).div_ceil(100).saturating_sub(1)];
     println!(
-        "fan-out to {connections} connections: median {:.1} ms, best {:.1} ms, worst {:.1} ms over {rounds} rounds",
+        "fan-out to {connections} connections: median {:.1} ms, p99 {p99:.1} ms, best {:.1} ms, worst {:.1} ms over {rounds} rounds",
         timings[timings.len() / 2],
         timings[0],
         timings[timings.len() - 1]
