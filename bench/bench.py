@@ -145,6 +145,8 @@ def seed(backend, database_url, sqlite_path):
         sql = (f"INSERT INTO users ({columns}) SELECT {select} FROM users, "
                f"generate_series(1, {SEED_USERS}) AS n WHERE username = 'bench'")
         subprocess.run(["psql", "-q", database_url, "-c", sql], check=True)
+        # A database in service has been vacuumed: visibility maps set, statistics current.
+        subprocess.run(["psql", "-q", database_url, "-c", "VACUUM ANALYZE users"], check=True)
     else:
         import sqlite3
         with sqlite3.connect(sqlite_path) as db:
@@ -184,6 +186,8 @@ def run_backend(backend, argon2_ceiling):
         _, headers = call("GET", f"{server.base}/users/{user['id']}", token=token)
         etag = headers.get("ETag") or headers.get("etag")
         auth = f"Authorization: Bearer {token}"
+        # The hashing threads give their memory back after 2 idle seconds; start after that.
+        time.sleep(3)
 
         live = measured(server, backend, "GET /health/live (framework floor)",
                         lambda: wrk(f"{server.base}/health/live"))["rps"]
@@ -222,7 +226,8 @@ def run_backend(backend, argon2_ceiling):
 
         server = Server(backend, database_url, secret, user_cache_seconds=0)
         measured(server, backend, "GET /users/me, cache off",
-                 lambda: wrk(f"{server.base}/users/me", headers=[auth]), ceiling=("pgbench", None))
+                 lambda: wrk(f"{server.base}/users/me", headers=[auth]),
+                 ceiling=("pgbench", None) if backend == "postgres" else None)
         server.stop()
         return me
     finally:
