@@ -101,6 +101,10 @@ impl Database {
             .min_connections(1)
             .acquire_timeout(settings.acquire_timeout)
             .connect_timeout(settings.acquire_timeout)
+            // A ping on every checkout doubles the round trips of a one-query request;
+            // only a connection idle long enough to have been dropped (by a restart, a
+            // proxy or a firewall) is pinged before use.
+            .test_before_acquire_if_idle_for(Duration::from_secs(10))
             .sqlx_logging(false)
             .map_sqlx_postgres_opts(move |opts| {
                 opts.options([("statement_timeout", statement_timeout.as_str())])
