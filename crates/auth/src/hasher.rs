@@ -116,7 +116,10 @@ impl Argon2PasswordHasher {
             let queue = queue.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{index}"))
-                .spawn(move || worker.run(&queue))
+                .spawn(move || {
+                    yield_to_requests();
+                    worker.run(&queue);
+                })
                 .context("start a hashing thread")?;
         }
         // Any valid PHC string with the configured parameters costs one full verification;
@@ -154,6 +157,20 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         metrics::gauge!("shelter_password_hashes_in_flight").decrement(1);
+    }
+}
+
+/// Lowers the calling hashing thread's priority (a positive nice value on Linux), so that
+/// when logins fill every core, the HTTP workers still get the CPU first: a read waits for
+/// no hash, and logins take what is left. Where the OS refuses, hashing runs at the normal
+/// priority, as before.
+fn yield_to_requests() {
+    let lower = thread_priority::ThreadPriorityValue::try_from(25_u8)
+        .map(thread_priority::ThreadPriority::Crossplatform);
+    if let Ok(priority) = lower
+        && let Err(error) = thread_priority::set_current_thread_priority(priority)
+    {
+        tracing::debug!(?error, "the hashing thread keeps its priority");
     }
 }
 
