@@ -38,19 +38,6 @@ async fn me(app: &TestApp, token: &str) -> (StatusCode, serde_json::Value) {
     (status, body(response).await)
 }
 
-/// A superuser deactivates user `id` on `app`.
-async fn deactivate(app: &TestApp, id: i64) {
-    let admin = app.admin_token().await;
-    let response = app
-        .patch_as(
-            &format!("/users/{id}"),
-            &admin,
-            &json!({"is_active": false}),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-}
-
 /// Waits until `two` answers from its cache: its subscription to Redis is up.
 async fn wait_until_cached(two: &TestApp, id: i64, token: &str, name: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -95,7 +82,7 @@ async fn a_change_on_one_instance_reaches_the_other_within_a_second(backend: Bac
     }
 
     wait_until_cached(&two, id, &token, &renamed).await;
-    deactivate(&one, id).await;
+    one.deactivate(id).await;
     let deadline = Instant::now() + Duration::from_secs(1);
     while me(&two, &token).await.0 == StatusCode::OK {
         assert!(
@@ -127,7 +114,7 @@ async fn with_redis_cut_off_the_cache_is_bypassed(backend: Backend) {
     proxy.set(Mode::Cut);
     // Redis is gone: give the instances the moment a closed connection takes to be noticed.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    deactivate(&one, id).await;
+    one.deactivate(id).await;
     assert_eq!(
         me(&two, &token).await.0,
         StatusCode::FORBIDDEN,

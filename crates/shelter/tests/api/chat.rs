@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use futures::{SinkExt as _, StreamExt as _};
-use reqwest::StatusCode;
 use serde_json::json;
 use shelter_test_support::Backend;
 use tokio::net::TcpStream;
@@ -175,15 +174,7 @@ async fn expired_tokens_and_deactivated_users_are_closed_with_1008(backend: Back
 
     let (_, id, token) = app.user_with_token().await;
     let mut socket = open(&app, id, &token).await;
-    let admin = app.admin_token().await;
-    let response = app
-        .patch_as(
-            &format!("/users/{id}"),
-            &admin,
-            &json!({"is_active": false}),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
+    app.deactivate(id).await;
     assert_eq!(
         close_code(&mut socket).await,
         Some(CloseCode::Policy),

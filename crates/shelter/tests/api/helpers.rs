@@ -220,6 +220,19 @@ impl TestApp {
         self.token_for(&self.admin.clone()).await
     }
 
+    /// A superuser deactivates user `id`.
+    pub async fn deactivate(&self, id: i64) {
+        let admin = self.admin_token().await;
+        let response = self
+            .patch_as(
+                &format!("/users/{id}"),
+                &admin,
+                &json!({"is_active": false}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "deactivate user {id}");
+    }
+
     /// A new user, signed up, with its id and token.
     pub async fn user_with_token(&self) -> (TestUser, i64, String) {
         let user = TestUser::generate();
