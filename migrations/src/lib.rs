@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_users;
 mod m20261123_000002_sessions_and_outbox;
+mod m20261201_000003_user_count;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_users::Migration),
             Box::new(m20261123_000002_sessions_and_outbox::Migration),
+            Box::new(m20261201_000003_user_count::Migration),
         ]
     }
 }

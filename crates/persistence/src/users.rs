@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait as _, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    Statement,
 };
 use shelter_domain::ports::UserRepository;
 use shelter_domain::{
@@ -221,10 +222,20 @@ impl UserRepository for SeaOrmUserRepository {
                 .all(&self.db)
                 .await
                 .store_context("list users")?;
-            let total = user::Entity::find()
-                .count(&self.db)
+            // Kept by triggers with every insert and delete (see the user_count migration).
+            let total = self
+                .db
+                .query_one_raw(Statement::from_string(
+                    self.db.get_database_backend(),
+                    "SELECT total FROM user_count WHERE id = 1",
+                ))
                 .await
-                .store_context("count users")?;
+                .store_context("count users")?
+                .map(|row| row.try_get_by_index::<i64>(0))
+                .transpose()
+                .store_context("read the user count")?
+                .unwrap_or_default();
+            let total = u64::try_from(total).unwrap_or_default();
             let users = rows.into_iter().map(to_domain).collect::<Result<_, _>>()?;
             Ok((users, total))
         })

@@ -283,7 +283,49 @@ async fn lists_pages_in_id_order_with_the_total(backend: Backend) {
     assert_eq!(total, 5);
 }
 
+/// The total is kept by triggers: concurrent signups, refused duplicates (rolled back) and
+/// deletions all leave it equal to the number of rows.
+async fn the_total_follows_concurrent_inserts_refusals_and_deletions(backend: Backend) {
+    let Some((_db, users)) = repository(backend).await else {
+        return;
+    };
+    let inserts = (0..12).map(|i| {
+        let users = Arc::clone(&users);
+        tokio::spawn(async move {
+            // Every third one repeats an email: refused, so it must not count.
+            let email = format!("c{}@example.com", i - i % 3 * usize::from(i % 3 == 2));
+            users
+                .insert(new_user(&email, &format!("count{i}"), false), None)
+                .await
+        })
+    });
+    let mut created = Vec::new();
+    for insert in inserts {
+        if let Ok(user) = insert.await.expect("joined") {
+            created.push(user);
+        }
+    }
+    let total = |users: Arc<SeaOrmUserRepository>| async move {
+        let (page, total) = users
+            .list(Page::new(0, 100).expect("page"))
+            .await
+            .expect("listed");
+        assert_eq!(
+            u64::try_from(page.len()).expect("small"),
+            total,
+            "the page is every row"
+        );
+        total
+    };
+    assert_eq!(total(Arc::clone(&users)).await, 8, "{created:?}");
+    for user in &created[..3] {
+        users.delete(user.id, None).await.expect("deleted");
+    }
+    assert_eq!(total(Arc::clone(&users)).await, 5);
+}
+
 shelter_test_support::on_both_backends!(
+    the_total_follows_concurrent_inserts_refusals_and_deletions,
     stores_and_finds_users_ignoring_case,
     duplicates_are_refused_by_the_database,
     concurrent_signups_with_one_email_create_exactly_one_user,
