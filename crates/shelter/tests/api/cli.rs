@@ -112,6 +112,28 @@ fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("SHELTER_SECRET_KEY"));
 }
 
+/// A started `shelter` that is killed (SIGKILL) and reaped when dropped, so a failing test
+/// leaves no server behind.
+pub(crate) struct Running(std::process::Child);
+
+impl Running {
+    pub(crate) fn start(command: &mut Command) -> Self {
+        Self(command.spawn().expect("start shelter"))
+    }
+
+    /// Kills it now (SIGKILL: no shutdown of any kind).
+    pub(crate) fn kill(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Waits until a started `shelter` answers on `port`.
 pub(crate) async fn wait_until_serving(port: u16) {
     for _ in 0..200 {
@@ -140,19 +162,19 @@ async fn an_email_queued_before_a_kill_is_delivered_after_restart(backend: Backe
     let smtp_port = SmtpServer::reserve_port().await;
     let http_port = free_port();
     let start = || {
-        shelter(&database.url)
-            .env("SHELTER_PORT", http_port.to_string())
-            .env("SHELTER_SECRET_KEY", crate::helpers::SECRET_KEY)
-            .env("SHELTER_EMAIL_TRANSPORT", "smtp")
-            .env("SHELTER_SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}"))
-            .env("SHELTER_SMTP_TIMEOUT_SECONDS", "2")
-            .env("SHELTER_EMAIL_RETRY_BASE_SECONDS", "1")
-            .env("SHELTER_EMAIL_RETRY_MAX_SECONDS", "1")
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start shelter")
+        Running::start(
+            shelter(&database.url)
+                .env("SHELTER_PORT", http_port.to_string())
+                .env("SHELTER_SECRET_KEY", crate::helpers::SECRET_KEY)
+                .env("SHELTER_EMAIL_TRANSPORT", "smtp")
+                .env("SHELTER_SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}"))
+                .env("SHELTER_SMTP_TIMEOUT_SECONDS", "2")
+                .env("SHELTER_EMAIL_RETRY_BASE_SECONDS", "1")
+                .env("SHELTER_EMAIL_RETRY_MAX_SECONDS", "1")
+                .stderr(Stdio::null()),
+        )
     };
-    let mut first = start();
+    let first = start();
     wait_until_serving(http_port).await;
     let user = crate::helpers::TestUser::generate();
     let response = reqwest::Client::new()
@@ -165,16 +187,14 @@ async fn an_email_queued_before_a_kill_is_delivered_after_restart(backend: Backe
     // Let the first (failing) attempt finish: a kill in the middle of one leaves the email
     // leased, which delays its delivery by the lease (correct, but slow for a test).
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    first.kill().expect("kill -9");
-    first.wait().expect("reaped");
+    first.kill();
 
     let smtp = SmtpServer::start_on(smtp_port).await;
-    let mut second = start();
+    let second = start();
     let email = smtp
         .email_to(&user.email, std::time::Duration::from_mins(2))
         .await;
-    second.kill().expect("kill");
-    second.wait().expect("reaped");
+    second.kill();
     assert!(
         email.is_some_and(|e| e.token().is_some()),
         "the queued welcome email survived the crash"
@@ -196,16 +216,14 @@ async fn healthcheck_says_whether_the_server_is_ready(backend: Backend) {
             .expect("run healthcheck")
     };
     assert_eq!(healthcheck().code(), Some(1), "nothing serves yet");
-    let mut server = shelter(&database.url)
-        .env("SHELTER_PORT", port.to_string())
-        .env("SHELTER_SECRET_KEY", crate::helpers::SECRET_KEY)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start shelter");
+    let _server = Running::start(
+        shelter(&database.url)
+            .env("SHELTER_PORT", port.to_string())
+            .env("SHELTER_SECRET_KEY", crate::helpers::SECRET_KEY)
+            .stderr(Stdio::null()),
+    );
     wait_until_serving(port).await;
     assert!(healthcheck().success(), "the server is ready");
-    server.kill().expect("stop shelter");
-    server.wait().expect("reaped");
 }
 
 shelter_test_support::on_both_backends!(

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use shelter_test_support::{Backend, TestDatabase};
 use tokio_tungstenite::connect_async;
 
-use crate::cli::{free_port, shelter, wait_until_serving};
+use crate::cli::{Running, free_port, shelter, wait_until_serving};
 use crate::helpers::{SECRET_KEY, TestUser};
 
 /// Secrets the requests carry; none may reach the log.
@@ -35,15 +35,15 @@ async fn a_request_sequence_logs_json_lines_and_counts_by_route(backend: Backend
     let dir = tempfile::tempdir().expect("temp dir");
     let log_path = dir.path().join("shelter.log");
     let log = std::fs::File::create(&log_path).expect("log file");
-    let mut server = shelter(&database.url)
-        .env("SHELTER_PORT", port.to_string())
-        .env("SHELTER_SECRET_KEY", SECRET_KEY)
-        .env("SHELTER_LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .env("SHELTER_RATE_LIMIT_LOGIN_PER_MINUTE", "2")
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("start shelter");
+    let server = Running::start(
+        shelter(&database.url)
+            .env("SHELTER_PORT", port.to_string())
+            .env("SHELTER_SECRET_KEY", SECRET_KEY)
+            .env("SHELTER_LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .env("SHELTER_RATE_LIMIT_LOGIN_PER_MINUTE", "2")
+            .stderr(Stdio::from(log)),
+    );
     wait_until_serving(port).await;
     let base = format!("http://127.0.0.1:{port}");
     let client = Client::new();
@@ -155,8 +155,7 @@ async fn a_request_sequence_logs_json_lines_and_counts_by_route(backend: Backend
 
     check_metrics(&client, &base, id).await;
     drop(socket);
-    server.kill().expect("stop shelter");
-    server.wait().expect("reaped");
+    server.kill();
 
     let log = std::fs::read_to_string(&log_path).expect("read the log");
     check_log(
