@@ -101,6 +101,16 @@ impl UserCache {
         self.invalidate(user);
         self.bus.publish(&ChatEvent::Changed { user }).await;
     }
+
+    /// A refused write changed nothing, yet may mean this copy is stale (another writer
+    /// won): it is dropped here, and only a write that happened is news for the others.
+    async fn after_write<T>(&self, user: UserId, result: &Result<T, StoreError>) {
+        if result.is_ok() {
+            self.changed(user).await;
+        } else {
+            self.invalidate(user);
+        }
+    }
 }
 
 /// The user store with its writes announced to the cache. `cached()` reads rows by id
@@ -168,14 +178,13 @@ impl UserRepository for CachedUsers {
         now: DateTime<Utc>,
     ) -> Result<User, StoreError> {
         let result = self.store.update(id, expected_revision, changes, now).await;
-        // A refused write can still mean the cached row is stale (another writer won).
-        self.cache.changed(id).await;
+        self.cache.after_write(id, &result).await;
         result
     }
 
     async fn delete(&self, id: UserId, expected_revision: Option<i64>) -> Result<(), StoreError> {
         let result = self.store.delete(id, expected_revision).await;
-        self.cache.changed(id).await;
+        self.cache.after_write(id, &result).await;
         result
     }
 

@@ -5,13 +5,12 @@
 use std::fmt::Write as _;
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use chrono::Duration;
 use rand::RngCore as _;
 use secrecy::SecretString;
 use shelter_auth::{Argon2PasswordHasher, HashingParams, JwtTokenIssuer};
@@ -49,7 +48,7 @@ pub fn build_state(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let tokens = Arc::new(JwtTokenIssuer::new(
         &signing_key(settings),
-        Duration::from_std(settings.access_token_lifetime).unwrap_or(Duration::MAX),
+        settings.access_lifetime(),
     ));
     let redis = settings
         .redis
@@ -183,7 +182,7 @@ pub struct HttpSettings {
     /// Worker threads; `None` means one per core.
     pub workers: Option<usize>,
     /// Every request's deadline.
-    pub request_timeout: StdDuration,
+    pub request_timeout: Duration,
 }
 
 impl Default for HttpSettings {
@@ -326,7 +325,7 @@ impl Application {
         .context("serve HTTP");
         self.stop.send_replace(true);
         for task in self.tasks {
-            if tokio::time::timeout(StdDuration::from_secs(30), task)
+            if tokio::time::timeout(Duration::from_secs(30), task)
                 .await
                 .is_err()
             {

@@ -40,6 +40,11 @@ impl Settings {
         pool
     }
 
+    /// How long an access token lives, as the token issuer counts time.
+    pub fn access_lifetime(&self) -> chrono::Duration {
+        chrono_span(self.access_token_lifetime)
+    }
+
     /// Token lifetimes and the login rules.
     pub fn session_policy(&self) -> SessionPolicy {
         SessionPolicy {
