@@ -5,6 +5,7 @@ BENCHMARKS.md. Bounded: each scenario runs SECONDS (default 8) seconds.
 Usage: python3 bench/bench.py [sqlite] [postgres]   (needs wrk and pgbench)
 """
 
+import atexit
 import json
 import os
 import platform
@@ -66,6 +67,9 @@ class Server:
                    SHELTER_RATE_LIMIT_ENABLED="false", SHELTER_DATABASE_MAX_CONNECTIONS="16")
         env.update({f"SHELTER_{k.upper()}": str(v) for k, v in settings.items()})
         self.process = subprocess.Popen([BINARY], cwd=self.dir, env=env)
+        # A scenario that fails must not leave its server running (and holding a port and
+        # the CPU) after the bench has stopped.
+        atexit.register(self.process.kill)
         for _ in range(200):
             try:
                 urllib.request.urlopen(f"{self.base}/health/ready", timeout=1)
@@ -266,6 +270,9 @@ def ws_figures():
 
 def main():
     backends = sys.argv[1:] or ["sqlite", "postgres"]
+    missing = [tool for tool in ("wrk", "pgbench", "psql") if shutil.which(tool) is None]
+    if missing:
+        sys.exit(f"bench: {', '.join(missing)} not found; on Debian: apt-get install wrk postgresql-client postgresql-contrib")
     subprocess.run(["cargo", "build", "--release", "--locked", "--quiet", "--bin", "shelter"],
                    cwd=ROOT, check=True)
     started = time.monotonic()

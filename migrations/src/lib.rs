@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_users;
 mod m20261123_000002_sessions_and_outbox;
 mod m20261201_000003_user_count;
+mod m20261202_000004_sessions;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_users::Migration),
             Box::new(m20261123_000002_sessions_and_outbox::Migration),
             Box::new(m20261201_000003_user_count::Migration),
+            Box::new(m20261202_000004_sessions::Migration),
         ]
     }
 }

@@ -1,4 +1,7 @@
 //! HS256 access tokens.
+//!
+//! Every token carries `iss` and `aud` (both required and checked on every token
+//! presented), a random `jti`, and `sid`, the login it belongs to.
 
 use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
@@ -6,7 +9,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use shelter_domain::ports::{AccessClaims, AccessToken, TokenError, TokenIssuer};
-use shelter_domain::{User, UserId};
+use shelter_domain::{SessionId, User, UserId};
 
 /// The `typ` claim of an access token, so that no other kind of token the service may sign
 /// one day can be replayed as one.
@@ -17,9 +20,20 @@ struct Claims {
     sub: String,
     exp: i64,
     iat: i64,
+    iss: String,
+    aud: String,
+    jti: String,
+    sid: String,
     typ: String,
     /// The user's token version when issued; a password change bumps it.
     ver: i64,
+}
+
+/// Who signs the tokens and whom they are for: the `iss` and `aud` claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenAudience {
+    pub issuer: String,
+    pub audience: String,
 }
 
 /// Signs and checks HS256 JWTs with one secret key. Exactly one algorithm is accepted, so
@@ -29,32 +43,45 @@ pub struct JwtTokenIssuer {
     decoding: DecodingKey,
     validation: Validation,
     lifetime: Duration,
+    names: TokenAudience,
 }
 
 impl JwtTokenIssuer {
-    pub fn new(secret: &SecretString, lifetime: Duration) -> Self {
+    pub fn new(secret: &SecretString, lifetime: Duration, names: TokenAudience) -> Self {
         let key = secret.expose_secret().as_bytes();
         let mut validation = Validation::new(Algorithm::HS256);
         // Expiry is checked against the injected clock below, not the system time.
         validation.validate_exp = false;
         validation.leeway = 0;
-        validation.required_spec_claims = ["exp", "sub", "iat"].map(String::from).into();
-        validation.validate_aud = false;
+        validation.required_spec_claims =
+            ["exp", "sub", "iat", "iss", "aud"].map(String::from).into();
+        validation.set_issuer(&[&names.issuer]);
+        validation.set_audience(&[&names.audience]);
         Self {
             encoding: EncodingKey::from_secret(key),
             decoding: DecodingKey::from_secret(key),
             validation,
             lifetime,
+            names,
         }
     }
 }
 
 impl TokenIssuer for JwtTokenIssuer {
-    fn issue(&self, user: &User, now: DateTime<Utc>) -> anyhow::Result<AccessToken> {
+    fn issue(
+        &self,
+        user: &User,
+        session: SessionId,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<AccessToken> {
         let claims = Claims {
             sub: user.id.to_string(),
             iat: now.timestamp(),
             exp: (now + self.lifetime).timestamp(),
+            iss: self.names.issuer.clone(),
+            aud: self.names.audience.clone(),
+            jti: uuid::Uuid::new_v4().to_string(),
+            sid: session.to_string(),
             typ: ACCESS.to_owned(),
             ver: user.token_version,
         };
@@ -74,11 +101,16 @@ impl TokenIssuer for JwtTokenIssuer {
             return Err(TokenError::Invalid);
         }
         let user_id = claims.sub.parse::<i64>().map_err(|_| TokenError::Invalid)?;
+        let session = claims
+            .sid
+            .parse::<SessionId>()
+            .map_err(|_| TokenError::Invalid)?;
         if claims.exp <= now.timestamp() {
             return Err(TokenError::Expired);
         }
         Ok(AccessClaims {
             user_id: UserId::new(user_id),
+            session,
             token_version: claims.ver,
             expires_at: DateTime::from_timestamp(claims.exp, 0).ok_or(TokenError::Invalid)?,
         })
@@ -94,8 +126,35 @@ mod tests {
 
     const SECRET: &str = "test-secret-test-secret-test-secret!";
 
+    fn names() -> TokenAudience {
+        TokenAudience {
+            issuer: "https://auth.example.com".to_owned(),
+            audience: "shelter".to_owned(),
+        }
+    }
+
     fn issuer() -> JwtTokenIssuer {
-        JwtTokenIssuer::new(&SecretString::from(SECRET), Duration::minutes(30))
+        JwtTokenIssuer::new(&SecretString::from(SECRET), Duration::minutes(30), names())
+    }
+
+    fn session() -> SessionId {
+        "0b5c8f3e-2d1a-4c6b-9e7f-1a2b3c4d5e6f".parse().expect("id")
+    }
+
+    /// Claims as a valid token carries them, to alter one at a time.
+    fn claims() -> serde_json::Value {
+        serde_json::json!({"sub": "7", "exp": 1_900_000_000, "iat": 1_800_000_000,
+            "iss": "https://auth.example.com", "aud": "shelter", "jti": "j",
+            "sid": session().to_string(), "typ": "access", "ver": 3})
+    }
+
+    fn signed(claims: &serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .expect("signed")
     }
 
     fn now() -> DateTime<Utc> {
@@ -120,7 +179,7 @@ mod tests {
 
     fn token() -> String {
         issuer()
-            .issue(&user(), now())
+            .issue(&user(), session(), now())
             .expect("issued")
             .token
             .expose_secret()
@@ -136,8 +195,8 @@ mod tests {
     }
 
     #[test]
-    fn issued_tokens_carry_sub_exp_iat_and_verify() {
-        let access = issuer().issue(&user(), now()).expect("issued");
+    fn issued_tokens_carry_their_claims_and_verify() {
+        let access = issuer().issue(&user(), session(), now()).expect("issued");
         assert_eq!(access.expires_in, 1800);
         let payload = access
             .token
@@ -145,13 +204,21 @@ mod tests {
             .split('.')
             .nth(1)
             .expect("payload");
-        let claims: serde_json::Value =
+        let issued: serde_json::Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json");
-        assert_eq!(claims["sub"], "7");
-        assert_eq!(claims["iat"], 1_800_000_000);
-        assert_eq!(claims["exp"], 1_800_001_800);
+        assert_eq!(issued["sub"], "7");
+        assert_eq!(issued["iat"], 1_800_000_000);
+        assert_eq!(issued["exp"], 1_800_001_800);
+        assert_eq!(issued["iss"], "https://auth.example.com");
+        assert_eq!(issued["aud"], "shelter");
+        assert_eq!(issued["sid"], session().to_string());
+        let jti = issued["jti"].as_str().expect("jti");
+        assert!(uuid::Uuid::try_parse(jti).is_ok(), "{jti}");
+        assert_ne!(token(), token(), "every token has its own jti");
         let verified = issuer().verify(&token(), now()).expect("valid");
         assert_eq!(verified.user_id, UserId::new(7));
+        assert_eq!(verified.session, session());
+        assert!(issuer().verify(&signed(&claims()), now()).is_ok());
         assert_eq!(verified.token_version, 3);
         assert_eq!(verified.expires_at, now() + Duration::minutes(30));
     }
@@ -173,7 +240,7 @@ mod tests {
 
     #[test]
     fn alg_none_other_algorithms_and_bad_signatures_are_refused() {
-        let claims = serde_json::json!({"sub": "7", "exp": 1_900_000_000, "iat": 1_800_000_000, "typ": "access", "ver": 3});
+        let claims = claims();
         let none = forge(
             &serde_json::json!({"alg": "none", "typ": "JWT"}),
             &claims,
@@ -210,36 +277,35 @@ mod tests {
     }
 
     #[test]
-    fn tokens_of_another_type_or_without_required_claims_are_refused() {
-        let sign = |claims: serde_json::Value| {
-            jsonwebtoken::encode(
-                &Header::new(Algorithm::HS256),
-                &claims,
-                &EncodingKey::from_secret(SECRET.as_bytes()),
-            )
-            .expect("signed")
+    fn tokens_of_another_type_issuer_or_audience_or_without_required_claims_are_refused() {
+        let with = |key: &str, value: serde_json::Value| {
+            let mut claims = claims();
+            claims[key] = value;
+            claims
+        };
+        let without = |key: &str| {
+            let mut claims = claims();
+            claims.as_object_mut().expect("object").remove(key);
+            claims
         };
         let cases = [
+            ("refresh typ", with("typ", "refresh".into())),
             (
-                "refresh typ",
-                serde_json::json!({"sub": "7", "exp": 1_900_000_000, "iat": 1, "typ": "refresh", "ver": 3}),
+                "other issuer",
+                with("iss", "https://evil.example.com".into()),
             ),
-            (
-                "no exp",
-                serde_json::json!({"sub": "7", "iat": 1, "typ": "access", "ver": 3}),
-            ),
-            (
-                "no iat",
-                serde_json::json!({"sub": "7", "exp": 1_900_000_000, "typ": "access", "ver": 3}),
-            ),
-            (
-                "sub not an id",
-                serde_json::json!({"sub": "ann", "exp": 1_900_000_000, "iat": 1, "typ": "access", "ver": 3}),
-            ),
+            ("other audience", with("aud", "billing".into())),
+            ("sub not an id", with("sub", "ann".into())),
+            ("sid not a session", with("sid", "1".into())),
+            ("no exp", without("exp")),
+            ("no iat", without("iat")),
+            ("no iss", without("iss")),
+            ("no aud", without("aud")),
+            ("no sid", without("sid")),
         ];
         for (name, claims) in cases {
             assert_eq!(
-                issuer().verify(&sign(claims), now()),
+                issuer().verify(&signed(&claims), now()),
                 Err(TokenError::Invalid),
                 "{name}"
             );

@@ -8,4 +8,4 @@ mod hasher;
 mod jwt;
 
 pub use hasher::{Argon2PasswordHasher, HashingParams, HashingPool};
-pub use jwt::JwtTokenIssuer;
+pub use jwt::{JwtTokenIssuer, TokenAudience};

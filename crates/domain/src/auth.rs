@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use secrecy::SecretString;
 
 use crate::address::EmailAddress;
@@ -14,6 +14,7 @@ use crate::ports::{
     UserRepository,
 };
 use crate::realtime::SessionEvents;
+use crate::session::{ClientInfo, Session, SessionId};
 use crate::token::SecretToken;
 use crate::user::{Login, Password, User, UserId};
 
@@ -34,8 +35,18 @@ pub struct SessionPolicy {
 #[derive(Debug, Clone)]
 pub struct LoginOutcome {
     pub user: User,
+    pub session: SessionId,
     pub access_token: AccessToken,
     pub refresh_token: SecretToken,
+}
+
+/// Who presented an access token, through which login, until when.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub user: User,
+    pub session: SessionId,
+    /// When the token expires (a WebSocket opened with it must close then).
+    pub expires_at: DateTime<Utc>,
 }
 
 pub struct AuthService {
@@ -81,6 +92,7 @@ impl AuthService {
         &self,
         login: &Login,
         password: &SecretString,
+        client: &ClientInfo,
     ) -> Result<LoginOutcome, AuthError> {
         let user = match login {
             Login::Email(email) => self.users.find_by_email(email).await?,
@@ -98,12 +110,14 @@ impl AuthService {
         self.may_hold_tokens(&user)?;
         let now = self.clock.now();
         let refresh_token = SecretToken::generate();
-        self.sessions
-            .start_family(user.id, self.refresh_record(&refresh_token), now)
+        let session = self
+            .sessions
+            .start_session(user.id, client, self.refresh_record(&refresh_token), now)
             .await?;
-        let access_token = self.tokens.issue(&user, now)?;
+        let access_token = self.tokens.issue(&user, session, now)?;
         Ok(LoginOutcome {
             user,
+            session,
             access_token,
             refresh_token,
         })
@@ -127,9 +141,15 @@ impl AuthService {
                 self.policy.reuse_grace,
             )
             .await?;
-        let user_id = match rotation {
-            Rotation::Rotated { user } | Rotation::WithinGrace { user } => user,
-            Rotation::Reused | Rotation::Invalid => return Err(AuthError::InvalidRefreshToken),
+        let (user_id, session) = match rotation {
+            Rotation::Rotated { user, session } | Rotation::WithinGrace { user, session } => {
+                (user, session)
+            }
+            Rotation::Reused { user, session } => {
+                self.ended.session_ended(user, session).await;
+                return Err(AuthError::InvalidRefreshToken);
+            }
+            Rotation::Invalid => return Err(AuthError::InvalidRefreshToken),
         };
         let user = self
             .users
@@ -137,24 +157,50 @@ impl AuthService {
             .await?
             .ok_or(AuthError::InvalidRefreshToken)?;
         self.may_hold_tokens(&user)?;
-        let access_token = self.tokens.issue(&user, now)?;
+        let access_token = self.tokens.issue(&user, session, now)?;
         Ok(LoginOutcome {
             user,
+            session,
             access_token,
             refresh_token,
         })
     }
 
-    /// Ends the login the refresh token belongs to. Unknown tokens are ignored, so logging
-    /// out twice is harmless.
+    /// Ends the login the refresh token belongs to, its access tokens and sockets with it.
+    /// Unknown tokens are ignored, so logging out twice is harmless.
     ///
     /// # Errors
-    /// `Unexpected` only.
+    /// `Unavailable` or `Unexpected` only.
     pub async fn logout(&self, presented: &str) -> Result<(), AuthError> {
-        Ok(self
+        let ended = self
             .sessions
-            .revoke_family(&SecretToken::presented(presented).hash())
-            .await?)
+            .end_by_token(&SecretToken::presented(presented).hash(), self.clock.now())
+            .await?;
+        if let Some((user, session)) = ended {
+            self.ended.session_ended(user, session).await;
+        }
+        Ok(())
+    }
+
+    /// The live logins of `user`, newest first.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Unexpected` only.
+    pub async fn sessions(&self, user: UserId) -> Result<Vec<Session>, AuthError> {
+        Ok(self.sessions.list(user, self.clock.now()).await?)
+    }
+
+    /// Ends one login of `user`: its refresh and access tokens stop working at once, and
+    /// its sockets close.
+    ///
+    /// # Errors
+    /// `SessionNotFound` when `user` has no live session with this id.
+    pub async fn end_session(&self, user: UserId, session: SessionId) -> Result<(), AuthError> {
+        if !self.sessions.end(user, session, self.clock.now()).await? {
+            return Err(AuthError::SessionNotFound);
+        }
+        self.ended.session_ended(user, session).await;
+        Ok(())
     }
 
     /// Queues a reset email when `email` belongs to an active user; does nothing otherwise,
@@ -205,27 +251,17 @@ impl AuthService {
         Ok(user.id)
     }
 
-    /// Resolves an access token to its user, checked against the store on every call: a
-    /// deleted user, or a token older than the last password change, is refused at once.
+    /// Resolves an access token to its user and login, checked against the stores on every
+    /// call: a deleted user, a token older than the last password change, or one of a login
+    /// that has ended, is refused at once.
     ///
     /// # Errors
     /// `InvalidToken` or `Inactive`.
-    pub async fn authenticate(&self, token: &str) -> Result<User, AuthError> {
-        Ok(self.authenticate_until(token).await?.0)
-    }
-
-    /// As [`AuthService::authenticate`], also saying when the token expires (a WebSocket
-    /// opened with it must close then).
-    ///
-    /// # Errors
-    /// `InvalidToken` or `Inactive`.
-    pub async fn authenticate_until(
-        &self,
-        token: &str,
-    ) -> Result<(User, chrono::DateTime<chrono::Utc>), AuthError> {
+    pub async fn authenticate(&self, token: &str) -> Result<Authenticated, AuthError> {
+        let now = self.clock.now();
         let claims = self
             .tokens
-            .verify(token, self.clock.now())
+            .verify(token, now)
             .map_err(|_| AuthError::InvalidToken)?;
         let user = self
             .users
@@ -233,10 +269,17 @@ impl AuthService {
             .await?
             .filter(|user| user.token_version == claims.token_version)
             .ok_or(AuthError::InvalidToken)?;
+        if !self.sessions.is_live(user.id, claims.session, now).await? {
+            return Err(AuthError::InvalidToken);
+        }
         if !user.is_active {
             return Err(AuthError::Inactive);
         }
-        Ok((user, claims.expires_at))
+        Ok(Authenticated {
+            user,
+            session: claims.session,
+            expires_at: claims.expires_at,
+        })
     }
 
     fn may_hold_tokens(&self, user: &User) -> Result<(), AuthError> {
@@ -265,6 +308,7 @@ mod tests {
         AccessClaims, MockClock, MockPasswordHasher, MockRefreshTokenStore, MockTokenIssuer,
         MockUserRepository, TokenError,
     };
+    use crate::realtime::MockSessionEvents;
     use crate::user::Username;
     use crate::users::tests::{at, user};
     use secrecy::ExposeSecret;
@@ -277,7 +321,7 @@ mod tests {
 
     fn issuer() -> MockTokenIssuer {
         let mut tokens = MockTokenIssuer::new();
-        tokens.expect_issue().returning(|user, _| {
+        tokens.expect_issue().returning(|user, _, _| {
             Ok(AccessToken {
                 token: SecretString::from(format!("token-for-{}", user.id)),
                 expires_in: 1800,
@@ -292,9 +336,18 @@ mod tests {
         require_verified_email: false,
     };
 
+    /// The session every test login starts.
+    fn session() -> SessionId {
+        "0b5c8f3e-2d1a-4c6b-9e7f-1a2b3c4d5e6f".parse().expect("id")
+    }
+
+    /// A store where logins start [`session`], which stays live.
     fn sessions() -> MockRefreshTokenStore {
         let mut sessions = MockRefreshTokenStore::new();
-        sessions.expect_start_family().returning(|_, _, _| Ok(()));
+        sessions
+            .expect_start_session()
+            .returning(|_, _, _, _| Ok(session()));
+        sessions.expect_is_live().returning(|_, _, _| Ok(true));
         sessions
     }
 
@@ -324,6 +377,23 @@ mod tests {
         )
     }
 
+    fn service_told(
+        users: MockUserRepository,
+        tokens: MockTokenIssuer,
+        sessions: MockRefreshTokenStore,
+        events: MockSessionEvents,
+    ) -> AuthService {
+        AuthService::new(
+            Arc::new(users),
+            Arc::new(sessions),
+            Arc::new(MockPasswordHasher::new()),
+            Arc::new(tokens),
+            clock(),
+            POLICY,
+            Arc::new(events),
+        )
+    }
+
     fn accepting() -> MockPasswordHasher {
         let mut hasher = MockPasswordHasher::new();
         hasher.expect_verify().returning(|_, _| Ok(true));
@@ -334,26 +404,41 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn login_starts_a_family_with_the_hash_of_the_refresh_token() {
+    async fn login_starts_a_session_with_its_client_and_the_hash_of_the_refresh_token() {
         let mut users = MockUserRepository::new();
         users
             .expect_find_by_username()
             .returning(|_| Ok(Some(user(1, false))));
+        let client = ClientInfo::new(Some([203, 0, 113, 7].into()), Some("Phone/1"));
+        let expected = client.clone();
         let mut sessions = MockRefreshTokenStore::new();
         sessions
-            .expect_start_family()
-            .withf(|id, token, now| {
+            .expect_start_session()
+            .withf(move |id, client, token, now| {
                 *id == UserId::new(1)
+                    && *client == expected
                     && *now == at()
                     && token.expires_at == at() + Duration::days(30)
             })
             .times(1)
-            .returning(|_, _, _| Ok(()));
-        let outcome = service_with(users, accepting(), issuer(), sessions, POLICY)
-            .login(&Login::parse("user1"), &SecretString::from("pw"))
+            .returning(|_, _, _, _| Ok(session()));
+        let mut tokens = MockTokenIssuer::new();
+        tokens
+            .expect_issue()
+            .withf(|user, sid, _| user.id == UserId::new(1) && *sid == session())
+            .times(1)
+            .returning(|_, _, _| {
+                Ok(AccessToken {
+                    token: SecretString::from("token"),
+                    expires_in: 1800,
+                })
+            });
+        let outcome = service_with(users, accepting(), tokens, sessions, POLICY)
+            .login(&Login::parse("user1"), &SecretString::from("pw"), &client)
             .await
             .expect("logged in");
         assert_eq!(outcome.refresh_token.expose().len(), 43);
+        assert_eq!(outcome.session, session());
     }
 
     #[tokio::test]
@@ -367,7 +452,11 @@ mod tests {
             ..POLICY
         };
         let result = service_with(users, accepting(), issuer(), sessions(), policy)
-            .login(&Login::parse("user1"), &SecretString::from("pw"))
+            .login(
+                &Login::parse("user1"),
+                &SecretString::from("pw"),
+                &ClientInfo::default(),
+            )
             .await;
         assert!(matches!(result, Err(AuthError::Unverified)), "{result:?}");
     }
@@ -400,9 +489,11 @@ mod tests {
         for rotation in [
             Rotation::Rotated {
                 user: UserId::new(1),
+                session: session(),
             },
             Rotation::WithinGrace {
                 user: UserId::new(1),
+                session: session(),
             },
         ] {
             let outcome = service_with(
@@ -419,17 +510,31 @@ mod tests {
         }
     }
 
+    /// Session events that expect exactly `times` ends of [`session`] of user 1.
+    fn ending(times: usize) -> MockSessionEvents {
+        let mut events = MockSessionEvents::new();
+        events
+            .expect_session_ended()
+            .withf(|user, sid| *user == UserId::new(1) && *sid == session())
+            .times(times)
+            .returning(|_, _| ());
+        events
+    }
+
     #[tokio::test]
-    async fn a_reused_or_unknown_refresh_token_is_refused() {
-        for rotation in [Rotation::Reused, Rotation::Invalid] {
+    async fn a_reused_or_unknown_refresh_token_is_refused_and_reuse_ends_the_session() {
+        let reused = Rotation::Reused {
+            user: UserId::new(1),
+            session: session(),
+        };
+        for (rotation, ends) in [(reused, 1), (Rotation::Invalid, 0)] {
             let mut tokens = MockTokenIssuer::new();
             tokens.expect_issue().never();
-            let result = service_with(
+            let result = service_told(
                 MockUserRepository::new(),
-                MockPasswordHasher::new(),
                 tokens,
                 rotating(rotation),
-                POLICY,
+                ending(ends),
             )
             .refresh("old")
             .await;
@@ -441,23 +546,48 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn logout_revokes_the_family_of_the_hash() {
-        let mut sessions = MockRefreshTokenStore::new();
-        sessions
-            .expect_revoke_family()
-            .withf(|hash| *hash == SecretToken::presented("tok").hash())
-            .times(1)
-            .returning(|_| Ok(()));
-        service_with(
-            MockUserRepository::new(),
-            MockPasswordHasher::new(),
-            MockTokenIssuer::new(),
-            sessions,
-            POLICY,
-        )
-        .logout("tok")
-        .await
-        .expect("logged out");
+    async fn logout_ends_the_session_of_the_hash_and_says_so_once() {
+        for (found, ends) in [(Some((UserId::new(1), session())), 1), (None, 0)] {
+            let mut sessions = MockRefreshTokenStore::new();
+            sessions
+                .expect_end_by_token()
+                .withf(|hash, now| *hash == SecretToken::presented("tok").hash() && *now == at())
+                .times(1)
+                .returning(move |_, _| Ok(found));
+            service_told(
+                MockUserRepository::new(),
+                MockTokenIssuer::new(),
+                sessions,
+                ending(ends),
+            )
+            .logout("tok")
+            .await
+            .expect("logged out");
+        }
+    }
+
+    #[tokio::test]
+    async fn ending_a_session_is_only_for_its_own_user() {
+        for (ended, result_is_ok) in [(true, true), (false, false)] {
+            let mut sessions = MockRefreshTokenStore::new();
+            sessions
+                .expect_end()
+                .withf(|user, sid, _| *user == UserId::new(1) && *sid == session())
+                .times(1)
+                .returning(move |_, _, _| Ok(ended));
+            let result = service_told(
+                MockUserRepository::new(),
+                MockTokenIssuer::new(),
+                sessions,
+                ending(usize::from(ended)),
+            )
+            .end_session(UserId::new(1), session())
+            .await;
+            assert_eq!(result.is_ok(), result_is_ok, "{result:?}");
+            if !result_is_ok {
+                assert!(matches!(result, Err(AuthError::SessionNotFound)));
+            }
+        }
     }
 
     #[tokio::test]
@@ -558,6 +688,7 @@ mod tests {
             .login(
                 &Login::parse(" ann@example.com "),
                 &SecretString::from("right"),
+                &ClientInfo::default(),
             )
             .await
             .expect("logged in");
@@ -602,6 +733,7 @@ mod tests {
             .login(
                 &Login::parse("not a login"),
                 &SecretString::from("whatever"),
+                &ClientInfo::default(),
             )
             .await;
         assert!(
@@ -618,7 +750,11 @@ mod tests {
         let mut tokens = MockTokenIssuer::new();
         tokens.expect_issue().never();
         let result = service(users, hasher, tokens)
-            .login(&Login::parse("nobody"), &SecretString::from("whatever"))
+            .login(
+                &Login::parse("nobody"),
+                &SecretString::from("whatever"),
+                &ClientInfo::default(),
+            )
             .await;
         assert!(
             matches!(result, Err(AuthError::InvalidCredentials)),
@@ -635,7 +771,11 @@ mod tests {
         let mut hasher = MockPasswordHasher::new();
         hasher.expect_verify().returning(|_, _| Ok(false));
         let result = service(users, hasher, MockTokenIssuer::new())
-            .login(&Login::parse("user1"), &SecretString::from("wrong"))
+            .login(
+                &Login::parse("user1"),
+                &SecretString::from("wrong"),
+                &ClientInfo::default(),
+            )
             .await;
         assert!(
             matches!(result, Err(AuthError::InvalidCredentials)),
@@ -660,7 +800,11 @@ mod tests {
                 .expect_verify()
                 .returning(move |_, _| Ok(password_ok));
             let result = service(users, hasher, MockTokenIssuer::new())
-                .login(&Login::parse("user1"), &SecretString::from("pw"))
+                .login(
+                    &Login::parse("user1"),
+                    &SecretString::from("pw"),
+                    &ClientInfo::default(),
+                )
                 .await;
             if expect_inactive {
                 assert!(matches!(result, Err(AuthError::Inactive)), "{result:?}");
@@ -679,6 +823,7 @@ mod tests {
             if token == "good" {
                 Ok(AccessClaims {
                     user_id: UserId::new(1),
+                    session: session(),
                     token_version,
                     expires_at: at() + Duration::minutes(30),
                 })
@@ -699,7 +844,28 @@ mod tests {
             .authenticate("good")
             .await
             .expect("authenticated");
-        assert_eq!(found.id, UserId::new(1));
+        assert_eq!(found.user.id, UserId::new(1));
+        assert_eq!(found.session, session());
+    }
+
+    #[tokio::test]
+    async fn a_token_of_an_ended_session_is_refused() {
+        let mut sessions = MockRefreshTokenStore::new();
+        sessions
+            .expect_is_live()
+            .withf(|user, sid, now| *user == UserId::new(1) && *sid == session() && *now == at())
+            .times(1)
+            .returning(|_, _, _| Ok(false));
+        let result = service_with(
+            found(),
+            MockPasswordHasher::new(),
+            verifying(1),
+            sessions,
+            POLICY,
+        )
+        .authenticate("good")
+        .await;
+        assert!(matches!(result, Err(AuthError::InvalidToken)), "{result:?}");
     }
 
     #[tokio::test]

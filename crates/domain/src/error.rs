@@ -176,6 +176,9 @@ pub enum AuthError {
     InvalidRefreshToken,
     #[error("The reset token is invalid, used or expired")]
     InvalidResetToken,
+    /// No live session of the caller has this id (another user's is no different).
+    #[error("Session not found")]
+    SessionNotFound,
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
     #[error(transparent)]

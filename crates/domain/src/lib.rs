@@ -9,6 +9,7 @@
 //!   HTTP contract for accounts and login.
 //! - [`token`] and [`email`]: opaque tokens (kept hashed) and the emails that carry them.
 //! - [`realtime`]: the ports shared across instances (rate limiter, chat bus).
+//! - [`session`]: logins and the `sid` that ties access tokens to them.
 //! - [`error`]: one error enum per concern, in domain words.
 
 pub mod address;
@@ -17,6 +18,7 @@ pub mod email;
 pub mod error;
 pub mod ports;
 pub mod realtime;
+pub mod session;
 pub mod token;
 pub mod user;
 pub mod users;
@@ -27,6 +29,7 @@ pub use email::{EmailKind, OutboundEmail, PendingToken, QueuedEmail, TokenPurpos
 pub use error::{
     AuthError, Dependency, HashError, StorageError, StoreError, Unavailable, UserError,
 };
+pub use session::{ClientInfo, Session, SessionId};
 pub use token::{SecretToken, TokenHash};
 pub use user::{
     Login, NewUser, Page, PageError, Password, PasswordError, PasswordHash, User, UserChanges,

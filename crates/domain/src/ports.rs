@@ -8,6 +8,7 @@ use secrecy::SecretString;
 use crate::address::EmailAddress;
 use crate::email::{PendingToken, QueuedEmail, TokenPurpose};
 use crate::error::{HashError, StorageError, StoreError};
+use crate::session::{ClientInfo, Session, SessionId};
 use crate::token::TokenHash;
 use crate::user::{NewUser, Page, Password, PasswordHash, User, UserChanges, UserId, Username};
 
@@ -103,34 +104,36 @@ pub struct NewRefreshToken {
 /// What presenting a refresh token led to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
-    /// The token was live: it is now spent and the replacement stored in its family.
-    Rotated { user: UserId },
+    /// The token was live: it is now spent and the replacement stored in its session.
+    Rotated { user: UserId, session: SessionId },
     /// The token was spent moments ago (within the grace window): the replacement is
-    /// stored in its family, which stays valid.
-    WithinGrace { user: UserId },
-    /// The token was spent earlier: the whole family is now revoked.
-    Reused,
+    /// stored in its session, which stays valid.
+    WithinGrace { user: UserId, session: SessionId },
+    /// The token was spent earlier: its whole session is now ended.
+    Reused { user: UserId, session: SessionId },
     /// Unknown, expired or revoked.
     Invalid,
 }
 
-/// Refresh tokens, grouped in families (one per login). Tokens are stored hashed. Like
-/// the user store, every method MUST return `Unavailable` when the database does not
-/// answer in time.
+/// Sessions and their refresh tokens (stored hashed). A session is live until it is
+/// ended or its newest refresh token expires. Like the user store, every method MUST
+/// return `Unavailable` when the database does not answer in time.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait RefreshTokenStore: Send + Sync {
-    /// Starts a family for a new login.
-    async fn start_family(
+    /// Starts a session for a new login, with its first refresh token.
+    async fn start_session(
         &self,
         user: UserId,
+        client: &ClientInfo,
         token: NewRefreshToken,
         now: DateTime<Utc>,
-    ) -> Result<(), StorageError>;
+    ) -> Result<SessionId, StorageError>;
 
-    /// Presents a token and, if it is accepted, stores `replacement` in its family. MUST
-    /// be atomic: of two concurrent presentations of one live token, exactly one sees it
-    /// live (the other sees it spent, and so within the grace window).
+    /// Presents a token and, if it is accepted, stores `replacement` in its session and
+    /// counts the session as used at `now`. MUST be atomic: of two concurrent presentations
+    /// of one live token, exactly one sees it live (the other sees it spent, and so within
+    /// the grace window).
     async fn rotate(
         &self,
         presented: &TokenHash,
@@ -139,8 +142,31 @@ pub trait RefreshTokenStore: Send + Sync {
         grace: chrono::Duration,
     ) -> Result<Rotation, StorageError>;
 
-    /// Revokes the family of the presented token, if there is one.
-    async fn revoke_family(&self, presented: &TokenHash) -> Result<(), StorageError>;
+    /// Ends the session of the presented token, if it has a live one, and says whose.
+    async fn end_by_token(
+        &self,
+        presented: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(UserId, SessionId)>, StorageError>;
+
+    /// Ends `session` if it is a live session of `user`; `false` when it is not.
+    async fn end(
+        &self,
+        user: UserId,
+        session: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StorageError>;
+
+    /// The live sessions of `user`, newest first.
+    async fn list(&self, user: UserId, now: DateTime<Utc>) -> Result<Vec<Session>, StorageError>;
+
+    /// Whether `session` is a live session of `user`: asked on every authenticated request.
+    async fn is_live(
+        &self,
+        user: UserId,
+        session: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StorageError>;
 }
 
 /// The email outbox as the delivery worker sees it. Emails are queued by the
@@ -217,6 +243,8 @@ pub struct AccessToken {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AccessClaims {
     pub user_id: UserId,
+    /// The login the token belongs to (`sid`).
+    pub session: SessionId,
     pub token_version: i64,
     pub expires_at: DateTime<Utc>,
 }
@@ -232,11 +260,17 @@ pub enum TokenError {
 /// Issues and verifies access tokens. Verification needs no I/O.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait TokenIssuer: Send + Sync {
-    /// Issues an access token for `user` at `now`, carrying its token version.
-    fn issue(&self, user: &User, now: DateTime<Utc>) -> anyhow::Result<AccessToken>;
+    /// Issues an access token for `user`'s `session` at `now`, carrying its token version.
+    fn issue(
+        &self,
+        user: &User,
+        session: SessionId,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<AccessToken>;
 
     /// Verifies a token presented at `now`. MUST accept only tokens it issued itself (one
-    /// algorithm, its own key, its own token type) that have not expired at `now`.
+    /// algorithm, its own keys, its own token type, issuer and audience) that have not
+    /// expired at `now`.
     fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, TokenError>;
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::session::SessionId;
 use crate::user::UserId;
 
 /// The limits of the contract; their quotas are configuration.
@@ -72,6 +73,12 @@ pub enum ChatEvent {
     Changed {
         user: UserId,
     },
+    /// One login ended (logout, revoked, refresh token reused): its sockets close, and
+    /// copies of its liveness held in caches are stale.
+    SessionEnded {
+        user: UserId,
+        session: SessionId,
+    },
 }
 
 /// Carries chat events to the other instances. Local delivery never depends on it.
@@ -98,6 +105,9 @@ pub trait ChatBus: Send + Sync {
 pub trait SessionEvents: Send + Sync {
     /// MUST NOT fail or hang on an unreachable broker: it logs and drops instead.
     async fn ended(&self, user: UserId);
+
+    /// One login of `user` ended; the same promise.
+    async fn session_ended(&self, user: UserId, session: SessionId);
 }
 
 /// For a process that holds no sessions, such as a one-off command: there is no one to
@@ -108,6 +118,8 @@ pub struct NoSessions;
 #[async_trait]
 impl SessionEvents for NoSessions {
     async fn ended(&self, _: UserId) {}
+
+    async fn session_ended(&self, _: UserId, _: SessionId) {}
 }
 
 /// Where a bus hands the events that other instances published.

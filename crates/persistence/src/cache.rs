@@ -1,9 +1,13 @@
-//! The user cache: rows by id kept in process for `SHELTER_USER_CACHE_SECONDS`, so that an
-//! authenticated request needs no query, and never trusted past a change.
+//! The user cache: rows by id, and which sessions are live, kept in process for
+//! `SHELTER_USER_CACHE_SECONDS`, so that an authenticated request needs no query, and never
+//! trusted past a change.
 //!
 //! - Every write through [`CachedUsers`] drops the row here before it returns (so before the
 //!   request is answered) and publishes `ChatEvent::Changed` for the other instances, whose
 //!   sink calls [`UserCache::invalidate`].
+//! - Ending a session through [`CachedSessions`] drops it here before it returns; the
+//!   service then publishes `ChatEvent::SessionEnded`, whose sink on the other instances
+//!   calls [`UserCache::invalidate_session`].
 //! - A row read before a change cannot be stored after that change's invalidation: every
 //!   invalidation bumps an epoch, and a row read under an older epoch is dropped again.
 //! - While the bus is not subscribed (Redis unreachable), other instances' changes could be
@@ -16,11 +20,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use shelter_domain::ports::UserRepository;
+use shelter_domain::ports::{NewRefreshToken, RefreshTokenStore, Rotation, UserRepository};
 use shelter_domain::realtime::{ChatBus, ChatEvent};
 use shelter_domain::{
-    EmailAddress, NewUser, Page, PasswordHash, PendingToken, StoreError, TokenHash, TokenPurpose,
-    User, UserChanges, UserId, Username,
+    ClientInfo, EmailAddress, NewUser, Page, PasswordHash, PendingToken, Session, SessionId,
+    StorageError, StoreError, TokenHash, TokenPurpose, User, UserChanges, UserId, Username,
 };
 
 /// Rows kept at most; a row is about 300 bytes, so the cache stays under ~30 MiB.
@@ -32,9 +36,17 @@ struct Entry {
     subscription: u64,
 }
 
-/// The rows, shared by every [`CachedUsers`] view of one process.
+/// A session known to be live, and of whom.
+#[derive(Clone)]
+struct LiveSession {
+    user: UserId,
+    subscription: u64,
+}
+
+/// The rows, shared by every [`CachedUsers`] view of one process, and the live sessions.
 pub struct UserCache {
     rows: moka::sync::Cache<UserId, Entry>,
+    sessions: moka::sync::Cache<SessionId, LiveSession>,
     epoch: AtomicU64,
     bus: Arc<dyn ChatBus>,
 }
@@ -43,6 +55,10 @@ impl UserCache {
     pub fn new(lifetime: Duration, bus: Arc<dyn ChatBus>) -> Arc<Self> {
         Arc::new(Self {
             rows: moka::sync::Cache::builder()
+                .max_capacity(CAPACITY)
+                .time_to_live(lifetime)
+                .build(),
+            sessions: moka::sync::Cache::builder()
                 .max_capacity(CAPACITY)
                 .time_to_live(lifetime)
                 .build(),
@@ -55,6 +71,42 @@ impl UserCache {
     pub fn invalidate(&self, user: UserId) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.rows.invalidate(&user);
+    }
+
+    /// Forgets that `session` was live: it ended, here or on another instance.
+    pub fn invalidate_session(&self, session: SessionId) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.sessions.invalidate(&session);
+    }
+
+    /// Whether `session` is a live session of `user`, through the cache; `load` is the
+    /// store's answer. Only "live" is kept: an ended session never comes back.
+    async fn session_is_live<F>(
+        &self,
+        user: UserId,
+        session: SessionId,
+        load: F,
+    ) -> Result<bool, StorageError>
+    where
+        F: Future<Output = Result<bool, StorageError>>,
+    {
+        let subscription = self.bus.subscription();
+        if let Some(subscription) = subscription
+            && let Some(entry) = self.sessions.get(&session)
+            && entry.subscription == subscription
+        {
+            return Ok(entry.user == user);
+        }
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        let live = load.await?;
+        if let (true, Some(subscription)) = (live, subscription) {
+            self.sessions
+                .insert(session, LiveSession { user, subscription });
+            if self.epoch.load(Ordering::SeqCst) != epoch {
+                self.sessions.invalidate(&session);
+            }
+        }
+        Ok(live)
     }
 
     fn get(&self, id: UserId) -> Option<User> {
@@ -223,5 +275,85 @@ impl UserRepository for CachedUsers {
             self.cache.changed(user.id).await;
         }
         Ok(user)
+    }
+}
+
+/// The session store with its ends announced to the cache, and liveness read through it.
+pub struct CachedSessions {
+    store: Arc<dyn RefreshTokenStore>,
+    cache: Arc<UserCache>,
+}
+
+impl CachedSessions {
+    pub fn new(store: Arc<dyn RefreshTokenStore>, cache: Arc<UserCache>) -> Self {
+        Self { store, cache }
+    }
+}
+
+#[async_trait]
+impl RefreshTokenStore for CachedSessions {
+    async fn start_session(
+        &self,
+        user: UserId,
+        client: &ClientInfo,
+        token: NewRefreshToken,
+        now: DateTime<Utc>,
+    ) -> Result<SessionId, StorageError> {
+        self.store.start_session(user, client, token, now).await
+    }
+
+    async fn rotate(
+        &self,
+        presented: &TokenHash,
+        replacement: NewRefreshToken,
+        now: DateTime<Utc>,
+        grace: chrono::Duration,
+    ) -> Result<Rotation, StorageError> {
+        let rotation = self
+            .store
+            .rotate(presented, replacement, now, grace)
+            .await?;
+        if let Rotation::Reused { session, .. } = &rotation {
+            self.cache.invalidate_session(*session);
+        }
+        Ok(rotation)
+    }
+
+    async fn end_by_token(
+        &self,
+        presented: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(UserId, SessionId)>, StorageError> {
+        let ended = self.store.end_by_token(presented, now).await?;
+        if let Some((_, session)) = ended {
+            self.cache.invalidate_session(session);
+        }
+        Ok(ended)
+    }
+
+    async fn end(
+        &self,
+        user: UserId,
+        session: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        let result = self.store.end(user, session, now).await;
+        self.cache.invalidate_session(session);
+        result
+    }
+
+    async fn list(&self, user: UserId, now: DateTime<Utc>) -> Result<Vec<Session>, StorageError> {
+        self.store.list(user, now).await
+    }
+
+    async fn is_live(
+        &self,
+        user: UserId,
+        session: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        self.cache
+            .session_is_live(user, session, self.store.is_live(user, session, now))
+            .await
     }
 }

@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use shelter_migration::{Migrator, MigratorTrait};
 use tokio::sync::Notify;
 
-use crate::entity::{email_outbox, one_time_token, refresh_token};
+use crate::entity::{email_outbox, one_time_token, refresh_token, session};
 use crate::outbox::{self, SeaOrmEmailOutbox};
 use crate::sessions::SeaOrmRefreshTokenStore;
 use crate::users::SeaOrmUserRepository;
@@ -25,6 +25,7 @@ use crate::users::SeaOrmUserRepository;
 /// What a clean-up removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {
+    pub sessions: u64,
     pub refresh_tokens: u64,
     pub one_time_tokens: u64,
     pub emails: u64,
@@ -242,13 +243,24 @@ impl Database {
         }
     }
 
-    /// Deletes what can no longer be used: expired or revoked refresh tokens (spent but
+    /// Deletes what can no longer be used: ended or expired sessions, expired or revoked
+    /// refresh tokens (spent but
     /// unexpired ones stay, to detect reuse), expired or spent one-time tokens, and emails
     /// delivered more than a day ago.
     ///
     /// # Errors
     /// When a delete fails.
     pub async fn purge(&self, now: DateTime<Utc>) -> anyhow::Result<Purged> {
+        let sessions = session::Entity::delete_many()
+            .filter(
+                Condition::any()
+                    .add(session::Column::ExpiresAt.lte(now))
+                    .add(session::Column::EndedAt.is_not_null()),
+            )
+            .exec(&self.connection)
+            .await
+            .context("purge sessions")?
+            .rows_affected;
         let refresh_tokens = refresh_token::Entity::delete_many()
             .filter(
                 Condition::any()
@@ -277,6 +289,7 @@ impl Database {
             .context("purge delivered emails")?
             .rows_affected;
         Ok(Purged {
+            sessions,
             refresh_tokens,
             one_time_tokens,
             emails,

@@ -19,7 +19,7 @@ mod sessions;
 mod transaction;
 mod users;
 
-pub use cache::{CachedUsers, UserCache};
+pub use cache::{CachedSessions, CachedUsers, UserCache};
 pub use database::{Database, DatabaseSettings, DatabaseUrl, Purged};
 pub use outbox::SeaOrmEmailOutbox;
 pub use sessions::SeaOrmRefreshTokenStore;

@@ -1,16 +1,20 @@
-//! `SeaOrmRefreshTokenStore`: refresh tokens grouped in families, rotated under a row lock.
+//! `SeaOrmRefreshTokenStore`: sessions and their refresh tokens, rotated under a row lock.
+//!
+//! A session is live while `ended_at` is empty and `expires_at` (its newest refresh
+//! token's expiry) is ahead; ending one also revokes its refresh tokens, in one statement
+//! each, so no token outlives its session.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, IntoActiveModel, QueryFilter, QuerySelect,
+    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
 };
 use shelter_domain::ports::{NewRefreshToken, RefreshTokenStore, Rotation};
-use shelter_domain::{StorageError, TokenHash, UserId};
+use shelter_domain::{ClientInfo, Session, SessionId, StorageError, TokenHash, UserId};
 
-use crate::entity::refresh_token;
+use crate::entity::{refresh_token, session};
 use crate::fault::{DbResultExt as _, within};
 use crate::transaction::begin_write;
 
@@ -28,13 +32,13 @@ impl SeaOrmRefreshTokenStore {
 
 async fn insert(
     conn: &impl ConnectionTrait,
-    family: String,
+    session: &str,
     user: i64,
     token: NewRefreshToken,
     now: DateTime<Utc>,
 ) -> Result<(), StorageError> {
     refresh_token::ActiveModel {
-        family_id: Set(family),
+        family_id: Set(session.to_owned()),
         user_id: Set(user),
         token_hash: Set(token.hash.as_str().to_owned()),
         expires_at: Set(token.expires_at),
@@ -49,12 +53,26 @@ async fn insert(
     Ok(())
 }
 
-/// Revokes every refresh token of `user` (password change or reset), inside `conn`'s
-/// transaction.
+fn live(now: DateTime<Utc>) -> sea_orm::Condition {
+    sea_orm::Condition::all()
+        .add(session::Column::EndedAt.is_null())
+        .add(session::Column::ExpiresAt.gt(now))
+}
+
+/// Ends every session of `user` and revokes their refresh tokens (password change or
+/// reset), inside `conn`'s transaction.
 pub(crate) async fn revoke_all_of(
     conn: &impl ConnectionTrait,
     user: i64,
+    now: DateTime<Utc>,
 ) -> Result<(), StorageError> {
+    session::Entity::update_many()
+        .col_expr(session::Column::EndedAt, Expr::value(now))
+        .filter(session::Column::UserId.eq(user))
+        .filter(session::Column::EndedAt.is_null())
+        .exec(conn)
+        .await
+        .store_context("end the user's sessions")?;
     refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::Revoked, Expr::value(true))
         .filter(refresh_token::Column::UserId.eq(user))
@@ -64,27 +82,77 @@ pub(crate) async fn revoke_all_of(
     Ok(())
 }
 
-async fn revoke_family(conn: &impl ConnectionTrait, family: &str) -> Result<(), StorageError> {
-    refresh_token::Entity::update_many()
-        .col_expr(refresh_token::Column::Revoked, Expr::value(true))
-        .filter(refresh_token::Column::FamilyId.eq(family))
+/// Ends one session and revokes its refresh tokens; `false` when it was not live.
+async fn end(
+    conn: &impl ConnectionTrait,
+    user: i64,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StorageError> {
+    let ended = session::Entity::update_many()
+        .col_expr(session::Column::EndedAt, Expr::value(now))
+        .filter(session::Column::Id.eq(id))
+        .filter(session::Column::UserId.eq(user))
+        .filter(live(now))
         .exec(conn)
         .await
-        .store_context("revoke a token family")?;
-    Ok(())
+        .store_context("end a session")?;
+    refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::Revoked, Expr::value(true))
+        .filter(refresh_token::Column::FamilyId.eq(id))
+        .exec(conn)
+        .await
+        .store_context("revoke a session's refresh tokens")?;
+    Ok(ended.rows_affected > 0)
+}
+
+fn session_id(raw: &str) -> Result<SessionId, StorageError> {
+    raw.parse()
+        .map_err(|_| StorageError::Unexpected(anyhow::anyhow!("stored session id {raw:?}")))
+}
+
+fn to_session(row: &session::Model) -> Result<Session, StorageError> {
+    Ok(Session {
+        id: session_id(&row.id)?,
+        user: UserId::new(row.user_id),
+        client: ClientInfo::new(
+            row.ip.as_deref().and_then(|ip| ip.parse().ok()),
+            row.user_agent.as_deref(),
+        ),
+        created_at: row.created_at,
+        last_used_at: row.last_used_at,
+        expires_at: row.expires_at,
+    })
 }
 
 #[async_trait]
 impl RefreshTokenStore for SeaOrmRefreshTokenStore {
-    async fn start_family(
+    async fn start_session(
         &self,
         user: UserId,
+        client: &ClientInfo,
         token: NewRefreshToken,
         now: DateTime<Utc>,
-    ) -> Result<(), StorageError> {
+    ) -> Result<SessionId, StorageError> {
         within(self.timeout, async {
-            let family = uuid::Uuid::new_v4().to_string();
-            insert(&self.db, family, user.get(), token, now).await
+            let id = SessionId::generate();
+            let txn = begin_write(&self.db).await?;
+            session::ActiveModel {
+                id: Set(id.to_string()),
+                user_id: Set(user.get()),
+                ip: Set(client.ip.map(|ip| ip.to_string())),
+                user_agent: Set(client.user_agent().map(str::to_owned)),
+                created_at: Set(now),
+                last_used_at: Set(now),
+                expires_at: Set(token.expires_at),
+                ended_at: Set(None),
+            }
+            .insert(&txn)
+            .await
+            .store_context("store session")?;
+            insert(&txn, &id.to_string(), user.get(), token, now).await?;
+            txn.commit().await.store_context("commit session")?;
+            Ok(id)
         })
         .await
     }
@@ -113,6 +181,8 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
                 return Ok(Rotation::Invalid);
             }
             let (family, user) = (row.family_id.clone(), row.user_id);
+            let session = session_id(&family)?;
+            let expires_at = replacement.expires_at;
             let rotation = match row.used_at {
                 None => {
                     let mut spent = row.into_active_model();
@@ -121,45 +191,120 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
                         .update(&txn)
                         .await
                         .store_context("spend refresh token")?;
-                    insert(&txn, family, user, replacement, now).await?;
+                    insert(&txn, &family, user, replacement, now).await?;
                     Rotation::Rotated {
                         user: UserId::new(user),
+                        session,
                     }
                 }
                 // `now` was read before this request waited for the row lock, so it may be a
                 // little earlier than the rotation it waited for: a zero grace is no grace.
                 Some(used_at) if grace > Duration::zero() && now - used_at <= grace => {
-                    insert(&txn, family, user, replacement, now).await?;
+                    insert(&txn, &family, user, replacement, now).await?;
                     Rotation::WithinGrace {
                         user: UserId::new(user),
+                        session,
                     }
                 }
                 Some(_) => {
                     tracing::warn!(user_id = user, "refresh token reused; the login is revoked");
-                    revoke_family(&txn, &family).await?;
-                    Rotation::Reused
+                    end(&txn, user, &family, now).await?;
+                    txn.commit().await.store_context("commit revocation")?;
+                    return Ok(Rotation::Reused {
+                        user: UserId::new(user),
+                        session,
+                    });
                 }
             };
+            session::Entity::update_many()
+                .col_expr(session::Column::LastUsedAt, Expr::value(now))
+                .col_expr(session::Column::ExpiresAt, Expr::value(expires_at))
+                .filter(session::Column::Id.eq(family.as_str()))
+                .exec(&txn)
+                .await
+                .store_context("count the session as used")?;
             txn.commit().await.store_context("commit rotation")?;
             Ok(rotation)
         })
         .await
     }
 
-    async fn revoke_family(&self, presented: &TokenHash) -> Result<(), StorageError> {
+    async fn end_by_token(
+        &self,
+        presented: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(UserId, SessionId)>, StorageError> {
         within(self.timeout, async {
-            let family = refresh_token::Entity::find()
+            let owner = refresh_token::Entity::find()
                 .select_only()
+                .column(refresh_token::Column::UserId)
                 .column(refresh_token::Column::FamilyId)
                 .filter(refresh_token::Column::TokenHash.eq(presented.as_str()))
-                .into_tuple::<String>()
+                .into_tuple::<(i64, String)>()
                 .one(&self.db)
                 .await
                 .store_context("find refresh token")?;
-            if let Some(family) = family {
-                revoke_family(&self.db, &family).await?;
-            }
-            Ok(())
+            let Some((user, family)) = owner else {
+                return Ok(None);
+            };
+            let txn = begin_write(&self.db).await?;
+            let ended = end(&txn, user, &family, now).await?;
+            txn.commit().await.store_context("commit logout")?;
+            Ok(ended.then_some((UserId::new(user), session_id(&family)?)))
+        })
+        .await
+    }
+
+    async fn end(
+        &self,
+        user: UserId,
+        session: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        within(self.timeout, async {
+            let txn = begin_write(&self.db).await?;
+            let ended = end(&txn, user.get(), &session.to_string(), now).await?;
+            txn.commit().await.store_context("commit session end")?;
+            Ok(ended)
+        })
+        .await
+    }
+
+    async fn list(&self, user: UserId, now: DateTime<Utc>) -> Result<Vec<Session>, StorageError> {
+        within(self.timeout, async {
+            session::Entity::find()
+                .filter(session::Column::UserId.eq(user.get()))
+                .filter(live(now))
+                .order_by_desc(session::Column::CreatedAt)
+                .order_by_desc(session::Column::Id)
+                .all(&self.db)
+                .await
+                .store_context("list sessions")?
+                .iter()
+                .map(to_session)
+                .collect()
+        })
+        .await
+    }
+
+    async fn is_live(
+        &self,
+        user: UserId,
+        session: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        within(self.timeout, async {
+            let found = session::Entity::find()
+                .select_only()
+                .column(session::Column::UserId)
+                .filter(session::Column::Id.eq(session.to_string()))
+                .filter(session::Column::UserId.eq(user.get()))
+                .filter(live(now))
+                .into_tuple::<i64>()
+                .one(&self.db)
+                .await
+                .store_context("check a session")?;
+            Ok(found.is_some())
         })
         .await
     }

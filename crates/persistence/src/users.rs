@@ -276,7 +276,7 @@ impl UserRepository for SeaOrmUserRepository {
             }
             if changes.revokes_tokens() {
                 model.token_version = Set(token_version + 1);
-                revoke_all_of(&txn, id.get()).await?;
+                revoke_all_of(&txn, id.get(), now).await?;
             }
             model.revision = Set(revision + 1);
             model.updated_at = Set(now);
@@ -384,7 +384,7 @@ impl UserRepository for SeaOrmUserRepository {
                 .exec(&txn)
                 .await
                 .store_context("spend other reset tokens")?;
-            revoke_all_of(&txn, spent.user_id).await?;
+            revoke_all_of(&txn, spent.user_id, now).await?;
             let (revision, token_version) = (current.revision, current.token_version);
             let mut model = current.into_active_model();
             model.password_hash = Set(new_hash.as_str().to_owned());

@@ -1,4 +1,4 @@
-//! Refresh-token families, one-time tokens and the outbox, against SQLite and PostgreSQL.
+//! Sessions and their refresh tokens, one-time tokens and the outbox, against SQLite and PostgreSQL.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -8,8 +8,8 @@ use shelter_domain::ports::{
     EmailOutbox, NewRefreshToken, RefreshTokenStore, Rotation, UserRepository,
 };
 use shelter_domain::{
-    EmailAddress, EmailKind, NewUser, PasswordHash, PendingToken, SecretToken, TokenPurpose, User,
-    UserChanges, UserId, Username,
+    ClientInfo, EmailAddress, EmailKind, NewUser, PasswordHash, PendingToken, SecretToken,
+    TokenPurpose, User, UserChanges, UserId, Username,
 };
 use shelter_persistence::Database;
 use shelter_test_support::{Backend, TestDatabase};
@@ -138,7 +138,7 @@ async fn a_reset_is_single_use_and_ends_every_session(backend: Backend) {
     let sessions = database.refresh_tokens();
     let (session, record) = refresh(now() + Duration::days(30));
     sessions
-        .start_family(user.id, record, now())
+        .start_session(user.id, &ClientInfo::default(), record, now())
         .await
         .expect("login");
 
@@ -201,8 +201,8 @@ async fn refresh_tokens_rotate_with_a_grace_window_and_reuse_revokes_the_family(
     let sessions = database.refresh_tokens();
     let grace = Duration::seconds(10);
     let (first, record) = refresh(now() + Duration::days(30));
-    sessions
-        .start_family(user.id, record, now())
+    let session = sessions
+        .start_session(user.id, &ClientInfo::default(), record, now())
         .await
         .expect("login");
 
@@ -211,21 +211,46 @@ async fn refresh_tokens_rotate_with_a_grace_window_and_reuse_revokes_the_family(
         .rotate(&first.hash(), record, now(), grace)
         .await
         .expect("query");
-    assert_eq!(rotated, Rotation::Rotated { user: user.id });
+    assert_eq!(
+        rotated,
+        Rotation::Rotated {
+            user: user.id,
+            session
+        }
+    );
 
     let (third, record) = refresh(now() + Duration::days(30));
     let within = sessions
         .rotate(&first.hash(), record, now() + Duration::seconds(5), grace)
         .await
         .expect("query");
-    assert_eq!(within, Rotation::WithinGrace { user: user.id });
+    assert_eq!(
+        within,
+        Rotation::WithinGrace {
+            user: user.id,
+            session
+        }
+    );
 
     let (_, record) = refresh(now() + Duration::days(30));
     let reused = sessions
         .rotate(&first.hash(), record, now() + Duration::seconds(60), grace)
         .await
         .expect("query");
-    assert_eq!(reused, Rotation::Reused);
+    assert_eq!(
+        reused,
+        Rotation::Reused {
+            user: user.id,
+            session
+        }
+    );
+    assert!(
+        !sessions
+            .is_live(user.id, session, now() + Duration::seconds(60))
+            .await
+            .expect("query"),
+        "reuse ends the session"
+    );
     for live in [&second, &third] {
         let (_, record) = refresh(now() + Duration::days(30));
         let after = sessions
@@ -237,7 +262,7 @@ async fn refresh_tokens_rotate_with_a_grace_window_and_reuse_revokes_the_family(
 
     let (expiring, record) = refresh(now() + Duration::minutes(1));
     sessions
-        .start_family(user.id, record, now())
+        .start_session(user.id, &ClientInfo::default(), record, now())
         .await
         .expect("login");
     let (_, record) = refresh(now() + Duration::days(30));
@@ -251,26 +276,48 @@ async fn refresh_tokens_rotate_with_a_grace_window_and_reuse_revokes_the_family(
         .await
         .expect("query");
     assert_eq!(expired, Rotation::Invalid);
+}
 
+async fn a_logout_ends_its_session_once(backend: Backend) {
+    let Some((_db, database)) = database(backend).await else {
+        return;
+    };
+    let user = signup(&database, "ann@example.com", None).await;
+    let sessions = database.refresh_tokens();
+    let grace = Duration::seconds(10);
     let (logged_out, record) = refresh(now() + Duration::days(30));
-    sessions
-        .start_family(user.id, record, now())
+    let session = sessions
+        .start_session(user.id, &ClientInfo::default(), record, now())
         .await
         .expect("login");
-    sessions
-        .revoke_family(&logged_out.hash())
-        .await
-        .expect("logout");
+    assert_eq!(
+        sessions
+            .end_by_token(&logged_out.hash(), now())
+            .await
+            .expect("logout"),
+        Some((user.id, session))
+    );
+    assert_eq!(
+        sessions
+            .end_by_token(&logged_out.hash(), now())
+            .await
+            .expect("logout"),
+        None,
+        "a session ends once"
+    );
     let (_, record) = refresh(now() + Duration::days(30));
     let after_logout = sessions
         .rotate(&logged_out.hash(), record, now(), grace)
         .await
         .expect("query");
     assert_eq!(after_logout, Rotation::Invalid);
-    sessions
-        .revoke_family(&SecretToken::generate().hash())
-        .await
-        .expect("an unknown token is ignored");
+    assert_eq!(
+        sessions
+            .end_by_token(&SecretToken::generate().hash(), now())
+            .await
+            .expect("an unknown token is ignored"),
+        None
+    );
 }
 
 async fn concurrent_rotations_of_one_token_rotate_it_once(backend: Backend) {
@@ -281,7 +328,7 @@ async fn concurrent_rotations_of_one_token_rotate_it_once(backend: Backend) {
     let sessions = Arc::new(database.refresh_tokens());
     let (token, record) = refresh(now() + Duration::days(30));
     sessions
-        .start_family(user.id, record, now())
+        .start_session(user.id, &ClientInfo::default(), record, now())
         .await
         .expect("login");
     let attempts: Vec<_> = (0..10)
@@ -431,13 +478,13 @@ async fn purge_removes_what_can_no_longer_be_used(backend: Backend) {
     .await;
     let sessions = database.refresh_tokens();
     let (live, record) = refresh(now() + Duration::days(30));
-    sessions
-        .start_family(user.id, record, now())
+    let session = sessions
+        .start_session(user.id, &ClientInfo::default(), record, now())
         .await
         .expect("login");
     let (_, record) = refresh(now() + Duration::minutes(1));
     sessions
-        .start_family(user.id, record, now())
+        .start_session(user.id, &ClientInfo::default(), record, now())
         .await
         .expect("login");
     let outbox = database.outbox();
@@ -451,6 +498,7 @@ async fn purge_removes_what_can_no_longer_be_used(backend: Backend) {
         .purge(now() + Duration::days(2))
         .await
         .expect("purge");
+    assert_eq!(purged.sessions, 1, "{purged:?}");
     assert_eq!(purged.refresh_tokens, 1, "{purged:?}");
     assert_eq!(purged.one_time_tokens, 1, "{purged:?}");
     assert_eq!(purged.emails, 1, "{purged:?}");
@@ -467,8 +515,89 @@ async fn purge_removes_what_can_no_longer_be_used(backend: Backend) {
     assert_eq!(
         still,
         Rotation::Rotated {
-            user: UserId::new(user.id.get())
+            user: UserId::new(user.id.get()),
+            session
         }
+    );
+}
+
+async fn sessions_are_listed_newest_first_with_their_client_and_end_once(backend: Backend) {
+    let Some((_db, database)) = database(backend).await else {
+        return;
+    };
+    let ann = signup(&database, "ann@example.com", None).await;
+    let bob = signup(&database, "bob@example.com", None).await;
+    let sessions = database.refresh_tokens();
+    let phone = ClientInfo::new(Some("203.0.113.7".parse().expect("ip")), Some("Phone/1"));
+    let (_, record) = refresh(now() + Duration::days(30));
+    let older = sessions
+        .start_session(ann.id, &phone, record, now())
+        .await
+        .expect("login");
+    let (laptop_token, record) = refresh(now() + Duration::days(30));
+    let newer = sessions
+        .start_session(
+            ann.id,
+            &ClientInfo::default(),
+            record,
+            now() + Duration::hours(1),
+        )
+        .await
+        .expect("login");
+    let (_, record) = refresh(now() + Duration::days(30));
+    let bobs = sessions
+        .start_session(bob.id, &ClientInfo::default(), record, now())
+        .await
+        .expect("login");
+
+    let (_, replacement) = refresh(now() + Duration::days(31));
+    sessions
+        .rotate(
+            &laptop_token.hash(),
+            replacement,
+            now() + Duration::hours(2),
+            Duration::seconds(10),
+        )
+        .await
+        .expect("rotate");
+    let listed = sessions
+        .list(ann.id, now() + Duration::hours(3))
+        .await
+        .expect("list");
+    assert_eq!(
+        listed.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [newer, older]
+    );
+    assert_eq!(listed[0].last_used_at, now() + Duration::hours(2));
+    assert_eq!(listed[0].expires_at, now() + Duration::days(31));
+    assert_eq!(listed[1].client, phone);
+    assert_eq!(listed[1].created_at, now());
+
+    assert!(
+        !sessions.end(ann.id, bobs, now()).await.expect("query"),
+        "another user's session is not ann's to end"
+    );
+    assert!(sessions.is_live(bob.id, bobs, now()).await.expect("query"));
+    assert!(!sessions.is_live(ann.id, bobs, now()).await.expect("query"));
+    assert!(sessions.end(ann.id, older, now()).await.expect("query"));
+    assert!(!sessions.end(ann.id, older, now()).await.expect("query"));
+    assert!(!sessions.is_live(ann.id, older, now()).await.expect("query"));
+    assert_eq!(
+        sessions
+            .list(ann.id, now())
+            .await
+            .expect("list")
+            .iter()
+            .map(|s| s.id)
+            .collect::<Vec<_>>(),
+        [newer]
+    );
+    assert!(
+        !sessions
+            .is_live(ann.id, newer, now() + Duration::days(32))
+            .await
+            .expect("query"),
+        "an expired session is not live"
     );
 }
 
@@ -478,6 +607,8 @@ shelter_test_support::on_both_backends!(
     a_reset_is_single_use_and_ends_every_session,
     refresh_tokens_rotate_with_a_grace_window_and_reuse_revokes_the_family,
     concurrent_rotations_of_one_token_rotate_it_once,
+    a_logout_ends_its_session_once,
+    sessions_are_listed_newest_first_with_their_client_and_end_once,
     two_claimers_never_take_the_same_email,
     a_lease_that_runs_out_makes_the_email_due_again,
     purge_removes_what_can_no_longer_be_used,

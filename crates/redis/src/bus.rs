@@ -10,6 +10,7 @@ use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use shelter_domain::UserId;
 use shelter_domain::realtime::{ChatBus, ChatEvent, ChatSink};
+use shelter_domain::session::InvalidSessionId;
 use tokio::sync::watch;
 
 use crate::connection::{COMMAND_TIMEOUT, Redis};
@@ -30,6 +31,7 @@ enum Wire {
     Left { user: i64 },
     Revoked { user: i64 },
     Changed { user: i64 },
+    SessionEnded { user: i64, session: String },
 }
 
 impl From<&ChatEvent> for Wire {
@@ -42,13 +44,19 @@ impl From<&ChatEvent> for Wire {
             ChatEvent::Left { user } => Self::Left { user: user.get() },
             ChatEvent::Revoked { user } => Self::Revoked { user: user.get() },
             ChatEvent::Changed { user } => Self::Changed { user: user.get() },
+            ChatEvent::SessionEnded { user, session } => Self::SessionEnded {
+                user: user.get(),
+                session: session.to_string(),
+            },
         }
     }
 }
 
-impl From<Wire> for ChatEvent {
-    fn from(wire: Wire) -> Self {
-        match wire {
+impl TryFrom<Wire> for ChatEvent {
+    type Error = InvalidSessionId;
+
+    fn try_from(wire: Wire) -> Result<Self, InvalidSessionId> {
+        Ok(match wire {
             Wire::Said { user, content } => Self::Said {
                 user: UserId::new(user),
                 content,
@@ -62,7 +70,11 @@ impl From<Wire> for ChatEvent {
             Wire::Changed { user } => Self::Changed {
                 user: UserId::new(user),
             },
-        }
+            Wire::SessionEnded { user, session } => Self::SessionEnded {
+                user: UserId::new(user),
+                session: session.parse()?,
+            },
+        })
     }
 }
 
@@ -133,7 +145,10 @@ impl RedisChatBus {
             };
             match serde_json::from_str::<Envelope>(&payload) {
                 Ok(envelope) if envelope.origin != self.origin => {
-                    sink.deliver(envelope.event.into());
+                    match ChatEvent::try_from(envelope.event) {
+                        Ok(event) => sink.deliver(event),
+                        Err(error) => tracing::warn!(%error, "unreadable chat event on Redis"),
+                    }
                 }
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "unreadable chat event on Redis"),

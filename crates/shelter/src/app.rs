@@ -14,11 +14,13 @@ use anyhow::Context;
 use rand::RngCore as _;
 use secrecy::SecretString;
 use shelter_auth::{Argon2PasswordHasher, HashingParams, JwtTokenIssuer};
-use shelter_domain::ports::{Clock, Mailer, PasswordHasher, SystemClock, UserRepository};
+use shelter_domain::ports::{
+    Clock, Mailer, PasswordHasher, RefreshTokenStore, SystemClock, UserRepository,
+};
 use shelter_domain::realtime::{ChatBus, RateLimiter};
 use shelter_domain::{AuthService, UserError, UserService};
 use shelter_mail::{LettreMailer, OutboxWorker};
-use shelter_persistence::{CachedUsers, Database, UserCache};
+use shelter_persistence::{CachedSessions, CachedUsers, Database, UserCache};
 use shelter_redis::{Redis, RedisChatBus, RedisRateLimiter};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -49,6 +51,7 @@ pub fn build_state(
     let tokens = Arc::new(JwtTokenIssuer::new(
         &signing_key(settings),
         settings.access_lifetime(),
+        settings.token_audience(),
     ));
     let redis = settings
         .redis
@@ -68,12 +71,18 @@ pub fn build_state(
     // compare revisions against, never do. Both views announce every write.
     let cache = (!settings.user_cache.is_zero())
         .then(|| UserCache::new(settings.user_cache, Arc::clone(&bus)));
-    let (users, fresh_users): (Arc<dyn UserRepository>, Arc<dyn UserRepository>) = match &cache {
+    let sessions: Arc<dyn RefreshTokenStore> = Arc::new(database.refresh_tokens());
+    let (users, fresh_users, sessions): (
+        Arc<dyn UserRepository>,
+        Arc<dyn UserRepository>,
+        Arc<dyn RefreshTokenStore>,
+    ) = match &cache {
         Some(cache) => (
             Arc::new(CachedUsers::cached(Arc::clone(&store), Arc::clone(cache))),
             Arc::new(CachedUsers::fresh(store, Arc::clone(cache))),
+            Arc::new(CachedSessions::new(sessions, Arc::clone(cache))),
         ),
-        None => (Arc::clone(&store), store),
+        None => (Arc::clone(&store), store, sessions),
     };
     let limiter: Option<Arc<dyn RateLimiter>> = match (&redis, settings.rate_limit.enabled) {
         (_, false) => None,
@@ -102,7 +111,7 @@ pub fn build_state(
         )),
         auth: Arc::new(AuthService::new(
             users,
-            Arc::new(database.refresh_tokens()),
+            sessions,
             hasher,
             tokens,
             clock,

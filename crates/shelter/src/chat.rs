@@ -12,8 +12,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix_ws::{CloseCode, CloseReason};
-use shelter_domain::UserId;
 use shelter_domain::realtime::{ChatBus, ChatEvent, ChatSink, SessionEvents};
+use shelter_domain::{SessionId, UserId};
 use shelter_persistence::UserCache;
 use tokio::sync::{mpsc, oneshot};
 
@@ -22,6 +22,7 @@ pub const QUEUE_CAPACITY: usize = 256;
 
 struct Client {
     user: UserId,
+    session: SessionId,
     outgoing: mpsc::Sender<Arc<str>>,
     close: oneshot::Sender<CloseReason>,
 }
@@ -56,9 +57,9 @@ impl Hub {
         }
     }
 
-    /// A new connection of `user`; its task calls [`Hub::unregister`] exactly once when
-    /// the socket ends, however it ends.
-    pub(crate) fn register(&self, user: UserId) -> Registration {
+    /// A new connection of `user`, opened with a token of `session`; its task calls
+    /// [`Hub::unregister`] exactly once when the socket ends, however it ends.
+    pub(crate) fn register(&self, user: UserId, session: SessionId) -> Registration {
         metrics::gauge!("shelter_ws_connections").increment(1);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (outgoing_tx, outgoing) = mpsc::channel(QUEUE_CAPACITY);
@@ -67,6 +68,7 @@ impl Hub {
             id,
             Client {
                 user,
+                session,
                 outgoing: outgoing_tx,
                 close: close_tx,
             },
@@ -122,11 +124,12 @@ impl Hub {
         }
     }
 
-    fn close_user(&self, user: UserId, why: &str) {
+    /// Closes with 1008 every connection `which` picks.
+    fn close_where(&self, which: impl Fn(&Client) -> bool, why: &str) {
         let mut clients = self.lock();
         let ids: Vec<u64> = clients
             .iter()
-            .filter(|(_, c)| c.user == user)
+            .filter(|(_, c)| which(c))
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
@@ -150,6 +153,11 @@ impl SessionEvents for Hub {
     async fn ended(&self, user: UserId) {
         self.publish(ChatEvent::Revoked { user }).await;
     }
+
+    async fn session_ended(&self, user: UserId, session: SessionId) {
+        self.publish(ChatEvent::SessionEnded { user, session })
+            .await;
+    }
 }
 
 impl ChatSink for Hub {
@@ -161,14 +169,17 @@ impl ChatSink for Hub {
             ChatEvent::Left { user } => {
                 self.broadcast(&format!("Client #{user} left the chat"));
             }
-            ChatEvent::Revoked { user } => self.close_user(user, "session revoked"),
+            ChatEvent::Revoked { user } => self.close_where(|c| c.user == user, "session revoked"),
+            ChatEvent::SessionEnded { session, .. } => {
+                self.close_where(|c| c.session == session, "session revoked");
+            }
             ChatEvent::Changed { .. } => {}
         }
     }
 }
 
 /// Where other instances' events land: the chat's for the hub, and every change to a user
-/// for the user cache.
+/// or end of a session for the user cache.
 pub struct Inbox {
     pub hub: Arc<Hub>,
     pub cache: Option<Arc<UserCache>>,
@@ -176,10 +187,14 @@ pub struct Inbox {
 
 impl ChatSink for Inbox {
     fn deliver(&self, event: ChatEvent) {
-        if let (Some(cache), ChatEvent::Changed { user } | ChatEvent::Revoked { user }) =
-            (&self.cache, &event)
-        {
-            cache.invalidate(*user);
+        if let Some(cache) = &self.cache {
+            match &event {
+                ChatEvent::Changed { user } | ChatEvent::Revoked { user } => {
+                    cache.invalidate(*user);
+                }
+                ChatEvent::SessionEnded { session, .. } => cache.invalidate_session(*session),
+                ChatEvent::Said { .. } | ChatEvent::Left { .. } => {}
+            }
         }
         self.hub.deliver(event);
     }

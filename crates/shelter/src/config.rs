@@ -20,7 +20,7 @@ use url::Url;
 pub use lenient::MIN_SECRET_KEY_BYTES;
 pub use sections::{
     DatabaseSection, EmailSection, EmailTransport, FirstSuperuserSection, HashingSection,
-    RateLimitSection, RedisSection, SmtpSection,
+    JwtSection, RateLimitSection, RedisSection, SmtpSection,
 };
 
 /// A setting that could not be used, as one line naming it.
@@ -107,6 +107,7 @@ pub struct Settings {
     )]
     pub user_cache: Duration,
     pub database: DatabaseSection,
+    pub jwt: JwtSection,
     pub hashing: HashingSection,
     pub redis: RedisSection,
     pub rate_limit: RateLimitSection,
@@ -133,6 +134,7 @@ impl Default for Settings {
             log_format: LogFormat::Pretty,
             user_cache: Duration::from_secs(30),
             database: DatabaseSection::default(),
+            jwt: JwtSection::default(),
             hashing: HashingSection::default(),
             redis: RedisSection::default(),
             rate_limit: RateLimitSection::default(),

@@ -11,6 +11,7 @@ mod limits;
 mod metrics;
 mod middleware;
 mod problem;
+mod sessions;
 mod users;
 
 use actix_web::web;
@@ -38,6 +39,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(users::update_me))
             .route(web::delete().to(users::delete_me)),
     )
+    .service(web::resource("/users/me/sessions").route(web::get().to(sessions::list)))
+    .service(web::resource("/users/me/sessions/{id}").route(web::delete().to(sessions::end)))
     .service(
         web::resource("/users/{id}")
             .route(web::get().to(users::read))

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use shelter_auth::HashingPool;
+use shelter_auth::{HashingPool, TokenAudience};
 use shelter_domain::SessionPolicy;
 use shelter_domain::realtime::{Limit, Quota};
 use shelter_mail::{MailSettings, RetryPolicy, Transport, WorkerSettings};
@@ -43,6 +43,18 @@ impl Settings {
     /// How long an access token lives, as the token issuer counts time.
     pub fn access_lifetime(&self) -> chrono::Duration {
         chrono_span(self.access_token_lifetime)
+    }
+
+    /// The `iss` and `aud` of every access token.
+    pub fn token_audience(&self) -> TokenAudience {
+        TokenAudience {
+            issuer: self
+                .jwt
+                .issuer
+                .clone()
+                .unwrap_or_else(|| self.public_url.as_str().trim_end_matches('/').to_owned()),
+            audience: self.jwt.audience.clone(),
+        }
     }
 
     /// Token lifetimes and the login rules.

@@ -84,6 +84,13 @@ pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     d.deserialize_any(Text)
 }
 
+/// A name that must not be empty (an `aud` claim).
+pub fn audience<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Some(string(d)?)
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| de::Error::custom("must not be empty"))
+}
+
 pub fn optional_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     // An empty value means "unset", as it does for most tools reading the environment.
     Ok(Some(string(d)?).filter(|s| !s.is_empty()))

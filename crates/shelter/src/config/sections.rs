@@ -16,8 +16,9 @@ use shelter_redis::RedisUrl;
 use super::lenient;
 
 /// The prefixes that make a section, longest first where one could begin another.
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "database",
+    "jwt",
     "hashing",
     "redis",
     "rate_limit",
@@ -72,6 +73,27 @@ impl Default for DatabaseSection {
                 .expect("the default database URL parses"),
             max_connections: NonZeroU32::new(10).expect("ten is not zero"),
             timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// `SHELTER_JWT_*`: the names on every access token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct JwtSection {
+    /// The `iss` claim; unset: `SHELTER_PUBLIC_URL`, without a trailing slash.
+    #[serde(deserialize_with = "lenient::optional_string")]
+    pub issuer: Option<String>,
+    /// The `aud` claim.
+    #[serde(deserialize_with = "lenient::audience")]
+    pub audience: String,
+}
+
+impl Default for JwtSection {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            audience: "shelter".to_owned(),
         }
     }
 }

@@ -3,7 +3,7 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use secrecy::ExposeSecret;
-use shelter_domain::{AuthError, LoginOutcome};
+use shelter_domain::{AuthError, ClientInfo, LoginOutcome};
 
 use super::dto::{
     Accepted, RecoveryRequest, RefreshRequest, ResetPasswordRequest, TokenRequest, TokenResponse,
@@ -52,15 +52,22 @@ pub async fn token(
     let (login, password) = body
         .parse::<TokenRequest>(&[Format::Form, Format::Json])
         .await?;
-    let client = client_ip(&req, &state.trusted_proxies)
-        .map(|ip| ip.to_string())
-        .unwrap_or_default();
-    if let Err(limited) = enforce(&state, Limit::Login, &format!("{client}|{}", login.key())).await
-    {
+    let ip = client_ip(&req, &state.trusted_proxies);
+    let key = format!(
+        "{}|{}",
+        ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        login.key()
+    );
+    if let Err(limited) = enforce(&state, Limit::Login, &key).await {
         count_login("rate_limited");
         return Err(limited);
     }
-    let outcome = state.auth.login(&login, &password).await;
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .map(|agent| String::from_utf8_lossy(agent.as_bytes()));
+    let client = ClientInfo::new(ip, user_agent.as_deref());
+    let outcome = state.auth.login(&login, &password, &client).await;
     count_login(match &outcome {
         Ok(_) => "success",
         Err(AuthError::InvalidCredentials) => "invalid_credentials",
@@ -97,7 +104,7 @@ pub async fn refresh(state: web::Data<AppState>, body: RawBody) -> Result<HttpRe
 #[utoipa::path(
     post, path = "/auth/logout", tag = "auth",
     request_body = RefreshRequest,
-    responses((status = 204, description = "That login's refresh tokens stop working (also when it was unknown)"), (status = 422, body = ProblemBody))
+    responses((status = 204, description = "That login's refresh and access tokens stop working at once and its WebSockets close with 1008 (also 204 when the token was unknown)"), (status = 422, body = ProblemBody))
 )]
 pub async fn logout(state: web::Data<AppState>, body: RawBody) -> Result<HttpResponse, Problem> {
     let presented = body.json::<RefreshRequest>().await?;

@@ -8,6 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
 use serde::Deserialize;
 use shelter_domain::UserId;
+use shelter_domain::auth::Authenticated;
 use shelter_domain::realtime::ChatEvent;
 
 use super::extract::bearer_token;
@@ -57,7 +58,11 @@ pub async fn connect(
         .filter(|t| !t.is_empty())
         .or_else(|| bearer_token(req.headers()))
         .ok_or_else(|| Problem::unauthorized("Not authenticated"))?;
-    let (user, expires_at) = state.auth.authenticate_until(&token).await?;
+    let Authenticated {
+        user,
+        session: login,
+        expires_at,
+    } = state.auth.authenticate(&token).await?;
     if path.parse::<i64>().ok() != Some(user.id.get()) {
         return Err(Problem::new(
             actix_web::http::StatusCode::FORBIDDEN,
@@ -71,7 +76,7 @@ pub async fn connect(
         .aggregate_continuations()
         .max_continuation_size(MAX_FRAME_BYTES);
     let hub = Arc::clone(&state.hub);
-    let registration = hub.register(user.id);
+    let registration = hub.register(user.id, login);
     let until = (expires_at - chrono::Utc::now())
         .to_std()
         .unwrap_or_default();

@@ -5,7 +5,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use garde::Validate;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use shelter_domain::{AccountUpdate, EmailAddress, Login, NewAccount, Password, User, Username};
+use shelter_domain::{
+    AccountUpdate, EmailAddress, Login, NewAccount, Password, Session, SessionId, User, Username,
+};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{Fields, FromBody};
@@ -266,6 +268,49 @@ pub struct UserResponse {
     /// RFC 3339, UTC.
     #[schema(example = "2026-11-23T19:42:00Z")]
     pub updated_at: String,
+}
+
+/// One live login of the caller.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionResponse {
+    #[schema(example = "0b5c8f3e-2d1a-4c6b-9e7f-1a2b3c4d5e6f")]
+    pub id: String,
+    /// RFC 3339, UTC.
+    #[schema(example = "2026-11-23T19:42:00Z")]
+    pub created_at: String,
+    /// The last login or refresh (RFC 3339, UTC); using an access token does not count.
+    #[schema(example = "2026-11-23T19:42:00Z")]
+    pub last_used_at: String,
+    /// When its refresh token expires unless refreshed (RFC 3339, UTC).
+    #[schema(example = "2026-12-23T19:42:00Z")]
+    pub expires_at: String,
+    /// As the client sent it at login, at most 512 characters; `null` without one.
+    pub user_agent: Option<String>,
+    /// The client's address at login, as the rate limiter sees it.
+    #[schema(example = "203.0.113.7")]
+    pub ip: Option<String>,
+    /// Whether this is the login of the access token used for this request.
+    pub current: bool,
+}
+
+impl SessionResponse {
+    pub fn new(session: &Session, current: SessionId) -> Self {
+        Self {
+            id: session.id.to_string(),
+            created_at: rfc3339(session.created_at),
+            last_used_at: rfc3339(session.last_used_at),
+            expires_at: rfc3339(session.expires_at),
+            user_agent: session.client.user_agent().map(str::to_owned),
+            ip: session.client.ip.map(|ip| ip.to_string()),
+            current: session.id == current,
+        }
+    }
+}
+
+/// The caller's live logins, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionList {
+    pub items: Vec<SessionResponse>,
 }
 
 fn rfc3339(time: DateTime<Utc>) -> String {

@@ -14,6 +14,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use shelter_domain::User;
+use shelter_domain::auth::Authenticated;
 
 use super::problem::{FieldError, Problem};
 use crate::state::AppState;
@@ -423,7 +424,10 @@ fn strip_position(message: &str) -> String {
 /// The authenticated, active user making the request.
 pub struct CurrentUser(pub User);
 
-impl FromRequest for CurrentUser {
+/// As [`CurrentUser`], with the login of the token.
+pub struct CurrentLogin(pub Authenticated);
+
+impl FromRequest for CurrentLogin {
     type Error = Problem;
     type Future = LocalBoxFuture<'static, Result<Self, Problem>>;
 
@@ -435,6 +439,16 @@ impl FromRequest for CurrentUser {
             let state = state.ok_or_else(|| Problem::internal(&anyhow::anyhow!("no app state")))?;
             Ok(Self(state.auth.authenticate(&token).await?))
         })
+    }
+}
+
+impl FromRequest for CurrentUser {
+    type Error = Problem;
+    type Future = LocalBoxFuture<'static, Result<Self, Problem>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let login = CurrentLogin::from_request(req, payload);
+        Box::pin(async move { Ok(Self(login.await?.0.user)) })
     }
 }
 

@@ -223,6 +223,7 @@ impl From<AuthError> for Problem {
             | AuthError::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
             AuthError::Inactive | AuthError::Unverified => StatusCode::FORBIDDEN,
             AuthError::InvalidResetToken => StatusCode::BAD_REQUEST,
+            AuthError::SessionNotFound => StatusCode::NOT_FOUND,
             AuthError::Unavailable(unavailable) => return Self::dependency(unavailable),
             AuthError::Unexpected(cause) => return Self::internal(cause),
         };
@@ -250,6 +251,7 @@ mod tests {
             (AuthError::Unverified.into(), 403),
             (AuthError::InvalidRefreshToken.into(), 401),
             (AuthError::InvalidResetToken.into(), 400),
+            (AuthError::SessionNotFound.into(), 404),
             (
                 UserError::Unexpected(anyhow::anyhow!("db down")).into(),
                 500,

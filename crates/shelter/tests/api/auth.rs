@@ -111,6 +111,15 @@ async fn bad_login_requests_get_4xx(backend: Backend) {
     problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
 }
 
+/// The claims of a JWT, unverified.
+pub fn claims_of(token: &str) -> serde_json::Value {
+    let payload = token.split('.').nth(1).expect("a JWT has a payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
 fn sign(claims: &serde_json::Value, algorithm: Algorithm, key: &[u8]) -> String {
     jsonwebtoken::encode(
         &Header::new(algorithm),
@@ -125,8 +134,29 @@ async fn only_valid_unexpired_hs256_access_tokens_are_accepted(backend: Backend)
         return;
     };
     let (_, id, token) = app.user_with_token().await;
+    let issued = claims_of(&token);
+    assert_eq!(issued["iss"], "http://127.0.0.1:8000", "{issued}");
+    assert_eq!(issued["aud"], "shelter", "{issued}");
+    assert_eq!(issued["sub"], id.to_string(), "{issued}");
+    assert!(
+        issued["jti"].as_str().is_some_and(|j| j.len() == 36),
+        "{issued}"
+    );
+    let sid = issued["sid"].as_str().expect("sid").to_owned();
     let now = chrono::Utc::now().timestamp();
-    let claims = |exp: i64| json!({"sub": id.to_string(), "iat": now - 100, "exp": exp, "typ": "access", "ver": 1});
+    let with = |key: &str, value: serde_json::Value| {
+        let mut claims = json!({"sub": id.to_string(), "iat": now - 100, "exp": now + 600,
+            "iss": "http://127.0.0.1:8000", "aud": "shelter", "jti": "j", "sid": sid,
+            "typ": "access", "ver": 1});
+        if value.is_null() {
+            claims.as_object_mut().expect("object").remove(key);
+        } else {
+            claims[key] = value;
+        }
+        claims
+    };
+    let claims = |exp: i64| with("exp", exp.into());
+    let hs256 = |claims: &serde_json::Value| sign(claims, Algorithm::HS256, SECRET_KEY.as_bytes());
     let good = sign(&claims(now + 600), Algorithm::HS256, SECRET_KEY.as_bytes());
     let response = app.get_as("/users/me", &good).await;
     assert_eq!(
@@ -159,13 +189,16 @@ async fn only_valid_unexpired_hs256_access_tokens_are_accepted(backend: Backend)
             ),
         ),
         ("alg none", alg_none),
+        ("refresh type", hs256(&with("typ", "refresh".into()))),
         (
-            "refresh type",
-            sign(
-                &json!({"sub": id.to_string(), "iat": now, "exp": now + 600, "typ": "refresh", "ver": 1}),
-                Algorithm::HS256,
-                SECRET_KEY.as_bytes(),
-            ),
+            "other issuer",
+            hs256(&with("iss", "https://evil.example.com".into())),
+        ),
+        ("other audience", hs256(&with("aud", "billing".into()))),
+        ("no audience", hs256(&with("aud", serde_json::Value::Null))),
+        (
+            "a session that does not exist",
+            hs256(&with("sid", uuid::Uuid::new_v4().to_string().into())),
         ),
         ("truncated", token[..token.len() - 2].to_owned()),
     ];

@@ -123,7 +123,43 @@ async fn with_redis_cut_off_the_cache_is_bypassed(backend: Backend) {
     assert_eq!(me(&one, &token).await.0, StatusCode::FORBIDDEN);
 }
 
+async fn a_session_ended_on_one_instance_is_refused_on_the_other_within_a_second(backend: Backend) {
+    let Some(redis) = shared_redis().await else {
+        return;
+    };
+    let Some((one, two)) = two_instances(backend, &redis, cache_on).await else {
+        return;
+    };
+    let (user, id, token) = one.user_with_token().await;
+    wait_until_cached(&two, id, &token, &user.username).await;
+    let sid = crate::auth::claims_of(&token)["sid"]
+        .as_str()
+        .expect("sid")
+        .to_owned();
+    let other = one.token_for(&user).await;
+    let response = one
+        .delete_as(&format!("/users/me/sessions/{sid}"), &other)
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        me(&one, &token).await.0,
+        StatusCode::UNAUTHORIZED,
+        "at once where it was ended"
+    );
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while me(&two, &token).await.0 == StatusCode::OK {
+        assert!(
+            Instant::now() < deadline,
+            "the end of the session reached the other instance within a second"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(me(&two, &token).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&two, &other).await.0, StatusCode::OK);
+}
+
 shelter_test_support::on_both_backends!(
     a_change_on_one_instance_reaches_the_other_within_a_second,
     with_redis_cut_off_the_cache_is_bypassed,
+    a_session_ended_on_one_instance_is_refused_on_the_other_within_a_second,
 );

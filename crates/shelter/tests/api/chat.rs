@@ -157,11 +157,13 @@ async fn expired_tokens_and_deactivated_users_are_closed_with_1008(backend: Back
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
-    let (_, id, _) = app.user_with_token().await;
+    let (_, id, token) = app.user_with_token().await;
     let now = chrono::Utc::now().timestamp();
+    let mut claims = crate::auth::claims_of(&token);
+    claims["exp"] = (now + 5).into();
     let short = jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
-        &json!({"sub": id.to_string(), "iat": now, "exp": now + 5, "typ": "access", "ver": 1}),
+        &claims,
         &jsonwebtoken::EncodingKey::from_secret(SECRET_KEY.as_bytes()),
     )
     .expect("sign");

@@ -53,6 +53,10 @@ fn broken_app() -> String {
     let tokens = Arc::new(JwtTokenIssuer::new(
         &SecretString::from(SECRET_KEY),
         chrono::Duration::minutes(30),
+        shelter_auth::TokenAudience {
+            issuer: "http://127.0.0.1:8000".to_owned(),
+            audience: "shelter".to_owned(),
+        },
     ));
     let hub = Arc::new(shelter::chat::Hub::new(Arc::new(shelter::chat::LocalOnly)));
     let state = AppState {
