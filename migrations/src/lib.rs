@@ -8,6 +8,7 @@ mod m20261123_000001_users;
 mod m20261123_000002_sessions_and_outbox;
 mod m20261201_000003_user_count;
 mod m20261202_000004_sessions;
+mod m20261202_000005_signing_keys;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_sessions_and_outbox::Migration),
             Box::new(m20261201_000003_user_count::Migration),
             Box::new(m20261202_000004_sessions::Migration),
+            Box::new(m20261202_000005_signing_keys::Migration),
         ]
     }
 }

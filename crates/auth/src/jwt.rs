@@ -1,15 +1,21 @@
-//! HS256 access tokens.
+//! Access tokens: HS256 with `SHELTER_SECRET_KEY`, or `EdDSA` with the key ring's keys
+//! (`kid` in the header), which other services can verify from the JWKS alone.
 //!
 //! Every token carries `iss` and `aud` (both required and checked on every token
 //! presented), a random `jti`, and `sid`, the login it belongs to.
+
+use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use shelter_domain::keys::PublishedKey;
 use shelter_domain::ports::{AccessClaims, AccessToken, TokenError, TokenIssuer};
 use shelter_domain::{SessionId, User, UserId};
+
+use crate::keys::KeyRing;
 
 /// The `typ` claim of an access token, so that no other kind of token the service may sign
 /// one day can be replayed as one.
@@ -36,20 +42,41 @@ pub struct TokenAudience {
     pub audience: String,
 }
 
-/// Signs and checks HS256 JWTs with one secret key. Exactly one algorithm is accepted, so
-/// `alg: none` and algorithm-confusion tokens are refused by construction.
+enum Keys {
+    Shared {
+        encoding: EncodingKey,
+        decoding: DecodingKey,
+    },
+    Rotating(Arc<KeyRing>),
+}
+
+/// Signs and checks JWTs. Exactly one algorithm is accepted, so `alg: none` and
+/// algorithm-confusion tokens are refused by construction.
 pub struct JwtTokenIssuer {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    keys: Keys,
     validation: Validation,
     lifetime: Duration,
     names: TokenAudience,
 }
 
 impl JwtTokenIssuer {
+    /// HS256 with one shared secret.
     pub fn new(secret: &SecretString, lifetime: Duration, names: TokenAudience) -> Self {
         let key = secret.expose_secret().as_bytes();
-        let mut validation = Validation::new(Algorithm::HS256);
+        let keys = Keys::Shared {
+            encoding: EncodingKey::from_secret(key),
+            decoding: DecodingKey::from_secret(key),
+        };
+        Self::with(keys, Algorithm::HS256, lifetime, names)
+    }
+
+    /// `EdDSA` with the ring's keys.
+    pub fn eddsa(ring: Arc<KeyRing>, lifetime: Duration, names: TokenAudience) -> Self {
+        Self::with(Keys::Rotating(ring), Algorithm::EdDSA, lifetime, names)
+    }
+
+    fn with(keys: Keys, algorithm: Algorithm, lifetime: Duration, names: TokenAudience) -> Self {
+        let mut validation = Validation::new(algorithm);
         // Expiry is checked against the injected clock below, not the system time.
         validation.validate_exp = false;
         validation.leeway = 0;
@@ -58,8 +85,7 @@ impl JwtTokenIssuer {
         validation.set_issuer(&[&names.issuer]);
         validation.set_audience(&[&names.audience]);
         Self {
-            encoding: EncodingKey::from_secret(key),
-            decoding: DecodingKey::from_secret(key),
+            keys,
             validation,
             lifetime,
             names,
@@ -85,8 +111,20 @@ impl TokenIssuer for JwtTokenIssuer {
             typ: ACCESS.to_owned(),
             ver: user.token_version,
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .context("sign access token")?;
+        let token = match &self.keys {
+            Keys::Shared { encoding, .. } => {
+                jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, encoding)
+            }
+            Keys::Rotating(ring) => {
+                let (kid, encoding) = ring.signing(now).context("no signing key is loaded")?;
+                let header = Header {
+                    kid: Some(kid),
+                    ..Header::new(Algorithm::EdDSA)
+                };
+                jsonwebtoken::encode(&header, &claims, &encoding)
+            }
+        }
+        .context("sign access token")?;
         Ok(AccessToken {
             token: SecretString::from(token),
             expires_in: self.lifetime.num_seconds(),
@@ -94,9 +132,21 @@ impl TokenIssuer for JwtTokenIssuer {
     }
 
     fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, TokenError> {
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|_| TokenError::Invalid)?
-            .claims;
+        let claims = match &self.keys {
+            Keys::Shared { decoding, .. } => {
+                jsonwebtoken::decode::<Claims>(token, decoding, &self.validation)
+            }
+            Keys::Rotating(ring) => {
+                let kid = jsonwebtoken::decode_header(token)
+                    .ok()
+                    .and_then(|header| header.kid)
+                    .ok_or(TokenError::Invalid)?;
+                let decoding = ring.verifying(&kid, now).ok_or(TokenError::Invalid)?;
+                jsonwebtoken::decode::<Claims>(token, &decoding, &self.validation)
+            }
+        }
+        .map_err(|_| TokenError::Invalid)?
+        .claims;
         if claims.typ != ACCESS {
             return Err(TokenError::Invalid);
         }
@@ -114,6 +164,13 @@ impl TokenIssuer for JwtTokenIssuer {
             token_version: claims.ver,
             expires_at: DateTime::from_timestamp(claims.exp, 0).ok_or(TokenError::Invalid)?,
         })
+    }
+
+    fn published_keys(&self, now: DateTime<Utc>) -> Vec<PublishedKey> {
+        match &self.keys {
+            Keys::Shared { .. } => Vec::new(),
+            Keys::Rotating(ring) => ring.published(now),
+        }
     }
 }
 

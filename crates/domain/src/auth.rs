@@ -182,6 +182,11 @@ impl AuthService {
         Ok(())
     }
 
+    /// The keys other services verify access tokens with, now (the JWKS).
+    pub fn published_keys(&self) -> Vec<crate::keys::PublishedKey> {
+        self.tokens.published_keys(self.clock.now())
+    }
+
     /// The live logins of `user`, newest first.
     ///
     /// # Errors

@@ -10,12 +10,14 @@
 //! - [`token`] and [`email`]: opaque tokens (kept hashed) and the emails that carry them.
 //! - [`realtime`]: the ports shared across instances (rate limiter, chat bus).
 //! - [`session`]: logins and the `sid` that ties access tokens to them.
+//! - [`keys`]: which signing key signs and which are published, from their dates.
 //! - [`error`]: one error enum per concern, in domain words.
 
 pub mod address;
 pub mod auth;
 pub mod email;
 pub mod error;
+pub mod keys;
 pub mod ports;
 pub mod realtime;
 pub mod session;

@@ -8,6 +8,7 @@ use secrecy::SecretString;
 use crate::address::EmailAddress;
 use crate::email::{PendingToken, QueuedEmail, TokenPurpose};
 use crate::error::{HashError, StorageError, StoreError};
+use crate::keys::PublishedKey;
 use crate::session::{ClientInfo, Session, SessionId};
 use crate::token::TokenHash;
 use crate::user::{NewUser, Page, Password, PasswordHash, User, UserChanges, UserId, Username};
@@ -272,6 +273,10 @@ pub trait TokenIssuer: Send + Sync {
     /// algorithm, its own keys, its own token type, issuer and audience) that have not
     /// expired at `now`.
     fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, TokenError>;
+
+    /// The public keys another service verifies these tokens with at `now` (the JWKS);
+    /// none when they are signed with a shared secret.
+    fn published_keys(&self, now: DateTime<Utc>) -> Vec<PublishedKey>;
 }
 
 /// The time. Services never read the system clock themselves, so expiry is tested by

@@ -18,6 +18,7 @@ use shelter_migration::{Migrator, MigratorTrait};
 use tokio::sync::Notify;
 
 use crate::entity::{email_outbox, one_time_token, refresh_token, session};
+use crate::keys::SeaOrmSigningKeyStore;
 use crate::outbox::{self, SeaOrmEmailOutbox};
 use crate::sessions::SeaOrmRefreshTokenStore;
 use crate::users::SeaOrmUserRepository;
@@ -175,6 +176,10 @@ impl Database {
 
     pub fn refresh_tokens(&self) -> SeaOrmRefreshTokenStore {
         SeaOrmRefreshTokenStore::new(self.connection.clone(), self.timeout)
+    }
+
+    pub fn signing_keys(&self) -> SeaOrmSigningKeyStore {
+        SeaOrmSigningKeyStore::new(self.connection.clone(), self.timeout)
     }
 
     pub fn outbox(&self) -> SeaOrmEmailOutbox {

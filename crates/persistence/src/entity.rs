@@ -72,6 +72,27 @@ pub mod session {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod signing_key {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "signing_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub kid: String,
+        pub generation: i64,
+        pub public_key: Vec<u8>,
+        pub sealed_private_key: Vec<u8>,
+        pub created_at: DateTimeUtc,
+        pub activates_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod one_time_token {
     use sea_orm::entity::prelude::*;
 

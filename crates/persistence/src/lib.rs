@@ -4,9 +4,10 @@
 //!   and a readiness ping.
 //! - [`SeaOrmUserRepository`] implements the domain's `UserRepository` (users, one-time
 //!   tokens, and the emails queued with them), [`SeaOrmRefreshTokenStore`] its
-//!   `RefreshTokenStore`, [`SeaOrmEmailOutbox`] its `EmailOutbox`.
-//! - [`CachedUsers`] puts a [`UserCache`] in front of the user store, kept coherent across
-//!   instances through the chat bus.
+//!   `RefreshTokenStore` (sessions), [`SeaOrmSigningKeyStore`] its `SigningKeyStore`,
+//!   [`SeaOrmEmailOutbox`] its `EmailOutbox`.
+//! - [`CachedUsers`] and [`CachedSessions`] put a [`UserCache`] in front of the user and
+//!   session stores, kept coherent across instances through the chat bus.
 //! - `entity`: the SeaORM models, private to this crate: they are neither domain types nor
 //!   HTTP DTOs.
 
@@ -14,6 +15,7 @@ mod cache;
 mod database;
 mod entity;
 mod fault;
+mod keys;
 mod outbox;
 mod sessions;
 mod transaction;
@@ -21,6 +23,7 @@ mod users;
 
 pub use cache::{CachedSessions, CachedUsers, UserCache};
 pub use database::{Database, DatabaseSettings, DatabaseUrl, Purged};
+pub use keys::SeaOrmSigningKeyStore;
 pub use outbox::SeaOrmEmailOutbox;
 pub use sessions::SeaOrmRefreshTokenStore;
 pub use users::SeaOrmUserRepository;

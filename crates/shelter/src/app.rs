@@ -13,7 +13,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use rand::RngCore as _;
 use secrecy::SecretString;
-use shelter_auth::{Argon2PasswordHasher, HashingParams, JwtTokenIssuer};
+use shelter_auth::{Argon2PasswordHasher, HashingParams, JwtTokenIssuer, KeyRing};
 use shelter_domain::ports::{
     Clock, Mailer, PasswordHasher, RefreshTokenStore, SystemClock, UserRepository,
 };
@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::chat::{Hub, Inbox, LocalOnly};
-use crate::config::Settings;
+use crate::config::{JwtAlgorithm, Settings};
 use crate::http::{self, AppState, InProcessRateLimiter, Probe};
 use crate::shutdown;
 pub use crate::shutdown::Stopper;
@@ -42,17 +42,23 @@ pub type Subscription = (Arc<RedisChatBus>, Arc<Inbox>);
 pub fn build_state(
     settings: &Settings,
     database: &Database,
+    keys: Option<Arc<KeyRing>>,
 ) -> anyhow::Result<(AppState, Option<Subscription>)> {
     let hasher: Arc<dyn PasswordHasher> = Arc::new(Argon2PasswordHasher::new(
         HashingParams::default(),
         settings.hashing_pool(),
     )?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let tokens = Arc::new(JwtTokenIssuer::new(
-        &signing_key(settings),
-        settings.access_lifetime(),
-        settings.token_audience(),
-    ));
+    let tokens = Arc::new(match keys {
+        Some(ring) => {
+            JwtTokenIssuer::eddsa(ring, settings.access_lifetime(), settings.token_audience())
+        }
+        None => JwtTokenIssuer::new(
+            &signing_key(settings),
+            settings.access_lifetime(),
+            settings.token_audience(),
+        ),
+    });
     let redis = settings
         .redis
         .url
@@ -151,6 +157,33 @@ fn signing_key(settings: &Settings) -> SecretString {
     })
 }
 
+/// With `EdDSA`, the signing keys from the database (the first one is created on the
+/// first start); `None` with HS256.
+///
+/// # Errors
+/// When the keys cannot be read, or were sealed with another `SHELTER_SECRET_KEY`.
+pub async fn key_ring(
+    settings: &Settings,
+    database: &Database,
+) -> anyhow::Result<Option<Arc<KeyRing>>> {
+    if settings.jwt.algorithm != JwtAlgorithm::EdDsa {
+        return Ok(None);
+    }
+    let secret = settings
+        .secret_key
+        .as_ref()
+        .context("SHELTER_SECRET_KEY is required with EdDSA")?;
+    let ring = KeyRing::open(
+        Arc::new(database.signing_keys()),
+        secret,
+        settings.access_lifetime(),
+        chrono::Utc::now(),
+    )
+    .await
+    .context("load the signing keys")?;
+    Ok(Some(ring))
+}
+
 /// Opens the configured database and brings its schema up to date.
 ///
 /// # Errors
@@ -228,7 +261,8 @@ impl Application {
     /// When the database, an adapter or the listener cannot be set up.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let database = open_database(settings).await?;
-        let (state, redis_bus) = build_state(settings, &database)?;
+        let keys = key_ring(settings, &database).await?;
+        let (state, redis_bus) = build_state(settings, &database, keys.clone())?;
         ensure_first_superuser(settings, &state.users).await?;
         let mailer: Arc<dyn Mailer> = Arc::new(mailer(settings)?);
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
@@ -248,6 +282,10 @@ impl Application {
         application.spawn(move |stop| sampled.sample_until_stopped(stop));
         if let Some((bus, inbox)) = redis_bus {
             application.spawn(move |stop| bus.deliver_to(inbox, stop));
+        }
+        if let Some(keys) = keys {
+            let every = settings.jwt.keys.reload_every;
+            application.spawn(move |stop| keys.keep_loaded_until_stopped(every, stop));
         }
         application.database = Some(database);
         Ok(application)

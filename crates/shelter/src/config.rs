@@ -20,7 +20,7 @@ use url::Url;
 pub use lenient::MIN_SECRET_KEY_BYTES;
 pub use sections::{
     DatabaseSection, EmailSection, EmailTransport, FirstSuperuserSection, HashingSection,
-    JwtSection, RateLimitSection, RedisSection, SmtpSection,
+    JwtAlgorithm, JwtSection, KeyTiming, RateLimitSection, RedisSection, SmtpSection,
 };
 
 /// A setting that could not be used, as one line naming it.
@@ -176,6 +176,12 @@ impl Settings {
     fn validate(&self) -> Result<(), ConfigError> {
         if self.secret_key.is_none() && self.env == Environment::Production {
             return Err(ConfigError::new("secret_key", "is required in production"));
+        }
+        if self.secret_key.is_none() && self.jwt.algorithm == JwtAlgorithm::EdDsa {
+            return Err(ConfigError::new(
+                "secret_key",
+                "is required with SHELTER_JWT_ALGORITHM=EdDSA: it seals the signing keys in the database",
+            ));
         }
         self.mail()?;
         if self.first_superuser.is_partial() {

@@ -7,6 +7,7 @@ mod docs;
 mod dto;
 mod extract;
 mod health;
+mod jwks;
 mod limits;
 mod metrics;
 mod middleware;
@@ -55,6 +56,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/auth/password-recovery").route(web::post().to(auth::password_recovery)),
     )
     .service(web::resource("/auth/reset-password").route(web::post().to(auth::reset_password)))
+    .service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks::jwks)))
     .service(web::resource("/health/live").route(web::get().to(health::live)))
     .service(web::resource("/health/ready").route(web::get().to(health::ready)))
     .service(web::resource("/metrics").route(web::get().to(metrics::metrics)))

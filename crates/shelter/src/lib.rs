@@ -8,13 +8,15 @@
 //! - `chat` is the hub of this instance's chat connections;
 //! - `state` is what every handler may use (`AppState`);
 //! - `telemetry` sets up logging;
-//! - `healthcheck` is the `shelter healthcheck` subcommand of container images.
+//! - `healthcheck` is the `shelter healthcheck` subcommand of container images;
+//! - `keys` is `shelter keys rotate|list`.
 
 pub mod app;
 pub mod chat;
 pub mod config;
 pub mod healthcheck;
 pub mod http;
+pub mod keys;
 mod shutdown;
 pub mod state;
 pub mod telemetry;

@@ -1,4 +1,5 @@
-//! `shelter`: serve (default), migrate, create a superuser, or check a server's health.
+//! `shelter`: serve (default), migrate, create a superuser, rotate or list the signing keys,
+//! or check a server's health.
 
 use std::io::{BufRead as _, IsTerminal as _};
 use std::process::ExitCode;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use shelter::app::{self, Application};
 use shelter::config::Settings;
-use shelter::{healthcheck, telemetry};
+use shelter::{healthcheck, keys, telemetry};
 use shelter_auth::{Argon2PasswordHasher, HashingParams, HashingPool};
 use shelter_domain::ports::SystemClock;
 use shelter_domain::realtime::NoSessions;
@@ -57,6 +58,20 @@ enum Command {
         #[arg(long, env = "SHELTER_SUPERUSER_PASSWORD", hide_env_values = true)]
         password: Option<String>,
     },
+    /// The signing keys of `SHELTER_JWT_ALGORITHM=EdDSA`.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add a key that every instance signs with within a minute; earlier keys keep
+    /// verifying until the tokens they signed have expired. No one is logged out.
+    Rotate,
+    /// Show each key's id, state and dates.
+    List,
 }
 
 #[actix_web::main]
@@ -85,6 +100,11 @@ async fn main() -> ExitCode {
             username,
             password,
         } => create_superuser(&settings, email, username, password).await,
+        Command::Keys { command } => match command {
+            KeysCommand::Rotate => keys::rotate(&settings).await,
+            KeysCommand::List => keys::list(&settings).await,
+        }
+        .map(|out| println!("{}", out.trim_end())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -77,10 +77,55 @@ impl Default for DatabaseSection {
     }
 }
 
-/// `SHELTER_JWT_*`: the names on every access token.
+/// How access tokens are signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum JwtAlgorithm {
+    /// With `SHELTER_SECRET_KEY`; only Shelter can verify them.
+    #[default]
+    Hs256,
+    /// With Ed25519 keys kept in the database; anyone can verify them from the JWKS.
+    EdDsa,
+}
+
+impl std::str::FromStr for JwtAlgorithm {
+    type Err = &'static str;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "HS256" => Ok(Self::Hs256),
+            "EdDSA" => Ok(Self::EdDsa),
+            _ => Err("must be HS256 or EdDSA"),
+        }
+    }
+}
+
+/// How a rotated key reaches every instance before it signs. Not settings a deployment
+/// changes (the contract promises a minute); tests shorten them.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyTiming {
+    /// A rotated key signs this long after it is created.
+    pub activation_delay: Duration,
+    /// Every instance reads the keys again this often; well under the delay.
+    pub reload_every: Duration,
+}
+
+impl Default for KeyTiming {
+    fn default() -> Self {
+        Self {
+            activation_delay: Duration::from_secs(30),
+            reload_every: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `SHELTER_JWT_*`: how access tokens are signed, and the names on every one.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct JwtSection {
+    #[serde(deserialize_with = "lenient::parsed")]
+    pub algorithm: JwtAlgorithm,
+    #[serde(skip)]
+    pub keys: KeyTiming,
     /// The `iss` claim; unset: `SHELTER_PUBLIC_URL`, without a trailing slash.
     #[serde(deserialize_with = "lenient::optional_string")]
     pub issuer: Option<String>,
@@ -92,6 +137,8 @@ pub struct JwtSection {
 impl Default for JwtSection {
     fn default() -> Self {
         Self {
+            algorithm: JwtAlgorithm::default(),
+            keys: KeyTiming::default(),
             issuer: None,
             audience: "shelter".to_owned(),
         }

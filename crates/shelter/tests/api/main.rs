@@ -12,6 +12,7 @@ mod emails;
 mod faults;
 mod hardening;
 mod hostile;
+mod keys;
 mod middleware;
 mod observability;
 mod outbox;

@@ -1,0 +1,72 @@
+//! `SeaOrmSigningKeyStore`: the signing keys every instance shares.
+
+use async_trait::async_trait;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait, QueryOrder};
+use shelter_domain::StorageError;
+use shelter_domain::keys::{SigningKeyStore, StoredKey};
+
+use crate::entity::signing_key;
+use crate::fault::{DbResultExt as _, within};
+
+pub struct SeaOrmSigningKeyStore {
+    db: DatabaseConnection,
+    timeout: std::time::Duration,
+}
+
+impl SeaOrmSigningKeyStore {
+    pub(crate) fn new(db: DatabaseConnection, timeout: std::time::Duration) -> Self {
+        Self { db, timeout }
+    }
+}
+
+#[async_trait]
+impl SigningKeyStore for SeaOrmSigningKeyStore {
+    async fn all(&self) -> Result<Vec<StoredKey>, StorageError> {
+        within(self.timeout, async {
+            Ok(signing_key::Entity::find()
+                .order_by_asc(signing_key::Column::Generation)
+                .all(&self.db)
+                .await
+                .store_context("read the signing keys")?
+                .into_iter()
+                .map(|row| StoredKey {
+                    kid: row.kid,
+                    generation: row.generation,
+                    public_key: row.public_key,
+                    sealed_private_key: row.sealed_private_key,
+                    created_at: row.created_at,
+                    activates_at: row.activates_at,
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn add(&self, key: StoredKey) -> Result<bool, StorageError> {
+        within(self.timeout, async {
+            let inserted = signing_key::ActiveModel {
+                kid: Set(key.kid),
+                generation: Set(key.generation),
+                public_key: Set(key.public_key),
+                sealed_private_key: Set(key.sealed_private_key),
+                created_at: Set(key.created_at),
+                activates_at: Set(key.activates_at),
+            }
+            .insert(&self.db)
+            .await;
+            match inserted {
+                Ok(_) => Ok(true),
+                Err(error)
+                    if matches!(
+                        error.sql_err(),
+                        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+                    ) =>
+                {
+                    Ok(false)
+                }
+                Err(error) => Err(error).store_context("add a signing key"),
+            }
+        })
+        .await
+    }
+}
