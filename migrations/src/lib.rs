@@ -9,6 +9,7 @@ mod m20261123_000002_sessions_and_outbox;
 mod m20261201_000003_user_count;
 mod m20261202_000004_sessions;
 mod m20261202_000005_signing_keys;
+mod m20261202_000006_totp;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000003_user_count::Migration),
             Box::new(m20261202_000004_sessions::Migration),
             Box::new(m20261202_000005_signing_keys::Migration),
+            Box::new(m20261202_000006_totp::Migration),
         ]
     }
 }

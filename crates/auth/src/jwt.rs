@@ -227,6 +227,7 @@ mod tests {
             is_active: true,
             is_superuser: false,
             email_verified: false,
+            totp: shelter_domain::Totp::Off,
             token_version: 3,
             revision: 1,
             created_at: now(),

@@ -5,13 +5,16 @@
 //! - [`JwtTokenIssuer`] implements `TokenIssuer` with HS256 or `EdDSA` JWTs; [`KeyRing`]
 //!   holds the Ed25519 keys every instance shares through the database.
 //! - [`Sealer`] encrypts secrets at rest (signing keys, TOTP secrets).
+//! - [`TotpAuthenticator`] implements `Authenticator`: RFC 6238 codes with totp-rs.
 
 mod hasher;
 mod jwt;
 pub mod keys;
 mod sealing;
+mod totp;
 
 pub use hasher::{Argon2PasswordHasher, HashingParams, HashingPool};
 pub use jwt::{JwtTokenIssuer, TokenAudience};
 pub use keys::KeyRing;
 pub use sealing::{Purpose, Sealer};
+pub use totp::{TotpAuthenticator, code_at};

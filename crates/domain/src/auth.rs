@@ -9,6 +9,7 @@ use secrecy::SecretString;
 use crate::address::EmailAddress;
 use crate::email::{EmailKind, PendingToken, TokenPurpose};
 use crate::error::AuthError;
+use crate::mfa::{self, Authenticator};
 use crate::ports::{
     AccessToken, Clock, NewRefreshToken, PasswordHasher, RefreshTokenStore, Rotation, TokenIssuer,
     UserRepository,
@@ -20,6 +21,12 @@ use crate::user::{Login, Password, User, UserId};
 
 /// How long a password-reset link works.
 pub const RESET_TOKEN_LIFETIME: Duration = Duration::hours(1);
+
+/// How long an `mfa_token` waits for its code.
+pub const MFA_TOKEN_LIFETIME: Duration = Duration::minutes(5);
+
+/// Wrong codes that spend an `mfa_token`.
+pub const MFA_ATTEMPTS: u32 = 5;
 
 /// The session rules that deployments configure.
 #[derive(Debug, Clone, Copy)]
@@ -54,40 +61,56 @@ pub struct AuthService {
     sessions: Arc<dyn RefreshTokenStore>,
     hasher: Arc<dyn PasswordHasher>,
     tokens: Arc<dyn TokenIssuer>,
+    authenticator: Arc<dyn Authenticator>,
     clock: Arc<dyn Clock>,
     policy: SessionPolicy,
     /// Told when a reset ends every session of a user.
     ended: Arc<dyn SessionEvents>,
 }
 
+/// The adapters `AuthService` needs.
+pub struct AuthPorts {
+    pub users: Arc<dyn UserRepository>,
+    pub sessions: Arc<dyn RefreshTokenStore>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub tokens: Arc<dyn TokenIssuer>,
+    pub authenticator: Arc<dyn Authenticator>,
+    pub clock: Arc<dyn Clock>,
+    /// Told when logins end.
+    pub ended: Arc<dyn SessionEvents>,
+}
+
 impl AuthService {
-    pub fn new(
-        users: Arc<dyn UserRepository>,
-        sessions: Arc<dyn RefreshTokenStore>,
-        hasher: Arc<dyn PasswordHasher>,
-        tokens: Arc<dyn TokenIssuer>,
-        clock: Arc<dyn Clock>,
-        policy: SessionPolicy,
-        ended: Arc<dyn SessionEvents>,
-    ) -> Self {
+    pub fn new(ports: AuthPorts, policy: SessionPolicy) -> Self {
+        let AuthPorts {
+            users,
+            sessions,
+            hasher,
+            tokens,
+            authenticator,
+            clock,
+            ended,
+        } = ports;
         Self {
             users,
             sessions,
             hasher,
             tokens,
+            authenticator,
             clock,
             policy,
             ended,
         }
     }
 
-    /// Logs in by email or username and starts a new token family.
+    /// Logs in by email or username and starts a new session.
     ///
     /// # Errors
     /// `InvalidCredentials` for an unknown login or a wrong password, in the same time (the
     /// hasher verifies against a dummy hash for an unknown user); `Inactive`, and
     /// `Unverified` when verification is required, only after the password was checked,
-    /// so they reveal nothing to someone who does not know it.
+    /// so they reveal nothing to someone who does not know it; `MfaRequired` with the token
+    /// of the second step when the user has TOTP.
     pub async fn login(
         &self,
         login: &Login,
@@ -109,6 +132,60 @@ impl AuthService {
         };
         self.may_hold_tokens(&user)?;
         let now = self.clock.now();
+        if user.totp.is_on() {
+            let mfa_token = SecretToken::generate();
+            self.sessions
+                .start_challenge(user.id, &mfa_token.hash(), now + MFA_TOKEN_LIFETIME, now)
+                .await?;
+            return Err(AuthError::MfaRequired(mfa_token));
+        }
+        self.start_session(user, client, now).await
+    }
+
+    /// The second step of a login with TOTP: the `mfa_token` of the first and a TOTP or
+    /// recovery code.
+    ///
+    /// # Errors
+    /// `InvalidMfa` for an unknown, expired or spent token and for a wrong or reused code
+    /// (the fifth wrong code spends the token); `Inactive` or `Unverified` as for a login.
+    pub async fn complete_mfa(
+        &self,
+        mfa_token: &str,
+        code: &str,
+        client: &ClientInfo,
+    ) -> Result<LoginOutcome, AuthError> {
+        let now = self.clock.now();
+        let token = SecretToken::presented(mfa_token).hash();
+        let user = match self.sessions.challenge(&token, now).await? {
+            Some(id) => self.users.find_by_id(id).await?,
+            None => None,
+        }
+        .ok_or(AuthError::InvalidMfa)?;
+        self.may_hold_tokens(&user)?;
+        let right = mfa::spend_code(
+            self.authenticator.as_ref(),
+            self.users.as_ref(),
+            &user,
+            code,
+            now,
+        )
+        .await?;
+        if !right {
+            self.sessions.fail_challenge(&token, MFA_ATTEMPTS).await?;
+            return Err(AuthError::InvalidMfa);
+        }
+        if !self.sessions.spend_challenge(&token, now).await? {
+            return Err(AuthError::InvalidMfa);
+        }
+        self.start_session(user, client, now).await
+    }
+
+    async fn start_session(
+        &self,
+        user: User,
+        client: &ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<LoginOutcome, AuthError> {
         let refresh_token = SecretToken::generate();
         let session = self
             .sessions
@@ -372,13 +449,16 @@ mod tests {
         policy: SessionPolicy,
     ) -> AuthService {
         AuthService::new(
-            Arc::new(users),
-            Arc::new(sessions),
-            Arc::new(hasher),
-            Arc::new(tokens),
-            clock(),
+            AuthPorts {
+                users: Arc::new(users),
+                sessions: Arc::new(sessions),
+                hasher: Arc::new(hasher),
+                tokens: Arc::new(tokens),
+                authenticator: Arc::new(crate::mfa::MockAuthenticator::new()),
+                clock: clock(),
+                ended: Arc::new(crate::realtime::NoSessions),
+            },
             policy,
-            Arc::new(crate::realtime::NoSessions),
         )
     }
 
@@ -389,13 +469,16 @@ mod tests {
         events: MockSessionEvents,
     ) -> AuthService {
         AuthService::new(
-            Arc::new(users),
-            Arc::new(sessions),
-            Arc::new(MockPasswordHasher::new()),
-            Arc::new(tokens),
-            clock(),
+            AuthPorts {
+                users: Arc::new(users),
+                sessions: Arc::new(sessions),
+                hasher: Arc::new(MockPasswordHasher::new()),
+                tokens: Arc::new(tokens),
+                authenticator: Arc::new(crate::mfa::MockAuthenticator::new()),
+                clock: clock(),
+                ended: Arc::new(events),
+            },
             POLICY,
-            Arc::new(events),
         )
     }
 
@@ -651,13 +734,16 @@ mod tests {
             .times(1)
             .returning(|_| ());
         let service = AuthService::new(
-            Arc::new(users),
-            Arc::new(sessions()),
-            Arc::new(accepting()),
-            Arc::new(MockTokenIssuer::new()),
-            clock(),
+            AuthPorts {
+                users: Arc::new(users),
+                sessions: Arc::new(sessions()),
+                hasher: Arc::new(accepting()),
+                tokens: Arc::new(MockTokenIssuer::new()),
+                authenticator: Arc::new(crate::mfa::MockAuthenticator::new()),
+                clock: clock(),
+                ended: Arc::new(ended),
+            },
             POLICY,
-            Arc::new(ended),
         );
         let password = Password::parse("brand new password").expect("pw");
         assert_eq!(

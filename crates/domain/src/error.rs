@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::token::SecretToken;
+
 /// An outside dependency a request needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dependency {
@@ -116,6 +118,14 @@ pub enum UserError {
     LastSuperuser,
     #[error("The verification token is invalid, used or expired")]
     InvalidVerificationToken,
+    #[error("Two-factor sign-in is already enabled; disable it first")]
+    MfaAlreadyEnabled,
+    #[error("There is no two-factor enrolment to confirm; start one first")]
+    MfaNotPending,
+    #[error("Two-factor sign-in is not enabled")]
+    MfaNotEnabled,
+    #[error("The code is wrong or was already used")]
+    InvalidCode,
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
     #[error(transparent)]
@@ -179,6 +189,12 @@ pub enum AuthError {
     /// No live session of the caller has this id (another user's is no different).
     #[error("Session not found")]
     SessionNotFound,
+    /// The password was right and the user has TOTP: the second step needs this token.
+    #[error("A second factor is required")]
+    MfaRequired(SecretToken),
+    /// An unknown, expired or spent `mfa_token`, or a wrong or reused code.
+    #[error("The code or the mfa_token is invalid")]
+    InvalidMfa,
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
     #[error(transparent)]

@@ -10,6 +10,7 @@
 //! - [`token`] and [`email`]: opaque tokens (kept hashed) and the emails that carry them.
 //! - [`realtime`]: the ports shared across instances (rate limiter, chat bus).
 //! - [`session`]: logins and the `sid` that ties access tokens to them.
+//! - [`mfa`]: the TOTP second factor (`MfaService`, the `Authenticator` port).
 //! - [`keys`]: which signing key signs and which are published, from their dates.
 //! - [`error`]: one error enum per concern, in domain words.
 
@@ -18,6 +19,7 @@ pub mod auth;
 pub mod email;
 pub mod error;
 pub mod keys;
+pub mod mfa;
 pub mod ports;
 pub mod realtime;
 pub mod session;
@@ -26,15 +28,16 @@ pub mod user;
 pub mod users;
 
 pub use address::{EmailAddress, EmailError};
-pub use auth::{AuthService, LoginOutcome, SessionPolicy};
+pub use auth::{AuthPorts, AuthService, LoginOutcome, SessionPolicy};
 pub use email::{EmailKind, OutboundEmail, PendingToken, QueuedEmail, TokenPurpose};
 pub use error::{
     AuthError, Dependency, HashError, StorageError, StoreError, Unavailable, UserError,
 };
+pub use mfa::MfaService;
 pub use session::{ClientInfo, Session, SessionId};
 pub use token::{SecretToken, TokenHash};
 pub use user::{
-    Login, NewUser, Page, PageError, Password, PasswordError, PasswordHash, User, UserChanges,
-    UserId, Username, UsernameError,
+    Login, NewUser, Page, PageError, Password, PasswordError, PasswordHash, Totp, User,
+    UserChanges, UserId, Username, UsernameError,
 };
 pub use users::{AccountUpdate, NewAccount, UserService};

@@ -84,6 +84,20 @@ pub trait UserRepository: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Option<User>, StoreError>;
 
+    /// Records that `user` used the TOTP time step `step`, if TOTP is on and no step as late
+    /// was used before; `false` otherwise. MUST be atomic, so of two requests with one code
+    /// only one passes.
+    async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool, StoreError>;
+
+    /// Spends one unused recovery code of `user`; `false` when none has this hash. MUST be
+    /// atomic like [`UserRepository::use_totp_step`].
+    async fn spend_recovery_code(
+        &self,
+        user: UserId,
+        code: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
     /// Spends an unexpired, unused password-reset token and, in the same transaction, sets
     /// the new hash, bumps the token version, revokes every refresh token of the user and
     /// spends the user's other reset tokens. `None` for any other token.
@@ -160,6 +174,33 @@ pub trait RefreshTokenStore: Send + Sync {
 
     /// The live sessions of `user`, newest first.
     async fn list(&self, user: UserId, now: DateTime<Utc>) -> Result<Vec<Session>, StorageError>;
+
+    /// Stores the `mfa_token` (hashed) of a login waiting for its second factor.
+    async fn start_challenge(
+        &self,
+        user: UserId,
+        token: &TokenHash,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError>;
+
+    /// The user of an unexpired, unspent `mfa_token`.
+    async fn challenge(
+        &self,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserId>, StorageError>;
+
+    /// Counts a wrong code against an `mfa_token`, spending it at the `max`th.
+    async fn fail_challenge(&self, token: &TokenHash, max: u32) -> Result<(), StorageError>;
+
+    /// Spends an unexpired, unspent `mfa_token`; `false` if it was not (MUST be atomic, so
+    /// one token makes one login).
+    async fn spend_challenge(
+        &self,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StorageError>;
 
     /// Whether `session` is a live session of `user`: asked on every authenticated request.
     async fn is_live(

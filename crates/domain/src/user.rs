@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::address::EmailAddress;
 use crate::email::{EmailKind, PendingToken};
+use crate::token::TokenHash;
 
 /// A user's database id. Positive by construction of the store; kept opaque so an id is
 /// never confused with a count or a revision.
@@ -195,6 +196,7 @@ pub struct User {
     pub is_active: bool,
     pub is_superuser: bool,
     pub email_verified: bool,
+    pub totp: Totp,
     /// Bumped whenever every token issued so far must stop working (password change).
     pub token_version: i64,
     /// Bumped on every change of the row; the HTTP layer's `ETag` is made from it.
@@ -221,6 +223,41 @@ pub struct NewUser {
     pub now: DateTime<Utc>,
 }
 
+/// The user's TOTP second factor. The secret is only ever held sealed (see the
+/// `Authenticator` port), so neither `Debug` nor a leaked row shows it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum Totp {
+    #[default]
+    Off,
+    /// Enrolled, waiting for a first code to confirm it; login does not ask for it yet.
+    Pending { sealed_secret: Vec<u8> },
+    /// Every login needs a code.
+    On { sealed_secret: Vec<u8> },
+}
+
+impl Totp {
+    pub fn is_on(&self) -> bool {
+        matches!(self, Self::On { .. })
+    }
+
+    pub fn sealed_secret(&self) -> Option<&[u8]> {
+        match self {
+            Self::Off => None,
+            Self::Pending { sealed_secret } | Self::On { sealed_secret } => Some(sealed_secret),
+        }
+    }
+}
+
+impl fmt::Debug for Totp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Off => "Off",
+            Self::Pending { .. } => "Pending",
+            Self::On { .. } => "On",
+        })
+    }
+}
+
 /// A set of changes to one user, each made with the rule that goes with it: a new email is
 /// unverified and comes with a verification token for that very address; a new password
 /// voids every token issued before it. Unset fields stay as they are.
@@ -231,9 +268,29 @@ pub struct UserChanges {
     password_hash: Option<PasswordHash>,
     is_active: Option<bool>,
     is_superuser: Option<bool>,
+    totp: Option<Totp>,
+    recovery_codes: Option<Vec<TokenHash>>,
 }
 
 impl UserChanges {
+    /// A new state of the second factor. Turning it on replaces the recovery codes with
+    /// `recovery_codes`; turning it off (or re-enrolling) deletes them.
+    #[must_use]
+    pub fn totp(mut self, totp: Totp, recovery_codes: Vec<TokenHash>) -> Self {
+        self.totp = Some(totp);
+        self.recovery_codes = Some(recovery_codes);
+        self
+    }
+
+    pub fn new_totp(&self) -> Option<&Totp> {
+        self.totp.as_ref()
+    }
+
+    /// The hashes of the recovery codes that replace the stored ones, if they change.
+    pub fn new_recovery_codes(&self) -> Option<&[TokenHash]> {
+        self.recovery_codes.as_deref()
+    }
+
     #[must_use]
     pub fn username(mut self, username: Username) -> Self {
         self.username = Some(username);
@@ -326,6 +383,7 @@ impl UserChanges {
             && self.password_hash.is_none()
             && self.is_active.is_none()
             && self.is_superuser.is_none()
+            && self.totp.is_none()
     }
 
     /// Whether applying these changes to `user` takes away an active superuser.

@@ -331,6 +331,7 @@ pub(crate) mod tests {
             is_active: true,
             is_superuser: superuser,
             email_verified: false,
+            totp: crate::user::Totp::Off,
             token_version: 1,
             revision: 1,
             created_at: at(),

@@ -264,6 +264,21 @@ impl UserRepository for CachedUsers {
         Ok(user)
     }
 
+    async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool, StoreError> {
+        let result = self.store.use_totp_step(user, step).await;
+        self.cache.after_write(user, &result).await;
+        result
+    }
+
+    async fn spend_recovery_code(
+        &self,
+        user: UserId,
+        code: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.store.spend_recovery_code(user, code, now).await
+    }
+
     async fn reset_password(
         &self,
         token: &TokenHash,
@@ -344,6 +359,38 @@ impl RefreshTokenStore for CachedSessions {
 
     async fn list(&self, user: UserId, now: DateTime<Utc>) -> Result<Vec<Session>, StorageError> {
         self.store.list(user, now).await
+    }
+
+    async fn start_challenge(
+        &self,
+        user: UserId,
+        token: &TokenHash,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        self.store
+            .start_challenge(user, token, expires_at, now)
+            .await
+    }
+
+    async fn challenge(
+        &self,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserId>, StorageError> {
+        self.store.challenge(token, now).await
+    }
+
+    async fn fail_challenge(&self, token: &TokenHash, max: u32) -> Result<(), StorageError> {
+        self.store.fail_challenge(token, max).await
+    }
+
+    async fn spend_challenge(
+        &self,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        self.store.spend_challenge(token, now).await
     }
 
     async fn is_live(

@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
@@ -14,7 +14,7 @@ use sea_orm::{
 use shelter_domain::ports::{NewRefreshToken, RefreshTokenStore, Rotation};
 use shelter_domain::{ClientInfo, Session, SessionId, StorageError, TokenHash, UserId};
 
-use crate::entity::{refresh_token, session};
+use crate::entity::{mfa_challenge, refresh_token, session};
 use crate::fault::{DbResultExt as _, within};
 use crate::transaction::begin_write;
 
@@ -283,6 +283,86 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
                 .iter()
                 .map(to_session)
                 .collect()
+        })
+        .await
+    }
+
+    async fn start_challenge(
+        &self,
+        user: UserId,
+        token: &TokenHash,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        within(self.timeout, async {
+            mfa_challenge::ActiveModel {
+                token_hash: Set(token.as_str().to_owned()),
+                user_id: Set(user.get()),
+                failures: Set(0),
+                spent: Set(false),
+                expires_at: Set(expires_at),
+                created_at: Set(now),
+            }
+            .insert(&self.db)
+            .await
+            .store_context("store an mfa token")?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn challenge(
+        &self,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserId>, StorageError> {
+        within(self.timeout, async {
+            Ok(mfa_challenge::Entity::find()
+                .select_only()
+                .column(mfa_challenge::Column::UserId)
+                .filter(mfa_challenge::Column::TokenHash.eq(token.as_str()))
+                .filter(mfa_challenge::Column::Spent.eq(false))
+                .filter(mfa_challenge::Column::ExpiresAt.gt(now))
+                .into_tuple::<i64>()
+                .one(&self.db)
+                .await
+                .store_context("find an mfa token")?
+                .map(UserId::new))
+        })
+        .await
+    }
+
+    async fn fail_challenge(&self, token: &TokenHash, max: u32) -> Result<(), StorageError> {
+        within(self.timeout, async {
+            let failures = Expr::col(mfa_challenge::Column::Failures).add(1);
+            mfa_challenge::Entity::update_many()
+                .col_expr(mfa_challenge::Column::Failures, failures.clone())
+                .col_expr(mfa_challenge::Column::Spent, failures.gte(i64::from(max)))
+                .filter(mfa_challenge::Column::TokenHash.eq(token.as_str()))
+                .filter(mfa_challenge::Column::Spent.eq(false))
+                .exec(&self.db)
+                .await
+                .store_context("count a wrong code")?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn spend_challenge(
+        &self,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        within(self.timeout, async {
+            let spent = mfa_challenge::Entity::update_many()
+                .col_expr(mfa_challenge::Column::Spent, Expr::value(true))
+                .filter(mfa_challenge::Column::TokenHash.eq(token.as_str()))
+                .filter(mfa_challenge::Column::Spent.eq(false))
+                .filter(mfa_challenge::Column::ExpiresAt.gt(now))
+                .exec(&self.db)
+                .await
+                .store_context("spend an mfa token")?;
+            Ok(spent.rows_affected == 1)
         })
         .await
     }

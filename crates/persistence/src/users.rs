@@ -8,19 +8,19 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait as _, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
-    Statement,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
+    DatabaseConnection, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
 };
 use shelter_domain::ports::UserRepository;
 use shelter_domain::{
     EmailAddress, NewUser, Page, PasswordHash, PendingToken, StoreError, TokenHash, TokenPurpose,
-    User, UserChanges, UserId, Username,
+    Totp, User, UserChanges, UserId, Username,
 };
 
 use tokio::sync::Notify;
 
-use crate::entity::{one_time_token, user};
+use crate::entity::{one_time_token, recovery_code, user};
 use crate::fault::{DbResultExt as _, classify, within};
 use crate::outbox::store_token_and_queue;
 use crate::sessions::revoke_all_of;
@@ -161,6 +161,9 @@ impl UserRepository for SeaOrmUserRepository {
                 revision: Set(1),
                 created_at: Set(new.now),
                 updated_at: Set(new.now),
+                totp_secret: Set(None),
+                totp_enabled: Set(false),
+                totp_last_step: Set(None),
                 ..Default::default()
             }
             .insert(&txn)
@@ -274,6 +277,14 @@ impl UserRepository for SeaOrmUserRepository {
             if let Some(verified) = changes.email_verified() {
                 model.email_verified = Set(verified);
             }
+            if let Some(totp) = changes.new_totp() {
+                model.totp_secret = Set(totp.sealed_secret().map(<[u8]>::to_vec));
+                model.totp_enabled = Set(totp.is_on());
+                model.totp_last_step = Set(None);
+            }
+            if let Some(codes) = changes.new_recovery_codes() {
+                replace_recovery_codes(&txn, id, codes).await?;
+            }
             if changes.revokes_tokens() {
                 model.token_version = Set(token_version + 1);
                 revoke_all_of(&txn, id.get(), now).await?;
@@ -359,6 +370,56 @@ impl UserRepository for SeaOrmUserRepository {
         .await
     }
 
+    async fn use_totp_step(&self, id: UserId, step: i64) -> Result<bool, StoreError> {
+        within(self.timeout, async {
+            let used = user::Entity::update_many()
+                .col_expr(user::Column::TotpLastStep, Expr::value(step))
+                .filter(user::Column::Id.eq(id.get()))
+                .filter(user::Column::TotpEnabled.eq(true))
+                .filter(
+                    Condition::any()
+                        .add(user::Column::TotpLastStep.is_null())
+                        .add(user::Column::TotpLastStep.lt(step)),
+                )
+                .exec(&self.db)
+                .await
+                .store_context("use a TOTP step")?;
+            Ok(used.rows_affected == 1)
+        })
+        .await
+    }
+
+    async fn spend_recovery_code(
+        &self,
+        id: UserId,
+        code: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        within(self.timeout, async {
+            // One row per code: spend the lowest id among the unused ones that match, so a
+            // code stored twice by chance is still spent once per use.
+            let Some(row) = recovery_code::Entity::find()
+                .filter(recovery_code::Column::UserId.eq(id.get()))
+                .filter(recovery_code::Column::CodeHash.eq(code.as_str()))
+                .filter(recovery_code::Column::UsedAt.is_null())
+                .one(&self.db)
+                .await
+                .store_context("find a recovery code")?
+            else {
+                return Ok(false);
+            };
+            let spent = recovery_code::Entity::update_many()
+                .col_expr(recovery_code::Column::UsedAt, Expr::value(now))
+                .filter(recovery_code::Column::Id.eq(row.id))
+                .filter(recovery_code::Column::UsedAt.is_null())
+                .exec(&self.db)
+                .await
+                .store_context("spend a recovery code")?;
+            Ok(spent.rows_affected == 1)
+        })
+        .await
+    }
+
     async fn reset_password(
         &self,
         token: &TokenHash,
@@ -402,6 +463,31 @@ impl UserRepository for SeaOrmUserRepository {
     }
 }
 
+/// Replaces the recovery codes of `user` with `codes` (none: deletes them).
+async fn replace_recovery_codes(
+    conn: &impl ConnectionTrait,
+    user: UserId,
+    codes: &[TokenHash],
+) -> Result<(), StoreError> {
+    recovery_code::Entity::delete_many()
+        .filter(recovery_code::Column::UserId.eq(user.get()))
+        .exec(conn)
+        .await
+        .store_context("delete recovery codes")?;
+    if !codes.is_empty() {
+        recovery_code::Entity::insert_many(codes.iter().map(|code| recovery_code::ActiveModel {
+            user_id: Set(user.get()),
+            code_hash: Set(code.as_str().to_owned()),
+            used_at: Set(None),
+            ..Default::default()
+        }))
+        .exec(conn)
+        .await
+        .store_context("store recovery codes")?;
+    }
+    Ok(())
+}
+
 fn to_domain(model: user::Model) -> Result<User, StoreError> {
     // Rows were valid when written; a row that no longer parses was changed behind our
     // back, which is an error to surface, not to paper over.
@@ -417,6 +503,11 @@ fn to_domain(model: user::Model) -> Result<User, StoreError> {
         is_active: model.is_active,
         is_superuser: model.is_superuser,
         email_verified: model.email_verified,
+        totp: match (model.totp_secret, model.totp_enabled) {
+            (Some(sealed_secret), true) => Totp::On { sealed_secret },
+            (Some(sealed_secret), false) => Totp::Pending { sealed_secret },
+            (None, _) => Totp::Off,
+        },
         token_version: model.token_version,
         revision: model.revision,
         created_at: model.created_at,

@@ -13,12 +13,15 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use rand::RngCore as _;
 use secrecy::SecretString;
-use shelter_auth::{Argon2PasswordHasher, HashingParams, JwtTokenIssuer, KeyRing};
+use shelter_auth::{
+    Argon2PasswordHasher, HashingParams, JwtTokenIssuer, KeyRing, TotpAuthenticator,
+};
+use shelter_domain::mfa::Authenticator;
 use shelter_domain::ports::{
     Clock, Mailer, PasswordHasher, RefreshTokenStore, SystemClock, UserRepository,
 };
 use shelter_domain::realtime::{ChatBus, RateLimiter};
-use shelter_domain::{AuthService, UserError, UserService};
+use shelter_domain::{AuthPorts, AuthService, MfaService, UserError, UserService};
 use shelter_mail::{LettreMailer, OutboxWorker};
 use shelter_persistence::{CachedSessions, CachedUsers, Database, UserCache};
 use shelter_redis::{Redis, RedisChatBus, RedisRateLimiter};
@@ -49,12 +52,14 @@ pub fn build_state(
         settings.hashing_pool(),
     )?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let secret = signing_key(settings);
+    let authenticator: Arc<dyn Authenticator> = Arc::new(TotpAuthenticator::new(&secret));
     let tokens = Arc::new(match keys {
         Some(ring) => {
             JwtTokenIssuer::eddsa(ring, settings.access_lifetime(), settings.token_audience())
         }
         None => JwtTokenIssuer::new(
-            &signing_key(settings),
+            &secret,
             settings.access_lifetime(),
             settings.token_audience(),
         ),
@@ -110,19 +115,28 @@ pub fn build_state(
     });
     let state = AppState {
         users: Arc::new(UserService::new(
-            fresh_users,
+            Arc::clone(&fresh_users),
             Arc::clone(&hasher),
             Arc::clone(&clock),
             hub.clone(),
         )),
+        mfa: Arc::new(MfaService::new(
+            fresh_users,
+            Arc::clone(&hasher),
+            Arc::clone(&authenticator),
+            Arc::clone(&clock),
+        )),
         auth: Arc::new(AuthService::new(
-            users,
-            sessions,
-            hasher,
-            tokens,
-            clock,
+            AuthPorts {
+                users,
+                sessions,
+                hasher,
+                tokens,
+                authenticator,
+                clock,
+                ended: hub.clone(),
+            },
             settings.session_policy(),
-            hub.clone(),
         )),
         probes,
         hub,

@@ -10,6 +10,7 @@ mod health;
 mod jwks;
 mod limits;
 mod metrics;
+mod mfa;
 mod middleware;
 mod problem;
 mod sessions;
@@ -40,6 +41,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(users::update_me))
             .route(web::delete().to(users::delete_me)),
     )
+    .service(
+        web::resource("/users/me/mfa/totp")
+            .route(web::post().to(mfa::enrol))
+            .route(web::delete().to(mfa::disable)),
+    )
+    .service(web::resource("/users/me/mfa/totp/confirm").route(web::post().to(mfa::confirm)))
+    .service(web::resource("/users/{id}/mfa/totp").route(web::delete().to(mfa::reset)))
     .service(web::resource("/users/me/sessions").route(web::get().to(sessions::list)))
     .service(web::resource("/users/me/sessions/{id}").route(web::delete().to(sessions::end)))
     .service(
@@ -49,6 +57,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(users::delete_one)),
     )
     .service(web::resource("/auth/token").route(web::post().to(auth::token)))
+    .service(web::resource("/auth/mfa").route(web::post().to(mfa::second_step)))
     .service(web::resource("/auth/refresh").route(web::post().to(auth::refresh)))
     .service(web::resource("/auth/logout").route(web::post().to(auth::logout)))
     .service(web::resource("/auth/verify-email").route(web::post().to(auth::verify_email)))

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ipnet::IpNet;
 use shelter_domain::realtime::RateLimiter;
-use shelter_domain::{AuthService, UserService};
+use shelter_domain::{AuthService, MfaService, UserService};
 
 use crate::chat::Hub;
 
@@ -22,6 +22,7 @@ pub trait Probe: Send + Sync {
 pub struct AppState {
     pub users: Arc<UserService>,
     pub auth: Arc<AuthService>,
+    pub mfa: Arc<MfaService>,
     pub probes: Vec<Arc<dyn Probe>>,
     pub hub: Arc<Hub>,
     /// `None` when rate limits are switched off.

@@ -16,7 +16,7 @@ use crate::state::AppState;
 use actix_web::HttpRequest;
 use shelter_domain::realtime::Limit;
 
-fn tokens(outcome: &LoginOutcome) -> HttpResponse {
+pub(super) fn tokens(outcome: &LoginOutcome) -> HttpResponse {
     HttpResponse::Ok()
         // RFC 6749 §5.1: token responses must not be cached.
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -39,7 +39,7 @@ fn tokens(outcome: &LoginOutcome) -> HttpResponse {
     responses(
         (status = 200, body = TokenResponse),
         (status = 401, description = "Incorrect username or password", body = ProblemBody),
-        (status = 403, description = "Inactive user, or unverified email when verification is required (only after the password was checked)", body = ProblemBody),
+        (status = 403, description = "Inactive user, or unverified email when verification is required (only after the password was checked); or, for a user with TOTP, `code: mfa_required` with the `mfa_token` of `POST /auth/mfa`", body = ProblemBody),
         (status = 413, body = ProblemBody), (status = 415, body = ProblemBody), (status = 422, body = ProblemBody),
         (status = 429, description = "Too many attempts for this address and username", body = ProblemBody, headers(("Retry-After" = u64))),
     )
@@ -62,25 +62,33 @@ pub async fn token(
         count_login("rate_limited");
         return Err(limited);
     }
-    let user_agent = req
-        .headers()
-        .get(header::USER_AGENT)
-        .map(|agent| String::from_utf8_lossy(agent.as_bytes()));
-    let client = ClientInfo::new(ip, user_agent.as_deref());
-    let outcome = state.auth.login(&login, &password, &client).await;
+    let outcome = state
+        .auth
+        .login(&login, &password, &client_of(&req, ip))
+        .await;
     count_login(match &outcome {
         Ok(_) => "success",
         Err(AuthError::InvalidCredentials) => "invalid_credentials",
         Err(AuthError::Inactive) => "inactive",
         Err(AuthError::Unverified) => "unverified",
+        Err(AuthError::MfaRequired(_)) => "mfa_required",
         Err(AuthError::Unavailable(_)) => "unavailable",
         Err(_) => "error",
     });
     Ok(tokens(&outcome?))
 }
 
+/// Where a login comes from: the address as the rate limiter sees it, and the user agent.
+pub(super) fn client_of(req: &HttpRequest, ip: Option<std::net::IpAddr>) -> ClientInfo {
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .map(|agent| String::from_utf8_lossy(agent.as_bytes()));
+    ClientInfo::new(ip, user_agent.as_deref())
+}
+
 /// `shelter_logins_total{result}`: what became of one attempt.
-fn count_login(result: &'static str) {
+pub(super) fn count_login(result: &'static str) {
     metrics::counter!("shelter_logins_total", "result" => result).increment(1);
 }
 

@@ -181,6 +181,103 @@ impl FromBody for RefreshRequest {
     }
 }
 
+/// `POST /users/me/mfa/totp`.
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpEnrolRequest {
+    #[garde(required, length(min = 1, max = 1024))]
+    #[schema(value_type = String, format = "password", min_length = 1, max_length = 1024)]
+    pub current_password: Option<String>,
+}
+
+impl FromBody for TotpEnrolRequest {
+    type Parsed = SecretString;
+
+    fn parse(self, _: &mut Fields) -> Option<SecretString> {
+        self.current_password.map(SecretString::from)
+    }
+}
+
+/// A new TOTP secret, not active until confirmed.
+#[derive(Serialize, ToSchema)]
+pub struct TotpEnrolment {
+    /// Base32, to type into an authenticator app.
+    #[schema(example = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")]
+    pub secret: String,
+    #[schema(
+        example = "otpauth://totp/Shelter:ann%40example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Shelter"
+    )]
+    pub otpauth_uri: String,
+}
+
+/// `POST /users/me/mfa/totp/confirm`.
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpConfirmRequest {
+    /// The six digits the authenticator app shows now.
+    #[garde(required, length(min = 1, max = 64))]
+    #[schema(value_type = String, min_length = 1, max_length = 64, example = "123456")]
+    pub code: Option<String>,
+}
+
+impl FromBody for TotpConfirmRequest {
+    type Parsed = String;
+
+    fn parse(self, _: &mut Fields) -> Option<String> {
+        self.code
+    }
+}
+
+/// Shown once, when TOTP is confirmed; each works once instead of a code.
+#[derive(Serialize, ToSchema)]
+pub struct RecoveryCodes {
+    #[schema(example = json!(["abcd-efgh-ijkl-mnop"]))]
+    pub recovery_codes: Vec<String>,
+}
+
+/// `DELETE /users/me/mfa/totp`.
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpDisableRequest {
+    #[garde(required, length(min = 1, max = 1024))]
+    #[schema(value_type = String, format = "password", min_length = 1, max_length = 1024)]
+    pub current_password: Option<String>,
+    /// A TOTP code or a recovery code.
+    #[garde(required, length(min = 1, max = 64))]
+    #[schema(value_type = String, min_length = 1, max_length = 64)]
+    pub code: Option<String>,
+}
+
+impl FromBody for TotpDisableRequest {
+    type Parsed = (SecretString, String);
+
+    fn parse(self, _: &mut Fields) -> Option<(SecretString, String)> {
+        Some((SecretString::from(self.current_password?), self.code?))
+    }
+}
+
+/// `POST /auth/mfa`.
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MfaRequest {
+    /// From the 403 `mfa_required` of `POST /auth/token`.
+    #[garde(required, length(min = 1, max = 512))]
+    #[schema(value_type = String, min_length = 1, max_length = 512)]
+    pub mfa_token: Option<String>,
+    /// A TOTP code or a recovery code.
+    #[garde(required, length(min = 1, max = 64))]
+    #[schema(value_type = String, min_length = 1, max_length = 64)]
+    pub code: Option<String>,
+}
+
+impl FromBody for MfaRequest {
+    type Parsed = (String, String);
+
+    fn parse(self, _: &mut Fields) -> Option<(String, String)> {
+        Some((self.mfa_token?, self.code?))
+    }
+}
+
 /// `POST /auth/verify-email`.
 #[derive(Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -251,6 +348,10 @@ pub struct Accepted {
 }
 
 /// A user as clients see it: never a password or a hash.
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "the contract's user resource has these flags"
+)]
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserResponse {
     #[schema(example = 1)]
@@ -262,6 +363,8 @@ pub struct UserResponse {
     pub is_active: bool,
     pub is_superuser: bool,
     pub email_verified: bool,
+    /// Whether login needs a TOTP code.
+    pub mfa_enabled: bool,
     /// RFC 3339, UTC.
     #[schema(example = "2026-11-23T19:42:00Z")]
     pub created_at: String,
@@ -326,6 +429,7 @@ impl From<&User> for UserResponse {
             is_active: user.is_active,
             is_superuser: user.is_superuser,
             email_verified: user.email_verified,
+            mfa_enabled: user.totp.is_on(),
             created_at: rfc3339(user.created_at),
             updated_at: rfc3339(user.updated_at),
         }

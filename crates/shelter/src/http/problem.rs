@@ -29,6 +29,14 @@ pub struct ProblemBody {
     /// Present on 422 only: one entry per invalid field.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// A machine-readable reason where a client must act on it: `mfa_required`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "mfa_required")]
+    pub code: Option<&'static str>,
+    /// With `mfa_required`: the token of the second step (`POST /auth/mfa`), single-use,
+    /// valid five minutes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_token: Option<String>,
 }
 
 /// An error answered as problem+json.
@@ -38,6 +46,8 @@ pub struct Problem {
     detail: String,
     errors: Vec<FieldError>,
     retry_after: Option<u64>,
+    /// `mfa_required` and its token.
+    mfa_token: Option<String>,
 }
 
 impl std::fmt::Display for Problem {
@@ -53,6 +63,7 @@ impl Problem {
             detail: detail.into(),
             errors: Vec::new(),
             retry_after: None,
+            mfa_token: None,
         }
     }
 
@@ -155,6 +166,8 @@ impl Problem {
             status: self.status.as_u16(),
             detail: self.detail.clone(),
             errors: self.errors.clone(),
+            code: self.mfa_token.as_ref().map(|_| "mfa_required"),
+            mfa_token: self.mfa_token.clone(),
         }
     }
 }
@@ -183,7 +196,7 @@ impl From<UserError> for Problem {
             UserError::EmailTaken | UserError::UsernameTaken | UserError::LastSuperuser => {
                 (StatusCode::CONFLICT, None)
             }
-            UserError::NotFound => (StatusCode::NOT_FOUND, None),
+            UserError::NotFound | UserError::MfaNotEnabled => (StatusCode::NOT_FOUND, None),
             UserError::NotSuperuser => (
                 StatusCode::FORBIDDEN,
                 Some("The user doesn't have enough privileges"),
@@ -203,7 +216,10 @@ impl From<UserError> for Problem {
                 StatusCode::PRECONDITION_FAILED,
                 Some("The user was changed since it was read (If-Match does not match)"),
             ),
-            UserError::InvalidVerificationToken => (StatusCode::BAD_REQUEST, None),
+            UserError::InvalidVerificationToken | UserError::InvalidCode => {
+                (StatusCode::BAD_REQUEST, None)
+            }
+            UserError::MfaAlreadyEnabled | UserError::MfaNotPending => (StatusCode::CONFLICT, None),
             UserError::Unavailable(unavailable) => return Self::dependency(unavailable),
             UserError::Unexpected(cause) => return Self::internal(cause),
         };
@@ -220,7 +236,13 @@ impl From<AuthError> for Problem {
         let status = match &error {
             AuthError::InvalidCredentials
             | AuthError::InvalidToken
-            | AuthError::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
+            | AuthError::InvalidRefreshToken
+            | AuthError::InvalidMfa => StatusCode::UNAUTHORIZED,
+            AuthError::MfaRequired(token) => {
+                let mut problem = Self::new(StatusCode::FORBIDDEN, error.to_string());
+                problem.mfa_token = Some(token.expose().to_owned());
+                return problem;
+            }
             AuthError::Inactive | AuthError::Unverified => StatusCode::FORBIDDEN,
             AuthError::InvalidResetToken => StatusCode::BAD_REQUEST,
             AuthError::SessionNotFound => StatusCode::NOT_FOUND,
@@ -248,6 +270,15 @@ mod tests {
             (UserError::CurrentPasswordRequired.into(), 422),
             (UserError::PreconditionFailed.into(), 412),
             (UserError::InvalidVerificationToken.into(), 400),
+            (UserError::InvalidCode.into(), 400),
+            (UserError::MfaAlreadyEnabled.into(), 409),
+            (UserError::MfaNotPending.into(), 409),
+            (UserError::MfaNotEnabled.into(), 404),
+            (AuthError::InvalidMfa.into(), 401),
+            (
+                AuthError::MfaRequired(shelter_domain::SecretToken::generate()).into(),
+                403,
+            ),
             (AuthError::Unverified.into(), 403),
             (AuthError::InvalidRefreshToken.into(), 401),
             (AuthError::InvalidResetToken.into(), 400),

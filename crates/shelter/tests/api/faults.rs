@@ -10,10 +10,13 @@ use serde_json::json;
 use shelter::app::{Application, HttpSettings};
 use shelter::http::{AppState, Probe};
 use shelter_auth::JwtTokenIssuer;
+use shelter_domain::mfa::MockAuthenticator;
 use shelter_domain::ports::{
     MockPasswordHasher, MockRefreshTokenStore, MockUserRepository, SystemClock,
 };
-use shelter_domain::{AuthService, PasswordHash, SessionPolicy, StoreError, UserService};
+use shelter_domain::{
+    AuthPorts, AuthService, MfaService, PasswordHash, SessionPolicy, StoreError, UserService,
+};
 
 use crate::helpers::{SECRET_KEY, problem};
 
@@ -66,18 +69,27 @@ fn broken_app() -> String {
             clock.clone(),
             hub.clone(),
         )),
+        mfa: Arc::new(MfaService::new(
+            users.clone(),
+            hasher.clone(),
+            Arc::new(MockAuthenticator::new()),
+            clock.clone(),
+        )),
         auth: Arc::new(AuthService::new(
-            users,
-            Arc::new(MockRefreshTokenStore::new()),
-            hasher,
-            tokens,
-            clock,
+            AuthPorts {
+                users,
+                sessions: Arc::new(MockRefreshTokenStore::new()),
+                hasher,
+                tokens,
+                authenticator: Arc::new(MockAuthenticator::new()),
+                clock,
+                ended: hub.clone(),
+            },
             SessionPolicy {
                 refresh_lifetime: chrono::Duration::days(30),
                 reuse_grace: chrono::Duration::seconds(10),
                 require_verified_email: false,
             },
-            hub.clone(),
         )),
         probes: vec![Arc::new(DownProbe)],
         hub,

@@ -13,6 +13,7 @@ mod faults;
 mod hardening;
 mod hostile;
 mod keys;
+mod mfa;
 mod middleware;
 mod observability;
 mod outbox;

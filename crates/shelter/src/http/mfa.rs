@@ -1,0 +1,147 @@
+//! TOTP: enrolment, confirmation and disabling under `/users/me/mfa/totp`, a superuser's
+//! reset, and the second step of a login, `POST /auth/mfa`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::ExposeSecret as _;
+use shelter_domain::realtime::Limit;
+
+use super::auth::{client_of, count_login, tokens};
+use super::dto::{
+    MfaRequest, RecoveryCodes, TokenResponse, TotpConfirmRequest, TotpDisableRequest,
+    TotpEnrolRequest, TotpEnrolment,
+};
+use super::extract::{CurrentUser, RawBody, user_id};
+use super::limits::{client_ip, enforce};
+use super::problem::{Problem, ProblemBody};
+use crate::state::AppState;
+
+/// Start a TOTP enrolment: a new secret for the authenticator app. Login does not ask for
+/// codes until it is confirmed; enrolling again replaces an unconfirmed secret.
+#[utoipa::path(
+    post, path = "/users/me/mfa/totp", tag = "mfa", security(("bearer" = [])),
+    request_body = TotpEnrolRequest,
+    responses(
+        (status = 200, body = TotpEnrolment),
+        (status = 401, body = ProblemBody),
+        (status = 403, description = "Wrong current password, or an inactive user", body = ProblemBody),
+        (status = 409, description = "TOTP is already enabled", body = ProblemBody),
+        (status = 413, body = ProblemBody), (status = 415, body = ProblemBody), (status = 422, body = ProblemBody),
+    )
+)]
+pub async fn enrol(
+    state: web::Data<AppState>,
+    CurrentUser(user): CurrentUser,
+    body: RawBody,
+) -> Result<HttpResponse, Problem> {
+    let password = body.json::<TotpEnrolRequest>().await?;
+    let enrolment = state.mfa.enrol(&user, &password).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .json(TotpEnrolment {
+            secret: enrolment.secret.expose_secret().to_owned(),
+            otpauth_uri: enrolment.uri.expose_secret().to_owned(),
+        }))
+}
+
+/// Confirm the enrolment with a code: from now on login needs a second step. The ten
+/// recovery codes are shown only here.
+#[utoipa::path(
+    post, path = "/users/me/mfa/totp/confirm", tag = "mfa", security(("bearer" = [])),
+    request_body = TotpConfirmRequest,
+    responses(
+        (status = 200, body = RecoveryCodes),
+        (status = 400, description = "Wrong code", body = ProblemBody),
+        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 409, description = "No enrolment to confirm (or TOTP is already on)", body = ProblemBody),
+        (status = 413, body = ProblemBody), (status = 415, body = ProblemBody), (status = 422, body = ProblemBody),
+    )
+)]
+pub async fn confirm(
+    state: web::Data<AppState>,
+    CurrentUser(user): CurrentUser,
+    body: RawBody,
+) -> Result<HttpResponse, Problem> {
+    let code = body.json::<TotpConfirmRequest>().await?;
+    let codes = state.mfa.confirm(&user, &code).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .json(RecoveryCodes {
+            recovery_codes: codes.iter().map(|c| c.expose_secret().to_owned()).collect(),
+        }))
+}
+
+/// Turn TOTP off, with the password and a TOTP or recovery code.
+#[utoipa::path(
+    delete, path = "/users/me/mfa/totp", tag = "mfa", security(("bearer" = [])),
+    request_body = TotpDisableRequest,
+    responses(
+        (status = 204, description = "Off; login asks for the password only"),
+        (status = 400, description = "Wrong or used code", body = ProblemBody),
+        (status = 401, body = ProblemBody),
+        (status = 403, description = "Wrong current password, or an inactive user", body = ProblemBody),
+        (status = 404, description = "TOTP is not enabled", body = ProblemBody),
+        (status = 413, body = ProblemBody), (status = 415, body = ProblemBody), (status = 422, body = ProblemBody),
+    )
+)]
+pub async fn disable(
+    state: web::Data<AppState>,
+    CurrentUser(user): CurrentUser,
+    body: RawBody,
+) -> Result<HttpResponse, Problem> {
+    let (password, code) = body.json::<TotpDisableRequest>().await?;
+    state.mfa.disable(&user, &password, &code).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A superuser turns off the TOTP (enabled or pending) of a user who lost their device.
+#[utoipa::path(
+    delete, path = "/users/{id}/mfa/totp", tag = "mfa", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses(
+        (status = 204, description = "Off"),
+        (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
+        (status = 404, description = "No such user, or no TOTP", body = ProblemBody),
+    )
+)]
+pub async fn reset(
+    state: web::Data<AppState>,
+    CurrentUser(actor): CurrentUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let id = user_id(&path)?;
+    state.mfa.reset(&actor, id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The second step of a login with TOTP: the `mfa_token` from `POST /auth/token`'s 403
+/// and a TOTP or recovery code.
+#[utoipa::path(
+    post, path = "/auth/mfa", tag = "auth",
+    request_body = MfaRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, description = "Unknown, expired or spent mfa_token, or a wrong or already used code; the fifth wrong code spends the token", body = ProblemBody),
+        (status = 403, description = "Inactive user, or unverified email when verification is required", body = ProblemBody),
+        (status = 413, body = ProblemBody), (status = 415, body = ProblemBody), (status = 422, body = ProblemBody),
+        (status = 429, description = "Too many attempts from this address", body = ProblemBody, headers(("Retry-After" = u64))),
+    )
+)]
+pub async fn second_step(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: RawBody,
+) -> Result<HttpResponse, Problem> {
+    let (mfa_token, code) = body.json::<MfaRequest>().await?;
+    let ip = client_ip(&req, &state.trusted_proxies);
+    let key = format!("{}|mfa", ip.map(|ip| ip.to_string()).unwrap_or_default());
+    enforce(&state, Limit::Login, &key).await?;
+    let outcome = state
+        .auth
+        .complete_mfa(&mfa_token, &code, &client_of(&req, ip))
+        .await;
+    count_login(match &outcome {
+        Ok(_) => "success",
+        Err(_) => "mfa_failed",
+    });
+    Ok(tokens(&outcome?))
+}
