@@ -4,6 +4,16 @@
 
 pub use sea_orm_migration::prelude::*;
 
+/// The foreign key of a table's `user_id`: rows owned by a user go with it.
+fn owned_by_user(table: &'static str) -> ForeignKeyCreateStatement {
+    ForeignKey::create()
+        .name(format!("{table}_user_id_fkey"))
+        .from(table, "user_id")
+        .to("users", "id")
+        .on_delete(ForeignKeyAction::Cascade)
+        .to_owned()
+}
+
 mod m20261123_000001_users;
 mod m20261123_000002_sessions_and_outbox;
 mod m20261201_000003_user_count;

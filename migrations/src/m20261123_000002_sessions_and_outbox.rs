@@ -2,6 +2,8 @@
 //! reset) and the email outbox. Tokens are stored only as SHA-256 hashes.
 
 use sea_orm_migration::prelude::*;
+
+use crate::owned_by_user;
 use sea_orm_migration::schema::{
     big_integer, big_pk_auto, boolean, integer, string_len, text, text_null,
     timestamp_with_time_zone, timestamp_with_time_zone_null,
@@ -9,15 +11,6 @@ use sea_orm_migration::schema::{
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-fn owned_by_user(table: &'static str) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(format!("{table}_user_id_fkey"))
-        .from(table, "user_id")
-        .to("users", "id")
-        .on_delete(ForeignKeyAction::Cascade)
-        .to_owned()
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

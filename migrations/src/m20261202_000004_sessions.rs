@@ -3,6 +3,8 @@
 //! tokens: `refresh_tokens.family_id` is the session's id. Existing families get a row each.
 
 use sea_orm_migration::prelude::*;
+
+use crate::owned_by_user;
 use sea_orm_migration::schema::{
     big_integer, string_len, string_len_null, timestamp_with_time_zone,
     timestamp_with_time_zone_null,
@@ -35,13 +37,7 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone("last_used_at"))
                     .col(timestamp_with_time_zone("expires_at"))
                     .col(timestamp_with_time_zone_null("ended_at"))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("sessions_user_id_fkey")
-                            .from("sessions", "user_id")
-                            .to("users", "id")
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .foreign_key(&mut owned_by_user("sessions"))
                     .to_owned(),
             )
             .await?;

@@ -4,6 +4,8 @@
 //! of logins waiting for their second step.
 
 use sea_orm_migration::prelude::*;
+
+use crate::owned_by_user;
 use sea_orm_migration::schema::{
     big_integer, big_integer_null, big_pk_auto, binary_null, boolean, integer, string_len,
     timestamp_with_time_zone, timestamp_with_time_zone_null,
@@ -11,15 +13,6 @@ use sea_orm_migration::schema::{
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-fn owned_by_user(table: &'static str) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(format!("{table}_user_id_fkey"))
-        .from(table, "user_id")
-        .to("users", "id")
-        .on_delete(ForeignKeyAction::Cascade)
-        .to_owned()
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

@@ -100,7 +100,10 @@ impl Database {
         let mut options = ConnectOptions::new(settings.url.expose());
         options
             .max_connections(settings.max_connections.get())
-            .min_connections(1)
+            // The whole pool is opened at start and kept: a burst after a quiet spell (or
+            // the first one) must not wait for new connections (a TLS handshake each),
+            // which on a busy machine took 1–2 s and ran requests into the pool timeout.
+            .min_connections(settings.max_connections.get())
             .acquire_timeout(settings.acquire_timeout)
             .connect_timeout(settings.acquire_timeout)
             // A ping on every checkout doubles the round trips of a one-query request;

@@ -157,8 +157,30 @@ async fn limits_can_be_switched_off(backend: Backend) {
     }
 }
 
+async fn second_steps_are_limited_per_address_like_logins(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |s| {
+        s.rate_limit.enabled = true;
+        s.rate_limit.login_per_minute = NonZeroU32::new(3).expect("not zero");
+    })
+    .await
+    else {
+        return;
+    };
+    let attempt = async |token: &str| {
+        app.post_json("/auth/mfa", &json!({"mfa_token": token, "code": "123456"}))
+            .await
+    };
+    for token in ["a", "b", "c"] {
+        problem(attempt(token).await, StatusCode::UNAUTHORIZED).await;
+    }
+    let limited = attempt("d").await;
+    assert!(retry_after(&limited) >= 1);
+    problem(limited, StatusCode::TOO_MANY_REQUESTS).await;
+}
+
 shelter_test_support::on_both_backends!(
     logins_are_limited_per_address_and_username,
+    second_steps_are_limited_per_address_like_logins,
     signups_are_limited_per_address_and_recovery_per_email,
     forwarded_addresses_count_only_behind_a_trusted_proxy,
     limits_can_be_switched_off,
