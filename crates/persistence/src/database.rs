@@ -86,6 +86,14 @@ pub struct Database {
     outbox_signal: Arc<Notify>,
     /// The longest one store operation may take; see [`DatabaseSettings::acquire_timeout`].
     timeout: Duration,
+    max_connections: u32,
+}
+
+/// Holds `size` connections of `pool` at once, so that each is opened, then gives them
+/// back; how many it got.
+async fn open_all<DB: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<DB>, size: u32) -> usize {
+    let held = futures_util::future::join_all((0..size).map(|_| pool.acquire())).await;
+    held.iter().filter(|connection| connection.is_ok()).count()
 }
 
 impl Database {
@@ -100,10 +108,10 @@ impl Database {
         let mut options = ConnectOptions::new(settings.url.expose());
         options
             .max_connections(settings.max_connections.get())
-            // The whole pool is opened at start and kept: a burst after a quiet spell (or
-            // the first one) must not wait for new connections (a TLS handshake each),
-            // which on a busy machine took 1–2 s and ran requests into the pool timeout.
-            .min_connections(settings.max_connections.get())
+            .min_connections(1)
+            // A connection once opened is kept (see `warm_up`): a burst after a quiet
+            // spell must not wait for new connections, a TLS handshake each.
+            .idle_timeout(None)
             .acquire_timeout(settings.acquire_timeout)
             .connect_timeout(settings.acquire_timeout)
             // A ping on every checkout doubles the round trips of a one-query request;
@@ -127,7 +135,22 @@ impl Database {
             connection,
             outbox_signal: Arc::default(),
             timeout: settings.acquire_timeout,
+            max_connections: settings.max_connections.get(),
         })
+    }
+
+    /// Opens the rest of the pool, in the background of a running service: the first
+    /// burst must not wait for new connections (on a busy machine, 16 handshakes at once
+    /// took 1–2 s and ran requests into the pool timeout). Failures only mean the pool
+    /// grows on demand instead.
+    pub async fn warm_up(self) {
+        let size = self.max_connections;
+        let opened = if self.connection.get_database_backend() == DatabaseBackend::Postgres {
+            open_all(self.connection.get_postgres_connection_pool(), size).await
+        } else {
+            open_all(self.connection.get_sqlite_connection_pool(), size).await
+        };
+        tracing::debug!(opened, size, "warmed the database pool");
     }
 
     /// Brings the schema up to date. On PostgreSQL an advisory lock serialises instances

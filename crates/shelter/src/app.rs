@@ -294,6 +294,7 @@ impl Application {
         application.spawn(move |stop| purged.purge_until_stopped(stop));
         let sampled = database.clone();
         application.spawn(move |stop| sampled.sample_until_stopped(stop));
+        tokio::spawn(database.clone().warm_up());
         if let Some((bus, inbox)) = redis_bus {
             application.spawn(move |stop| bus.deliver_to(inbox, stop));
         }
