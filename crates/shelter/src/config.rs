@@ -299,6 +299,36 @@ mod tests {
     }
 
     #[test]
+    fn token_names_default_to_the_public_url_and_shelter() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SHELTER_PUBLIC_URL", "https://auth.example.com/");
+            let s = load_in(jail).expect("loads");
+            assert_eq!(s.jwt.algorithm, JwtAlgorithm::Hs256);
+            let names = s.token_audience();
+            assert_eq!(
+                names.issuer, "https://auth.example.com",
+                "no trailing slash"
+            );
+            assert_eq!(names.audience, "shelter");
+            jail.set_env("SHELTER_JWT_ISSUER", "https://id.example.com");
+            jail.set_env("SHELTER_JWT_AUDIENCE", "billing");
+            jail.set_env("SHELTER_JWT_ALGORITHM", "EdDSA");
+            jail.set_env(
+                "SHELTER_SECRET_KEY",
+                "a-secret-key-that-is-long-enough-0123456789",
+            );
+            let s = load_in(jail).expect("loads");
+            assert_eq!(s.jwt.algorithm, JwtAlgorithm::EdDsa);
+            let names = s.token_audience();
+            assert_eq!(
+                (names.issuer.as_str(), names.audience.as_str()),
+                ("https://id.example.com", "billing")
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
     fn shelter_config_names_another_file_which_must_exist() {
         Jail::expect_with(|jail| {
             jail.create_file("other.toml", "port = 9100")?;
@@ -398,6 +428,11 @@ mod tests {
                 "short",
                 "SHELTER_FIRST_SUPERUSER_PASSWORD",
             ),
+            ("SHELTER_JWT_ALGORITHM", "RS256", "SHELTER_JWT_ALGORITHM"),
+            ("SHELTER_JWT_ALGORITHM", "eddsa", "SHELTER_JWT_ALGORITHM"),
+            ("SHELTER_JWT_AUDIENCE", " ", "SHELTER_JWT_AUDIENCE"),
+            // EdDSA seals its keys with the secret key, so it cannot do without one.
+            ("SHELTER_JWT_ALGORITHM", "EdDSA", "SHELTER_SECRET_KEY"),
         ];
         for (variable, value, named) in cases {
             Jail::expect_with(|jail| {
