@@ -20,6 +20,7 @@ mod m20261201_000003_user_count;
 mod m20261202_000004_sessions;
 mod m20261202_000005_signing_keys;
 mod m20261202_000006_totp;
+mod m20261202_000007_audit_events;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000004_sessions::Migration),
             Box::new(m20261202_000005_signing_keys::Migration),
             Box::new(m20261202_000006_totp::Migration),
+            Box::new(m20261202_000007_audit_events::Migration),
         ]
     }
 }

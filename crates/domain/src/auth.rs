@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use secrecy::SecretString;
 
 use crate::address::EmailAddress;
+use crate::audit::{AuditEvent, AuditLog, LoginFailure};
 use crate::email::{EmailKind, PendingToken, TokenPurpose};
 use crate::error::AuthError;
 use crate::mfa::{self, Authenticator};
@@ -62,6 +63,7 @@ pub struct AuthService {
     hasher: Arc<dyn PasswordHasher>,
     tokens: Arc<dyn TokenIssuer>,
     authenticator: Arc<dyn Authenticator>,
+    audit: Arc<dyn AuditLog>,
     clock: Arc<dyn Clock>,
     policy: SessionPolicy,
     /// Told when a reset ends every session of a user.
@@ -75,6 +77,8 @@ pub struct AuthPorts {
     pub hasher: Arc<dyn PasswordHasher>,
     pub tokens: Arc<dyn TokenIssuer>,
     pub authenticator: Arc<dyn Authenticator>,
+    /// Records what changes nothing else: failed logins.
+    pub audit: Arc<dyn AuditLog>,
     pub clock: Arc<dyn Clock>,
     /// Told when logins end.
     pub ended: Arc<dyn SessionEvents>,
@@ -88,6 +92,7 @@ impl AuthService {
             hasher,
             tokens,
             authenticator,
+            audit,
             clock,
             ended,
         } = ports;
@@ -97,6 +102,7 @@ impl AuthService {
             hasher,
             tokens,
             authenticator,
+            audit,
             clock,
             policy,
             ended,
@@ -128,9 +134,24 @@ impl AuthService {
             .await?;
         let user = match user {
             Some(user) if verified => user,
-            _ => return Err(AuthError::InvalidCredentials),
+            Some(user) => {
+                self.failed(Some(user.id), LoginFailure::BadPassword).await;
+                return Err(AuthError::InvalidCredentials);
+            }
+            None => {
+                self.failed(None, LoginFailure::UnknownUser).await;
+                return Err(AuthError::InvalidCredentials);
+            }
         };
-        self.may_hold_tokens(&user)?;
+        if let Err(refused) = self.may_hold_tokens(&user) {
+            let reason = if matches!(refused, AuthError::Inactive) {
+                LoginFailure::Inactive
+            } else {
+                LoginFailure::Unverified
+            };
+            self.failed(Some(user.id), reason).await;
+            return Err(refused);
+        }
         let now = self.clock.now();
         if user.totp.is_on() {
             let mfa_token = SecretToken::generate();
@@ -171,6 +192,7 @@ impl AuthService {
         )
         .await?;
         if !right {
+            self.failed(Some(user.id), LoginFailure::MfaFailed).await;
             self.sessions.fail_challenge(&token, MFA_ATTEMPTS).await?;
             return Err(AuthError::InvalidMfa);
         }
@@ -178,6 +200,18 @@ impl AuthService {
             return Err(AuthError::InvalidMfa);
         }
         self.start_session(user, client, now).await
+    }
+
+    /// Records a failed login. The answer does not wait on the log's health: a log that is
+    /// down is a warning, not a different answer (which would tell attempts apart).
+    async fn failed(&self, user: Option<UserId>, reason: LoginFailure) {
+        let event = AuditEvent::login_failed(user, reason);
+        if let Err(error) = self.audit.record(event, self.clock.now()).await {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "could not record a failed login"
+            );
+        }
     }
 
     async fn start_session(
@@ -455,11 +489,19 @@ mod tests {
                 hasher: Arc::new(hasher),
                 tokens: Arc::new(tokens),
                 authenticator: Arc::new(crate::mfa::MockAuthenticator::new()),
+                audit: Arc::new(recording()),
                 clock: clock(),
                 ended: Arc::new(crate::realtime::NoSessions),
             },
             policy,
         )
+    }
+
+    /// An audit log that takes every event.
+    fn recording() -> crate::audit::MockAuditLog {
+        let mut audit = crate::audit::MockAuditLog::new();
+        audit.expect_record().returning(|_, _| Ok(()));
+        audit
     }
 
     fn service_told(
@@ -475,6 +517,7 @@ mod tests {
                 hasher: Arc::new(MockPasswordHasher::new()),
                 tokens: Arc::new(tokens),
                 authenticator: Arc::new(crate::mfa::MockAuthenticator::new()),
+                audit: Arc::new(recording()),
                 clock: clock(),
                 ended: Arc::new(events),
             },
@@ -740,6 +783,7 @@ mod tests {
                 hasher: Arc::new(accepting()),
                 tokens: Arc::new(MockTokenIssuer::new()),
                 authenticator: Arc::new(crate::mfa::MockAuthenticator::new()),
+                audit: Arc::new(recording()),
                 clock: clock(),
                 ended: Arc::new(ended),
             },

@@ -12,9 +12,11 @@
 //! - [`session`]: logins and the `sid` that ties access tokens to them.
 //! - [`mfa`]: the TOTP second factor (`MfaService`, the `Authenticator` port).
 //! - [`keys`]: which signing key signs and which are published, from their dates.
+//! - [`audit`]: the audit log's events and port.
 //! - [`error`]: one error enum per concern, in domain words.
 
 pub mod address;
+pub mod audit;
 pub mod auth;
 pub mod email;
 pub mod error;

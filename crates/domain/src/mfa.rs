@@ -224,10 +224,11 @@ impl MfaService {
         self.turn_off(user.id, now).await
     }
 
-    /// A superuser turns off the TOTP of a user who lost their device.
+    /// A superuser turns off the TOTP of a user who lost their device. Idempotent: a user
+    /// without TOTP is left as they are.
     ///
     /// # Errors
-    /// `NotSuperuser`; `NotFound`; `MfaNotEnabled`.
+    /// `NotSuperuser`; `NotFound`.
     pub async fn reset(&self, actor: &User, id: UserId) -> Result<(), UserError> {
         if !actor.is_superuser {
             return Err(UserError::NotSuperuser);
@@ -238,7 +239,7 @@ impl MfaService {
             .await?
             .ok_or(UserError::NotFound)?;
         if matches!(user.totp, Totp::Off) {
-            return Err(UserError::MfaNotEnabled);
+            return Ok(());
         }
         self.turn_off(id, self.clock.now()).await
     }

@@ -17,6 +17,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use shelter_migration::{Migrator, MigratorTrait};
 use tokio::sync::Notify;
 
+use crate::audit::SeaOrmAuditLog;
 use crate::entity::{email_outbox, one_time_token, refresh_token, session};
 use crate::keys::SeaOrmSigningKeyStore;
 use crate::outbox::{self, SeaOrmEmailOutbox};
@@ -26,6 +27,7 @@ use crate::users::SeaOrmUserRepository;
 /// What a clean-up removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {
+    pub audit_events: u64,
     pub sessions: u64,
     pub refresh_tokens: u64,
     pub one_time_tokens: u64,
@@ -77,6 +79,8 @@ pub struct DatabaseSettings {
     /// cancels a statement that runs longer, so a runaway query cannot hold a connection
     /// (and its locks) after the request that sent it has been answered.
     pub statement_timeout: Duration,
+    /// How long audit events are kept before the purge deletes them.
+    pub audit_retention: chrono::Duration,
 }
 
 /// A pooled connection to SQLite or PostgreSQL.
@@ -87,6 +91,7 @@ pub struct Database {
     /// The longest one store operation may take; see [`DatabaseSettings::acquire_timeout`].
     timeout: Duration,
     max_connections: u32,
+    audit_retention: chrono::Duration,
 }
 
 /// Holds `size` connections of `pool` at once, so that each is opened, then gives them
@@ -136,6 +141,7 @@ impl Database {
             outbox_signal: Arc::default(),
             timeout: settings.acquire_timeout,
             max_connections: settings.max_connections.get(),
+            audit_retention: settings.audit_retention,
         })
     }
 
@@ -202,6 +208,10 @@ impl Database {
 
     pub fn refresh_tokens(&self) -> SeaOrmRefreshTokenStore {
         SeaOrmRefreshTokenStore::new(self.connection.clone(), self.timeout)
+    }
+
+    pub fn audit_log(&self) -> SeaOrmAuditLog {
+        SeaOrmAuditLog::new(self.connection.clone(), self.timeout)
     }
 
     pub fn signing_keys(&self) -> SeaOrmSigningKeyStore {
@@ -274,7 +284,8 @@ impl Database {
         }
     }
 
-    /// Deletes what can no longer be used: ended or expired sessions, expired or revoked
+    /// Deletes what can no longer be used or is past its keeping: audit events older than
+    /// the retention, ended or expired sessions, expired or revoked
     /// refresh tokens (spent but
     /// unexpired ones stay, to detect reuse), expired or spent one-time tokens, and emails
     /// delivered more than a day ago.
@@ -282,6 +293,9 @@ impl Database {
     /// # Errors
     /// When a delete fails.
     pub async fn purge(&self, now: DateTime<Utc>) -> anyhow::Result<Purged> {
+        let audit_events = crate::audit::purge(&self.connection, now - self.audit_retention)
+            .await
+            .context("purge audit events")?;
         let sessions = session::Entity::delete_many()
             .filter(
                 Condition::any()
@@ -320,6 +334,7 @@ impl Database {
             .context("purge delivered emails")?
             .rows_affected;
         Ok(Purged {
+            audit_events,
             sessions,
             refresh_tokens,
             one_time_tokens,

@@ -140,6 +140,31 @@ pub mod mfa_challenge {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod audit_event {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_events")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub time: DateTimeUtc,
+        pub event_type: String,
+        pub actor_id: Option<i64>,
+        pub user_id: Option<i64>,
+        pub ip: Option<String>,
+        pub user_agent: Option<String>,
+        pub request_id: Option<String>,
+        /// A JSON object of strings.
+        pub details: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod one_time_token {
     use sea_orm::entity::prelude::*;
 

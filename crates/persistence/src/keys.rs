@@ -3,10 +3,13 @@
 use async_trait::async_trait;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait, QueryOrder};
 use shelter_domain::StorageError;
+use shelter_domain::audit::{AuditEvent, EventType};
 use shelter_domain::keys::{SigningKeyStore, StoredKey};
 
+use crate::audit;
 use crate::entity::signing_key;
 use crate::fault::{DbResultExt as _, within};
+use crate::transaction::begin_write;
 
 pub struct SeaOrmSigningKeyStore {
     db: DatabaseConnection,
@@ -44,6 +47,10 @@ impl SigningKeyStore for SeaOrmSigningKeyStore {
 
     async fn add(&self, key: StoredKey) -> Result<bool, StorageError> {
         within(self.timeout, async {
+            let generation = key.generation;
+            let kid = key.kid.clone();
+            let created_at = key.created_at;
+            let txn = begin_write(&self.db).await?;
             let inserted = signing_key::ActiveModel {
                 kid: Set(key.kid),
                 generation: Set(key.generation),
@@ -52,10 +59,20 @@ impl SigningKeyStore for SeaOrmSigningKeyStore {
                 created_at: Set(key.created_at),
                 activates_at: Set(key.activates_at),
             }
-            .insert(&self.db)
+            .insert(&txn)
             .await;
             match inserted {
-                Ok(_) => Ok(true),
+                Ok(_) => {
+                    // The first key is made at the first start; every later one by a rotation.
+                    if generation > 1 {
+                        let rotated = AuditEvent::new(EventType::KeysRotated, None, None)
+                            .detail("kid", kid)
+                            .detail("generation", generation.to_string());
+                        audit::write(&txn, [rotated], created_at).await?;
+                    }
+                    txn.commit().await.store_context("commit a signing key")?;
+                    Ok(true)
+                }
                 Err(error)
                     if matches!(
                         error.sql_err(),

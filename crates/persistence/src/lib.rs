@@ -11,6 +11,7 @@
 //! - `entity`: the SeaORM models, private to this crate: they are neither domain types nor
 //!   HTTP DTOs.
 
+pub mod audit;
 mod cache;
 mod database;
 mod entity;
@@ -21,6 +22,7 @@ mod sessions;
 mod transaction;
 mod users;
 
+pub use audit::SeaOrmAuditLog;
 pub use cache::{CachedSessions, CachedUsers, UserCache};
 pub use database::{Database, DatabaseSettings, DatabaseUrl, Purged};
 pub use keys::SeaOrmSigningKeyStore;

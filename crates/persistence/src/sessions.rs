@@ -11,9 +11,11 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
 };
+use shelter_domain::audit::{AuditEvent, EventType};
 use shelter_domain::ports::{NewRefreshToken, RefreshTokenStore, Rotation};
 use shelter_domain::{ClientInfo, Session, SessionId, StorageError, TokenHash, UserId};
 
+use crate::audit;
 use crate::entity::{mfa_challenge, refresh_token, session};
 use crate::fault::{DbResultExt as _, within};
 use crate::transaction::begin_write;
@@ -151,6 +153,9 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
             .await
             .store_context("store session")?;
             insert(&txn, &id.to_string(), user.get(), token, now).await?;
+            let login = AuditEvent::new(EventType::LoginSucceeded, Some(user), Some(user))
+                .detail("session", id.to_string());
+            audit::write(&txn, [login], now).await?;
             txn.commit().await.store_context("commit session")?;
             Ok(id)
         })
@@ -209,6 +214,13 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
                 Some(_) => {
                     tracing::warn!(user_id = user, "refresh token reused; the login is revoked");
                     end(&txn, user, &family, now).await?;
+                    let reuse = AuditEvent::new(
+                        EventType::RefreshReuseDetected,
+                        Some(UserId::new(user)),
+                        None,
+                    )
+                    .detail("session", family.clone());
+                    audit::write(&txn, [reuse], now).await?;
                     txn.commit().await.store_context("commit revocation")?;
                     return Ok(Rotation::Reused {
                         user: UserId::new(user),
@@ -249,6 +261,11 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
             };
             let txn = begin_write(&self.db).await?;
             let ended = end(&txn, user, &family, now).await?;
+            if ended {
+                let logout = AuditEvent::new(EventType::Logout, Some(UserId::new(user)), None)
+                    .detail("session", family.clone());
+                audit::write(&txn, [logout], now).await?;
+            }
             txn.commit().await.store_context("commit logout")?;
             Ok(ended.then_some((UserId::new(user), session_id(&family)?)))
         })
@@ -264,6 +281,11 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
         within(self.timeout, async {
             let txn = begin_write(&self.db).await?;
             let ended = end(&txn, user.get(), &session.to_string(), now).await?;
+            if ended {
+                let revoked = AuditEvent::new(EventType::SessionRevoked, Some(user), None)
+                    .detail("session", session.to_string());
+                audit::write(&txn, [revoked], now).await?;
+            }
             txn.commit().await.store_context("commit session end")?;
             Ok(ended)
         })

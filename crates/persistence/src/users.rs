@@ -12,6 +12,7 @@ use sea_orm::{
     DatabaseConnection, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     QuerySelect, Statement,
 };
+use shelter_domain::audit::{AuditEvent, EventType};
 use shelter_domain::ports::UserRepository;
 use shelter_domain::{
     EmailAddress, NewUser, Page, PasswordHash, PendingToken, StoreError, TokenHash, TokenPurpose,
@@ -20,6 +21,7 @@ use shelter_domain::{
 
 use tokio::sync::Notify;
 
+use crate::audit;
 use crate::entity::{one_time_token, recovery_code, user};
 use crate::fault::{DbResultExt as _, classify, within};
 use crate::outbox::store_token_and_queue;
@@ -179,6 +181,8 @@ impl UserRepository for SeaOrmUserRepository {
                 )
                 .await?;
             }
+            let signup = AuditEvent::new(EventType::Signup, Some(UserId::new(model.id)), None);
+            audit::write(&txn, [signup], now).await?;
             txn.commit().await.store_context("commit signup")?;
             if verification.is_some() {
                 self.outbox.notify_one();
@@ -258,6 +262,7 @@ impl UserRepository for SeaOrmUserRepository {
                 Self::lock_for_write(&txn, id, expected_revision, |user| changes.demotes(user))
                     .await?;
             let (revision, token_version) = (current.revision, current.token_version);
+            let events = changes.audit_events(id, current.totp_enabled);
             let mut model = current.into_active_model();
             if let Some(email) = changes.new_email() {
                 model.email = Set(email.as_str().to_owned());
@@ -298,6 +303,7 @@ impl UserRepository for SeaOrmUserRepository {
             if let Some(pending) = changes.verification() {
                 store_token_and_queue(&txn, id, TokenPurpose::VerifyEmail, pending, now).await?;
             }
+            audit::write(&txn, events, now).await?;
             txn.commit().await.store_context("commit user update")?;
             if changes.verification().is_some() {
                 self.outbox.notify_one();
@@ -315,6 +321,8 @@ impl UserRepository for SeaOrmUserRepository {
                 .exec(&txn)
                 .await
                 .store_context("delete user")?;
+            let deleted = AuditEvent::new(EventType::UserDeleted, Some(id), None);
+            audit::write(&txn, [deleted], Utc::now()).await?;
             txn.commit().await.store_context("commit user deletion")?;
             Ok(())
         })
@@ -331,6 +339,11 @@ impl UserRepository for SeaOrmUserRepository {
         within(self.timeout, async {
             let txn = self.begin_write().await?;
             store_token_and_queue(&txn, user, purpose, &token, now).await?;
+            if purpose == TokenPurpose::ResetPassword {
+                let requested =
+                    AuditEvent::new(EventType::PasswordResetRequested, Some(user), None);
+                audit::write(&txn, [requested], now).await?;
+            }
             txn.commit().await.store_context("commit one-time token")?;
             self.outbox.notify_one();
             Ok(())
@@ -364,6 +377,12 @@ impl UserRepository for SeaOrmUserRepository {
                 model.updated_at = Set(now);
                 model.update(&txn).await.store_context("verify email")?
             };
+            let verified = AuditEvent::new(
+                EventType::EmailVerified,
+                Some(UserId::new(updated.id)),
+                None,
+            );
+            audit::write(&txn, [verified], now).await?;
             txn.commit().await.store_context("commit verification")?;
             to_domain(updated).map(Some)
         })
@@ -456,6 +475,12 @@ impl UserRepository for SeaOrmUserRepository {
                 .update(&txn)
                 .await
                 .store_context("set the new password")?;
+            let reset = AuditEvent::new(
+                EventType::PasswordReset,
+                Some(UserId::new(updated.id)),
+                None,
+            );
+            audit::write(&txn, [reset], now).await?;
             txn.commit().await.store_context("commit password reset")?;
             to_domain(updated).map(Some)
         })

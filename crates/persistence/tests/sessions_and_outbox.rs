@@ -499,6 +499,7 @@ async fn purge_removes_what_can_no_longer_be_used(backend: Backend) {
         .await
         .expect("purge");
     assert_eq!(purged.sessions, 1, "{purged:?}");
+    assert_eq!(purged.audit_events, 0, "kept for 90 days: {purged:?}");
     assert_eq!(purged.refresh_tokens, 1, "{purged:?}");
     assert_eq!(purged.one_time_tokens, 1, "{purged:?}");
     assert_eq!(purged.emails, 1, "{purged:?}");
@@ -518,6 +519,14 @@ async fn purge_removes_what_can_no_longer_be_used(backend: Backend) {
             user: UserId::new(user.id.get()),
             session
         }
+    );
+    let later = database
+        .purge(now() + Duration::days(91))
+        .await
+        .expect("purge");
+    assert!(
+        later.audit_events >= 3,
+        "the signup and two logins, past their keeping: {later:?}"
     );
 }
 

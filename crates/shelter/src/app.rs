@@ -16,6 +16,7 @@ use secrecy::SecretString;
 use shelter_auth::{
     Argon2PasswordHasher, HashingParams, JwtTokenIssuer, KeyRing, TotpAuthenticator,
 };
+use shelter_domain::audit::AuditService;
 use shelter_domain::mfa::Authenticator;
 use shelter_domain::ports::{
     Clock, Mailer, PasswordHasher, RefreshTokenStore, SystemClock, UserRepository,
@@ -120,6 +121,7 @@ pub fn build_state(
             Arc::clone(&clock),
             hub.clone(),
         )),
+        audit: Arc::new(AuditService::new(Arc::new(database.audit_log()))),
         mfa: Arc::new(MfaService::new(
             fresh_users,
             Arc::clone(&hasher),
@@ -133,6 +135,7 @@ pub fn build_state(
                 hasher,
                 tokens,
                 authenticator,
+                audit: Arc::new(database.audit_log()),
                 clock,
                 ended: hub.clone(),
             },

@@ -106,6 +106,9 @@ pub struct Settings {
         deserialize_with = "lenient::seconds_or_zero"
     )]
     pub user_cache: Duration,
+    /// How long audit events are kept.
+    #[serde(rename = "audit_retention_days", deserialize_with = "lenient::days")]
+    pub audit_retention: Duration,
     pub database: DatabaseSection,
     pub jwt: JwtSection,
     pub hashing: HashingSection,
@@ -133,6 +136,7 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             log_format: LogFormat::Pretty,
             user_cache: Duration::from_secs(30),
+            audit_retention: Duration::from_hours(90 * 24),
             database: DatabaseSection::default(),
             jwt: JwtSection::default(),
             hashing: HashingSection::default(),

@@ -1,5 +1,6 @@
 //! The HTTP adapter: handlers, DTOs, extractors, middleware and the OpenAPI document.
 
+mod audit;
 mod auth;
 mod chat;
 mod cors;
@@ -49,6 +50,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/users/me/mfa/totp/confirm").route(web::post().to(mfa::confirm)))
     .service(web::resource("/users/{id}/mfa/totp").route(web::delete().to(mfa::reset)))
     .service(web::resource("/users/me/sessions").route(web::get().to(sessions::list)))
+    .service(web::resource("/users/me/audit-events").route(web::get().to(audit::list_own)))
+    .service(web::resource("/audit-events").route(web::get().to(audit::list)))
     .service(web::resource("/users/me/sessions/{id}").route(web::delete().to(sessions::end)))
     .service(
         web::resource("/users/{id}")

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ipnet::IpNet;
+use shelter_domain::audit::AuditService;
 use shelter_domain::realtime::RateLimiter;
 use shelter_domain::{AuthService, MfaService, UserService};
 
@@ -23,6 +24,7 @@ pub struct AppState {
     pub users: Arc<UserService>,
     pub auth: Arc<AuthService>,
     pub mfa: Arc<MfaService>,
+    pub audit: Arc<AuditService>,
     pub probes: Vec<Arc<dyn Probe>>,
     pub hub: Arc<Hub>,
     /// `None` when rate limits are switched off.

@@ -102,6 +102,7 @@ impl TestDatabase {
             max_connections: std::num::NonZeroU32::new(10).expect("ten is not zero"),
             acquire_timeout: Duration::from_secs(10),
             statement_timeout: Duration::from_secs(30),
+            audit_retention: chrono::Duration::days(90),
         }
     }
 

@@ -25,6 +25,7 @@ impl Settings {
             max_connections: self.database.max_connections,
             acquire_timeout: self.database.timeout,
             statement_timeout: self.request_timeout,
+            audit_retention: chrono_span(self.audit_retention),
         }
     }
 

@@ -160,11 +160,13 @@ pub async fn password_recovery(
     // queued; a crash in the few milliseconds before that loses the request, and the
     // user asks again.
     let auth = state.auth.clone();
-    tokio::spawn(async move {
+    // The request's context goes with the work, for its audit event.
+    let context = shelter_persistence::audit::current();
+    tokio::spawn(shelter_persistence::audit::scope(context, async move {
         if let Err(error) = auth.request_password_reset(&email).await {
             tracing::error!(error = format!("{error:#}"), "password recovery failed");
         }
-    });
+    }));
     Ok(HttpResponse::Accepted().json(Accepted {
         detail: "If this email is registered, a reset link is on its way",
     }))

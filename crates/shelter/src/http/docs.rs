@@ -11,7 +11,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::problem::PROBLEM_JSON;
-use super::{auth, chat, dto, health, jwks, metrics, mfa, problem, sessions, users};
+use super::{audit, auth, chat, dto, health, jwks, metrics, mfa, problem, sessions, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,7 +21,7 @@ use super::{auth, chat, dto, health, jwks, metrics, mfa, problem, sessions, user
         users::read, users::update_one, users::delete_one,
         auth::token, auth::refresh, auth::logout, auth::verify_email, auth::password_recovery,
         auth::reset_password, mfa::second_step, mfa::enrol, mfa::confirm, mfa::disable, mfa::reset,
-        sessions::list, sessions::end, jwks::jwks, health::live,
+        sessions::list, sessions::end, audit::list, audit::list_own, jwks::jwks, health::live,
         health::ready,
         metrics::metrics, chat::connect,
     ),
@@ -31,6 +31,7 @@ use super::{auth, chat, dto, health, jwks, metrics, mfa, problem, sessions, user
         (name = "users", description = "Signup and account management"),
         (name = "auth", description = "Login, sessions, email verification and password reset"),
         (name = "mfa", description = "The TOTP second factor"),
+        (name = "audit", description = "The audit log of security events"),
         (name = "health", description = "Probes for orchestrators"),
         (name = "chat", description = "The WebSocket chat"),
     )

@@ -437,7 +437,9 @@ impl FromRequest for CurrentLogin {
         Box::pin(async move {
             let token = token.ok_or_else(|| Problem::unauthorized("Not authenticated"))?;
             let state = state.ok_or_else(|| Problem::internal(&anyhow::anyhow!("no app state")))?;
-            Ok(Self(state.auth.authenticate(&token).await?))
+            let login = state.auth.authenticate(&token).await?;
+            shelter_persistence::audit::set_actor(login.user.id);
+            Ok(Self(login))
         })
     }
 }

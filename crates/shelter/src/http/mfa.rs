@@ -93,14 +93,15 @@ pub async fn disable(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// A superuser turns off the TOTP (enabled or pending) of a user who lost their device.
+/// A superuser turns off the TOTP (enabled or pending) of a user who lost their device;
+/// 204 also when it was off already.
 #[utoipa::path(
     delete, path = "/users/{id}/mfa/totp", tag = "mfa", security(("bearer" = [])),
     params(("id" = i64, Path)),
     responses(
-        (status = 204, description = "Off"),
+        (status = 204, description = "Off (also when it was off already)"),
         (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
-        (status = 404, description = "No such user, or no TOTP", body = ProblemBody),
+        (status = 404, description = "No such user", body = ProblemBody),
     )
 )]
 pub async fn reset(

@@ -10,12 +10,28 @@ use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{StatusCode, Uri};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse, ResponseError};
+use shelter_domain::audit::RequestContext;
+use shelter_persistence::audit;
 use tracing::Instrument as _;
 
 use super::problem::{PROBLEM_JSON, Problem};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub const PROCESS_TIME: HeaderName = HeaderName::from_static("x-process-time");
+
+/// Where the request comes from, for the audit events it causes.
+fn request_context(req: &ServiceRequest, request_id: &str) -> RequestContext {
+    let trusted = req
+        .app_data::<actix_web::web::Data<crate::state::AppState>>()
+        .map(|state| state.trusted_proxies.clone())
+        .unwrap_or_default();
+    let ip = super::limits::client_ip(req.request(), &trusted);
+    RequestContext {
+        request_id: Some(request_id.to_owned()),
+        client: super::auth::client_of(req.request(), ip),
+        actor: None,
+    }
+}
 
 pub async fn observe(
     mut req: ServiceRequest,
@@ -45,7 +61,12 @@ pub async fn observe(
     // Handlers' and extractors' errors arrive here as responses already; an `Err` comes
     // only from an inner middleware and is answered by actix itself. Past the deadline
     // the handler is dropped, which cancels its database work.
-    let outcome = tokio::time::timeout(deadline, next.call(req).instrument(span.clone())).await;
+    let context = request_context(&req, &request_id);
+    let outcome = tokio::time::timeout(
+        deadline,
+        audit::scope(context, next.call(req).instrument(span.clone())),
+    )
+    .await;
     let elapsed = started.elapsed();
     let (result, status) = if let Ok(response) = outcome {
         let mut response = as_problem(response?.map_into_boxed_body());

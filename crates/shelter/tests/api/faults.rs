@@ -20,6 +20,12 @@ use shelter_domain::{
 
 use crate::helpers::{SECRET_KEY, problem};
 
+fn accepting_audit() -> shelter_domain::audit::MockAuditLog {
+    let mut audit = shelter_domain::audit::MockAuditLog::new();
+    audit.expect_record().returning(|_, _| Ok(()));
+    audit
+}
+
 struct DownProbe;
 
 #[async_trait]
@@ -69,6 +75,9 @@ fn broken_app() -> String {
             clock.clone(),
             hub.clone(),
         )),
+        audit: Arc::new(shelter_domain::audit::AuditService::new(Arc::new(
+            accepting_audit(),
+        ))),
         mfa: Arc::new(MfaService::new(
             users.clone(),
             hasher.clone(),
@@ -82,6 +91,7 @@ fn broken_app() -> String {
                 hasher,
                 tokens,
                 authenticator: Arc::new(MockAuthenticator::new()),
+                audit: Arc::new(accepting_audit()),
                 clock,
                 ended: hub.clone(),
             },

@@ -157,18 +157,7 @@ async fn two_instances_rotate_together_and_old_tokens_keep_working(backend: Back
         );
     }
     let new = two.token_for(&user).await;
-    let published = one
-        .get("/.well-known/jwks.json")
-        .send()
-        .await
-        .expect("request")
-        .text()
-        .await
-        .expect("text");
-    for token in [&old, &new] {
-        let claims = verified_from_jwks_alone(&published, token);
-        assert_eq!(claims, claims_of(token));
-    }
+    let published = verify_from_the_jwks_alone(&one, &[&old, &new]).await;
     eprintln!(
         "{}: old and new tokens verified by jsonwebtoken from the JWKS alone",
         at()
@@ -179,6 +168,32 @@ async fn two_instances_rotate_together_and_old_tokens_keep_working(backend: Back
     );
 
     refuses_altered_tokens(&one, &new).await;
+    let admin = one.admin_token().await;
+    let rotations = one.get_as("/audit-events?type=keys_rotated", &admin).await;
+    let rotations = body(rotations).await;
+    assert_eq!(
+        rotations["items"].as_array().map(Vec::len),
+        Some(1),
+        "{rotations}"
+    );
+    assert_eq!(rotations["items"][0]["details"]["kid"], second.as_str());
+}
+
+/// Fetches the JWKS of `app` and verifies each token from it alone; the JWKS text.
+async fn verify_from_the_jwks_alone(app: &TestApp, tokens: &[&str]) -> String {
+    let published = app
+        .get("/.well-known/jwks.json")
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("text");
+    for token in tokens {
+        let claims = verified_from_jwks_alone(&published, token);
+        assert_eq!(claims, claims_of(token));
+    }
+    published
 }
 
 async fn refuses_altered_tokens(app: &TestApp, token: &str) {
