@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{StorageError, StoreError, UserError};
 use crate::session::ClientInfo;
-use crate::user::{User, UserId};
+use crate::user::{Totp, User, UserChanges, UserId};
 
 /// Every kind of event the log records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -153,6 +153,37 @@ impl AuditEvent {
     pub fn login_failed(user: Option<UserId>, reason: LoginFailure) -> Self {
         Self::new(EventType::LoginFailed, user, user).detail("reason", reason.as_str())
     }
+}
+
+/// What the log records of `changes` to `user`, whose TOTP was on or not.
+pub fn events_of(changes: &UserChanges, user: UserId, mfa_was_on: bool) -> Vec<AuditEvent> {
+    let event = |kind| AuditEvent::new(kind, Some(user), None);
+    let mut events = Vec::new();
+    if changes.new_email().is_some() {
+        events.push(event(EventType::EmailChanged));
+    }
+    if changes.new_password_hash().is_some() {
+        events.push(event(EventType::PasswordChanged));
+    }
+    match changes.new_totp() {
+        Some(Totp::On { .. }) => events.push(event(EventType::MfaEnabled)),
+        Some(Totp::Off | Totp::Pending { .. }) if mfa_was_on => {
+            events.push(event(EventType::MfaDisabled));
+        }
+        _ => {}
+    }
+    let fields: Vec<&str> = [
+        (changes.new_username().is_some(), "username"),
+        (changes.is_active().is_some(), "is_active"),
+        (changes.is_superuser().is_some(), "is_superuser"),
+    ]
+    .into_iter()
+    .filter_map(|(changed, field)| changed.then_some(field))
+    .collect();
+    if !fields.is_empty() {
+        events.push(event(EventType::UserUpdated).detail("fields", fields.join(",")));
+    }
+    events
 }
 
 /// Where a request came from: what every event written during it records.

@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::address::EmailAddress;
-use crate::audit::{AuditEvent, EventType};
 use crate::email::{EmailKind, PendingToken};
 use crate::token::TokenHash;
 
@@ -385,37 +384,6 @@ impl UserChanges {
             && self.is_active.is_none()
             && self.is_superuser.is_none()
             && self.totp.is_none()
-    }
-
-    /// What the audit log records of these changes to `user`, whose TOTP was on or not.
-    pub fn audit_events(&self, user: UserId, mfa_was_on: bool) -> Vec<AuditEvent> {
-        let event = |kind| AuditEvent::new(kind, Some(user), None);
-        let mut events = Vec::new();
-        if self.email.is_some() {
-            events.push(event(EventType::EmailChanged));
-        }
-        if self.password_hash.is_some() {
-            events.push(event(EventType::PasswordChanged));
-        }
-        match &self.totp {
-            Some(Totp::On { .. }) => events.push(event(EventType::MfaEnabled)),
-            Some(Totp::Off | Totp::Pending { .. }) if mfa_was_on => {
-                events.push(event(EventType::MfaDisabled));
-            }
-            _ => {}
-        }
-        let fields: Vec<&str> = [
-            (self.username.is_some(), "username"),
-            (self.is_active.is_some(), "is_active"),
-            (self.is_superuser.is_some(), "is_superuser"),
-        ]
-        .into_iter()
-        .filter_map(|(changed, field)| changed.then_some(field))
-        .collect();
-        if !fields.is_empty() {
-            events.push(event(EventType::UserUpdated).detail("fields", fields.join(",")));
-        }
-        events
     }
 
     /// Whether applying these changes to `user` takes away an active superuser.

@@ -12,7 +12,7 @@ use sea_orm::{
     DatabaseConnection, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     QuerySelect, Statement,
 };
-use shelter_domain::audit::{AuditEvent, EventType};
+use shelter_domain::audit::{AuditEvent, EventType, events_of};
 use shelter_domain::ports::UserRepository;
 use shelter_domain::{
     EmailAddress, NewUser, Page, PasswordHash, PendingToken, StoreError, TokenHash, TokenPurpose,
@@ -262,7 +262,7 @@ impl UserRepository for SeaOrmUserRepository {
                 Self::lock_for_write(&txn, id, expected_revision, |user| changes.demotes(user))
                     .await?;
             let (revision, token_version) = (current.revision, current.token_version);
-            let events = changes.audit_events(id, current.totp_enabled);
+            let events = events_of(&changes, id, current.totp_enabled);
             let mut model = current.into_active_model();
             if let Some(email) = changes.new_email() {
                 model.email = Set(email.as_str().to_owned());

@@ -21,11 +21,9 @@ pub const PROCESS_TIME: HeaderName = HeaderName::from_static("x-process-time");
 
 /// Where the request comes from, for the audit events it causes.
 fn request_context(req: &ServiceRequest, request_id: &str) -> RequestContext {
-    let trusted = req
+    let ip = req
         .app_data::<actix_web::web::Data<crate::state::AppState>>()
-        .map(|state| state.trusted_proxies.clone())
-        .unwrap_or_default();
-    let ip = super::limits::client_ip(req.request(), &trusted);
+        .and_then(|state| super::limits::client_ip(req.request(), &state.trusted_proxies));
     RequestContext {
         request_id: Some(request_id.to_owned()),
         client: super::auth::client_of(req.request(), ip),
