@@ -25,7 +25,7 @@ pub struct AuditParams {
     #[param(value_type = Option<i64>, minimum = 1)]
     pub user_id: Option<String>,
     /// Only events of this type.
-    #[param(rename = "type", value_type = Option<String>, example = "login_failed")]
+    #[param(rename = "type", schema_with = event_type_schema, required = false, example = "login_failed")]
     #[serde(rename = "type")]
     pub kind: Option<String>,
     /// Only events older than this event id: the `id` of the last event of the page before.
@@ -34,6 +34,14 @@ pub struct AuditParams {
     /// Events to return, 1–100 (default 50).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
+}
+
+/// The event types, named once (by the domain).
+fn event_type_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(EventType::ALL.map(EventType::as_str)))
+        .build()
 }
 
 /// One event; never a password, token, code or hash.
