@@ -189,8 +189,7 @@ impl KeyRing {
         pick: impl Fn(&LoadedKey, KeyState) -> Option<T>,
     ) -> Vec<T> {
         let keys = self.keys();
-        let stored: Vec<StoredKey> = keys.iter().map(|k| k.stored.clone()).collect();
-        states(&stored, now, self.lifetime)
+        states(keys.iter().map(|k| &k.stored), now, self.lifetime)
             .into_iter()
             .filter_map(|(key, state)| {
                 let loaded = keys.iter().find(|k| k.stored.kid == key.kid)?;

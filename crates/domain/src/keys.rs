@@ -80,12 +80,12 @@ impl KeyState {
 
 /// The state of every key at `now`, in generation order, given the longest life of an
 /// access token (`lifetime`). `keys` may come in any order.
-pub fn states(
-    keys: &[StoredKey],
+pub fn states<'a>(
+    keys: impl IntoIterator<Item = &'a StoredKey>,
     now: DateTime<Utc>,
     lifetime: Duration,
-) -> Vec<(&StoredKey, KeyState)> {
-    let mut keys: Vec<&StoredKey> = keys.iter().collect();
+) -> Vec<(&'a StoredKey, KeyState)> {
+    let mut keys: Vec<&StoredKey> = keys.into_iter().collect();
     keys.sort_by_key(|key| key.generation);
     let signing = keys
         .iter()
@@ -147,7 +147,7 @@ mod tests {
     }
 
     fn named(keys: &[StoredKey], now: i64) -> Vec<(String, &'static str)> {
-        states(keys, at(now), Duration::minutes(30))
+        states(keys.iter(), at(now), Duration::minutes(30))
             .into_iter()
             .map(|(key, state)| (key.kid.clone(), state.as_str()))
             .collect()

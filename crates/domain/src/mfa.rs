@@ -18,6 +18,7 @@ use crate::error::{StoreError, UserError};
 use crate::ports::{Clock, PasswordHasher, UserRepository};
 use crate::token::{SecretToken, TokenHash};
 use crate::user::{Totp, User, UserChanges, UserId};
+use crate::users::confirm_password;
 
 /// Recovery codes handed out when TOTP is confirmed.
 pub const RECOVERY_CODES: usize = 10;
@@ -127,18 +128,6 @@ impl MfaService {
         }
     }
 
-    async fn check_password(&self, user: &User, password: &SecretString) -> Result<(), UserError> {
-        if self
-            .hasher
-            .verify(password, Some(user.password_hash.clone()))
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(UserError::WrongCurrentPassword)
-        }
-    }
-
     /// Starts (or restarts) an enrolment: a new secret that login does not ask for until
     /// [`MfaService::confirm`].
     ///
@@ -149,7 +138,7 @@ impl MfaService {
         user: &User,
         password: &SecretString,
     ) -> Result<Enrolment, UserError> {
-        self.check_password(user, password).await?;
+        confirm_password(self.hasher.as_ref(), user, password).await?;
         if user.totp.is_on() {
             return Err(UserError::MfaAlreadyEnabled);
         }
@@ -205,7 +194,7 @@ impl MfaService {
         password: &SecretString,
         code: &str,
     ) -> Result<(), UserError> {
-        self.check_password(user, password).await?;
+        confirm_password(self.hasher.as_ref(), user, password).await?;
         if !user.totp.is_on() {
             return Err(UserError::MfaNotEnabled);
         }

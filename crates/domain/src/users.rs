@@ -42,6 +42,25 @@ pub const VERIFICATION_TOKEN_LIFETIME: Duration = Duration::hours(48);
 /// unconditional write (see [`UserService::update`]).
 const OPTIMISTIC_ATTEMPTS: u32 = 8;
 
+/// Re-authentication: `password` must be `user`'s own.
+///
+/// # Errors
+/// `WrongCurrentPassword`, or the hasher's.
+pub(crate) async fn confirm_password(
+    hasher: &dyn PasswordHasher,
+    user: &User,
+    password: &SecretString,
+) -> Result<(), UserError> {
+    if hasher
+        .verify(password, Some(user.password_hash.clone()))
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(UserError::WrongCurrentPassword)
+    }
+}
+
 pub struct UserService {
     users: Arc<dyn UserRepository>,
     hasher: Arc<dyn PasswordHasher>,
@@ -172,13 +191,7 @@ impl UserService {
                 .current_password
                 .as_ref()
                 .ok_or(UserError::CurrentPasswordRequired)?;
-            if !self
-                .hasher
-                .verify(current, Some(actor.password_hash.clone()))
-                .await?
-            {
-                return Err(UserError::WrongCurrentPassword);
-            }
+            confirm_password(self.hasher.as_ref(), actor, current).await?;
         }
         let mut target = if actor.id == id {
             actor.clone()
