@@ -101,7 +101,7 @@ impl TokenIssuer for JwtTokenIssuer {
         now: DateTime<Utc>,
     ) -> anyhow::Result<AccessToken> {
         let claims = Claims {
-            sub: user.id.to_string(),
+            sub: user.id().to_string(),
             iat: now.timestamp(),
             exp: (now + self.lifetime).timestamp(),
             iss: self.names.issuer.clone(),
@@ -109,7 +109,7 @@ impl TokenIssuer for JwtTokenIssuer {
             jti: uuid::Uuid::new_v4().to_string(),
             sid: session.to_string(),
             typ: ACCESS.to_owned(),
-            ver: user.token_version,
+            ver: user.token_version(),
         };
         let token = match &self.keys {
             Keys::Shared { encoding, .. } => {
@@ -179,7 +179,7 @@ mod tests {
     use super::*;
     use base64::Engine as _;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use shelter_domain::{EmailAddress, PasswordHash, Username};
+    use shelter_domain::{EmailAddress, PasswordHash, StoredUser, Username};
 
     const SECRET: &str = "test-secret-test-secret-test-secret!";
 
@@ -219,7 +219,7 @@ mod tests {
     }
 
     fn user() -> User {
-        User {
+        StoredUser {
             id: UserId::new(7),
             email: EmailAddress::parse("ann@example.com").expect("email"),
             username: Username::parse("ann").expect("name"),
@@ -233,6 +233,7 @@ mod tests {
             created_at: now(),
             updated_at: now(),
         }
+        .into()
     }
 
     fn token() -> String {

@@ -39,7 +39,7 @@ pub use mfa::MfaService;
 pub use session::{ClientInfo, Session, SessionId};
 pub use token::{SecretToken, TokenHash};
 pub use user::{
-    Login, NewUser, Page, PageError, Password, PasswordError, PasswordHash, Totp, User,
+    Login, NewUser, Page, PageError, Password, PasswordError, PasswordHash, StoredUser, Totp, User,
     UserChanges, UserId, Username, UsernameError,
 };
 pub use users::{AccountUpdate, NewAccount, UserService};

@@ -186,9 +186,27 @@ impl fmt::Debug for PasswordHash {
     }
 }
 
-/// A stored user.
+/// A stored user. Read-only outside the domain: only the domain's services change a user,
+/// through [`UserChanges`], so no adapter or handler can pass on a user it altered itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
+    pub(crate) id: UserId,
+    pub(crate) email: EmailAddress,
+    pub(crate) username: Username,
+    pub(crate) password_hash: PasswordHash,
+    pub(crate) is_active: bool,
+    pub(crate) is_superuser: bool,
+    pub(crate) email_verified: bool,
+    pub(crate) totp: Totp,
+    pub(crate) token_version: i64,
+    pub(crate) revision: i64,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
+}
+
+/// A user as a store reads it back, the one way to make a [`User`] outside the domain.
+#[derive(Debug, Clone)]
+pub struct StoredUser {
     pub id: UserId,
     pub email: EmailAddress,
     pub username: Username,
@@ -197,30 +215,148 @@ pub struct User {
     pub is_superuser: bool,
     pub email_verified: bool,
     pub totp: Totp,
-    /// Bumped whenever every token issued so far must stop working (password change).
     pub token_version: i64,
-    /// Bumped on every change of the row; the HTTP layer's `ETag` is made from it.
     pub revision: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
+impl From<StoredUser> for User {
+    fn from(row: StoredUser) -> Self {
+        Self {
+            id: row.id,
+            email: row.email,
+            username: row.username,
+            password_hash: row.password_hash,
+            is_active: row.is_active,
+            is_superuser: row.is_superuser,
+            email_verified: row.email_verified,
+            totp: row.totp,
+            token_version: row.token_version,
+            revision: row.revision,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
 impl User {
+    pub fn id(&self) -> UserId {
+        self.id
+    }
+
+    pub fn email(&self) -> &EmailAddress {
+        &self.email
+    }
+
+    pub fn username(&self) -> &Username {
+        &self.username
+    }
+
+    pub fn password_hash(&self) -> &PasswordHash {
+        &self.password_hash
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.is_active
+    }
+
+    pub fn is_superuser(&self) -> bool {
+        self.is_superuser
+    }
+
+    pub fn email_verified(&self) -> bool {
+        self.email_verified
+    }
+
+    pub fn totp(&self) -> &Totp {
+        &self.totp
+    }
+
+    /// Bumped whenever every token issued so far must stop working (password change).
+    pub fn token_version(&self) -> i64 {
+        self.token_version
+    }
+
+    /// Bumped on every change of the row; the HTTP layer's `ETag` is made from it.
+    pub fn revision(&self) -> i64 {
+        self.revision
+    }
+
+    pub fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+
+    pub fn updated_at(&self) -> DateTime<Utc> {
+        self.updated_at
+    }
+
     /// Whether this user counts towards "the last active superuser".
     pub fn is_active_superuser(&self) -> bool {
         self.is_active && self.is_superuser
     }
 }
 
-/// What the store needs to create a user; the store assigns the id.
+/// What the store needs to create a user; the store assigns the id. A new user is an
+/// unverified member unless made a superuser, whose address the operator vouches for.
 #[derive(Debug, Clone)]
 pub struct NewUser {
-    pub email: EmailAddress,
-    pub username: Username,
-    pub password_hash: PasswordHash,
-    pub is_superuser: bool,
-    pub email_verified: bool,
-    pub now: DateTime<Utc>,
+    email: EmailAddress,
+    username: Username,
+    password_hash: PasswordHash,
+    is_superuser: bool,
+    now: DateTime<Utc>,
+}
+
+impl NewUser {
+    pub fn new(
+        email: EmailAddress,
+        username: Username,
+        password_hash: PasswordHash,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            email,
+            username,
+            password_hash,
+            is_superuser: false,
+            now,
+        }
+    }
+
+    /// A superuser, created with a verified email.
+    #[must_use]
+    pub fn superuser(self) -> Self {
+        Self {
+            is_superuser: true,
+            ..self
+        }
+    }
+
+    pub fn email(&self) -> &EmailAddress {
+        &self.email
+    }
+
+    pub fn username(&self) -> &Username {
+        &self.username
+    }
+
+    pub fn password_hash(&self) -> &PasswordHash {
+        &self.password_hash
+    }
+
+    pub fn is_superuser(&self) -> bool {
+        self.is_superuser
+    }
+
+    pub fn email_verified(&self) -> bool {
+        self.is_superuser
+    }
+
+    /// When the user is created.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
 }
 
 /// The user's TOTP second factor. The secret is only ever held sealed (see the

@@ -111,20 +111,9 @@ impl UserService {
                 now + VERIFICATION_TOKEN_LIFETIME,
             )
         });
-        let user = self
-            .users
-            .insert(
-                NewUser {
-                    email: account.email,
-                    username: account.username,
-                    password_hash,
-                    is_superuser: superuser,
-                    email_verified: superuser,
-                    now,
-                },
-                welcome,
-            )
-            .await?;
+        let new = NewUser::new(account.email, account.username, password_hash, now);
+        let new = if superuser { new.superuser() } else { new };
+        let user = self.users.insert(new, welcome).await?;
         Ok(user)
     }
 
@@ -463,13 +452,13 @@ pub(crate) mod tests {
         users
             .expect_insert()
             .withf(|new, welcome| {
-                new.password_hash.as_str() == "hash(correct horse)"
-                    && !new.is_superuser
-                    && !new.email_verified
-                    && new.now == at()
+                new.password_hash().as_str() == "hash(correct horse)"
+                    && !new.is_superuser()
+                    && !new.email_verified()
+                    && new.now() == at()
                     && welcome.as_ref().is_some_and(|w| {
                         w.email().kind == EmailKind::Welcome
-                            && w.email().to == new.email
+                            && &w.email().to == new.email()
                             && w.expires_at() == at() + VERIFICATION_TOKEN_LIFETIME
                     })
             })
@@ -497,7 +486,7 @@ pub(crate) mod tests {
         let mut users = MockUserRepository::new();
         users
             .expect_insert()
-            .withf(|new, welcome| new.is_superuser && new.email_verified && welcome.is_none())
+            .withf(|new, welcome| new.is_superuser() && new.email_verified() && welcome.is_none())
             .times(1)
             .returning(|_, _| Ok(user(1, true)));
         service(users, hasher_accepting(""))

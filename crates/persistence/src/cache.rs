@@ -259,7 +259,7 @@ impl UserRepository for CachedUsers {
     ) -> Result<Option<User>, StoreError> {
         let user = self.store.verify_email(token, now).await?;
         if let Some(user) = &user {
-            self.cache.changed(user.id).await;
+            self.cache.changed(user.id()).await;
         }
         Ok(user)
     }
@@ -287,7 +287,7 @@ impl UserRepository for CachedUsers {
     ) -> Result<Option<User>, StoreError> {
         let user = self.store.reset_password(token, new_hash, now).await?;
         if let Some(user) = &user {
-            self.cache.changed(user.id).await;
+            self.cache.changed(user.id()).await;
         }
         Ok(user)
     }

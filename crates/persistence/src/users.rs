@@ -15,8 +15,8 @@ use sea_orm::{
 use shelter_domain::audit::{AuditEvent, EventType, events_of};
 use shelter_domain::ports::UserRepository;
 use shelter_domain::{
-    EmailAddress, NewUser, Page, PasswordHash, PendingToken, StoreError, TokenHash, TokenPurpose,
-    Totp, User, UserChanges, UserId, Username,
+    EmailAddress, NewUser, Page, PasswordHash, PendingToken, StoreError, StoredUser, TokenHash,
+    TokenPurpose, Totp, User, UserChanges, UserId, Username,
 };
 
 use tokio::sync::Notify;
@@ -150,19 +150,19 @@ impl UserRepository for SeaOrmUserRepository {
         verification: Option<PendingToken>,
     ) -> Result<User, StoreError> {
         within(self.timeout, async {
-            let now = new.now;
+            let now = new.now();
             let txn = self.begin_write().await?;
             let model = user::ActiveModel {
-                email: Set(new.email.as_str().to_owned()),
-                username: Set(new.username.as_str().to_owned()),
-                password_hash: Set(new.password_hash.as_str().to_owned()),
+                email: Set(new.email().as_str().to_owned()),
+                username: Set(new.username().as_str().to_owned()),
+                password_hash: Set(new.password_hash().as_str().to_owned()),
                 is_active: Set(true),
-                is_superuser: Set(new.is_superuser),
-                email_verified: Set(new.email_verified),
+                is_superuser: Set(new.is_superuser()),
+                email_verified: Set(new.email_verified()),
                 token_version: Set(1),
                 revision: Set(1),
-                created_at: Set(new.now),
-                updated_at: Set(new.now),
+                created_at: Set(new.now()),
+                updated_at: Set(new.now()),
                 totp_secret: Set(None),
                 totp_enabled: Set(false),
                 totp_last_step: Set(None),
@@ -520,7 +520,7 @@ fn to_domain(model: user::Model) -> Result<User, StoreError> {
         .with_context(|| format!("stored email of user {} is invalid", model.id))?;
     let username = Username::parse(&model.username)
         .with_context(|| format!("stored username of user {} is invalid", model.id))?;
-    Ok(User {
+    Ok(StoredUser {
         id: UserId::new(model.id),
         email,
         username,
@@ -537,5 +537,6 @@ fn to_domain(model: user::Model) -> Result<User, StoreError> {
         revision: model.revision,
         created_at: model.created_at,
         updated_at: model.updated_at,
-    })
+    }
+    .into())
 }

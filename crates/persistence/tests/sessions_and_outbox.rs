@@ -37,14 +37,12 @@ async fn signup(database: &Database, email: &str, verification: Option<PendingTo
     database
         .users()
         .insert(
-            NewUser {
-                email: EmailAddress::parse(email).expect("email"),
-                username: Username::parse(&email.replace(['@', '.'], "_")).expect("name"),
-                password_hash: PasswordHash::from_phc("$argon2id$stub".into()),
-                is_superuser: false,
-                email_verified: false,
-                now: now(),
-            },
+            NewUser::new(
+                EmailAddress::parse(email).expect("email"),
+                Username::parse(&email.replace(['@', '.'], "_")).expect("name"),
+                PasswordHash::from_phc("$argon2id$stub".into()),
+                now(),
+            ),
             verification,
         )
         .await
@@ -90,9 +88,9 @@ async fn signup_queues_the_welcome_email_and_verification_spends_its_token(backe
         .await
         .expect("query")
         .expect("verified");
-    assert!(verified.email_verified);
-    assert_eq!(verified.id, user.id);
-    assert_eq!(verified.revision, user.revision + 1);
+    assert!(verified.email_verified());
+    assert_eq!(verified.id(), user.id());
+    assert_eq!(verified.revision(), user.revision() + 1);
     let again = users
         .verify_email(&token.hash(), now() + Duration::minutes(2))
         .await
@@ -110,11 +108,11 @@ async fn a_verification_link_for_a_former_address_verifies_nothing(backend: Back
     database
         .users()
         .update(
-            user.id,
+            user.id(),
             None,
             UserChanges::default().email(
                 EmailAddress::parse("new@example.com").expect("email"),
-                &user.username,
+                user.username(),
                 now() + Duration::hours(48),
             ),
             now(),
@@ -138,13 +136,13 @@ async fn a_reset_is_single_use_and_ends_every_session(backend: Backend) {
     let sessions = database.refresh_tokens();
     let (session, record) = refresh(now() + Duration::days(30));
     sessions
-        .start_session(user.id, &ClientInfo::default(), record, now())
+        .start_session(user.id(), &ClientInfo::default(), record, now())
         .await
         .expect("login");
 
     let reset = |hours| {
         PendingToken::new(
-            user.email.clone(),
+            user.email().clone(),
             EmailKind::PasswordReset,
             "ann".into(),
             now() + Duration::hours(hours),
@@ -154,7 +152,7 @@ async fn a_reset_is_single_use_and_ends_every_session(backend: Backend) {
     let (first_token, second_token) = (first.email().token.clone(), second.email().token.clone());
     for pending in [first, second] {
         users
-            .create_one_time_token(user.id, TokenPurpose::ResetPassword, pending, now())
+            .create_one_time_token(user.id(), TokenPurpose::ResetPassword, pending, now())
             .await
             .expect("stored");
     }
@@ -176,8 +174,8 @@ async fn a_reset_is_single_use_and_ends_every_session(backend: Backend) {
         .await
         .expect("query")
         .expect("reset");
-    assert_eq!(updated.password_hash.as_str(), "new");
-    assert_eq!(updated.token_version, user.token_version + 1);
+    assert_eq!(updated.password_hash().as_str(), "new");
+    assert_eq!(updated.token_version(), user.token_version() + 1);
     for token in [&first_token, &second_token] {
         let again = users
             .reset_password(&token.hash(), PasswordHash::from_phc("x".into()), now())
@@ -202,7 +200,7 @@ async fn refresh_tokens_rotate_with_a_grace_window_and_reuse_revokes_the_family(
     let grace = Duration::seconds(10);
     let (first, record) = refresh(now() + Duration::days(30));
     let session = sessions
-        .start_session(user.id, &ClientInfo::default(), record, now())
+        .start_session(user.id(), &ClientInfo::default(), record, now())
         .await
         .expect("login");
 
@@ -214,7 +212,7 @@ async fn refresh_tokens_rotate_with_a_grace_window_and_reuse_revokes_the_family(
     assert_eq!(
         rotated,
         Rotation::Rotated {
-            user: user.id,
+            user: user.id(),
             session
         }
     );
@@ -227,7 +225,7 @@ async fn refresh_tokens_rotate_with_a_grace_window_and_reuse_revokes_the_family(
     assert_eq!(
         within,
         Rotation::WithinGrace {
-            user: user.id,
+            user: user.id(),
             session
         }
     );
@@ -240,13 +238,13 @@ async fn refresh_tokens_rotate_with_a_grace_window_and_reuse_revokes_the_family(
     assert_eq!(
         reused,
         Rotation::Reused {
-            user: user.id,
+            user: user.id(),
             session
         }
     );
     assert!(
         !sessions
-            .is_live(user.id, session, now() + Duration::seconds(60))
+            .is_live(user.id(), session, now() + Duration::seconds(60))
             .await
             .expect("query"),
         "reuse ends the session"
@@ -262,7 +260,7 @@ async fn refresh_tokens_rotate_with_a_grace_window_and_reuse_revokes_the_family(
 
     let (expiring, record) = refresh(now() + Duration::minutes(1));
     sessions
-        .start_session(user.id, &ClientInfo::default(), record, now())
+        .start_session(user.id(), &ClientInfo::default(), record, now())
         .await
         .expect("login");
     let (_, record) = refresh(now() + Duration::days(30));
@@ -287,7 +285,7 @@ async fn a_logout_ends_its_session_once(backend: Backend) {
     let grace = Duration::seconds(10);
     let (logged_out, record) = refresh(now() + Duration::days(30));
     let session = sessions
-        .start_session(user.id, &ClientInfo::default(), record, now())
+        .start_session(user.id(), &ClientInfo::default(), record, now())
         .await
         .expect("login");
     assert_eq!(
@@ -295,7 +293,7 @@ async fn a_logout_ends_its_session_once(backend: Backend) {
             .end_by_token(&logged_out.hash(), now())
             .await
             .expect("logout"),
-        Some((user.id, session))
+        Some((user.id(), session))
     );
     assert_eq!(
         sessions
@@ -328,7 +326,7 @@ async fn concurrent_rotations_of_one_token_rotate_it_once(backend: Backend) {
     let sessions = Arc::new(database.refresh_tokens());
     let (token, record) = refresh(now() + Duration::days(30));
     sessions
-        .start_session(user.id, &ClientInfo::default(), record, now())
+        .start_session(user.id(), &ClientInfo::default(), record, now())
         .await
         .expect("login");
     let attempts: Vec<_> = (0..10)
@@ -479,12 +477,12 @@ async fn purge_removes_what_can_no_longer_be_used(backend: Backend) {
     let sessions = database.refresh_tokens();
     let (live, record) = refresh(now() + Duration::days(30));
     let session = sessions
-        .start_session(user.id, &ClientInfo::default(), record, now())
+        .start_session(user.id(), &ClientInfo::default(), record, now())
         .await
         .expect("login");
     let (_, record) = refresh(now() + Duration::minutes(1));
     sessions
-        .start_session(user.id, &ClientInfo::default(), record, now())
+        .start_session(user.id(), &ClientInfo::default(), record, now())
         .await
         .expect("login");
     let outbox = database.outbox();
@@ -516,7 +514,7 @@ async fn purge_removes_what_can_no_longer_be_used(backend: Backend) {
     assert_eq!(
         still,
         Rotation::Rotated {
-            user: UserId::new(user.id.get()),
+            user: UserId::new(user.id().get()),
             session
         }
     );
@@ -540,13 +538,13 @@ async fn sessions_are_listed_newest_first_with_their_client_and_end_once(backend
     let phone = ClientInfo::new(Some("203.0.113.7".parse().expect("ip")), Some("Phone/1"));
     let (_, record) = refresh(now() + Duration::days(30));
     let older = sessions
-        .start_session(ann.id, &phone, record, now())
+        .start_session(ann.id(), &phone, record, now())
         .await
         .expect("login");
     let (laptop_token, record) = refresh(now() + Duration::days(30));
     let newer = sessions
         .start_session(
-            ann.id,
+            ann.id(),
             &ClientInfo::default(),
             record,
             now() + Duration::hours(1),
@@ -555,7 +553,7 @@ async fn sessions_are_listed_newest_first_with_their_client_and_end_once(backend
         .expect("login");
     let (_, record) = refresh(now() + Duration::days(30));
     let bobs = sessions
-        .start_session(bob.id, &ClientInfo::default(), record, now())
+        .start_session(bob.id(), &ClientInfo::default(), record, now())
         .await
         .expect("login");
 
@@ -570,7 +568,7 @@ async fn sessions_are_listed_newest_first_with_their_client_and_end_once(backend
         .await
         .expect("rotate");
     let listed = sessions
-        .list(ann.id, now() + Duration::hours(3))
+        .list(ann.id(), now() + Duration::hours(3))
         .await
         .expect("list");
     assert_eq!(
@@ -583,17 +581,32 @@ async fn sessions_are_listed_newest_first_with_their_client_and_end_once(backend
     assert_eq!(listed[1].created_at, now());
 
     assert!(
-        !sessions.end(ann.id, bobs, now()).await.expect("query"),
+        !sessions.end(ann.id(), bobs, now()).await.expect("query"),
         "another user's session is not ann's to end"
     );
-    assert!(sessions.is_live(bob.id, bobs, now()).await.expect("query"));
-    assert!(!sessions.is_live(ann.id, bobs, now()).await.expect("query"));
-    assert!(sessions.end(ann.id, older, now()).await.expect("query"));
-    assert!(!sessions.end(ann.id, older, now()).await.expect("query"));
-    assert!(!sessions.is_live(ann.id, older, now()).await.expect("query"));
+    assert!(
+        sessions
+            .is_live(bob.id(), bobs, now())
+            .await
+            .expect("query")
+    );
+    assert!(
+        !sessions
+            .is_live(ann.id(), bobs, now())
+            .await
+            .expect("query")
+    );
+    assert!(sessions.end(ann.id(), older, now()).await.expect("query"));
+    assert!(!sessions.end(ann.id(), older, now()).await.expect("query"));
+    assert!(
+        !sessions
+            .is_live(ann.id(), older, now())
+            .await
+            .expect("query")
+    );
     assert_eq!(
         sessions
-            .list(ann.id, now())
+            .list(ann.id(), now())
             .await
             .expect("list")
             .iter()
@@ -603,7 +616,7 @@ async fn sessions_are_listed_newest_first_with_their_client_and_end_once(backend
     );
     assert!(
         !sessions
-            .is_live(ann.id, newer, now() + Duration::days(32))
+            .is_live(ann.id(), newer, now() + Duration::days(32))
             .await
             .expect("query"),
         "an expired session is not live"

@@ -15,14 +15,13 @@ fn now() -> DateTime<Utc> {
 }
 
 fn new_user(email: &str, username: &str, superuser: bool) -> NewUser {
-    NewUser {
-        email: EmailAddress::parse(email).expect("email"),
-        username: Username::parse(username).expect("username"),
-        password_hash: PasswordHash::from_phc("$argon2id$stub".into()),
-        is_superuser: superuser,
-        email_verified: false,
-        now: now(),
-    }
+    let user = NewUser::new(
+        EmailAddress::parse(email).expect("email"),
+        Username::parse(username).expect("username"),
+        PasswordHash::from_phc("$argon2id$stub".into()),
+        now(),
+    );
+    if superuser { user.superuser() } else { user }
 }
 
 async fn repository(backend: Backend) -> Option<(TestDatabase, Arc<SeaOrmUserRepository>)> {
@@ -39,21 +38,21 @@ async fn stores_and_finds_users_ignoring_case(backend: Backend) {
         .insert(new_user("ann@example.com", "Ann", false), None)
         .await
         .expect("inserted");
-    assert_eq!((created.revision, created.token_version), (1, 1));
-    assert!(created.is_active && !created.is_superuser && !created.email_verified);
-    assert_eq!(created.created_at, now());
+    assert_eq!((created.revision(), created.token_version()), (1, 1));
+    assert!(created.is_active() && !created.is_superuser() && !created.email_verified());
+    assert_eq!(created.created_at(), now());
 
-    let by_id = users.find_by_id(created.id).await.expect("query");
+    let by_id = users.find_by_id(created.id()).await.expect("query");
     assert_eq!(by_id.as_ref(), Some(&created));
     for email in ["ann@example.com", "ANN@Example.com"] {
         let email = EmailAddress::parse(email).expect("email");
         let found = users.find_by_email(&email).await.expect("query");
-        assert_eq!(found.map(|u| u.id), Some(created.id), "email {email}");
+        assert_eq!(found.map(|u| u.id()), Some(created.id()), "email {email}");
     }
     for name in ["ann", "ANN", "Ann"] {
         let name = Username::parse(name).expect("username");
         let found = users.find_by_username(&name).await.expect("query");
-        assert_eq!(found.map(|u| u.id), Some(created.id), "username {name}");
+        assert_eq!(found.map(|u| u.id()), Some(created.id()), "username {name}");
     }
     let nobody = Username::parse("nobody").expect("username");
     assert!(
@@ -134,7 +133,7 @@ async fn updates_bump_the_revision_and_check_it(backend: Backend) {
     let later = now() + chrono::Duration::minutes(5);
     let renamed = users
         .update(
-            ann.id,
+            ann.id(),
             Some(1),
             UserChanges::default()
                 .username(Username::parse("anna").expect("name"))
@@ -143,14 +142,14 @@ async fn updates_bump_the_revision_and_check_it(backend: Backend) {
         )
         .await
         .expect("updated");
-    assert_eq!(renamed.username.as_str(), "anna");
-    assert_eq!(renamed.password_hash.as_str(), "new");
-    assert_eq!((renamed.revision, renamed.token_version), (2, 2));
-    assert_eq!(renamed.updated_at, later);
-    assert_eq!(renamed.created_at, now());
+    assert_eq!(renamed.username().as_str(), "anna");
+    assert_eq!(renamed.password_hash().as_str(), "new");
+    assert_eq!((renamed.revision(), renamed.token_version()), (2, 2));
+    assert_eq!(renamed.updated_at(), later);
+    assert_eq!(renamed.created_at(), now());
 
     let stale = users
-        .update(ann.id, Some(1), UserChanges::default(), later)
+        .update(ann.id(), Some(1), UserChanges::default(), later)
         .await;
     assert!(
         matches!(stale, Err(StoreError::RevisionMismatch)),
@@ -158,11 +157,11 @@ async fn updates_bump_the_revision_and_check_it(backend: Backend) {
     );
     let taken = users
         .update(
-            ann.id,
+            ann.id(),
             None,
             UserChanges::default().email(
                 EmailAddress::parse("BOB@example.com").expect("email"),
-                &ann.username,
+                ann.username(),
                 later,
             ),
             later,
@@ -186,13 +185,13 @@ async fn the_last_active_superuser_stays(backend: Backend) {
     let demote = UserChanges::default().superuser(false);
     let deactivate = UserChanges::default().active(false);
     for changes in [demote.clone(), deactivate] {
-        let result = users.update(admin.id, None, changes, now()).await;
+        let result = users.update(admin.id(), None, changes, now()).await;
         assert!(
             matches!(result, Err(StoreError::LastSuperuser)),
             "{result:?}"
         );
     }
-    let delete = users.delete(admin.id, None).await;
+    let delete = users.delete(admin.id(), None).await;
     assert!(
         matches!(delete, Err(StoreError::LastSuperuser)),
         "{delete:?}"
@@ -203,10 +202,10 @@ async fn the_last_active_superuser_stays(backend: Backend) {
         .await
         .expect("inserted");
     users
-        .update(admin.id, None, demote, now())
+        .update(admin.id(), None, demote, now())
         .await
         .expect("another superuser remains");
-    let delete = users.delete(second.id, None).await;
+    let delete = users.delete(second.id(), None).await;
     assert!(
         matches!(delete, Err(StoreError::LastSuperuser)),
         "{delete:?}"
@@ -235,7 +234,7 @@ async fn two_superusers_demoting_each_other_at_once_leave_one(backend: Backend) 
                 users.update(id, None, changes, now()).await
             })
         };
-        let (first, second) = (demote(a.id), demote(b.id));
+        let (first, second) = (demote(a.id()), demote(b.id()));
         let results = [first.await.expect("task"), second.await.expect("task")];
         let ok = results.iter().filter(|r| r.is_ok()).count();
         let refused = results
@@ -272,7 +271,7 @@ async fn lists_pages_in_id_order_with_the_total(backend: Backend) {
     assert_eq!(total, 5);
     let names: Vec<_> = page
         .iter()
-        .map(|u| u.username.as_str().to_owned())
+        .map(|u| u.username().as_str().to_owned())
         .collect();
     assert_eq!(names, ["user1", "user2"]);
     let (beyond, total) = users
@@ -319,7 +318,7 @@ async fn the_total_follows_concurrent_inserts_refusals_and_deletions(backend: Ba
     };
     assert_eq!(total(Arc::clone(&users)).await, 8, "{created:?}");
     for user in &created[..3] {
-        users.delete(user.id, None).await.expect("deleted");
+        users.delete(user.id(), None).await.expect("deleted");
     }
     assert_eq!(total(Arc::clone(&users)).await, 5);
 }

@@ -223,7 +223,7 @@ pub async fn ensure_first_superuser(
         return Ok(());
     };
     match users.create_superuser(account).await {
-        Ok(user) => tracing::info!(user_id = %user.id, "created the first superuser"),
+        Ok(user) => tracing::info!(user_id = %user.id(), "created the first superuser"),
         // Present already, possibly created by another instance starting at the same time.
         Err(UserError::EmailTaken) => {}
         Err(UserError::UsernameTaken) => tracing::warn!(

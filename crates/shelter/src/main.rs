@@ -151,7 +151,7 @@ async fn create_superuser(
             password,
         })
         .await?;
-    println!("created superuser {} ({})", user.username, user.id);
+    println!("created superuser {} ({})", user.username(), user.id());
     database.close().await;
     Ok(())
 }

@@ -192,14 +192,12 @@ pub async fn queue_welcome_emails(database: &Database, count: usize) {
             format!("queued{i}"),
             now + chrono::Duration::hours(1),
         );
-        let user = NewUser {
+        let user = NewUser::new(
             email,
-            username: Username::parse(&format!("queued{i}")).expect("username"),
-            password_hash: PasswordHash::from_phc("$argon2id$stub".into()),
-            is_superuser: false,
-            email_verified: false,
+            Username::parse(&format!("queued{i}")).expect("username"),
+            PasswordHash::from_phc("$argon2id$stub".into()),
             now,
-        };
+        );
         users.insert(user, Some(welcome)).await.expect("queued");
     }
 }

@@ -63,7 +63,7 @@ pub async fn connect(
         session: login,
         expires_at,
     } = state.auth.authenticate(&token).await?;
-    if path.parse::<i64>().ok() != Some(user.id.get()) {
+    if path.parse::<i64>().ok() != Some(user.id().get()) {
         return Err(Problem::new(
             actix_web::http::StatusCode::FORBIDDEN,
             "client_id is not the token's user",
@@ -76,12 +76,12 @@ pub async fn connect(
         .aggregate_continuations()
         .max_continuation_size(MAX_FRAME_BYTES);
     let hub = Arc::clone(&state.hub);
-    let registration = hub.register(user.id, login);
+    let registration = hub.register(user.id(), login);
     let until = (expires_at - chrono::Utc::now())
         .to_std()
         .unwrap_or_default();
     // actix-ws sessions are not `Send`: the task stays on this worker.
-    actix_web::rt::spawn(run(hub, user.id, registration, session, stream, until));
+    actix_web::rt::spawn(run(hub, user.id(), registration, session, stream, until));
     Ok(response)
 }
 

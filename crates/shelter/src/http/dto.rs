@@ -423,15 +423,15 @@ fn rfc3339(time: DateTime<Utc>) -> String {
 impl From<&User> for UserResponse {
     fn from(user: &User) -> Self {
         Self {
-            id: user.id.get(),
-            email: user.email.to_string(),
-            username: user.username.to_string(),
-            is_active: user.is_active,
-            is_superuser: user.is_superuser,
-            email_verified: user.email_verified,
-            mfa_enabled: user.totp.is_on(),
-            created_at: rfc3339(user.created_at),
-            updated_at: rfc3339(user.updated_at),
+            id: user.id().get(),
+            email: user.email().to_string(),
+            username: user.username().to_string(),
+            is_active: user.is_active(),
+            is_superuser: user.is_superuser(),
+            email_verified: user.email_verified(),
+            mfa_enabled: user.totp().is_on(),
+            created_at: rfc3339(user.created_at()),
+            updated_at: rfc3339(user.updated_at()),
         }
     }
 }

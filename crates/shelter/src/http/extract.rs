@@ -438,7 +438,7 @@ impl FromRequest for CurrentLogin {
             let token = token.ok_or_else(|| Problem::unauthorized("Not authenticated"))?;
             let state = state.ok_or_else(|| Problem::internal(&anyhow::anyhow!("no app state")))?;
             let login = state.auth.authenticate(&token).await?;
-            shelter_persistence::audit::set_actor(login.user.id);
+            shelter_persistence::audit::set_actor(login.user.id());
             Ok(Self(login))
         })
     }

@@ -21,7 +21,7 @@ pub async fn list(
     state: web::Data<AppState>,
     CurrentLogin(login): CurrentLogin,
 ) -> Result<HttpResponse, Problem> {
-    let sessions = state.auth.sessions(login.user.id).await?;
+    let sessions = state.auth.sessions(login.user.id()).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .json(SessionList {
@@ -53,6 +53,6 @@ pub async fn end(
     let session = path
         .parse::<SessionId>()
         .map_err(|_| Problem::not_found("Session not found"))?;
-    state.auth.end_session(login.user.id, session).await?;
+    state.auth.end_session(login.user.id(), session).await?;
     Ok(HttpResponse::NoContent().finish())
 }

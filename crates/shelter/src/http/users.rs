@@ -16,7 +16,7 @@ use shelter_domain::realtime::Limit;
 /// The entity tag of a user's current representation. The revision changes with every
 /// write, and ids are never reused, so the tag names exactly one representation.
 fn etag(user: &User) -> String {
-    format!("\"{}-{}\"", user.id, user.revision)
+    format!("\"{}-{}\"", user.id(), user.revision())
 }
 
 fn with_user(mut response: actix_web::HttpResponseBuilder, user: &User) -> HttpResponse {
@@ -99,7 +99,7 @@ pub async fn signup(
     let account = body.json::<SignupRequest>().await?;
     let user = state.users.signup(account).await?;
     let mut response = HttpResponse::Created();
-    response.insert_header((header::LOCATION, format!("/users/{}", user.id)));
+    response.insert_header((header::LOCATION, format!("/users/{}", user.id())));
     Ok(with_user(response, &user))
 }
 
@@ -135,7 +135,7 @@ pub async fn update_me(
     CurrentUser(me): CurrentUser,
     body: RawBody,
 ) -> Result<HttpResponse, Problem> {
-    update(&req, &state, &me, me.id, body).await
+    update(&req, &state, &me, me.id(), body).await
 }
 
 /// Delete the caller's own account.
@@ -155,7 +155,7 @@ pub async fn delete_me(
 ) -> Result<HttpResponse, Problem> {
     state
         .users
-        .delete_self(&me, expected_revision(req.headers(), me.id))
+        .delete_self(&me, expected_revision(req.headers(), me.id()))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
