@@ -40,6 +40,6 @@ pub use session::{ClientInfo, Session, SessionId};
 pub use token::{SecretToken, TokenHash};
 pub use user::{
     Login, NewUser, Page, PageError, Password, PasswordError, PasswordHash, StoredUser, Totp, User,
-    UserChanges, UserId, Username, UsernameError,
+    UserChanges, UserFilter, UserId, Username, UsernameError,
 };
 pub use users::{AccountUpdate, NewAccount, UserService};

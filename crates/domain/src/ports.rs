@@ -11,7 +11,9 @@ use crate::error::{HashError, StorageError, StoreError};
 use crate::keys::PublishedKey;
 use crate::session::{ClientInfo, Session, SessionId};
 use crate::token::TokenHash;
-use crate::user::{NewUser, Page, Password, PasswordHash, User, UserChanges, UserId, Username};
+use crate::user::{
+    NewUser, Page, Password, PasswordHash, User, UserChanges, UserFilter, UserId, Username,
+};
 
 /// The user store.
 ///
@@ -41,8 +43,8 @@ pub trait UserRepository: Send + Sync {
     /// Finds the user with this username, ignoring case.
     async fn find_by_username(&self, username: &Username) -> Result<Option<User>, StoreError>;
 
-    /// One page of users ordered by id, and the total count.
-    async fn list(&self, page: Page) -> Result<(Vec<User>, u64), StoreError>;
+    /// One page of the users `filter` shows, ordered by id, and how many it shows in all.
+    async fn list(&self, filter: &UserFilter, page: Page) -> Result<(Vec<User>, u64), StoreError>;
 
     /// Applies `changes` to a user, bumps its revision and sets `updated_at` to `now`;
     /// when it `revokes_tokens` also increments its token version and revokes every
@@ -67,7 +69,8 @@ pub trait UserRepository: Send + Sync {
     /// guarantees as [`UserRepository::update`].
     async fn delete(&self, id: UserId, expected_revision: Option<i64>) -> Result<(), StoreError>;
 
-    /// Stores a one-time token for `user` and queues its email, in one transaction.
+    /// Stores a one-time token for `user` and queues its email, in one transaction. A new
+    /// verification token retires the user's earlier unused ones.
     async fn create_one_time_token(
         &self,
         user: UserId,

@@ -17,6 +17,8 @@ pub enum Limit {
     Signup,
     /// `POST /auth/password-recovery`, per email.
     PasswordRecovery,
+    /// `POST /auth/verify-email/resend`, per email, with the recovery quota.
+    VerificationResend,
 }
 
 impl Limit {
@@ -25,6 +27,7 @@ impl Limit {
             Self::Login => "login",
             Self::Signup => "signup",
             Self::PasswordRecovery => "recovery",
+            Self::VerificationResend => "verification_resend",
         }
     }
 }

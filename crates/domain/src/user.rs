@@ -545,6 +545,52 @@ pub struct Page {
     limit: u64,
 }
 
+/// Which users a listing shows: all of them unless narrowed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserFilter {
+    /// Part of the email or username, lower-cased: matched ignoring case.
+    search: Option<String>,
+    pub is_active: Option<bool>,
+    pub is_superuser: Option<bool>,
+}
+
+/// Why a search text was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("must be at most {max} characters")]
+pub struct SearchTooLong {
+    pub max: usize,
+}
+
+impl UserFilter {
+    /// The longest search: no email or username is longer.
+    pub const MAX_SEARCH: usize = 254;
+
+    /// Narrows to users whose email or username contains `text`, ignoring case and the
+    /// spaces around it; a blank text narrows nothing (an emptied search box).
+    ///
+    /// # Errors
+    /// A text longer than any email or username.
+    pub fn search(mut self, text: &str) -> Result<Self, SearchTooLong> {
+        let text = text.trim();
+        if text.chars().count() > Self::MAX_SEARCH {
+            return Err(SearchTooLong {
+                max: Self::MAX_SEARCH,
+            });
+        }
+        self.search = (!text.is_empty()).then(|| text.to_lowercase());
+        Ok(self)
+    }
+
+    pub fn search_text(&self) -> Option<&str> {
+        self.search.as_deref()
+    }
+
+    /// Whether this filter shows every user.
+    pub fn is_everyone(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 impl Page {
     pub const MAX_LIMIT: u64 = 100;
     /// Offsets are 64-bit signed in SQL (and `int64` in the published schema).

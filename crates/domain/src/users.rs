@@ -8,12 +8,14 @@ use secrecy::SecretString;
 use chrono::Duration;
 
 use crate::address::EmailAddress;
-use crate::email::{EmailKind, PendingToken};
+use crate::email::{EmailKind, PendingToken, TokenPurpose};
 use crate::error::{StoreError, UserError};
 use crate::ports::{Clock, PasswordHasher, UserRepository};
 use crate::realtime::SessionEvents;
 use crate::token::SecretToken;
-use crate::user::{NewUser, Page, Password, PasswordHash, User, UserChanges, UserId, Username};
+use crate::user::{
+    NewUser, Page, Password, PasswordHash, User, UserChanges, UserFilter, UserId, Username,
+};
 
 /// A validated signup request.
 #[derive(Debug, Clone)]
@@ -134,6 +136,32 @@ impl UserService {
     /// # Errors
     /// `Forbidden` for someone else's account (checked before the look-up, so ids of other
     /// users cannot be probed), `NotFound`, or `Unexpected`.
+    /// Queues a new verification email when `email` belongs to an active user who has not
+    /// verified it; does nothing otherwise, and the caller answers the same either way.
+    /// The store retires the user's earlier verification links.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Unexpected` only.
+    pub async fn resend_verification(&self, email: &EmailAddress) -> Result<(), UserError> {
+        let Some(user) = self.users.find_by_email(email).await? else {
+            return Ok(());
+        };
+        if user.email_verified || !user.is_active {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let token = PendingToken::new(
+            user.email.clone(),
+            EmailKind::VerifyEmail,
+            user.username.to_string(),
+            now + VERIFICATION_TOKEN_LIFETIME,
+        );
+        self.users
+            .create_one_time_token(user.id, TokenPurpose::VerifyEmail, token, now)
+            .await?;
+        Ok(())
+    }
+
     pub async fn get(&self, actor: &User, id: UserId) -> Result<User, UserError> {
         if actor.id == id {
             return Ok(actor.clone());
@@ -146,9 +174,14 @@ impl UserService {
     ///
     /// # Errors
     /// `Forbidden` or `Unexpected`.
-    pub async fn list(&self, actor: &User, page: Page) -> Result<(Vec<User>, u64), UserError> {
+    pub async fn list(
+        &self,
+        actor: &User,
+        filter: &UserFilter,
+        page: Page,
+    ) -> Result<(Vec<User>, u64), UserError> {
         Self::require_superuser(actor)?;
-        Ok(self.users.list(page).await?)
+        Ok(self.users.list(filter, page).await?)
     }
 
     /// Changes a user: oneself, or anyone for a superuser. Only a superuser sets
@@ -538,20 +571,67 @@ pub(crate) mod tests {
         assert!(matches!(missing, Err(UserError::NotFound)), "{missing:?}");
     }
 
+    #[test]
+    fn a_search_is_trimmed_lower_cased_and_bounded() {
+        let filter = UserFilter::default()
+            .search("  Ann@EXAMPLE ")
+            .expect("short");
+        assert_eq!(filter.search_text(), Some("ann@example"));
+        assert!(
+            UserFilter::default()
+                .search("   ")
+                .expect("blank")
+                .is_everyone()
+        );
+        let long = "a".repeat(UserFilter::MAX_SEARCH + 1);
+        assert!(UserFilter::default().search(&long).is_err());
+    }
+
+    #[tokio::test]
+    async fn resending_verification_queues_only_for_an_unverified_active_user() {
+        for (verified, active, queued) in [(false, true, 1), (true, true, 0), (false, false, 0)] {
+            let mut users = MockUserRepository::new();
+            users.expect_find_by_email().returning(move |_| {
+                let mut found = user(1, false);
+                found.email_verified = verified;
+                found.is_active = active;
+                Ok(Some(found))
+            });
+            users
+                .expect_create_one_time_token()
+                .withf(|id, purpose, token, _| {
+                    *id == UserId::new(1)
+                        && *purpose == TokenPurpose::VerifyEmail
+                        && token.email().kind == EmailKind::VerifyEmail
+                        && token.expires_at() == at() + VERIFICATION_TOKEN_LIFETIME
+                })
+                .times(queued)
+                .returning(|_, _, _, _| Ok(()));
+            service(users, MockPasswordHasher::new())
+                .resend_verification(&EmailAddress::parse("user1@example.com").expect("email"))
+                .await
+                .expect("answered");
+        }
+    }
+
     #[tokio::test]
     async fn only_superusers_list_users() {
         let mut users = MockUserRepository::new();
         users
             .expect_list()
             .times(1)
-            .returning(|_| Ok((vec![user(1, true)], 1)));
+            .returning(|_, _| Ok((vec![user(1, true)], 1)));
         let service = service(users, MockPasswordHasher::new());
         let page = Page::new(0, 100).expect("page");
+        let everyone = UserFilter::default();
         assert!(matches!(
-            service.list(&user(2, false), page).await,
+            service.list(&user(2, false), &everyone, page).await,
             Err(UserError::NotSuperuser)
         ));
-        let (items, total) = service.list(&user(1, true), page).await.expect("listed");
+        let (items, total) = service
+            .list(&user(1, true), &everyone, page)
+            .await
+            .expect("listed");
         assert_eq!((items.len(), total), (1, 1));
     }
 

@@ -16,13 +16,13 @@ pub struct Rendered {
 pub struct Renderer {
     templates: Environment<'static>,
     app_name: String,
-    public_url: String,
+    link_base: String,
 }
 
 impl Renderer {
     /// # Errors
     /// When a template does not parse (a build defect, caught by the tests).
-    pub fn new(app_name: &str, public_url: &url::Url) -> anyhow::Result<Self> {
+    pub fn new(app_name: &str, link_base: &url::Url) -> anyhow::Result<Self> {
         let mut templates = Environment::new();
         // `.html` templates are escaped automatically; `.txt` ones are not.
         for (name, source) in [
@@ -52,7 +52,7 @@ impl Renderer {
         Ok(Self {
             templates,
             app_name: app_name.to_owned(),
-            public_url: public_url.as_str().trim_end_matches('/').to_owned(),
+            link_base: link_base.as_str().trim_end_matches('/').to_owned(),
         })
     }
 
@@ -71,7 +71,7 @@ impl Renderer {
             ),
         };
         let token = email.token.expose();
-        let link = format!("{}/{page}?token={token}", self.public_url);
+        let link = format!("{}/{page}?token={token}", self.link_base);
         // The link is a parsed URL and a base64url token: escaping the characters that end
         // an attribute is enough, and keeps it readable (the default escaper turns every
         // `/` into `&#x2f;`).

@@ -48,8 +48,9 @@ impl fmt::Debug for SmtpUrl {
 /// Where emails go.
 #[derive(Debug, Clone)]
 pub enum Transport {
-    /// Logged (the token redacted); for development.
-    Log,
+    /// Logged; for development. Tokens are redacted unless revealed (on the developer's
+    /// own machine, where the link must be followed).
+    Log { reveal_tokens: bool },
     /// One RFC 5322 `.eml` file per email in this folder.
     File(PathBuf),
     /// An SMTP server.
@@ -63,7 +64,7 @@ pub struct MailSettings {
     pub from: Mailbox,
     pub app_name: String,
     /// Base of the links in emails.
-    pub public_url: Url,
+    pub link_base: Url,
     /// Connect and command timeout for SMTP.
     pub timeout: Duration,
     /// Most SMTP connections kept open at once; match the worker's concurrency.
@@ -71,8 +72,13 @@ pub struct MailSettings {
 }
 
 enum Sender {
-    Log,
-    File(AsyncFileTransport<Tokio1Executor>),
+    Log {
+        reveal_tokens: bool,
+    },
+    File {
+        dir: PathBuf,
+        files: AsyncFileTransport<Tokio1Executor>,
+    },
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
 }
 
@@ -88,11 +94,16 @@ impl LettreMailer {
     pub fn new(settings: &MailSettings) -> anyhow::Result<Self> {
         let from = settings.from.clone();
         let sender = match &settings.transport {
-            Transport::Log => Sender::Log,
+            Transport::Log { reveal_tokens } => Sender::Log {
+                reveal_tokens: *reveal_tokens,
+            },
             Transport::File(dir) => {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("create the email folder {}", dir.display()))?;
-                Sender::File(AsyncFileTransport::new(dir))
+                Sender::File {
+                    dir: dir.clone(),
+                    files: AsyncFileTransport::new(dir),
+                }
             }
             Transport::Smtp(url) => Sender::Smtp(
                 url.0
@@ -105,7 +116,7 @@ impl LettreMailer {
         Ok(Self {
             sender,
             from,
-            renderer: Renderer::new(&settings.app_name, &settings.public_url)?,
+            renderer: Renderer::new(&settings.app_name, &settings.link_base)?,
         })
     }
 
@@ -128,24 +139,31 @@ impl Mailer for LettreMailer {
     async fn send(&self, email: &OutboundEmail) -> Result<(), MailError> {
         // A message that cannot be built will not build on the next attempt either.
         let rendered = self.renderer.render(email).map_err(MailError::Permanent)?;
-        let logged = matches!(self.sender, Sender::Log).then(|| rendered.text.clone());
+        let logged = matches!(self.sender, Sender::Log { .. }).then(|| rendered.text.clone());
         let message = self
             .message(email, rendered)
             .map_err(MailError::Permanent)?;
         match &self.sender {
-            Sender::Log => {
-                let redacted = logged.unwrap_or_default().replace(
-                    email.token.expose(),
-                    "<redacted: use SHELTER_EMAIL_TRANSPORT=file to see tokens>",
-                );
-                tracing::info!(to = %email.to, kind = email.kind.as_str(), body = %redacted, "email (log transport)");
+            Sender::Log { reveal_tokens } => {
+                let mut body = logged.unwrap_or_default();
+                if !reveal_tokens {
+                    body = body.replace(
+                        email.token.expose(),
+                        "<redacted: tokens are shown with SHELTER_ENV=development>",
+                    );
+                }
+                tracing::info!(to = %email.to, kind = email.kind.as_str(), %body, "email (log transport)");
                 Ok(())
             }
-            Sender::File(files) => files
-                .send(message)
-                .await
-                .map(drop)
-                .map_err(|e| MailError::Transient(anyhow!("write the .eml file: {e}"))),
+            Sender::File { dir, files } => {
+                let id = files
+                    .send(message)
+                    .await
+                    .map_err(|e| MailError::Transient(anyhow!("write the .eml file: {e}")))?;
+                let path = dir.join(format!("{id}.eml"));
+                tracing::info!(to = %email.to, kind = email.kind.as_str(), path = %path.display(), "email written (file transport)");
+                Ok(())
+            }
             Sender::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|e| {
                 if e.is_permanent() {
                     MailError::Permanent(anyhow!("SMTP refused the message: {e}"))
@@ -167,7 +185,7 @@ mod tests {
             transport,
             from: "Shelter <noreply@localhost>".parse().expect("mailbox"),
             app_name: "Shelter".into(),
-            public_url: "http://127.0.0.1:8000".parse().expect("url"),
+            link_base: "http://127.0.0.1:8000".parse().expect("url"),
             timeout: Duration::from_secs(2),
             max_connections: 2,
         }
@@ -182,19 +200,27 @@ mod tests {
         }
     }
 
+    /// Each test logs through callsites no other test runs: tracing caches whether a
+    /// callsite is wanted, and a test without a subscriber would decide it for the others.
     #[tokio::test]
-    async fn the_file_transport_writes_one_rfc5322_message_per_email() {
+    async fn the_file_transport_writes_one_rfc5322_message_per_email_and_logs_its_path() {
         let dir = tempfile::tempdir().expect("temp dir");
         let mailer = LettreMailer::new(&settings(Transport::File(dir.path().join("emails"))))
             .expect("mailer");
-        mailer.send(&welcome()).await.expect("written");
-        mailer.send(&welcome()).await.expect("written");
+        let log = logged(async {
+            mailer.send(&welcome()).await.expect("written");
+            mailer.send(&welcome()).await.expect("written");
+        })
+        .await;
         let files: Vec<_> = std::fs::read_dir(dir.path().join("emails"))
             .expect("folder created")
             .map(|entry| entry.expect("entry").path())
             .collect();
         assert_eq!(files.len(), 2);
+        assert!(!log.contains("file-token-123"), "{log}");
         for file in files {
+            let path = file.display().to_string();
+            assert!(log.contains(&path), "the log names {path}: {log}");
             assert_eq!(file.extension().and_then(|e| e.to_str()), Some("eml"));
             let message = std::fs::read_to_string(&file).expect("readable");
             for header in [
@@ -227,8 +253,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn the_log_transport_never_logs_the_token() {
+    /// What `run` logs, as text.
+    async fn logged(run: impl std::future::Future<Output = ()>) -> String {
         let captured = Captured::default();
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt()
@@ -236,14 +262,24 @@ mod tests {
             .with_ansi(false)
             .finish();
         let _guard = tracing::subscriber::set_default(subscriber);
-        let mailer = LettreMailer::new(&settings(Transport::Log)).expect("mailer");
-        mailer.send(&welcome()).await.expect("logged");
-        let log = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
-        assert!(
-            log.contains("ann@example.com") && log.contains("welcome"),
-            "{log}"
-        );
-        assert!(!log.contains("file-token-123"), "{log}");
+        run.await;
+        String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8")
+    }
+
+    #[tokio::test]
+    async fn the_log_transport_redacts_the_token_unless_told_to_reveal_it() {
+        for reveal_tokens in [false, true] {
+            let mailer =
+                LettreMailer::new(&settings(Transport::Log { reveal_tokens })).expect("mailer");
+            let log = logged(async { mailer.send(&welcome()).await.expect("logged") }).await;
+            assert!(
+                log.contains("ann@example.com") && log.contains("welcome"),
+                "{log}"
+            );
+            let link = "http://127.0.0.1:8000/verify-email?token=file-token-123";
+            assert_eq!(log.contains("file-token-123"), reveal_tokens, "{log}");
+            assert_eq!(log.contains(link), reveal_tokens, "the whole link: {log}");
+        }
     }
 
     #[test]

@@ -24,7 +24,8 @@ use shelter_domain::ports::{NewRefreshToken, RefreshTokenStore, Rotation, UserRe
 use shelter_domain::realtime::{ChatBus, ChatEvent};
 use shelter_domain::{
     ClientInfo, EmailAddress, NewUser, Page, PasswordHash, PendingToken, Session, SessionId,
-    StorageError, StoreError, TokenHash, TokenPurpose, User, UserChanges, UserId, Username,
+    StorageError, StoreError, TokenHash, TokenPurpose, User, UserChanges, UserFilter, UserId,
+    Username,
 };
 
 /// Rows kept at most; a row is about 300 bytes, so the cache stays under ~30 MiB.
@@ -218,8 +219,8 @@ impl UserRepository for CachedUsers {
         self.store.find_by_username(username).await
     }
 
-    async fn list(&self, page: Page) -> Result<(Vec<User>, u64), StoreError> {
-        self.store.list(page).await
+    async fn list(&self, filter: &UserFilter, page: Page) -> Result<(Vec<User>, u64), StoreError> {
+        self.store.list(filter, page).await
     }
 
     async fn update(

@@ -6,17 +6,17 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    QuerySelect, Statement,
+    DatabaseConnection, DatabaseTransaction, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use shelter_domain::audit::{AuditEvent, EventType, events_of};
 use shelter_domain::ports::UserRepository;
 use shelter_domain::{
     EmailAddress, NewUser, Page, PasswordHash, PendingToken, StoreError, StoredUser, TokenHash,
-    TokenPurpose, Totp, User, UserChanges, UserId, Username,
+    TokenPurpose, Totp, User, UserChanges, UserFilter, UserId, Username,
 };
 
 use tokio::sync::Notify;
@@ -220,8 +220,25 @@ impl UserRepository for SeaOrmUserRepository {
         .await
     }
 
-    async fn list(&self, page: Page) -> Result<(Vec<User>, u64), StoreError> {
+    async fn list(&self, filter: &UserFilter, page: Page) -> Result<(Vec<User>, u64), StoreError> {
         within(self.timeout, async {
+            if !filter.is_everyone() {
+                let shown = user::Entity::find().filter(condition(filter));
+                let total = shown
+                    .clone()
+                    .count(&self.db)
+                    .await
+                    .store_context("count the users shown")?;
+                let rows = shown
+                    .order_by_asc(user::Column::Id)
+                    .offset(page.skip())
+                    .limit(page.limit())
+                    .all(&self.db)
+                    .await
+                    .store_context("list users")?;
+                let users = rows.into_iter().map(to_domain).collect::<Result<_, _>>()?;
+                return Ok((users, total));
+            }
             let rows = user::Entity::find()
                 .order_by_asc(user::Column::Id)
                 .offset(page.skip())
@@ -338,6 +355,16 @@ impl UserRepository for SeaOrmUserRepository {
     ) -> Result<(), StoreError> {
         within(self.timeout, async {
             let txn = self.begin_write().await?;
+            if purpose == TokenPurpose::VerifyEmail {
+                one_time_token::Entity::update_many()
+                    .col_expr(one_time_token::Column::UsedAt, Expr::value(now))
+                    .filter(one_time_token::Column::UserId.eq(user.get()))
+                    .filter(one_time_token::Column::Purpose.eq(purpose.as_str()))
+                    .filter(one_time_token::Column::UsedAt.is_null())
+                    .exec(&txn)
+                    .await
+                    .store_context("retire earlier verification links")?;
+            }
             store_token_and_queue(&txn, user, purpose, &token, now).await?;
             if purpose == TokenPurpose::ResetPassword {
                 let requested =
@@ -511,6 +538,35 @@ async fn replace_recovery_codes(
         .store_context("store recovery codes")?;
     }
     Ok(())
+}
+
+/// The rows `filter` shows. The search is a substring of the lower-cased email or
+/// username, with LIKE's wildcards in it taken literally.
+fn condition(filter: &UserFilter) -> Condition {
+    let mut condition = Condition::all();
+    if let Some(text) = filter.search_text() {
+        let escaped = text
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let pattern = format!("%{escaped}%");
+        let contains = |column: user::Column| {
+            Expr::expr(Func::lower(Expr::col(column)))
+                .like(LikeExpr::new(pattern.clone()).escape('\\'))
+        };
+        condition = condition.add(
+            Condition::any()
+                .add(contains(user::Column::Email))
+                .add(contains(user::Column::Username)),
+        );
+    }
+    if let Some(active) = filter.is_active {
+        condition = condition.add(user::Column::IsActive.eq(active));
+    }
+    if let Some(superuser) = filter.is_superuser {
+        condition = condition.add(user::Column::IsSuperuser.eq(superuser));
+    }
+    condition
 }
 
 fn to_domain(model: user::Model) -> Result<User, StoreError> {

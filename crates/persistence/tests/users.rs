@@ -5,7 +5,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use shelter_domain::ports::UserRepository;
 use shelter_domain::{
-    EmailAddress, NewUser, Page, PasswordHash, StoreError, UserChanges, UserId, Username,
+    EmailAddress, NewUser, Page, PasswordHash, StoreError, User, UserChanges, UserFilter, UserId,
+    Username,
 };
 use shelter_persistence::SeaOrmUserRepository;
 use shelter_test_support::{Backend, TestDatabase};
@@ -243,7 +244,7 @@ async fn two_superusers_demoting_each_other_at_once_leave_one(backend: Backend) 
             .count();
         assert_eq!((ok, refused), (1, 1), "round {round}: {results:?}");
         let (all, _) = users
-            .list(Page::new(0, 100).expect("page"))
+            .list(&UserFilter::default(), Page::new(0, 100).expect("page"))
             .await
             .expect("listed");
         let superusers = all.iter().filter(|u| u.is_active_superuser()).count();
@@ -265,7 +266,7 @@ async fn lists_pages_in_id_order_with_the_total(backend: Backend) {
             .expect("inserted");
     }
     let (page, total) = users
-        .list(Page::new(1, 2).expect("page"))
+        .list(&UserFilter::default(), Page::new(1, 2).expect("page"))
         .await
         .expect("listed");
     assert_eq!(total, 5);
@@ -275,11 +276,62 @@ async fn lists_pages_in_id_order_with_the_total(backend: Backend) {
         .collect();
     assert_eq!(names, ["user1", "user2"]);
     let (beyond, total) = users
-        .list(Page::new(Page::MAX_SKIP, 100).expect("page"))
+        .list(
+            &UserFilter::default(),
+            Page::new(Page::MAX_SKIP, 100).expect("page"),
+        )
         .await
         .expect("listed");
     assert!(beyond.is_empty());
     assert_eq!(total, 5);
+}
+
+async fn filters_search_email_and_username_ignoring_case_and_count_what_they_show(
+    backend: Backend,
+) {
+    let Some((_db, users)) = repository(backend).await else {
+        return;
+    };
+    for (email, name, superuser) in [
+        ("Ann.Smith@Example.com", "annie", false),
+        ("bob@example.com", "BobAnn", true),
+        ("carol@example.com", "carol", false),
+        ("dan@example.com", "dan_100", false),
+    ] {
+        users
+            .insert(new_user(email, name, superuser), None)
+            .await
+            .expect("inserted");
+    }
+    let page = Page::new(0, 100).expect("page");
+    let names = |found: &[User]| -> Vec<String> {
+        found
+            .iter()
+            .map(|u| u.username().as_str().to_owned())
+            .collect()
+    };
+    let search = |text: &str| UserFilter::default().search(text).expect("short");
+    let (found, total) = users.list(&search("ANN"), page).await.expect("listed");
+    assert_eq!(
+        (names(&found), total),
+        (vec!["annie".into(), "BobAnn".into()], 2)
+    );
+    // LIKE's wildcards are literal: "%" and "_" match only themselves.
+    let (found, _) = users.list(&search("%"), page).await.expect("listed");
+    assert!(found.is_empty(), "{:?}", names(&found));
+    let (found, _) = users.list(&search("_"), page).await.expect("listed");
+    assert_eq!(names(&found), ["dan_100"]);
+    let mut admins = search("ann");
+    admins.is_superuser = Some(true);
+    let (found, total) = users.list(&admins, page).await.expect("listed");
+    assert_eq!((names(&found), total), (vec!["BobAnn".into()], 1));
+    let one = Page::new(1, 1).expect("page");
+    let (found, total) = users.list(&search("example"), one).await.expect("listed");
+    assert_eq!(
+        (names(&found), total),
+        (vec!["BobAnn".into()], 4),
+        "a page of the filtered set, total of all of it"
+    );
 }
 
 /// The total is kept by triggers: concurrent signups, refused duplicates (rolled back) and
@@ -306,7 +358,7 @@ async fn the_total_follows_concurrent_inserts_refusals_and_deletions(backend: Ba
     }
     let total = |users: Arc<SeaOrmUserRepository>| async move {
         let (page, total) = users
-            .list(Page::new(0, 100).expect("page"))
+            .list(&UserFilter::default(), Page::new(0, 100).expect("page"))
             .await
             .expect("listed");
         assert_eq!(
@@ -324,6 +376,7 @@ async fn the_total_follows_concurrent_inserts_refusals_and_deletions(backend: Ba
 }
 
 shelter_test_support::on_both_backends!(
+    filters_search_email_and_username_ignoring_case_and_count_what_they_show,
     the_total_follows_concurrent_inserts_refusals_and_deletions,
     stores_and_finds_users_ignoring_case,
     duplicates_are_refused_by_the_database,

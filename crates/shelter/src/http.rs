@@ -65,6 +65,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/auth/logout").route(web::post().to(auth::logout)))
     .service(web::resource("/auth/verify-email").route(web::post().to(auth::verify_email)))
     .service(
+        web::resource("/auth/verify-email/resend").route(web::post().to(auth::resend_verification)),
+    )
+    .service(
         web::resource("/auth/password-recovery").route(web::post().to(auth::password_recovery)),
     )
     .service(web::resource("/auth/reset-password").route(web::post().to(auth::reset_password)))

@@ -11,7 +11,7 @@ use shelter_mail::{MailSettings, RetryPolicy, Transport, WorkerSettings};
 use shelter_persistence::DatabaseSettings;
 
 use super::sections::EmailTransport;
-use super::{ConfigError, Settings};
+use super::{ConfigError, Environment, Settings};
 
 /// Emails sent at once by one worker. Each SMTP exchange spends ~40 ms in Nagle/delayed-ACK
 /// stalls (lettre does not set `TCP_NODELAY`), so throughput is bound by this number.
@@ -87,6 +87,11 @@ impl Settings {
                     limits.recovery_per_hour,
                     Duration::from_hours(1),
                 ),
+                (
+                    Limit::VerificationResend,
+                    limits.recovery_per_hour,
+                    Duration::from_hours(1),
+                ),
             ]
             .map(|(limit, count, window)| {
                 (
@@ -106,7 +111,10 @@ impl Settings {
     /// The smtp transport without a URL (settings built in code; `load` refuses it).
     pub fn mail(&self) -> Result<MailSettings, ConfigError> {
         let transport = match (self.email.transport, &self.smtp.url) {
-            (EmailTransport::Log, _) => Transport::Log,
+            (EmailTransport::Log, _) => Transport::Log {
+                // The developer's own machine: the whole email, so its link can be followed.
+                reveal_tokens: self.env == Environment::Development,
+            },
             (EmailTransport::File, _) => Transport::File(self.email.dir.clone()),
             (EmailTransport::Smtp, Some(url)) => Transport::Smtp(url.clone()),
             (EmailTransport::Smtp, None) => return Err(smtp_url_required()),
@@ -115,7 +123,11 @@ impl Settings {
             transport,
             from: self.email.from.clone(),
             app_name: "Shelter".into(),
-            public_url: self.public_url.clone(),
+            link_base: self
+                .email
+                .link_base
+                .clone()
+                .unwrap_or_else(|| self.public_url.clone()),
             timeout: self.smtp.timeout,
             max_connections: u32::try_from(DELIVERY_CONCURRENCY).unwrap_or(16),
         })

@@ -149,11 +149,19 @@ where
 
 /// An `http://` or `https://` URL.
 pub fn web_url<'de, D: Deserializer<'de>>(d: D) -> Result<url::Url, D::Error> {
-    let url: url::Url = parsed(d)?;
+    web(parsed(d)?)
+}
+
+/// An `http://` or `https://` URL, or nothing.
+pub fn optional_web_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<url::Url>, D::Error> {
+    optional_parsed(d)?.map(web).transpose()
+}
+
+fn web<E: de::Error>(url: url::Url) -> Result<url::Url, E> {
     if matches!(url.scheme(), "http" | "https") {
         Ok(url)
     } else {
-        Err(de::Error::custom("must be an http:// or https:// URL"))
+        Err(E::custom("must be an http:// or https:// URL"))
     }
 }
 

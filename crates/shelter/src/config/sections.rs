@@ -222,6 +222,10 @@ pub struct EmailSection {
     /// The sender of every email.
     #[serde(deserialize_with = "lenient::mailbox")]
     pub from: Mailbox,
+    /// Where the links in emails point, for a deployment with its own front end; unset:
+    /// `SHELTER_PUBLIC_URL`, whose hosted pages answer them.
+    #[serde(deserialize_with = "lenient::optional_web_url")]
+    pub link_base: Option<url::Url>,
     /// Delivery attempts per email before it is marked failed.
     pub max_attempts: NonZeroU32,
     /// Wait after the first failed attempt; it doubles with each further one.
@@ -240,6 +244,7 @@ impl Default for EmailSection {
             from: "Shelter <noreply@localhost>"
                 .parse()
                 .expect("the default sender is a valid mailbox"),
+            link_base: None,
             max_attempts: NonZeroU32::new(8).expect("eight is not zero"),
             retry_base: Duration::from_secs(5),
             retry_max: Duration::from_mins(15),

@@ -3,10 +3,10 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use secrecy::ExposeSecret;
-use shelter_domain::{AuthError, ClientInfo, LoginOutcome};
+use shelter_domain::{AuthError, ClientInfo, EmailAddress, LoginOutcome};
 
 use super::dto::{
-    Accepted, RecoveryRequest, RefreshRequest, ResetPasswordRequest, TokenRequest, TokenResponse,
+    Accepted, EmailRequest, RefreshRequest, ResetPasswordRequest, TokenRequest, TokenResponse,
     UserResponse, VerifyEmailRequest,
 };
 use super::extract::{Format, RawBody};
@@ -142,7 +142,7 @@ pub async fn verify_email(
 /// Ask for a password-reset email.
 #[utoipa::path(
     post, path = "/auth/password-recovery", tag = "auth",
-    request_body = RecoveryRequest,
+    request_body = EmailRequest,
     responses(
         (status = 202, description = "The same answer whether or not the email is known", body = Accepted),
         (status = 422, body = ProblemBody),
@@ -153,23 +153,80 @@ pub async fn password_recovery(
     state: web::Data<AppState>,
     body: RawBody,
 ) -> Result<HttpResponse, Problem> {
-    let email = body.json::<RecoveryRequest>().await?;
-    enforce(&state, Limit::PasswordRecovery, email.as_str()).await?;
-    // The answer must not depend on whether the email is known, in content or in time:
-    // the look-up and the queueing happen after it. The email is still durable once
-    // queued; a crash in the few milliseconds before that loses the request, and the
-    // user asks again.
-    let auth = state.auth.clone();
-    // The request's context goes with the work, for its audit event.
-    let context = shelter_persistence::audit::current();
-    tokio::spawn(shelter_persistence::audit::scope(context, async move {
-        if let Err(error) = auth.request_password_reset(&email).await {
-            tracing::error!(error = format!("{error:#}"), "password recovery failed");
-        }
-    }));
+    let email = body.json::<EmailRequest>().await?;
+    request_email(&state, EmailRequestKind::PasswordReset, email).await?;
     Ok(HttpResponse::Accepted().json(Accepted {
         detail: "If this email is registered, a reset link is on its way",
     }))
+}
+
+/// Ask for a new verification email; earlier verification links stop working.
+#[utoipa::path(
+    post, path = "/auth/verify-email/resend", tag = "auth",
+    request_body = EmailRequest,
+    responses(
+        (status = 202, description = "The same answer whether or not the email is known or already verified", body = Accepted),
+        (status = 422, body = ProblemBody),
+        (status = 429, description = "Too many requests for this email", body = ProblemBody, headers(("Retry-After" = u64))),
+    )
+)]
+pub async fn resend_verification(
+    state: web::Data<AppState>,
+    body: RawBody,
+) -> Result<HttpResponse, Problem> {
+    let email = body.json::<EmailRequest>().await?;
+    request_email(&state, EmailRequestKind::Verification, email).await?;
+    Ok(HttpResponse::Accepted().json(Accepted {
+        detail: "If this email is registered and not yet verified, a new link is on its way",
+    }))
+}
+
+/// The emails anyone may ask for by address.
+#[derive(Clone, Copy)]
+pub(crate) enum EmailRequestKind {
+    PasswordReset,
+    Verification,
+}
+
+/// Asks for an email by address, for the API and the pages alike: rate-limited per
+/// address, and answered before the look-up, so that neither the answer nor its time
+/// depends on whether the email is known. The email is durable once queued; a crash in
+/// the few milliseconds before that loses the request, and the user asks again.
+///
+/// # Errors
+/// 429 past the quota, 503 when the limiter is down.
+pub(crate) async fn request_email(
+    state: &AppState,
+    kind: EmailRequestKind,
+    email: EmailAddress,
+) -> Result<(), Problem> {
+    let limit = match kind {
+        EmailRequestKind::PasswordReset => Limit::PasswordRecovery,
+        EmailRequestKind::Verification => Limit::VerificationResend,
+    };
+    enforce(state, limit, email.as_str()).await?;
+    let (auth, users) = (state.auth.clone(), state.users.clone());
+    // The request's context goes with the work, for its audit event.
+    let context = shelter_persistence::audit::current();
+    tokio::spawn(shelter_persistence::audit::scope(context, async move {
+        let result = match kind {
+            EmailRequestKind::PasswordReset => auth
+                .request_password_reset(&email)
+                .await
+                .map_err(anyhow::Error::from),
+            EmailRequestKind::Verification => users
+                .resend_verification(&email)
+                .await
+                .map_err(anyhow::Error::from),
+        };
+        if let Err(error) = result {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "queueing a requested email failed"
+            );
+        }
+    }));
+    Ok(())
 }
 
 /// Choose a new password with the token from the reset email; every session ends.

@@ -19,7 +19,7 @@ use super::{audit, auth, chat, dto, health, jwks, metrics, mfa, problem, session
     paths(
         users::signup, users::read_me, users::update_me, users::delete_me, users::list,
         users::read, users::update_one, users::delete_one,
-        auth::token, auth::refresh, auth::logout, auth::verify_email, auth::password_recovery,
+        auth::token, auth::refresh, auth::logout, auth::verify_email, auth::password_recovery, auth::resend_verification,
         auth::reset_password, mfa::second_step, mfa::enrol, mfa::confirm, mfa::disable, mfa::reset,
         sessions::list, sessions::end, audit::list, audit::list_own, jwks::jwks, health::live,
         health::ready,

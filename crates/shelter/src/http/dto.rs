@@ -296,16 +296,16 @@ impl FromBody for VerifyEmailRequest {
     }
 }
 
-/// `POST /auth/password-recovery`.
+/// `POST /auth/password-recovery` and `POST /auth/verify-email/resend`.
 #[derive(Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RecoveryRequest {
+pub struct EmailRequest {
     #[garde(skip)]
     #[schema(value_type = String, format = "email")]
     pub email: Option<String>,
 }
 
-impl FromBody for RecoveryRequest {
+impl FromBody for EmailRequest {
     type Parsed = EmailAddress;
 
     fn parse(self, fields: &mut Fields) -> Option<EmailAddress> {
@@ -436,10 +436,20 @@ impl From<&User> for UserResponse {
     }
 }
 
-/// `GET /users` query. Both are optional; anything else in the query is ignored.
+/// `GET /users` query. All are optional; anything else in the query is ignored.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only users whose email or username contains this, ignoring case (at most 254
+    /// characters; blank: everyone).
+    #[param(value_type = Option<String>, max_length = 254)]
+    pub q: Option<String>,
+    /// Only active (`true`) or inactive (`false`) users.
+    #[param(value_type = Option<bool>)]
+    pub is_active: Option<String>,
+    /// Only superusers (`true`) or only the others (`false`).
+    #[param(value_type = Option<bool>)]
+    pub is_superuser: Option<String>,
     /// Rows to skip, 0 to 2⁶³ − 1 (default 0).
     #[param(value_type = Option<u64>, minimum = 0, maximum = 9_223_372_036_854_775_807_u64)]
     pub skip: Option<String>,
@@ -452,7 +462,7 @@ pub struct ListQuery {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserPage {
     pub items: Vec<UserResponse>,
-    /// All users, not only this page's.
+    /// All the users the filters show, not only this page's.
     pub total: u64,
     pub skip: u64,
     pub limit: u64,

@@ -4,7 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
-use shelter_domain::{Page, PageError, User, UserId};
+use shelter_domain::{Page, PageError, User, UserFilter, UserId};
 
 use super::dto::{ListQuery, SignupRequest, UpdateRequest, UserPage, UserResponse};
 use super::extract::{CurrentUser, RawBody, user_id};
@@ -174,8 +174,8 @@ pub async fn list(
     state: web::Data<AppState>,
     CurrentUser(me): CurrentUser,
 ) -> Result<HttpResponse, Problem> {
-    let page = page(req.query_string())?;
-    let (users, total) = state.users.list(&me, page).await?;
+    let (filter, page) = listing(req.query_string())?;
+    let (users, total) = state.users.list(&me, &filter, page).await?;
     Ok(HttpResponse::Ok().json(UserPage {
         items: users.iter().map(UserResponse::from).collect(),
         total,
@@ -184,12 +184,37 @@ pub async fn list(
     }))
 }
 
-/// Reads `skip` and `limit`, reporting every bad one at once: first whether each is a
-/// number, then whether the page they make is in range (a rule of the domain's `Page`).
-fn page(query: &str) -> Result<Page, Problem> {
+/// Reads the filters, `skip` and `limit`, reporting every bad one at once: first whether
+/// each is a number or a boolean, then whether the page they make is in range (a rule of
+/// the domain's `Page`).
+pub(crate) fn listing(query: &str) -> Result<(UserFilter, Page), Problem> {
     let query: ListQuery =
         serde_urlencoded::from_str(query).map_err(|e| Problem::field("query", e.to_string()))?;
     let mut errors = Vec::new();
+    let mut flag = |field: &str, raw: Option<&str>| match raw {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => {
+            errors.push(FieldError {
+                field: field.into(),
+                message: "must be true or false".into(),
+            });
+            None
+        }
+    };
+    let mut filter = UserFilter::default();
+    filter.is_active = flag("is_active", query.is_active.as_deref());
+    filter.is_superuser = flag("is_superuser", query.is_superuser.as_deref());
+    if let Some(text) = query.q.as_deref() {
+        match filter.clone().search(text) {
+            Ok(narrowed) => filter = narrowed,
+            Err(refused) => errors.push(FieldError {
+                field: "q".into(),
+                message: refused.to_string(),
+            }),
+        }
+    }
     let mut number = |field: &str, raw: Option<&str>, default: u64| match raw.map(str::parse) {
         None => default,
         Some(Ok(value)) => value,
@@ -218,7 +243,7 @@ fn page(query: &str) -> Result<Page, Problem> {
         }
     });
     match page {
-        Ok(page) if errors.is_empty() => Ok(page),
+        Ok(page) if errors.is_empty() => Ok((filter, page)),
         _ => Err(Problem::validation(errors)),
     }
 }
@@ -348,6 +373,23 @@ mod tests {
             HeaderValue::from_bytes(b"\"\xff\"").expect("opaque header bytes"),
         );
         assert_eq!(expected_revision(&map, UserId::new(5)), Some(-1));
+    }
+
+    fn page(query: &str) -> Result<Page, Problem> {
+        listing(query).map(|(_, page)| page)
+    }
+
+    #[test]
+    fn filters_are_read_with_the_page_and_every_bad_one_reported() {
+        let (filter, _) = listing("q=%20Ann%20&is_active=false").expect("read");
+        assert_eq!(filter.search_text(), Some("ann"));
+        assert_eq!((filter.is_active, filter.is_superuser), (Some(false), None));
+        assert!(listing("q=").expect("blank").0.is_everyone());
+        let long = format!("q={}&is_superuser=yes&limit=0", "a".repeat(255));
+        let problem = listing(&long).expect_err("all bad");
+        let mut fields: Vec<_> = problem.errors().iter().map(|e| e.field.as_str()).collect();
+        fields.sort_unstable();
+        assert_eq!(fields, ["is_superuser", "limit", "q"]);
     }
 
     #[test]

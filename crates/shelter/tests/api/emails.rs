@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 use shelter_test_support::Backend;
-use shelter_test_support::smtp::SmtpServer;
+use shelter_test_support::smtp::{ReceivedEmail, SmtpServer};
 
 use crate::helpers::{TestApp, TestUser, body, problem};
 
@@ -258,7 +258,68 @@ async fn metrics_count_delivered_emails(backend: Backend) {
     assert!(text.contains("shelter_http_requests_total"), "{text}");
 }
 
+/// A new verification email replaces the earlier links; the answer is the same for a
+/// known, an unknown and an already verified address; links follow `SHELTER_EMAIL_LINK_BASE`.
+async fn resending_verification_retires_the_earlier_link(backend: Backend) {
+    let Some((app, smtp)) = TestApp::spawn_with_smtp(backend, |settings| {
+        settings.email.link_base = Some("https://app.example.com/account/".parse().expect("url"));
+    })
+    .await
+    else {
+        return;
+    };
+    let user = TestUser::generate();
+    app.create(&user).await;
+    let welcome = smtp.email_to(&user.email, WAIT).await.expect("welcome");
+    assert!(
+        welcome
+            .data
+            .contains("https://app.example.com/account/verify-email?token="),
+        "the link base, not the public URL"
+    );
+    let first = welcome.token().expect("Token: line");
+    let resend = |email: String| {
+        let app = &app;
+        async move {
+            let response = app
+                .post_json("/auth/verify-email/resend", &json!({"email": email}))
+                .await;
+            assert_eq!(response.status(), StatusCode::ACCEPTED);
+            body(response).await
+        }
+    };
+    let known = resend(user.email.to_uppercase()).await;
+    assert_eq!(known, resend("nobody@example.com".into()).await);
+    let received = smtp.wait_for(2, WAIT).await;
+    let second = received
+        .iter()
+        .filter(|e| e.to.iter().any(|to| to.eq_ignore_ascii_case(&user.email)))
+        .filter_map(ReceivedEmail::token)
+        .find(|token| *token != first)
+        .expect("a second verification email");
+    let old = app
+        .post_json("/auth/verify-email", &json!({"token": first}))
+        .await;
+    problem(old, StatusCode::BAD_REQUEST).await;
+    let new = app
+        .post_json("/auth/verify-email", &json!({"token": second}))
+        .await;
+    assert_eq!(body(new).await["email_verified"], true);
+    // Verified: the same answer, and no third email.
+    assert_eq!(known, resend(user.email.clone()).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(smtp.received().len(), 2, "nothing for a verified address");
+    let invalid = app
+        .post_json(
+            "/auth/verify-email/resend",
+            &json!({"email": "not an email"}),
+        )
+        .await;
+    problem(invalid, StatusCode::UNPROCESSABLE_ENTITY).await;
+}
+
 shelter_test_support::on_both_backends!(
+    resending_verification_retires_the_earlier_link,
     signup_sends_a_welcome_email_whose_token_verifies_the_address,
     changing_the_email_unverifies_it_and_mails_the_new_address,
     password_recovery_answers_the_same_and_the_reset_ends_every_session,

@@ -188,6 +188,56 @@ async fn listing_users_needs_a_superuser_and_pages_by_id(backend: Backend) {
     }
 }
 
+async fn listing_users_filters_by_search_and_flags(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let admin = app.admin_token().await;
+    let tag = format!("Qz{}", std::process::id());
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let mut user = TestUser::generate();
+        user.email = format!("{tag}.{i}@Example.com");
+        ids.push(app.create(&user).await);
+    }
+    app.deactivate(ids[1]).await;
+    let listed = |query: String| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let page = body(app.get_as(&format!("/users?{query}"), admin).await).await;
+            let ids: Vec<i64> = page["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|u| u["id"].as_i64().expect("id"))
+                .collect();
+            (ids, page["total"].as_u64().expect("total"))
+        }
+    };
+    let lower = tag.to_lowercase();
+    assert_eq!(
+        listed(format!("q={lower}")).await,
+        (ids.clone(), 3),
+        "ignoring case"
+    );
+    assert_eq!(
+        listed(format!("q={lower}&is_active=false")).await,
+        (vec![ids[1]], 1)
+    );
+    assert_eq!(
+        listed(format!("q={lower}&is_active=true&limit=1&skip=1")).await,
+        (vec![ids[2]], 2),
+        "a page of the filtered set, and its total"
+    );
+    let (admins, total) = listed("is_superuser=true".into()).await;
+    assert_eq!((admins.len(), total), (1, 1), "only the admin");
+    assert_eq!(listed("q=%25".into()).await, (vec![], 0), "% is literal");
+    for query in ["is_active=yes", "is_superuser=1"] {
+        let response = app.get_as(&format!("/users?{query}"), &admin).await;
+        problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    }
+}
+
 async fn me_has_an_etag_and_answers_304_when_unchanged(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
@@ -456,6 +506,7 @@ async fn deleting_accounts(backend: Backend) {
 }
 
 shelter_test_support::on_both_backends!(
+    listing_users_filters_by_search_and_flags,
     signup_returns_201_without_the_password,
     signup_with_a_taken_email_returns_409_already_exists,
     thirty_concurrent_signups_with_one_email_give_one_201,
