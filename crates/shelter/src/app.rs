@@ -32,6 +32,7 @@ use tokio::task::JoinHandle;
 use crate::chat::{Hub, Inbox, LocalOnly};
 use crate::config::{JwtAlgorithm, Settings};
 use crate::http::{self, AppState, InProcessRateLimiter, Probe};
+use crate::pages;
 use crate::shutdown;
 pub use crate::shutdown::Stopper;
 
@@ -145,6 +146,7 @@ pub fn build_state(
         hub,
         limiter,
         trusted_proxies: settings.trusted_proxies.clone(),
+        pages: settings.pages(&secret),
     };
     Ok((state, redis_bus.map(|bus| (bus, inbox))))
 }
@@ -336,6 +338,7 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .configure(http::routes)
+                .service(pages::scope())
                 .default_service(web::to(|| async {
                     actix_web::HttpResponse::NotFound().finish()
                 }))

@@ -1,21 +1,21 @@
 //! The HTTP adapter: handlers, DTOs, extractors, middleware and the OpenAPI document.
 
 mod audit;
-mod auth;
+pub(crate) mod auth;
 mod chat;
 mod cors;
 mod docs;
-mod dto;
-mod extract;
+pub(crate) mod dto;
+pub(crate) mod extract;
 mod health;
 mod jwks;
 mod limits;
 mod metrics;
-mod mfa;
+pub(crate) mod mfa;
 mod middleware;
 mod problem;
 mod sessions;
-mod users;
+pub(crate) mod users;
 
 use actix_web::web;
 
@@ -28,7 +28,7 @@ pub use metrics::install as install_metrics;
 pub use middleware::{
     PROCESS_TIME as PROCESS_TIME_HEADER, REQUEST_ID as REQUEST_ID_HEADER, observe,
 };
-pub use problem::{Problem, ProblemBody};
+pub use problem::{FieldError, Problem, ProblemBody};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(

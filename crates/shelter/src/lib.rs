@@ -17,6 +17,7 @@ pub mod config;
 pub mod healthcheck;
 pub mod http;
 pub mod keys;
+pub mod pages;
 mod shutdown;
 pub mod state;
 pub mod telemetry;

@@ -10,6 +10,7 @@ use shelter_domain::realtime::RateLimiter;
 use shelter_domain::{AuthService, MfaService, UserService};
 
 use crate::chat::Hub;
+use crate::pages::PageSettings;
 
 /// A dependency `/health/ready` asks.
 #[async_trait]
@@ -30,4 +31,5 @@ pub struct AppState {
     /// `None` when rate limits are switched off.
     pub limiter: Option<Arc<dyn RateLimiter>>,
     pub trusted_proxies: Vec<IpNet>,
+    pub pages: PageSettings,
 }

@@ -67,6 +67,15 @@ impl Settings {
         }
     }
 
+    /// The pages' settings: their CSRF key from `secret`, `Secure` cookies behind https.
+    pub fn pages(&self, secret: &secrecy::SecretString) -> crate::pages::PageSettings {
+        crate::pages::PageSettings::new(
+            secret,
+            self.public_url.scheme() == "https",
+            self.refresh_token_lifetime,
+        )
+    }
+
     /// The quotas of the rate limits.
     pub fn quotas(&self) -> HashMap<Limit, Quota> {
         let limits = &self.rate_limit;

@@ -3,7 +3,8 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use secrecy::ExposeSecret;
-use shelter_domain::{AuthError, ClientInfo, EmailAddress, LoginOutcome};
+use secrecy::SecretString;
+use shelter_domain::{AuthError, ClientInfo, EmailAddress, Login, LoginOutcome};
 
 use super::dto::{
     Accepted, EmailRequest, RefreshRequest, ResetPasswordRequest, TokenRequest, TokenResponse,
@@ -52,20 +53,33 @@ pub async fn token(
     let (login, password) = body
         .parse::<TokenRequest>(&[Format::Form, Format::Json])
         .await?;
-    let ip = client_ip(&req, &state.trusted_proxies);
+    Ok(tokens(
+        &attempt_login(&req, &state, &login, &password).await?,
+    ))
+}
+
+/// One login attempt, for the API and the pages alike: rate-limited per client address and
+/// login, and counted by its result.
+///
+/// # Errors
+/// As `POST /auth/token` answers, `mfa_required` included.
+pub(crate) async fn attempt_login(
+    req: &HttpRequest,
+    state: &AppState,
+    login: &Login,
+    password: &SecretString,
+) -> Result<LoginOutcome, Problem> {
+    let ip = client_ip(req, &state.trusted_proxies);
     let key = format!(
         "{}|{}",
         ip.map(|ip| ip.to_string()).unwrap_or_default(),
         login.key()
     );
-    if let Err(limited) = enforce(&state, Limit::Login, &key).await {
+    if let Err(limited) = enforce(state, Limit::Login, &key).await {
         count_login("rate_limited");
         return Err(limited);
     }
-    let outcome = state
-        .auth
-        .login(&login, &password, &client_of(&req, ip))
-        .await;
+    let outcome = state.auth.login(login, password, &client_of(req, ip)).await;
     count_login(match &outcome {
         Ok(_) => "success",
         Err(AuthError::InvalidCredentials) => "invalid_credentials",
@@ -75,7 +89,7 @@ pub async fn token(
         Err(AuthError::Unavailable(_)) => "unavailable",
         Err(_) => "error",
     });
-    Ok(tokens(&outcome?))
+    Ok(outcome?)
 }
 
 /// Where a login comes from: the address as the rate limiter sees it, and the user agent.

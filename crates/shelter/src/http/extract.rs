@@ -78,6 +78,16 @@ impl RawBody {
     /// bad field, whether unknown, missing, malformed or refused by a domain rule, is
     /// reported in the same 422.
     pub async fn parse<T: FromBody>(self, accepted: &[Format]) -> Result<T::Parsed, Problem> {
+        from_object::<T>(self.object(accepted).await?)
+    }
+
+    /// Reads a form body into its fields, for a caller that takes some out (a page's CSRF
+    /// token) before [`from_object`] reads the rest.
+    pub async fn form(self) -> Result<Map<String, Value>, Problem> {
+        self.object(&[Format::Form]).await
+    }
+
+    async fn object(self, accepted: &[Format]) -> Result<Map<String, Value>, Problem> {
         let format = self
             .format
             .filter(|format| accepted.contains(format))
@@ -93,11 +103,10 @@ impl RawBody {
                 )
             })?;
         let bytes = read_limited(self.payload, self.declared_length).await?;
-        let object = match format {
-            Format::Json => json_object(&bytes)?,
-            Format::Form => form_object(&bytes)?,
-        };
-        from_object::<T>(object)
+        match format {
+            Format::Json => json_object(&bytes),
+            Format::Form => form_object(&bytes),
+        }
     }
 }
 
@@ -302,7 +311,10 @@ fn form_text(raw: &[u8]) -> Result<String, Problem> {
 /// email, a name, a password or a token, and one backend stores what another refuses
 /// (PostgreSQL rejects U+0000), so they are refused here, before any database. Unknown
 /// fields are noted and set aside, so that the rest is still checked.
-fn from_object<T: FromBody>(mut object: Map<String, Value>) -> Result<T::Parsed, Problem> {
+/// Turns the fields of a body into domain values, every bad field in one 422.
+pub(crate) fn from_object<T: FromBody>(
+    mut object: Map<String, Value>,
+) -> Result<T::Parsed, Problem> {
     let mut fields = Fields::default();
     let mut refused = Vec::new();
     for (name, value) in &object {

@@ -3,6 +3,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::ExposeSecret as _;
+use shelter_domain::LoginOutcome;
 use shelter_domain::realtime::Limit;
 
 use super::auth::{client_of, count_login, tokens};
@@ -133,16 +134,32 @@ pub async fn second_step(
     body: RawBody,
 ) -> Result<HttpResponse, Problem> {
     let (mfa_token, code) = body.json::<MfaRequest>().await?;
-    let ip = client_ip(&req, &state.trusted_proxies);
+    Ok(tokens(
+        &attempt_second_step(&req, &state, &mfa_token, &code).await?,
+    ))
+}
+
+/// The second step of a login, for the API and the pages alike: rate-limited per client
+/// address with the login quota, and counted.
+///
+/// # Errors
+/// As `POST /auth/mfa` answers.
+pub(crate) async fn attempt_second_step(
+    req: &HttpRequest,
+    state: &AppState,
+    mfa_token: &str,
+    code: &str,
+) -> Result<LoginOutcome, Problem> {
+    let ip = client_ip(req, &state.trusted_proxies);
     let key = format!("{}|mfa", ip.map(|ip| ip.to_string()).unwrap_or_default());
-    enforce(&state, Limit::Login, &key).await?;
+    enforce(state, Limit::Login, &key).await?;
     let outcome = state
         .auth
-        .complete_mfa(&mfa_token, &code, &client_of(&req, ip))
+        .complete_mfa(mfa_token, code, &client_of(req, ip))
         .await;
     count_login(match &outcome {
         Ok(_) => "success",
         Err(_) => "mfa_failed",
     });
-    Ok(tokens(&outcome?))
+    Ok(outcome?)
 }

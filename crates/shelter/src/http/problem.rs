@@ -144,12 +144,20 @@ impl Problem {
         self.errors
     }
 
-    #[cfg(test)]
+    /// When to try again, for a refusal that says.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+
+    /// The token of the second step, when this refusal asks for one.
+    pub fn mfa_token(&self) -> Option<&str> {
+        self.mfa_token.as_deref()
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }
 
-    #[cfg(test)]
     pub fn detail(&self) -> &str {
         &self.detail
     }

@@ -92,15 +92,23 @@ pub async fn signup(
     state: web::Data<AppState>,
     body: RawBody,
 ) -> Result<HttpResponse, Problem> {
-    let client = client_ip(&req, &state.trusted_proxies)
-        .map(|ip| ip.to_string())
-        .unwrap_or_default();
-    enforce(&state, Limit::Signup, &client).await?;
+    may_sign_up(&req, &state).await?;
     let account = body.json::<SignupRequest>().await?;
     let user = state.users.signup(account).await?;
     let mut response = HttpResponse::Created();
     response.insert_header((header::LOCATION, format!("/users/{}", user.id())));
     Ok(with_user(response, &user))
+}
+
+/// The signup quota of the client's address, for the API and the pages alike.
+///
+/// # Errors
+/// 429 past the quota; 503 when the limiter is down.
+pub(crate) async fn may_sign_up(req: &HttpRequest, state: &AppState) -> Result<(), Problem> {
+    let client = client_ip(req, &state.trusted_proxies)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    enforce(state, Limit::Signup, &client).await
 }
 
 /// The caller's own account.

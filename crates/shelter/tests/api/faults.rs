@@ -105,6 +105,11 @@ fn broken_app() -> String {
         hub,
         limiter: None,
         trusted_proxies: Vec::new(),
+        pages: shelter::pages::PageSettings::new(
+            &SecretString::from(SECRET_KEY),
+            false,
+            std::time::Duration::from_hours(1),
+        ),
     };
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let app = Application::serve(

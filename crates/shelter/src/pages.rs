@@ -1,0 +1,92 @@
+//! The hosted pages: server-rendered HTML for the links in emails, sign-in, the account and
+//! the admin console. They call the same services, with the same rules and rate limits, as
+//! the JSON API, and read their forms with the API's own request types; what is theirs is
+//! the page session in cookies, CSRF tokens, and errors shown as pages.
+
+mod account;
+mod admin;
+mod assets;
+mod entry;
+mod error;
+mod layout;
+mod session;
+
+use actix_web::middleware::from_fn;
+use actix_web::web;
+
+pub use session::PageSettings;
+
+/// Every page, in one scope whose middleware gives each answer the pages' headers and the
+/// cookies the request renewed. Registered after the API, it serves what the API does not.
+pub fn scope() -> actix_web::Scope<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    web::scope("")
+        .wrap(from_fn(session::finish))
+        .service(web::resource("/").route(web::get().to(entry::home)))
+        .service(web::resource(assets::STYLESHEET.route()).route(web::get().to(assets::stylesheet)))
+        .service(
+            web::resource("/login")
+                .route(web::get().to(entry::login_form))
+                .route(web::post().to(entry::login)),
+        )
+        .service(web::resource("/login/code").route(web::post().to(entry::second_step)))
+        .service(
+            web::resource("/logout")
+                .route(web::get().to(entry::logout_form))
+                .route(web::post().to(entry::logout)),
+        )
+        .service(
+            web::resource("/signup")
+                .route(web::get().to(entry::signup_form))
+                .route(web::post().to(entry::signup)),
+        )
+        .service(
+            web::resource("/verify-email")
+                .route(web::get().to(entry::verify_form))
+                .route(web::post().to(entry::verify)),
+        )
+        .service(
+            web::resource("/verify-email/resend")
+                .route(web::get().to(entry::resend_form))
+                .route(web::post().to(entry::resend)),
+        )
+        .service(
+            web::resource("/forgot-password")
+                .route(web::get().to(entry::forgot_form))
+                .route(web::post().to(entry::forgot)),
+        )
+        .service(
+            web::resource("/reset-password")
+                .route(web::get().to(entry::reset_form))
+                .route(web::post().to(entry::reset)),
+        )
+        .service(web::resource("/account").route(web::get().to(account::show)))
+        .service(web::resource("/account/profile").route(web::post().to(account::profile)))
+        .service(web::resource("/account/email").route(web::post().to(account::email)))
+        .service(web::resource("/account/password").route(web::post().to(account::password)))
+        .service(
+            web::resource("/account/sessions/{id}/end").route(web::post().to(account::end_session)),
+        )
+        .service(web::resource("/account/totp").route(web::post().to(account::totp_enrol)))
+        .service(
+            web::resource("/account/totp/confirm").route(web::post().to(account::totp_confirm)),
+        )
+        .service(
+            web::resource("/account/totp/disable").route(web::post().to(account::totp_disable)),
+        )
+        .service(web::resource("/admin/users").route(web::get().to(admin::list)))
+        .service(web::resource("/admin/users/{id}").route(web::get().to(admin::detail)))
+        .service(web::resource("/admin/users/{id}/change").route(web::post().to(admin::change)))
+        .service(
+            web::resource("/admin/users/{id}/delete")
+                .route(web::get().to(admin::delete_form))
+                .route(web::post().to(admin::delete)),
+        )
+}

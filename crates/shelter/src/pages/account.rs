@@ -1,0 +1,435 @@
+//! `/account`: the signed-in user's profile, email, password, sessions and second factor.
+//! Every change goes through the service the API uses (`PATCH /users/me`, the sessions and
+//! TOTP endpoints), read from the same request types.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use maud::{Markup, PreEscaped, html};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::Deserialize;
+use shelter_domain::auth::Authenticated;
+use shelter_domain::{Login, SessionId, Totp};
+
+use super::entry::{field_errors, form, text};
+use super::error::PageError;
+use super::layout::{self, Input, Notice, notice, other_errors};
+use super::session;
+use crate::http::FieldError;
+use crate::http::auth::attempt_login;
+use crate::http::dto::{TotpConfirmRequest, TotpDisableRequest, TotpEnrolRequest, UpdateRequest};
+use crate::http::extract::{RawBody, from_object};
+use crate::state::AppState;
+
+type PageResult = Result<HttpResponse, PageError>;
+
+/// What the last form of the page came to, shown in its section.
+#[derive(Default)]
+struct Feedback {
+    section: &'static str,
+    errors: Vec<FieldError>,
+    refused: Option<String>,
+}
+
+impl Feedback {
+    fn of(&self, section: &str) -> (&[FieldError], Option<&str>) {
+        if self.section == section {
+            (&self.errors, self.refused.as_deref())
+        } else {
+            (&[], None)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+pub async fn show(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<Done>,
+) -> PageResult {
+    let login = session::require(&req, &state).await?;
+    let done = match query.done.as_deref() {
+        Some("profile") => Some("Your profile is saved."),
+        Some("email") => Some("Your new email address is saved. We sent it a link to confirm it."),
+        Some("password") => Some("Your password is changed. Every other device is signed out."),
+        Some("session") => Some("That session is signed out."),
+        Some("totp-off") => Some("Two-step sign-in is off."),
+        _ => None,
+    };
+    account_page(
+        &req,
+        &state,
+        &login,
+        StatusCode::OK,
+        done,
+        &Feedback::default(),
+    )
+    .await
+}
+
+async fn account_page(
+    req: &HttpRequest,
+    state: &AppState,
+    login: &Authenticated,
+    status: StatusCode,
+    done: Option<&str>,
+    feedback: &Feedback,
+) -> PageResult {
+    let user = &login.user;
+    let sessions = state.auth.sessions(user.id()).await?;
+    let csrf = session::csrf_token(req, state);
+    let section = |name: &str, title: &str, body: Markup| {
+        let (errors, refused) = feedback.of(name);
+        html! {
+            section.card aria-labelledby={ (name) "-title" } {
+                h2 id={ (name) "-title" } { (title) }
+                @if let Some(refused) = refused { (notice(Notice::Error, refused)) }
+                (other_errors(errors, &["username", "email", "password", "current_password", "code"]))
+                (body)
+            }
+        }
+    };
+    let errors = |name: &str| feedback.of(name).0.to_vec();
+    let body = html! {
+        h1 { "Your account" }
+        @if let Some(done) = done { (notice(Notice::Ok, done)) }
+        (section("profile", "Profile", html! {
+            form method="post" action="/account/profile" {
+                (layout::csrf(&csrf))
+                (Input::new("username", "Username", "text", "username").within("profile")
+                    .value(user.username().as_str()).render(&errors("profile")))
+                button type="submit" { "Save" }
+            }
+        }))
+        (section("email", "Email", html! {
+            p {
+                strong { (user.email().as_str()) } " "
+                @if user.email_verified() { span.badge.on { "verified" } }
+                @else { span.badge { "not verified" } " " a href="/verify-email/resend" { "Send the link again" } }
+            }
+            form method="post" action="/account/email" {
+                (layout::csrf(&csrf))
+                (Input::new("email", "New email", "email", "email").within("email").render(&errors("email")))
+                (Input::new("current_password", "Your password", "password", "current-password").within("email").render(&errors("email")))
+                button type="submit" { "Change the email" }
+            }
+        }))
+        (section("password", "Password", html! {
+            form method="post" action="/account/password" {
+                (layout::csrf(&csrf))
+                (Input::new("current_password", "Current password", "password", "current-password").within("password").render(&errors("password")))
+                (Input::new("password", "New password", "password", "new-password").within("password")
+                    .hint("8 to 128 characters. Every other device is signed out.").render(&errors("password")))
+                button type="submit" { "Change the password" }
+            }
+        }))
+        (section("sessions", "Where you are signed in", html! {
+            div.table-scroll {
+                table {
+                    thead { tr { th scope="col" { "Device" } th scope="col" { "Address" } th scope="col" { "Last used" } th scope="col" { span.skip { "Action" } } } }
+                    tbody {
+                        @for listed in &sessions {
+                            tr {
+                                td {
+                                    (listed.client.user_agent().unwrap_or("Unknown device"))
+                                    @if listed.id == login.session { " " span.badge.on { "this browser" } }
+                                }
+                                td { (listed.client.ip.map(|ip| ip.to_string()).unwrap_or_default()) }
+                                td { (listed.last_used_at.format("%Y-%m-%d %H:%M UTC")) }
+                                td {
+                                    form.inline method="post" action={ "/account/sessions/" (listed.id) "/end" } {
+                                        (layout::csrf(&csrf))
+                                        button.secondary type="submit" { "Sign out" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }))
+        (section("totp", "Two-step sign-in", totp_section(user.totp(), &csrf, &errors("totp"))))
+    };
+    Ok(layout::html(
+        status,
+        &layout::page("Your account", Some(user), &html! { (body) }),
+    ))
+}
+
+fn totp_section(totp: &Totp, csrf: &str, errors: &[FieldError]) -> Markup {
+    html! {
+        @if totp.is_on() {
+            p { span.badge.on { "on" } " Signing in asks for a code from your authenticator app." }
+            form method="post" action="/account/totp/disable" {
+                (layout::csrf(csrf))
+                (Input::new("current_password", "Your password", "password", "current-password").within("totp").render(errors))
+                (Input::new("code", "A code from the app, or a recovery code", "text", "one-time-code").within("totp").render(errors))
+                button.danger type="submit" { "Turn two-step sign-in off" }
+            }
+        } @else {
+            p { "Ask for a code from an authenticator app at every sign-in, as well as your password." }
+            form method="post" action="/account/totp" {
+                (layout::csrf(csrf))
+                (Input::new("current_password", "Your password", "password", "current-password").within("totp").render(errors))
+                button type="submit" { "Set up two-step sign-in" }
+            }
+        }
+    }
+}
+
+/// Applies a change the way `PATCH /users/me` does, showing what is wrong in `section`.
+async fn change(
+    req: &HttpRequest,
+    state: &AppState,
+    body: RawBody,
+    section: &'static str,
+    done: &str,
+) -> PageResult {
+    let login = session::require(req, state).await?;
+    let fields = form(req, state, body).await?;
+    let new_password = text(&fields, "password");
+    let update = match from_object::<UpdateRequest>(fields) {
+        Ok(update) => update,
+        Err(problem) => {
+            let feedback = Feedback {
+                section,
+                errors: field_errors(problem)?,
+                refused: None,
+            };
+            return account_page(
+                req,
+                state,
+                &login,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                &feedback,
+            )
+            .await;
+        }
+    };
+    let changes_password = update.password.is_some();
+    match state
+        .users
+        .update(&login.user, login.user.id(), update, None)
+        .await
+    {
+        Ok(user) => {
+            if changes_password {
+                // The change ended every session, this browser's too: it signs in again
+                // with the new password, so only the other devices are signed out.
+                let again = Login::Email(user.email().clone());
+                let outcome =
+                    attempt_login(req, state, &again, &SecretString::from(new_password)).await?;
+                session::start(req, state, &outcome);
+            }
+            Ok(layout::redirect(&format!("/account?done={done}")))
+        }
+        Err(error) => {
+            let problem = crate::http::Problem::from(error);
+            let status = problem.status();
+            if !matches!(status.as_u16(), 403 | 409 | 422) {
+                return Err(problem.into());
+            }
+            let refused =
+                (status.as_u16() == 403).then(|| "Your password is not right.".to_owned());
+            let feedback = Feedback {
+                section,
+                refused: refused
+                    .or_else(|| (status.as_u16() == 409).then(|| problem.detail().to_owned())),
+                errors: problem.into_errors(),
+            };
+            account_page(req, state, &login, status, None, &feedback).await
+        }
+    }
+}
+
+pub async fn profile(req: HttpRequest, state: web::Data<AppState>, body: RawBody) -> PageResult {
+    change(&req, &state, body, "profile", "profile").await
+}
+
+pub async fn email(req: HttpRequest, state: web::Data<AppState>, body: RawBody) -> PageResult {
+    change(&req, &state, body, "email", "email").await
+}
+
+pub async fn password(req: HttpRequest, state: web::Data<AppState>, body: RawBody) -> PageResult {
+    change(&req, &state, body, "password", "password").await
+}
+
+pub async fn end_session(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: RawBody,
+) -> PageResult {
+    let login = session::require(&req, &state).await?;
+    form(&req, &state, body).await?;
+    let ended = path
+        .parse::<SessionId>()
+        .map_err(|_| PageError::not_found())?;
+    state.auth.end_session(login.user.id(), ended).await?;
+    if ended == login.session {
+        session::clear(&req, &state);
+        return Ok(layout::redirect("/login"));
+    }
+    Ok(layout::redirect("/account?done=session"))
+}
+
+/// A TOTP form's refusal shown in its section; other refusals are pages.
+async fn totp_refused(
+    req: &HttpRequest,
+    state: &AppState,
+    login: &Authenticated,
+    problem: crate::http::Problem,
+) -> PageResult {
+    let status = problem.status();
+    let refused = match status.as_u16() {
+        403 => "Your password is not right.",
+        400 | 401 => "That code is not right. Try the newest one from the app.",
+        409 | 404 => "Two-step sign-in changed in the meantime; here is how it is now.",
+        422 => "",
+        _ => return Err(problem.into()),
+    };
+    let feedback = Feedback {
+        section: "totp",
+        refused: (!refused.is_empty()).then(|| refused.to_owned()),
+        errors: problem.into_errors(),
+    };
+    account_page(req, state, login, status, None, &feedback).await
+}
+
+pub async fn totp_enrol(req: HttpRequest, state: web::Data<AppState>, body: RawBody) -> PageResult {
+    let login = session::require(&req, &state).await?;
+    let fields = form(&req, &state, body).await?;
+    let enrolment = match from_object::<TotpEnrolRequest>(fields) {
+        Ok(password) => state
+            .mfa
+            .enrol(&login.user, &password)
+            .await
+            .map_err(Into::into),
+        Err(problem) => Err(problem),
+    };
+    match enrolment {
+        Ok(enrolment) => Ok(confirm_page(
+            &req,
+            &state,
+            StatusCode::OK,
+            &login,
+            &enrolment.uri,
+            &enrolment.secret,
+            None,
+        )),
+        Err(problem) => totp_refused(&req, &state, &login, problem).await,
+    }
+}
+
+/// The set-up page: the key as a QR code drawn here (no image from elsewhere) and as text,
+/// and the form that turns it on with a first code.
+fn confirm_page(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    login: &Authenticated,
+    uri: &SecretString,
+    secret: &SecretString,
+    refused: Option<&str>,
+) -> HttpResponse {
+    let csrf = session::csrf_token(req, state);
+    let body = html! {
+        div.card {
+            h1 { "Set up two-step sign-in" }
+            @if let Some(refused) = refused { (notice(Notice::Error, refused)) }
+            ol {
+                li { "Scan this code with an authenticator app." }
+                li { "Or type in this key: " code { (secret.expose_secret()) } }
+                li { "Enter the code the app shows." }
+            }
+            div.qr { (qr_code(uri.expose_secret())) }
+            form method="post" action="/account/totp/confirm" {
+                (layout::csrf(&csrf))
+                (Input::new("code", "Code from the app", "text", "one-time-code").render(&[]))
+                button type="submit" { "Turn it on" }
+            }
+        }
+    };
+    layout::html(
+        status,
+        &layout::page("Set up two-step sign-in", Some(&login.user), &body),
+    )
+}
+
+/// An SVG QR code of `text`, drawn by the server.
+fn qr_code(text: &str) -> Markup {
+    let Ok(code) = qrcode::QrCode::new(text.as_bytes()) else {
+        return html! { p { "The key is too long for a QR code; type it in instead." } };
+    };
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(192, 192)
+        .build();
+    let svg = svg.find("<svg").map_or(svg.as_str(), |at| &svg[at..]);
+    PreEscaped(svg.replacen(
+        "<svg ",
+        "<svg role=\"img\" aria-label=\"QR code of the key\" ",
+        1,
+    ))
+}
+
+pub async fn totp_confirm(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: RawBody,
+) -> PageResult {
+    let login = session::require(&req, &state).await?;
+    let fields = form(&req, &state, body).await?;
+    let codes = match from_object::<TotpConfirmRequest>(fields) {
+        Ok(code) => state
+            .mfa
+            .confirm(&login.user, &code)
+            .await
+            .map_err(Into::into),
+        Err(problem) => Err(problem),
+    };
+    match codes {
+        Ok(codes) => {
+            let body = html! {
+                div.card {
+                    h1 { "Two-step sign-in is on" }
+                    (notice(Notice::Ok, "From now on, signing in asks for a code from the app."))
+                    h2 { "Recovery codes" }
+                    p { "Each works once, in place of a code, if you lose the app. Keep them somewhere safe: they are not shown again." }
+                    ul.codes { @for code in &codes { li { (code.expose_secret()) } } }
+                    p { a.button href="/account" { "Back to your account" } }
+                }
+            };
+            Ok(layout::html(
+                StatusCode::OK,
+                &layout::page("Recovery codes", Some(&login.user), &body),
+            ))
+        }
+        Err(problem) => totp_refused(&req, &state, &login, problem).await,
+    }
+}
+
+pub async fn totp_disable(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: RawBody,
+) -> PageResult {
+    let login = session::require(&req, &state).await?;
+    let fields = form(&req, &state, body).await?;
+    let disabled = match from_object::<TotpDisableRequest>(fields) {
+        Ok((password, code)) => state
+            .mfa
+            .disable(&login.user, &password, &code)
+            .await
+            .map_err(Into::into),
+        Err(problem) => Err(problem),
+    };
+    match disabled {
+        Ok(()) => Ok(layout::redirect("/account?done=totp-off")),
+        Err(problem) => totp_refused(&req, &state, &login, problem).await,
+    }
+}

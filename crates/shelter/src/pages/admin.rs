@@ -1,0 +1,373 @@
+//! `/admin/users`: the superusers' console. The listing reads its filters with
+//! `GET /users`' own parser, and every action is the API's (`PATCH` and `DELETE
+//! /users/{id}`, the TOTP reset), so the same rules hold: the last superuser stays.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use maud::html;
+use serde::Deserialize;
+use shelter_domain::audit::AuditQuery;
+use shelter_domain::auth::Authenticated;
+use shelter_domain::{AccountUpdate, User, UserId};
+
+use super::entry::{form, text};
+use super::error::PageError;
+use super::layout::{self, Notice, notice};
+use super::session;
+use crate::http::extract::{RawBody, user_id};
+use crate::http::users::listing;
+use crate::state::AppState;
+
+type PageResult = Result<HttpResponse, PageError>;
+
+/// Users on one page of the console.
+const PAGE_SIZE: u64 = 50;
+
+async fn superuser(req: &HttpRequest, state: &AppState) -> Result<Authenticated, PageError> {
+    let login = session::require(req, state).await?;
+    if !login.user.is_superuser() {
+        return Err(shelter_domain::UserError::NotSuperuser.into());
+    }
+    Ok(login)
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListParams {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    is_active: String,
+    #[serde(default)]
+    is_superuser: String,
+    page: Option<String>,
+}
+
+pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> PageResult {
+    let login = superuser(&req, &state).await?;
+    let params: ListParams = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    let page = params
+        .page
+        .as_deref()
+        .map_or(Ok(1), str::parse::<u64>)
+        .ok()
+        .filter(|page| *page >= 1)
+        .ok_or_else(|| crate::http::Problem::field("page", "must be a whole number from 1"))?;
+    // The API's own parser; an empty choice is "any".
+    let filters = [
+        ("q", params.q.as_str()),
+        ("is_active", params.is_active.as_str()),
+        ("is_superuser", params.is_superuser.as_str()),
+    ];
+    let chosen: Vec<_> = filters
+        .iter()
+        .filter(|(_, value)| !value.is_empty())
+        .collect();
+    let skip = (page - 1).saturating_mul(PAGE_SIZE).to_string();
+    let limit = PAGE_SIZE.to_string();
+    let mut api_query: Vec<(&str, &str)> = chosen.iter().map(|&&pair| pair).collect();
+    api_query.extend([("skip", skip.as_str()), ("limit", limit.as_str())]);
+    let query = serde_urlencoded::to_string(&api_query).unwrap_or_default();
+    let (filter, window) = listing(&query)?;
+    let (users, total) = state.users.list(&login.user, &filter, window).await?;
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let link = |page: u64| {
+        let page = page.to_string();
+        let mut pairs: Vec<(&str, &str)> = chosen.iter().map(|&&pair| pair).collect();
+        pairs.push(("page", &page));
+        format!(
+            "/admin/users?{}",
+            serde_urlencoded::to_string(&pairs).unwrap_or_default()
+        )
+    };
+    let choice = |name: &str, label: &str, current: &str| {
+        html! {
+            div {
+                label for={ "filter-" (name) } { (label) }
+                select id={ "filter-" (name) } name=(name) {
+                    option value="" selected[current.is_empty()] { "Any" }
+                    option value="true" selected[current == "true"] { "Yes" }
+                    option value="false" selected[current == "false"] { "No" }
+                }
+            }
+        }
+    };
+    let body = html! {
+        h1 { "Users" }
+        form.card.filters method="get" action="/admin/users" role="search" {
+            div {
+                label for="filter-q" { "Email or username contains" }
+                input #filter-q type="search" name="q" value=(params.q);
+            }
+            (choice("is_active", "Active", &params.is_active))
+            (choice("is_superuser", "Superuser", &params.is_superuser))
+            div { button type="submit" { "Search" } }
+        }
+        div.card {
+            p { (total) " " (if total == 1 { "user" } else { "users" }) }
+            div.table-scroll {
+                table {
+                    thead { tr {
+                        th scope="col" { "Username" } th scope="col" { "Email" }
+                        th scope="col" { "Active" } th scope="col" { "Superuser" } th scope="col" { "Created" }
+                    } }
+                    tbody {
+                        @for user in &users {
+                            tr {
+                                td { a href={ "/admin/users/" (user.id()) } { (user.username().as_str()) } }
+                                td { (user.email().as_str()) }
+                                td { (yes_no(user.is_active())) }
+                                td { (yes_no(user.is_superuser())) }
+                                td { (user.created_at().format("%Y-%m-%d")) }
+                            }
+                        }
+                    }
+                }
+            }
+            nav.pager aria-label="Pages" {
+                @if page > 1 { a href=(link(page - 1)) { "Previous" } }
+                span { "Page " (page) " of " (pages) }
+                @if page < pages { a href=(link(page + 1)) { "Next" } }
+            }
+        }
+    };
+    Ok(layout::html(
+        StatusCode::OK,
+        &layout::page("Users", Some(&login.user), &html! { div.wide { (body) } }),
+    ))
+}
+
+fn yes_no(value: bool) -> &'static str {
+    if value { "yes" } else { "no" }
+}
+
+#[derive(Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+pub async fn detail(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<Done>,
+) -> PageResult {
+    let login = superuser(&req, &state).await?;
+    let id = user_id(&path).map_err(|_| PageError::not_found())?;
+    let user = state.users.get(&login.user, id).await?;
+    let done = query.done.as_deref().map(|done| match done {
+        "activate" => "The user is active.",
+        "deactivate" => "The user is deactivated and signed out everywhere.",
+        "grant" => "The user is a superuser.",
+        "revoke" => "The user is no longer a superuser.",
+        "reset-mfa" => "Two-step sign-in is off for this user.",
+        _ => "Done.",
+    });
+    detail_page(
+        &req,
+        &state,
+        &login,
+        &user,
+        StatusCode::OK,
+        done.map(|d| (Notice::Ok, d)),
+    )
+    .await
+}
+
+async fn detail_page(
+    req: &HttpRequest,
+    state: &AppState,
+    login: &Authenticated,
+    user: &User,
+    status: StatusCode,
+    message: Option<(Notice, &str)>,
+) -> PageResult {
+    let events = state
+        .audit
+        .list(
+            &login.user,
+            AuditQuery {
+                user: Some(user.id()),
+                kind: None,
+                before: None,
+                limit: 50,
+            },
+        )
+        .await?;
+    let csrf = session::csrf_token(req, state);
+    let action = |name: &str, label: &str, class: &str| {
+        html! {
+            form.inline method="post" action={ "/admin/users/" (user.id()) "/change" } {
+                (layout::csrf(&csrf))
+                input type="hidden" name="action" value=(name);
+                button class=(class) type="submit" { (label) }
+            }
+            " "
+        }
+    };
+    let body = html! {
+        p { a href="/admin/users" { "All users" } }
+        h1 { (user.username().as_str()) }
+        @if let Some((kind, text)) = message { (notice(kind, text)) }
+        div.card {
+            table {
+                tbody {
+                    tr { th scope="row" { "Id" } td { (user.id()) } }
+                    tr { th scope="row" { "Email" } td { (user.email().as_str()) " " (if user.email_verified() { "(verified)" } else { "(not verified)" }) } }
+                    tr { th scope="row" { "Active" } td { (yes_no(user.is_active())) } }
+                    tr { th scope="row" { "Superuser" } td { (yes_no(user.is_superuser())) } }
+                    tr { th scope="row" { "Two-step sign-in" } td { (if user.totp().is_on() { "on" } else { "off" }) } }
+                    tr { th scope="row" { "Created" } td { (user.created_at().format("%Y-%m-%d %H:%M UTC")) } }
+                }
+            }
+            div {
+                @if user.is_active() { (action("deactivate", "Deactivate", "secondary")) }
+                @else { (action("activate", "Activate", "secondary")) }
+                @if user.is_superuser() { (action("revoke", "Revoke superuser", "secondary")) }
+                @else { (action("grant", "Make superuser", "secondary")) }
+                @if user.totp().is_on() { (action("reset-mfa", "Reset two-step sign-in", "secondary")) }
+                a.button.danger href={ "/admin/users/" (user.id()) "/delete" } { "Delete…" }
+            }
+        }
+        section.card aria-labelledby="events-title" {
+            h2 #events-title { "Audit events" }
+            @if events.is_empty() { p { "None yet." } }
+            @else {
+                div.table-scroll {
+                    table {
+                        thead { tr { th scope="col" { "Time" } th scope="col" { "Event" } th scope="col" { "Address" } th scope="col" { "Request" } } }
+                        tbody {
+                            @for event in &events {
+                                tr {
+                                    td { (event.time.format("%Y-%m-%d %H:%M:%S")) }
+                                    td { (event.kind.as_str()) }
+                                    td { (event.client.ip.map(|ip| ip.to_string()).unwrap_or_default()) }
+                                    td.mono { (event.request_id.as_deref().unwrap_or("")) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout::html(
+        status,
+        &layout::page(user.username().as_str(), Some(&login.user), &body),
+    ))
+}
+
+pub async fn change(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: RawBody,
+) -> PageResult {
+    let login = superuser(&req, &state).await?;
+    let id = user_id(&path).map_err(|_| PageError::not_found())?;
+    let fields = form(&req, &state, body).await?;
+    let action = text(&fields, "action");
+    let update = |is_active, is_superuser| AccountUpdate {
+        is_active,
+        is_superuser,
+        ..AccountUpdate::default()
+    };
+    let result = match action.as_str() {
+        "activate" => apply(&state, &login, id, update(Some(true), None)).await,
+        "deactivate" => apply(&state, &login, id, update(Some(false), None)).await,
+        "grant" => apply(&state, &login, id, update(None, Some(true))).await,
+        "revoke" => apply(&state, &login, id, update(None, Some(false))).await,
+        "reset-mfa" => state.mfa.reset(&login.user, id).await,
+        _ => {
+            return Err(
+                crate::http::Problem::field("action", "is not an action of this page").into(),
+            );
+        }
+    };
+    match result {
+        Ok(()) => Ok(layout::redirect(&format!(
+            "/admin/users/{id}?done={action}"
+        ))),
+        Err(shelter_domain::UserError::LastSuperuser) => {
+            let user = state.users.get(&login.user, id).await?;
+            let text = "Refused: this is the last active superuser, and there must be one.";
+            detail_page(
+                &req,
+                &state,
+                &login,
+                &user,
+                StatusCode::CONFLICT,
+                Some((Notice::Error, text)),
+            )
+            .await
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+async fn apply(
+    state: &AppState,
+    login: &Authenticated,
+    id: UserId,
+    update: AccountUpdate,
+) -> Result<(), shelter_domain::UserError> {
+    state
+        .users
+        .update(&login.user, id, update, None)
+        .await
+        .map(drop)
+}
+
+pub async fn delete_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> PageResult {
+    let login = superuser(&req, &state).await?;
+    let id = user_id(&path).map_err(|_| PageError::not_found())?;
+    let user = state.users.get(&login.user, id).await?;
+    let csrf = session::csrf_token(&req, &state);
+    let body = html! {
+        div.card {
+            h1 { "Delete " (user.username().as_str()) "?" }
+            p { "The account of " strong { (user.email().as_str()) } " and its sessions are deleted for good. This cannot be undone." }
+            form method="post" action={ "/admin/users/" (id) "/delete" } {
+                (layout::csrf(&csrf))
+                button.danger type="submit" { "Delete the account" }
+                " "
+                a.button.secondary href={ "/admin/users/" (id) } { "Keep it" }
+            }
+        }
+    };
+    Ok(layout::html(
+        StatusCode::OK,
+        &layout::page("Delete a user", Some(&login.user), &body),
+    ))
+}
+
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: RawBody,
+) -> PageResult {
+    let login = superuser(&req, &state).await?;
+    let id = user_id(&path).map_err(|_| PageError::not_found())?;
+    form(&req, &state, body).await?;
+    match state.users.delete(&login.user, id, None).await {
+        Ok(()) => Ok(layout::redirect("/admin/users")),
+        Err(shelter_domain::UserError::LastSuperuser) => {
+            let user = state.users.get(&login.user, id).await?;
+            let text = "Refused: this is the last active superuser, and there must be one.";
+            detail_page(
+                &req,
+                &state,
+                &login,
+                &user,
+                StatusCode::CONFLICT,
+                Some((Notice::Error, text)),
+            )
+            .await
+        }
+        Err(error) => Err(error.into()),
+    }
+}

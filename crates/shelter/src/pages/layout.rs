@@ -1,0 +1,166 @@
+//! The one layout of every page, and the small pieces forms are made of.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use maud::{DOCTYPE, Markup, html};
+use shelter_domain::User;
+
+use super::assets::STYLESHEET;
+use super::session::CSRF_FIELD;
+use crate::http::FieldError;
+
+/// A whole page: `title`, the navigation for `user` (signed in or not), and `body`.
+pub fn page(title: &str, user: Option<&User>, body: &Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Shelter" }
+                link rel="stylesheet" href=(STYLESHEET.route());
+            }
+            body {
+                a.skip href="#main" { "Skip to the content" }
+                header.top {
+                    a.brand href="/" { "Shelter" }
+                    nav aria-label="Main" {
+                        @if let Some(user) = user {
+                            a href="/account" { "Account" }
+                            @if user.is_superuser() {
+                                a href="/admin/users" { "Users" }
+                            }
+                            a href="/logout" { "Sign out" }
+                        } @else {
+                            a href="/login" { "Sign in" }
+                            a href="/signup" { "Create an account" }
+                        }
+                    }
+                }
+                main #main { (body) }
+                footer { "Shelter" }
+            }
+        }
+    }
+}
+
+/// An HTML answer.
+pub fn html(status: StatusCode, markup: &Markup) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(markup.0.clone())
+}
+
+/// After a successful POST, the page to load next (so a reload does not post again).
+pub fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to))
+        .finish()
+}
+
+pub fn csrf(token: &str) -> Markup {
+    html! { input type="hidden" name=(CSRF_FIELD) value=(token); }
+}
+
+/// A message above a form or page.
+pub fn notice(kind: Notice, text: &str) -> Markup {
+    let class = match kind {
+        Notice::Ok => "notice ok",
+        Notice::Error => "notice error",
+    };
+    let role = if kind == Notice::Error {
+        "alert"
+    } else {
+        "status"
+    };
+    html! { div class=(class) role=(role) { (text) } }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    Ok,
+    Error,
+}
+
+/// One labelled input, with its error (from the same 422 the API would answer) tied to it
+/// for screen readers.
+pub struct Input<'a> {
+    /// Which form of the page the input belongs to, so ids stay unique.
+    pub form: &'a str,
+    pub name: &'a str,
+    pub label: &'a str,
+    pub kind: &'a str,
+    pub value: &'a str,
+    pub autocomplete: &'a str,
+    pub hint: Option<&'a str>,
+}
+
+impl<'a> Input<'a> {
+    pub fn new(name: &'a str, label: &'a str, kind: &'a str, autocomplete: &'a str) -> Self {
+        Self {
+            form: "field",
+            name,
+            label,
+            kind,
+            value: "",
+            autocomplete,
+            hint: None,
+        }
+    }
+
+    #[must_use]
+    pub fn within(mut self, form: &'a str) -> Self {
+        self.form = form;
+        self
+    }
+
+    #[must_use]
+    pub fn value(mut self, value: &'a str) -> Self {
+        self.value = value;
+        self
+    }
+
+    #[must_use]
+    pub fn hint(mut self, hint: &'a str) -> Self {
+        self.hint = Some(hint);
+        self
+    }
+
+    pub fn render(&self, errors: &[FieldError]) -> Markup {
+        let id = format!("{}-{}", self.form, self.name);
+        let error = errors.iter().find(|e| e.field == self.name);
+        let described = match (error.is_some(), self.hint.is_some()) {
+            (true, _) => Some(format!("{id}-error")),
+            (false, true) => Some(format!("{id}-hint")),
+            (false, false) => None,
+        };
+        html! {
+            label for=(id) { (self.label) }
+            input id=(id) name=(self.name) type=(self.kind) value=(self.value)
+                autocomplete=(self.autocomplete) required
+                aria-invalid=[error.map(|_| "true")]
+                aria-describedby=[described];
+            @if let Some(error) = error {
+                p.field-error id={ (id) "-error" } { (error.message) }
+            } @else if let Some(hint) = self.hint {
+                p.hint id={ (id) "-hint" } { (hint) }
+            }
+        }
+    }
+}
+
+/// The errors of fields no input shows (an unknown field, `body`), as one notice.
+pub fn other_errors(errors: &[FieldError], shown: &[&str]) -> Markup {
+    let other: Vec<_> = errors
+        .iter()
+        .filter(|e| !shown.contains(&e.field.as_str()))
+        .collect();
+    html! {
+        @if !other.is_empty() {
+            div.notice.error role="alert" {
+                @for error in other { p { (error.field) ": " (error.message) } }
+            }
+        }
+    }
+}
