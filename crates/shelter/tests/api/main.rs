@@ -18,6 +18,7 @@ mod mfa;
 mod middleware;
 mod observability;
 mod outbox;
+mod pages;
 mod ratelimits;
 mod scaleout;
 mod sessions;

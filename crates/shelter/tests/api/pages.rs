@@ -1,0 +1,381 @@
+//! The hosted pages over HTTP: CSRF, the GET that must not spend a token, cookie flags,
+//! the security headers, and errors as pages. The browser tests (`browser.rs`) drive the
+//! same pages through Chromium.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use reqwest::header::{self, HeaderMap};
+use reqwest::{Client, Response, StatusCode, redirect};
+use serde_json::json;
+use shelter_test_support::Backend;
+
+use crate::helpers::{TestApp, TestUser, body};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A browser without a browser: keeps the cookies it is given, follows no redirect.
+pub struct PageClient {
+    base: String,
+    client: Client,
+    cookies: BTreeMap<String, String>,
+    /// The `Set-Cookie` lines of the last answer.
+    pub last_set_cookies: Vec<String>,
+}
+
+impl PageClient {
+    pub fn new(app: &TestApp) -> Self {
+        Self {
+            base: app.url(""),
+            client: Client::builder()
+                .redirect(redirect::Policy::none())
+                .build()
+                .expect("client"),
+            cookies: BTreeMap::new(),
+            last_set_cookies: Vec::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep(&mut self, headers: &HeaderMap) {
+        self.last_set_cookies = headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect();
+        for line in &self.last_set_cookies {
+            let pair = line.split(';').next().unwrap_or_default();
+            if let Some((name, value)) = pair.split_once('=') {
+                if value.is_empty() {
+                    self.cookies.remove(name);
+                } else {
+                    self.cookies.insert(name.to_owned(), value.to_owned());
+                }
+            }
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> (StatusCode, HeaderMap, String) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header(header::COOKIE, self.cookie_header())
+            .send()
+            .await
+            .expect("GET");
+        self.read(response).await
+    }
+
+    pub async fn post(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, HeaderMap, String) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(header::COOKIE, self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .expect("POST");
+        self.read(response).await
+    }
+
+    async fn read(&mut self, response: Response) -> (StatusCode, HeaderMap, String) {
+        let status = response.status();
+        let headers = response.headers().clone();
+        self.keep(&headers);
+        (status, headers, response.text().await.expect("body"))
+    }
+
+    /// Opens `page` and posts its form back with `fields` and the page's CSRF token.
+    pub async fn submit(
+        &mut self,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> (StatusCode, HeaderMap, String) {
+        let (_, _, html) = self.get(page).await;
+        let csrf = csrf_of(&html);
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        self.post(action, &form).await
+    }
+
+    pub async fn sign_in(&mut self, login: &str, password: &str) {
+        let (status, headers, html) = self
+            .submit(
+                "/login",
+                "/login",
+                &[("username", login), ("password", password)],
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
+        assert_eq!(headers[header::LOCATION], "/account");
+    }
+
+    pub fn has_cookie(&self, name: &str) -> bool {
+        self.cookies.contains_key(name)
+    }
+}
+
+/// The CSRF token of the first form of a page.
+pub fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("a form with a CSRF token") + marker.len();
+    html[start..].split('"').next().expect("token").to_owned()
+}
+
+fn is_page(headers: &HeaderMap) -> bool {
+    headers[header::CONTENT_TYPE]
+        .to_str()
+        .is_ok_and(|v| v.starts_with("text/html"))
+}
+
+async fn pages_carry_the_security_headers_and_cookie_flags(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let mut browser = PageClient::new(&app);
+    let (status, headers, html) = browser.get("/login").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(is_page(&headers));
+    let policy = headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .expect("csp");
+    assert!(
+        policy.contains("default-src 'none'") && policy.contains("frame-ancestors 'none'"),
+        "{policy}"
+    );
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
+    assert_eq!(headers[header::REFERRER_POLICY], "no-referrer");
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    assert!(
+        html.starts_with("<!DOCTYPE html><html lang=\"en\">"),
+        "{html}"
+    );
+    let csrf_cookie = browser.last_set_cookies.join("\n");
+    for flag in ["shelter_csrf=", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(csrf_cookie.contains(flag), "{flag} in {csrf_cookie}");
+    }
+    assert!(!csrf_cookie.contains("Secure"), "plain http: {csrf_cookie}");
+
+    browser
+        .sign_in(&app.admin.username, &app.admin.password)
+        .await;
+    let session_cookies = browser.last_set_cookies.clone();
+    assert_eq!(session_cookies.len(), 2, "{session_cookies:?}");
+    for cookie in &session_cookies {
+        assert!(
+            cookie.contains("HttpOnly")
+                && cookie.contains("SameSite=Lax")
+                && !cookie.contains("Secure"),
+            "{cookie}"
+        );
+    }
+    let (status, _, html) = browser.get("/account").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains(&app.admin.email),
+        "the account page shows the email"
+    );
+
+    // The stylesheet: named by its content, kept for a year.
+    let start = html.find("/assets/shelter-").expect("stylesheet link");
+    let href = html[start..].split('"').next().expect("href").to_owned();
+    let (status, headers, css) = browser.get(&href).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers[header::CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(css.contains(":root"), "{css}");
+
+    // Behind https the cookies are Secure.
+    let Some(https) = TestApp::spawn_with(backend, |settings| {
+        settings.public_url = "https://auth.example.com".parse().expect("url");
+    })
+    .await
+    else {
+        return;
+    };
+    let mut browser = PageClient::new(&https);
+    browser
+        .sign_in(&https.admin.username, &https.admin.password)
+        .await;
+    for cookie in &browser.last_set_cookies {
+        assert!(cookie.contains("; Secure"), "{cookie}");
+    }
+}
+
+async fn a_form_without_or_with_a_wrong_csrf_token_is_refused(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let (login, password) = (app.admin.username.as_str(), app.admin.password.as_str());
+    let mut browser = PageClient::new(&app);
+    let (_, _, html) = browser.get("/login").await;
+    let token = csrf_of(&html);
+    let mut other = PageClient::new(&app);
+    let (_, _, other_html) = other.get("/login").await;
+    let others_token = csrf_of(&other_html);
+    assert_ne!(token, others_token, "each browser has its own token");
+    for (case, csrf) in [
+        ("no token", None),
+        ("a wrong token", Some("AAAA")),
+        ("another browser's token", Some(others_token.as_str())),
+    ] {
+        let mut form = vec![("username", login), ("password", password)];
+        if let Some(csrf) = csrf {
+            form.push(("csrf", csrf));
+        }
+        let (status, headers, html) = browser.post("/login", &form).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{case}");
+        assert!(is_page(&headers), "{case}: a page, not problem+json");
+        assert!(html.contains("Request id:"), "{case}: {html}");
+        assert!(
+            !browser.has_cookie("shelter_access"),
+            "{case}: not signed in"
+        );
+    }
+    let (status, _, _) = browser
+        .post(
+            "/login",
+            &[
+                ("username", login),
+                ("password", password),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "the right token");
+    // Signed in, a form still needs the token: no sign-out by a forged form.
+    let (status, _, _) = browser.post("/logout", &[]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        browser.get("/account").await.0,
+        StatusCode::OK,
+        "still signed in"
+    );
+}
+
+async fn opening_an_email_link_does_not_spend_its_token(backend: Backend) {
+    let Some((app, smtp)) = TestApp::spawn_with_smtp(backend, |_| {}).await else {
+        return;
+    };
+    let user = TestUser::generate();
+    app.create(&user).await;
+    let token = smtp
+        .email_to(&user.email, WAIT)
+        .await
+        .and_then(|email| email.token())
+        .expect("welcome token");
+    let mut browser = PageClient::new(&app);
+    let link = format!("/verify-email?token={token}");
+    for _ in 0..2 {
+        let (status, _, html) = browser.get(&link).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("Confirm my email"), "{html}");
+    }
+    let me = body(app.get_as("/users/me", &app.token_for(&user).await).await).await;
+    assert_eq!(me["email_verified"], false, "the GETs spent nothing");
+    let (status, _, html) = browser
+        .submit(&link, "/verify-email", &[("token", &token)])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("is verified"), "{html}");
+    let (status, _, html) = browser
+        .submit(&link, "/verify-email", &[("token", &token)])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        html.contains("expired or was already used") && html.contains("/verify-email/resend"),
+        "{html}"
+    );
+    let (status, _, html) = browser.get("/verify-email").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "no token: {html}");
+
+    // The reset page likewise: the token still works after the page was opened.
+    let recovery = app
+        .post_json("/auth/password-recovery", &json!({"email": user.email}))
+        .await;
+    assert_eq!(recovery.status(), StatusCode::ACCEPTED);
+    let reset = loop {
+        let received = smtp.wait_for(2, WAIT).await;
+        if let Some(token) = received
+            .iter()
+            .find(|e| e.subject().is_some_and(|s| s.contains("Reset")))
+            .and_then(shelter_test_support::smtp::ReceivedEmail::token)
+        {
+            break token;
+        }
+    };
+    let (status, _, html) = browser.get(&format!("/reset-password?token={reset}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("new_password"), "{html}");
+    let done = app
+        .post_json(
+            "/auth/reset-password",
+            &json!({"token": reset, "new_password": "a-new-password"}),
+        )
+        .await;
+    assert_eq!(
+        done.status(),
+        StatusCode::NO_CONTENT,
+        "the GET left the token unspent"
+    );
+}
+
+async fn errors_are_pages_and_signing_out_ends_the_page_session(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let user = TestUser::generate();
+    app.create(&user).await;
+    let mut browser = PageClient::new(&app);
+    let (status, headers, _) = browser.get("/account").await;
+    assert_eq!(
+        (status, &headers[header::LOCATION]),
+        (StatusCode::SEE_OTHER, &"/login".parse().expect("value"))
+    );
+    browser.sign_in(&user.username, &user.password).await;
+    let (status, headers, html) = browser.get("/admin/users").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(is_page(&headers) && html.contains("Request id:"), "{html}");
+    let (status, _, html) = browser
+        .submit(
+            "/account",
+            "/login",
+            &[("username", &user.username), ("password", "wrong-password")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(html.contains("Incorrect username or password"), "{html}");
+    let (status, _, _) = browser.submit("/logout", "/logout", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!browser.has_cookie("shelter_access") && !browser.has_cookie("shelter_refresh"));
+    assert_eq!(browser.get("/account").await.0, StatusCode::SEE_OTHER);
+    // The JSON API is unchanged: its errors are problem+json.
+    let api = app.get("/users/me").send().await.expect("request");
+    assert_eq!(
+        api.headers()[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
+}
+
+shelter_test_support::on_both_backends!(
+    pages_carry_the_security_headers_and_cookie_flags,
+    a_form_without_or_with_a_wrong_csrf_token_is_refused,
+    opening_an_email_link_does_not_spend_its_token,
+    errors_are_pages_and_signing_out_ends_the_page_session,
+);
