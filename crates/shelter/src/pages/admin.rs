@@ -132,7 +132,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> PageResult {
     };
     Ok(layout::html(
         StatusCode::OK,
-        &layout::page("Users", Some(&login.user), &html! { div.wide { (body) } }),
+        &layout::page("Users", Some(&login.user), &body),
     ))
 }
 

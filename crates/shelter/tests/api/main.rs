@@ -5,6 +5,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod browser;
 mod cache;
 mod chat;
 mod cli;

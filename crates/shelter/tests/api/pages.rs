@@ -373,7 +373,95 @@ async fn errors_are_pages_and_signing_out_ends_the_page_session(backend: Backend
     );
 }
 
+/// The second factor through the pages alone: set-up with the key of the page, recovery
+/// codes, then a sign-in that asks for a code and takes a recovery code.
+async fn two_step_sign_in_is_set_up_and_used_on_the_pages(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let user = TestUser::generate();
+    app.create(&user).await;
+    let mut browser = PageClient::new(&app);
+    browser.sign_in(&user.username, &user.password).await;
+    let (status, _, html) = browser
+        .submit(
+            "/account",
+            "/account/totp",
+            &[("current_password", "wrong-password")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(html.contains("Your password is not right"), "{html}");
+    let (status, _, html) = browser
+        .submit(
+            "/account",
+            "/account/totp",
+            &[("current_password", &user.password)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("<svg") && html.contains("QR code"), "{html}");
+    let marker = "Or type in this key: <code>";
+    let start = html.find(marker).expect("the key") + marker.len();
+    let secret = html[start..].split('<').next().expect("key").to_owned();
+    let csrf = csrf_of(&html);
+    let code = shelter_auth::code_at(&secret, chrono::Utc::now()).expect("code");
+    let (status, _, html) = browser
+        .post("/account/totp/confirm", &[("csrf", &csrf), ("code", &code)])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let codes: Vec<String> = html
+        .split("<li>")
+        .skip(1)
+        .filter_map(|item| item.split('<').next())
+        .filter(|item| item.len() > 6 && !item.contains(' '))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(codes.len(), 10, "ten recovery codes: {html}");
+
+    let mut other = PageClient::new(&app);
+    let (status, _, html) = other
+        .submit(
+            "/login",
+            "/login",
+            &[("username", &user.email), ("password", &user.password)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "a second step, not a session");
+    assert!(!other.has_cookie("shelter_access"));
+    let mfa_marker = "name=\"mfa_token\" value=\"";
+    let start = html.find(mfa_marker).expect("the second step's token") + mfa_marker.len();
+    let mfa_token = html[start..].split('"').next().expect("token").to_owned();
+    let csrf = csrf_of(&html);
+    let (status, _, html) = other
+        .post(
+            "/login/code",
+            &[
+                ("csrf", &csrf),
+                ("mfa_token", &mfa_token),
+                ("code", "000000"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(html.contains("That code is not right"), "{html}");
+    let (status, headers, _) = other
+        .post(
+            "/login/code",
+            &[
+                ("csrf", &csrf),
+                ("mfa_token", &mfa_token),
+                ("code", &codes[0]),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/account");
+    assert_eq!(other.get("/account").await.0, StatusCode::OK);
+}
+
 shelter_test_support::on_both_backends!(
+    two_step_sign_in_is_set_up_and_used_on_the_pages,
     pages_carry_the_security_headers_and_cookie_flags,
     a_form_without_or_with_a_wrong_csrf_token_is_refused,
     opening_an_email_link_does_not_spend_its_token,

@@ -1,0 +1,444 @@
+//! The pages in a real browser: Debian's Chromium, headless, driven through `chromedriver`
+//! (`WebDriver`, with fantoccini). Each journey is the one a newcomer takes, and the emails
+//! are read from the files the `file` transport writes. A screenshot of every page visited
+//! goes to `target/tmp/screenshots`.
+//!
+//! Without `/usr/bin/chromedriver` the tests skip with a reason, unless `CI=true`, where
+//! they fail (`.ci/run` installs the `chromium` and `chromium-driver` packages).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
+use shelter::config::EmailTransport;
+use shelter_test_support::Backend;
+use tokio::sync::Semaphore;
+
+use crate::helpers::{TestApp, TestUser};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Chromium is heavy: at most two journeys at once, whatever the test threads.
+static BROWSERS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(2));
+
+/// A chromedriver process, killed when dropped; it starts one Chromium per session.
+struct Driver {
+    child: Child,
+    url: String,
+    profiles: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+impl Driver {
+    async fn start() -> Option<Self> {
+        if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true: {CHROMEDRIVER} and {CHROMIUM} are needed (apt-get install chromium chromium-driver)"
+            );
+            eprintln!(
+                "skipped: no {CHROMEDRIVER} or {CHROMIUM} (apt-get install chromium chromium-driver)"
+            );
+            return None;
+        }
+        let port = free_port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let url = format!("http://127.0.0.1:{port}");
+        let driver = Self {
+            child,
+            url,
+            profiles: tempfile::tempdir().expect("profile folder"),
+        };
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "chromedriver did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Some(driver)
+    }
+
+    /// A new browser with its own empty profile (its own cookies).
+    async fn browser(&self) -> Client {
+        let profile = tempfile::tempdir_in(self.profiles.path()).expect("profile");
+        let profile = profile.keep();
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=1200,900",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            },
+        });
+        let serde_json::Value::Object(capabilities) = capabilities else {
+            unreachable!("an object")
+        };
+        // The driver is on this machine: plain HTTP, no TLS stack to build.
+        ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .expect("a browser session")
+    }
+}
+
+/// An app whose public URL is its own address (so email links come back to it), writing
+/// its emails to files.
+async fn app_with_email_files(backend: Backend) -> Option<(TestApp, tempfile::TempDir)> {
+    let emails = tempfile::tempdir().expect("email folder");
+    let port = free_port();
+    let folder = emails.path().to_owned();
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.port = port;
+        settings.public_url = format!("http://127.0.0.1:{port}").parse().expect("url");
+        settings.email.transport = EmailTransport::File;
+        settings.email.dir = folder;
+    })
+    .await?;
+    Some((app, emails))
+}
+
+/// The link under `path` in an email to `to` whose subject has `subject`, waiting for the
+/// file to be written. The text part is quoted-printable: soft breaks are joined and `=3D`
+/// is `=`, which is all a link of ours needs.
+async fn link_in_email(folder: &Path, to: &str, subject: &str, path: &str) -> String {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        for entry in std::fs::read_dir(folder).expect("email folder").flatten() {
+            let raw = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let text = raw
+                .replace("=\r\n", "")
+                .replace("=\n", "")
+                .replace("=3D", "=");
+            let header = |name: &str, part: &str| {
+                text.lines()
+                    .any(|line| line.starts_with(name) && line.contains(part))
+            };
+            if !(header("To: ", to) && header("Subject: ", subject)) {
+                continue;
+            }
+            let link = text
+                .split(|c: char| c.is_whitespace() || c == '"' || c == '<' || c == '>')
+                .find(|word| word.starts_with("http") && word.contains(path));
+            if let Some(link) = link {
+                return link.to_owned();
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {subject} email to {to}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn screenshots() -> PathBuf {
+    let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&folder).expect("screenshot folder");
+    folder
+}
+
+async fn snap(browser: &Client, name: &str) {
+    let png = browser.screenshot().await.expect("screenshot");
+    std::fs::write(screenshots().join(format!("{name}.png")), png).expect("save the screenshot");
+}
+
+async fn fill(browser: &Client, css: &str, text: &str) {
+    let input = browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    input.clear().await.expect("clear");
+    input.send_keys(text).await.expect("type");
+}
+
+async fn press(browser: &Client, css: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .expect("click");
+}
+
+async fn text(browser: &Client) -> String {
+    browser
+        .find(Locator::Css("main"))
+        .await
+        .expect("main")
+        .text()
+        .await
+        .expect("text")
+}
+
+async fn path(browser: &Client) -> String {
+    browser.current_url().await.expect("url").path().to_owned()
+}
+
+async fn sign_in(browser: &Client, app: &TestApp, login: &str, password: &str) {
+    browser.goto(&app.url("/login")).await.expect("open /login");
+    fill(browser, "#field-username", login).await;
+    fill(browser, "#field-password", password).await;
+    press(browser, "form[action='/login'] button[type=submit]").await;
+    assert_eq!(
+        path(browser).await,
+        "/account",
+        "signed in: {}",
+        text(browser).await
+    );
+}
+
+async fn a_new_user_signs_up_and_verifies_the_email_from_the_link(backend: Backend) {
+    let Some((app, emails)) = app_with_email_files(backend).await else {
+        return;
+    };
+    let _permit = BROWSERS.acquire().await.expect("semaphore");
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let browser = driver.browser().await;
+    let user = TestUser::generate();
+    browser.goto(&app.url("/login")).await.expect("open");
+    snap(&browser, "login").await;
+    browser
+        .goto(&app.url("/signup"))
+        .await
+        .expect("open /signup");
+    fill(&browser, "#field-email", &user.email).await;
+    fill(&browser, "#field-username", &user.username).await;
+    fill(&browser, "#field-password", "short").await;
+    press(&browser, "form[action='/signup'] button").await;
+    let refused = text(&browser).await;
+    assert!(
+        refused.contains("at least 8"),
+        "the API's own rule, on the page: {refused}"
+    );
+    snap(&browser, "signup-error").await;
+    fill(&browser, "#field-password", &user.password).await;
+    press(&browser, "form[action='/signup'] button").await;
+    assert!(text(&browser).await.contains("Check your email"));
+    snap(&browser, "signup-done").await;
+
+    let link = link_in_email(
+        emails.path(),
+        &user.email,
+        "Welcome",
+        "/verify-email?token=",
+    )
+    .await;
+    browser.goto(&link).await.expect("open the link");
+    assert!(text(&browser).await.contains("Confirm your email"));
+    snap(&browser, "verify-email").await;
+    press(&browser, "form[action='/verify-email'] button").await;
+    let verified = text(&browser).await;
+    assert!(
+        verified.contains("is verified") && verified.contains(&user.email),
+        "{verified}"
+    );
+    snap(&browser, "verify-email-done").await;
+    // The link is spent: opening it again and pressing says so.
+    browser.goto(&link).await.expect("open again");
+    press(&browser, "form[action='/verify-email'] button").await;
+    assert!(text(&browser).await.contains("expired or was already used"));
+    snap(&browser, "verify-email-used").await;
+    browser.close().await.expect("close");
+}
+
+async fn a_forgotten_password_is_reset_from_the_email_and_works(backend: Backend) {
+    let Some((app, emails)) = app_with_email_files(backend).await else {
+        return;
+    };
+    let _permit = BROWSERS.acquire().await.expect("semaphore");
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let browser = driver.browser().await;
+    let user = TestUser::generate();
+    app.create(&user).await;
+    browser
+        .goto(&app.url("/forgot-password"))
+        .await
+        .expect("open");
+    fill(&browser, "#field-email", &user.email).await;
+    snap(&browser, "forgot-password").await;
+    press(&browser, "form[action='/forgot-password'] button").await;
+    assert!(text(&browser).await.contains("on its way"));
+    let link = link_in_email(
+        emails.path(),
+        &user.email,
+        "Reset",
+        "/reset-password?token=",
+    )
+    .await;
+    browser.goto(&link).await.expect("open the link");
+    fill(&browser, "#field-new_password", "a-brand-new-password").await;
+    snap(&browser, "reset-password").await;
+    press(&browser, "form[action='/reset-password'] button").await;
+    assert!(text(&browser).await.contains("Password changed"));
+    sign_in(&browser, &app, &user.email, "a-brand-new-password").await;
+    assert!(text(&browser).await.contains(&user.email));
+    browser.close().await.expect("close");
+}
+
+async fn a_password_change_on_the_account_page_signs_the_other_browser_out(backend: Backend) {
+    let Some((app, _emails)) = app_with_email_files(backend).await else {
+        return;
+    };
+    let _permit = BROWSERS.acquire().await.expect("semaphore");
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let (here, there) = (driver.browser().await, driver.browser().await);
+    let user = TestUser::generate();
+    app.create(&user).await;
+    sign_in(&here, &app, &user.username, &user.password).await;
+    sign_in(&there, &app, &user.email, &user.password).await;
+    snap(&here, "account").await;
+    let sessions = text(&here).await;
+    assert!(sessions.contains("this browser"), "{sessions}");
+
+    // The second factor's set-up page draws its QR code itself.
+    fill(&here, "#totp-current_password", &user.password).await;
+    press(&here, "form[action='/account/totp'] button").await;
+    let setup = here.source().await.expect("source");
+    assert!(
+        setup.contains("<svg") && setup.contains("QR code"),
+        "an inline QR code"
+    );
+    snap(&here, "totp-setup").await;
+    here.goto(&app.url("/account")).await.expect("back");
+
+    fill(&here, "#password-current_password", &user.password).await;
+    fill(&here, "#password-password", "another-new-password").await;
+    press(&here, "form[action='/account/password'] button").await;
+    assert!(text(&here).await.contains("Your password is changed"));
+    there.goto(&app.url("/account")).await.expect("reload");
+    assert_eq!(
+        path(&there).await,
+        "/login",
+        "the other browser is signed out"
+    );
+    here.goto(&app.url("/account")).await.expect("reload");
+    assert_eq!(
+        path(&here).await,
+        "/account",
+        "this browser stays signed in"
+    );
+    here.close().await.expect("close");
+    there.close().await.expect("close");
+}
+
+async fn an_admin_finds_a_user_by_part_of_the_email_and_deactivates_them(backend: Backend) {
+    let Some((app, _emails)) = app_with_email_files(backend).await else {
+        return;
+    };
+    let _permit = BROWSERS.acquire().await.expect("semaphore");
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let (admin, member) = (driver.browser().await, driver.browser().await);
+    let user = TestUser::generate();
+    app.create(&user).await;
+    for _ in 0..3 {
+        app.create(&TestUser::generate()).await;
+    }
+    sign_in(&member, &app, &user.username, &user.password).await;
+    sign_in(&admin, &app, &app.admin.username, &app.admin.password).await;
+    admin
+        .goto(&app.url("/admin/users"))
+        .await
+        .expect("open the console");
+    // Part of the email, in other letters' case.
+    let part = user.email[5..14].to_uppercase();
+    fill(&admin, "#filter-q", &part).await;
+    press(&admin, "form[role=search] button").await;
+    let found = text(&admin).await;
+    assert!(
+        found.contains("1 user") && found.contains(&user.email),
+        "{found}"
+    );
+    snap(&admin, "admin-users").await;
+    admin
+        .find(Locator::LinkText(&user.username))
+        .await
+        .expect("the user's link")
+        .click()
+        .await
+        .expect("open the user");
+    snap(&admin, "admin-user").await;
+    press(&admin, "input[value=deactivate] + button").await;
+    let detail = text(&admin).await;
+    assert!(detail.contains("deactivated"), "{detail}");
+    member.goto(&app.url("/account")).await.expect("reload");
+    assert_eq!(
+        path(&member).await,
+        "/login",
+        "the deactivated user is signed out"
+    );
+    // The last superuser stays, on the page as in the API.
+    admin
+        .goto(&app.url("/admin/users?is_superuser=true"))
+        .await
+        .expect("open");
+    admin
+        .find(Locator::LinkText(&app.admin.username))
+        .await
+        .expect("the admin's link")
+        .click()
+        .await
+        .expect("open");
+    press(&admin, "input[value=revoke] + button").await;
+    assert!(text(&admin).await.contains("last active superuser"));
+    admin
+        .goto(&app.url(&format!(
+            "{}/delete",
+            path(&admin).await.trim_end_matches("/change")
+        )))
+        .await
+        .expect("open");
+    snap(&admin, "admin-delete").await;
+    admin.close().await.expect("close");
+    member.close().await.expect("close");
+}
+
+shelter_test_support::on_both_backends!(
+    a_new_user_signs_up_and_verifies_the_email_from_the_link,
+    a_forgotten_password_is_reset_from_the_email_and_works,
+    a_password_change_on_the_account_page_signs_the_other_browser_out,
+    an_admin_finds_a_user_by_part_of_the_email_and_deactivates_them,
+);
