@@ -247,7 +247,7 @@ fn signup_page(
             (layout::csrf(&csrf))
             (Input::new("email", "Email", "email", "email").value(&email).render(errors))
             (Input::new("username", "Username", "text", "username").value(&username)
-                .hint("Letters, digits, dots, dashes and underscores.").render(errors))
+                .hint("3 to 50 letters, digits, dots, dashes and underscores.").render(errors))
             (Input::new("password", "Password", "password", "new-password")
                 .hint("8 to 128 characters.").render(errors))
             button type="submit" { "Create the account" }
