@@ -15,7 +15,8 @@ use std::cell::RefCell;
 use std::fmt;
 use std::time::Duration;
 
-use actix_web::body::MessageBody;
+use actix_web::ResponseError as _;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
@@ -31,6 +32,7 @@ use shelter_domain::auth::Authenticated;
 use shelter_domain::{AuthError, LoginOutcome};
 
 use super::error::PageError;
+use crate::http::Problem;
 use crate::state::AppState;
 
 const ACCESS_COOKIE: &str = "shelter_access";
@@ -254,13 +256,35 @@ pub async fn require(req: &HttpRequest, state: &AppState) -> Result<Authenticate
     signed_in(req, state).await?.ok_or(PageError::SignIn)
 }
 
+/// An error a page route answered without a page (actix's own 405, say) as a page. Paths
+/// that are no page keep the API's problem+json 404.
+fn as_page(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    let status = response.status();
+    let is_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    let is_page_route = response.request().match_pattern().is_some();
+    if is_page || !is_page_route || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let (request, _) = response.into_parts();
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let mut page = PageError::from(Problem::new(status, reason)).error_response();
+    if let Some(allow) = allow {
+        page.headers_mut().insert(header::ALLOW, allow);
+    }
+    ServiceResponse::new(request, page)
+}
+
 /// The pages' middleware: the cookies a request set, and the headers every page has. Tokens
 /// travel in page URLs (the email links), so no page may be framed, cached or referred on.
 pub async fn finish(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let mut response = next.call(req).await?;
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let mut response = as_page(next.call(req).await?.map_into_boxed_body());
     let cookies = response
         .request()
         .extensions()

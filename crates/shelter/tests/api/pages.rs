@@ -365,12 +365,25 @@ async fn errors_are_pages_and_signing_out_ends_the_page_session(backend: Backend
     assert_eq!(status, StatusCode::OK);
     assert!(!browser.has_cookie("shelter_access") && !browser.has_cookie("shelter_refresh"));
     assert_eq!(browser.get("/account").await.0, StatusCode::SEE_OTHER);
-    // The JSON API is unchanged: its errors are problem+json.
-    let api = app.get("/users/me").send().await.expect("request");
-    assert_eq!(
-        api.headers()[header::CONTENT_TYPE],
-        "application/problem+json"
-    );
+    // A page route answers a wrong method with a page, and says what it allows.
+    let put = app
+        .client
+        .put(app.url("/login"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(put.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(is_page(put.headers()), "{:?}", put.headers());
+    assert!(put.headers().contains_key(header::ALLOW));
+    // The JSON API is unchanged: its errors, and unknown paths, are problem+json.
+    for path in ["/users/me", "/no-such-page"] {
+        let api = app.get(path).send().await.expect("request");
+        assert_eq!(
+            api.headers()[header::CONTENT_TYPE],
+            "application/problem+json",
+            "{path}"
+        );
+    }
 }
 
 /// The second factor through the pages alone: set-up with the key of the page, recovery
