@@ -556,9 +556,12 @@ pub struct UserFilter {
 
 /// Why a search text was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("must be at most {max} characters")]
-pub struct SearchTooLong {
-    pub max: usize,
+pub enum SearchError {
+    #[error("must be at most {max} characters")]
+    TooLong { max: usize },
+    /// No email or username has one, and PostgreSQL cannot even hold a NUL.
+    #[error("must not contain control characters")]
+    ControlCharacter,
 }
 
 impl UserFilter {
@@ -569,13 +572,16 @@ impl UserFilter {
     /// spaces around it; a blank text narrows nothing (an emptied search box).
     ///
     /// # Errors
-    /// A text longer than any email or username.
-    pub fn search(mut self, text: &str) -> Result<Self, SearchTooLong> {
+    /// A text longer than any email or username, or with a control character.
+    pub fn search(mut self, text: &str) -> Result<Self, SearchError> {
         let text = text.trim();
         if text.chars().count() > Self::MAX_SEARCH {
-            return Err(SearchTooLong {
+            return Err(SearchError::TooLong {
                 max: Self::MAX_SEARCH,
             });
+        }
+        if text.chars().any(char::is_control) {
+            return Err(SearchError::ControlCharacter);
         }
         self.search = (!text.is_empty()).then(|| text.to_lowercase());
         Ok(self)

@@ -585,6 +585,7 @@ pub(crate) mod tests {
         );
         let long = "a".repeat(UserFilter::MAX_SEARCH + 1);
         assert!(UserFilter::default().search(&long).is_err());
+        assert!(UserFilter::default().search("a\u{0}b").is_err(), "no NUL");
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use shelter_domain::auth::Authenticated;
 use shelter_domain::{Login, SessionId, Totp};
 
-use super::entry::{field_errors, form, text};
+use super::entry::{form, parse, text};
 use super::error::PageError;
 use super::layout::{self, Input, Notice, notice, other_errors};
 use super::session;
@@ -191,12 +191,12 @@ async fn change(
     let login = session::require(req, state).await?;
     let fields = form(req, state, body).await?;
     let new_password = text(&fields, "password");
-    let update = match from_object::<UpdateRequest>(fields) {
+    let update = match parse::<UpdateRequest>(fields)? {
         Ok(update) => update,
-        Err(problem) => {
+        Err(errors) => {
             let feedback = Feedback {
                 section,
-                errors: field_errors(problem)?,
+                errors,
                 refused: None,
             };
             return account_page(

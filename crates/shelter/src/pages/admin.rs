@@ -288,20 +288,23 @@ pub async fn change(
             "/admin/users/{id}?done={action}"
         ))),
         Err(shelter_domain::UserError::LastSuperuser) => {
-            let user = state.users.get(&login.user, id).await?;
-            let text = "Refused: this is the last active superuser, and there must be one.";
-            detail_page(
-                &req,
-                &state,
-                &login,
-                &user,
-                StatusCode::CONFLICT,
-                Some((Notice::Error, text)),
-            )
-            .await
+            last_superuser(&req, &state, &login, id).await
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// The user's page again, saying why the change was refused.
+async fn last_superuser(
+    req: &HttpRequest,
+    state: &AppState,
+    login: &Authenticated,
+    id: UserId,
+) -> PageResult {
+    let user = state.users.get(&login.user, id).await?;
+    let text = "Refused: this is the last active superuser, and there must be one.";
+    let message = Some((Notice::Error, text));
+    detail_page(req, state, login, &user, StatusCode::CONFLICT, message).await
 }
 
 async fn apply(
@@ -356,17 +359,7 @@ pub async fn delete(
     match state.users.delete(&login.user, id, None).await {
         Ok(()) => Ok(layout::redirect("/admin/users")),
         Err(shelter_domain::UserError::LastSuperuser) => {
-            let user = state.users.get(&login.user, id).await?;
-            let text = "Refused: this is the last active superuser, and there must be one.";
-            detail_page(
-                &req,
-                &state,
-                &login,
-                &user,
-                StatusCode::CONFLICT,
-                Some((Notice::Error, text)),
-            )
-            .await
+            last_superuser(&req, &state, &login, id).await
         }
         Err(error) => Err(error.into()),
     }

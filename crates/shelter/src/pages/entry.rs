@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use shelter_domain::LoginOutcome;
 
 use super::error::PageError;
 use super::layout::{self, Input, Notice, notice, other_errors};
@@ -16,7 +17,7 @@ use crate::http::auth::{EmailRequestKind, attempt_login, request_email};
 use crate::http::dto::{
     EmailRequest, MfaRequest, ResetPasswordRequest, SignupRequest, TokenRequest, VerifyEmailRequest,
 };
-use crate::http::extract::{RawBody, from_object};
+use crate::http::extract::{FromBody, RawBody, from_object};
 use crate::http::mfa::attempt_second_step;
 use crate::http::users::may_sign_up;
 use crate::state::AppState;
@@ -44,13 +45,24 @@ pub(super) fn text(fields: &Map<String, Value>, name: &str) -> String {
         .to_owned()
 }
 
-/// The field errors of a refusal that has them (422); any other refusal is a page of its own.
-pub(super) fn field_errors(problem: crate::http::Problem) -> Result<Vec<FieldError>, PageError> {
-    if problem.status() == StatusCode::UNPROCESSABLE_ENTITY {
-        Ok(problem.into_errors())
-    } else {
-        Err(problem.into())
+/// A form's fields read as the API request `T` reads them: its values, or the field errors
+/// (a 422) to show on the form again. Any other refusal is a page of its own.
+pub(super) fn parse<T: FromBody>(
+    fields: Map<String, Value>,
+) -> Result<Result<T::Parsed, Vec<FieldError>>, PageError> {
+    match from_object::<T>(fields) {
+        Ok(parsed) => Ok(Ok(parsed)),
+        Err(problem) if problem.status() == StatusCode::UNPROCESSABLE_ENTITY => {
+            Ok(Err(problem.into_errors()))
+        }
+        Err(problem) => Err(problem.into()),
     }
+}
+
+/// A login that has just succeeded: its page session starts, and the account page follows.
+fn signed_in(req: &HttpRequest, state: &AppState, login: &LoginOutcome) -> HttpResponse {
+    session::start(req, state, login);
+    layout::redirect("/account")
 }
 
 /// A signed-out page: one card with a heading.
@@ -102,19 +114,15 @@ fn login_page(
 pub async fn login(req: HttpRequest, state: web::Data<AppState>, body: RawBody) -> PageResult {
     let fields = form(&req, &state, body).await?;
     let username = text(&fields, "username");
-    let (login, password) = match from_object::<TokenRequest>(fields) {
+    let (login, password) = match parse::<TokenRequest>(fields)? {
         Ok(parsed) => parsed,
-        Err(problem) => {
-            let errors = field_errors(problem)?;
+        Err(errors) => {
             let status = StatusCode::UNPROCESSABLE_ENTITY;
             return Ok(login_page(&req, &state, status, &username, &errors, None));
         }
     };
     match attempt_login(&req, &state, &login, &password).await {
-        Ok(outcome) => {
-            session::start(&req, &state, &outcome);
-            Ok(layout::redirect("/account"))
-        }
+        Ok(outcome) => Ok(signed_in(&req, &state, &outcome)),
         Err(problem) => match problem.mfa_token() {
             Some(token) => Ok(code_page(&req, &state, StatusCode::OK, token, &[], None)),
             None if matches!(problem.status().as_u16(), 401 | 403) => Ok(login_page(
@@ -159,19 +167,15 @@ pub async fn second_step(
 ) -> PageResult {
     let fields = form(&req, &state, body).await?;
     let mfa_token = text(&fields, "mfa_token");
-    let (token, code) = match from_object::<MfaRequest>(fields) {
+    let (token, code) = match parse::<MfaRequest>(fields)? {
         Ok(parsed) => parsed,
-        Err(problem) => {
-            let errors = field_errors(problem)?;
+        Err(errors) => {
             let status = StatusCode::UNPROCESSABLE_ENTITY;
             return Ok(code_page(&req, &state, status, &mfa_token, &errors, None));
         }
     };
     match attempt_second_step(&req, &state, &token, &code).await {
-        Ok(outcome) => {
-            session::start(&req, &state, &outcome);
-            Ok(layout::redirect("/account"))
-        }
+        Ok(outcome) => Ok(signed_in(&req, &state, &outcome)),
         Err(problem) if problem.status() == StatusCode::UNAUTHORIZED => Ok(code_page(
             &req,
             &state,
@@ -260,10 +264,9 @@ fn signup_page(
 pub async fn signup(req: HttpRequest, state: web::Data<AppState>, body: RawBody) -> PageResult {
     let fields = form(&req, &state, body).await?;
     may_sign_up(&req, &state).await?;
-    let account = match from_object::<SignupRequest>(fields.clone()) {
+    let account = match parse::<SignupRequest>(fields.clone())? {
         Ok(account) => account,
-        Err(problem) => {
-            let errors = field_errors(problem)?;
+        Err(errors) => {
             let status = StatusCode::UNPROCESSABLE_ENTITY;
             return Ok(signup_page(&req, &state, status, &fields, &errors, None));
         }
@@ -431,10 +434,9 @@ async fn ask_for_email(
     };
     let fields = form(&req, &state, body).await?;
     let typed = text(&fields, "email");
-    let email = match from_object::<EmailRequest>(fields) {
+    let email = match parse::<EmailRequest>(fields)? {
         Ok(email) => email,
-        Err(problem) => {
-            let errors = field_errors(problem)?;
+        Err(errors) => {
             let status = StatusCode::UNPROCESSABLE_ENTITY;
             return Ok(email_form(&req, &state, status, texts, &typed, &errors));
         }
@@ -483,10 +485,9 @@ fn reset_page(
 pub async fn reset(req: HttpRequest, state: web::Data<AppState>, body: RawBody) -> PageResult {
     let fields = form(&req, &state, body).await?;
     let token = text(&fields, "token");
-    let (token, password) = match from_object::<ResetPasswordRequest>(fields) {
+    let (token, password) = match parse::<ResetPasswordRequest>(fields)? {
         Ok(parsed) => parsed,
-        Err(problem) => {
-            let errors = field_errors(problem)?;
+        Err(errors) => {
             if errors.iter().any(|e| e.field == "token") {
                 return Ok(broken_link(
                     StatusCode::BAD_REQUEST,

@@ -116,20 +116,35 @@ impl Driver {
     }
 }
 
-/// An app whose public URL is its own address (so email links come back to it), writing
-/// its emails to files.
-async fn app_with_email_files(backend: Backend) -> Option<(TestApp, tempfile::TempDir)> {
-    let emails = tempfile::tempdir().expect("email folder");
-    let port = free_port();
-    let folder = emails.path().to_owned();
-    let app = TestApp::spawn_with(backend, |settings| {
-        settings.port = port;
-        settings.public_url = format!("http://127.0.0.1:{port}").parse().expect("url");
-        settings.email.transport = EmailTransport::File;
-        settings.email.dir = folder;
-    })
-    .await?;
-    Some((app, emails))
+/// What a journey needs: an app whose public URL is its own address (so email links come
+/// back to it), writing its emails to files, and a driver for its browsers.
+struct Journey {
+    app: TestApp,
+    emails: tempfile::TempDir,
+    driver: Driver,
+    _permit: tokio::sync::SemaphorePermit<'static>,
+}
+
+impl Journey {
+    async fn start(backend: Backend) -> Option<Self> {
+        let emails = tempfile::tempdir().expect("email folder");
+        let port = free_port();
+        let folder = emails.path().to_owned();
+        let app = TestApp::spawn_with(backend, |settings| {
+            settings.port = port;
+            settings.public_url = format!("http://127.0.0.1:{port}").parse().expect("url");
+            settings.email.transport = EmailTransport::File;
+            settings.email.dir = folder;
+        })
+        .await?;
+        let permit = BROWSERS.acquire().await.expect("semaphore");
+        Some(Self {
+            app,
+            emails,
+            driver: Driver::start().await?,
+            _permit: permit,
+        })
+    }
 }
 
 /// The link under `path` in an email to `to` whose subject has `subject`, waiting for the
@@ -248,11 +263,13 @@ async fn sign_in(browser: &Client, app: &TestApp, login: &str, password: &str) {
 }
 
 async fn a_new_user_signs_up_and_verifies_the_email_from_the_link(backend: Backend) {
-    let Some((app, emails)) = app_with_email_files(backend).await else {
-        return;
-    };
-    let _permit = BROWSERS.acquire().await.expect("semaphore");
-    let Some(driver) = Driver::start().await else {
+    let Some(Journey {
+        app,
+        emails,
+        driver,
+        _permit,
+    }) = Journey::start(backend).await
+    else {
         return;
     };
     let browser = driver.browser().await;
@@ -300,15 +317,20 @@ async fn a_new_user_signs_up_and_verifies_the_email_from_the_link(backend: Backe
     press(&browser, "form[action='/verify-email'] button").await;
     assert!(text(&browser).await.contains("expired or was already used"));
     snap(&browser, "verify-email-used").await;
+    press(&browser, "a.button").await;
+    assert_eq!(path(&browser).await, "/verify-email/resend");
+    snap(&browser, "verify-email-resend").await;
     browser.close().await.expect("close");
 }
 
 async fn a_forgotten_password_is_reset_from_the_email_and_works(backend: Backend) {
-    let Some((app, emails)) = app_with_email_files(backend).await else {
-        return;
-    };
-    let _permit = BROWSERS.acquire().await.expect("semaphore");
-    let Some(driver) = Driver::start().await else {
+    let Some(Journey {
+        app,
+        emails,
+        driver,
+        _permit,
+    }) = Journey::start(backend).await
+    else {
         return;
     };
     let browser = driver.browser().await;
@@ -340,11 +362,13 @@ async fn a_forgotten_password_is_reset_from_the_email_and_works(backend: Backend
 }
 
 async fn a_password_change_on_the_account_page_signs_the_other_browser_out(backend: Backend) {
-    let Some((app, _emails)) = app_with_email_files(backend).await else {
-        return;
-    };
-    let _permit = BROWSERS.acquire().await.expect("semaphore");
-    let Some(driver) = Driver::start().await else {
+    let Some(Journey {
+        app,
+        emails: _emails,
+        driver,
+        _permit,
+    }) = Journey::start(backend).await
+    else {
         return;
     };
     let (here, there) = (driver.browser().await, driver.browser().await);
@@ -383,16 +407,25 @@ async fn a_password_change_on_the_account_page_signs_the_other_browser_out(backe
         "/account",
         "this browser stays signed in"
     );
+    // On a phone's width the same layout still reads.
+    here.set_window_size(390, 844).await.expect("phone size");
+    snap(&here, "account-phone").await;
+    here.goto(&app.url("/logout")).await.expect("open /logout");
+    snap(&here, "logout").await;
+    press(&here, "form[action='/logout'] button").await;
+    assert!(text(&here).await.contains("You are signed out"));
     here.close().await.expect("close");
     there.close().await.expect("close");
 }
 
 async fn an_admin_finds_a_user_by_part_of_the_email_and_deactivates_them(backend: Backend) {
-    let Some((app, _emails)) = app_with_email_files(backend).await else {
-        return;
-    };
-    let _permit = BROWSERS.acquire().await.expect("semaphore");
-    let Some(driver) = Driver::start().await else {
+    let Some(Journey {
+        app,
+        emails: _emails,
+        driver,
+        _permit,
+    }) = Journey::start(backend).await
+    else {
         return;
     };
     let (admin, member) = (driver.browser().await, driver.browser().await);
@@ -423,6 +456,15 @@ async fn an_admin_finds_a_user_by_part_of_the_email_and_deactivates_them(backend
     );
     press(&admin, &link).await;
     snap(&admin, "admin-user").await;
+    member
+        .goto(&app.url("/admin/users"))
+        .await
+        .expect("open the console");
+    assert!(
+        text(&member).await.contains("Request id"),
+        "a page, with the request id"
+    );
+    snap(&member, "error-forbidden").await;
     press(&admin, "input[value=deactivate] + button").await;
     let detail = text(&admin).await;
     assert!(detail.contains("deactivated"), "{detail}");

@@ -232,7 +232,7 @@ async fn listing_users_filters_by_search_and_flags(backend: Backend) {
     let (admins, total) = listed("is_superuser=true".into()).await;
     assert_eq!((admins.len(), total), (1, 1), "only the admin");
     assert_eq!(listed("q=%25".into()).await, (vec![], 0), "% is literal");
-    for query in ["is_active=yes", "is_superuser=1"] {
+    for query in ["is_active=yes", "is_superuser=1", "q=a%00b", "q=a%0Ab"] {
         let response = app.get_as(&format!("/users?{query}"), &admin).await;
         problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
