@@ -92,7 +92,7 @@ impl ResponseError for PageError {
                 p { a href="/" { "Back to the start" } }
             }
         };
-        let mut response = layout::html(status, &layout::page(title, None, &body));
+        let mut response = layout::html(status, &layout::error_page(title, &body));
         if let Self::Refused(problem) = self
             && let Some(seconds) = problem.retry_after()
         {

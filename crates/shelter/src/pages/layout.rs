@@ -12,6 +12,28 @@ use crate::http::FieldError;
 
 /// A whole page: `title`, the navigation for `user` (signed in or not), and `body`.
 pub fn page(title: &str, user: Option<&User>, body: &Markup) -> Markup {
+    let nav = html! {
+        @if let Some(user) = user {
+            a href="/account" { "Account" }
+            @if user.is_superuser() {
+                a href="/admin/users" { "Users" }
+            }
+            a href="/logout" { "Sign out" }
+        } @else {
+            a href="/login" { "Sign in" }
+            a href="/signup" { "Create an account" }
+        }
+    };
+    document(title, &nav, body)
+}
+
+/// An error page, which does not know who is asking, so it offers no navigation that
+/// would pretend to.
+pub fn error_page(title: &str, body: &Markup) -> Markup {
+    document(title, &html! { a href="/" { "Start" } }, body)
+}
+
+fn document(title: &str, nav: &Markup, body: &Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -25,18 +47,7 @@ pub fn page(title: &str, user: Option<&User>, body: &Markup) -> Markup {
                 a.skip href="#main" { "Skip to the content" }
                 header.top {
                     a.brand href="/" { "Shelter" }
-                    nav aria-label="Main" {
-                        @if let Some(user) = user {
-                            a href="/account" { "Account" }
-                            @if user.is_superuser() {
-                                a href="/admin/users" { "Users" }
-                            }
-                            a href="/logout" { "Sign out" }
-                        } @else {
-                            a href="/login" { "Sign in" }
-                            a href="/signup" { "Create an account" }
-                        }
-                    }
+                    nav aria-label="Main" { (nav) }
                 }
                 main #main { (body) }
                 footer { "Shelter" }
