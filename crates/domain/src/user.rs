@@ -559,7 +559,8 @@ pub struct UserFilter {
 pub enum SearchError {
     #[error("must be at most {max} characters")]
     TooLong { max: usize },
-    /// No email or username has one, and PostgreSQL cannot even hold a NUL.
+    /// U+0000–U+001F or U+007F, as in every request body: no email or username has one,
+    /// and PostgreSQL cannot even hold a NUL.
     #[error("must not contain control characters")]
     ControlCharacter,
 }
@@ -580,7 +581,7 @@ impl UserFilter {
                 max: Self::MAX_SEARCH,
             });
         }
-        if text.chars().any(char::is_control) {
+        if text.chars().any(|c| c.is_ascii_control()) {
             return Err(SearchError::ControlCharacter);
         }
         self.search = (!text.is_empty()).then(|| text.to_lowercase());

@@ -441,8 +441,8 @@ impl From<&User> for UserResponse {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only users whose email or username contains this, ignoring case (at most 254
-    /// characters; blank: everyone).
-    #[param(value_type = Option<String>, max_length = 254)]
+    /// characters, no control characters; blank: everyone).
+    #[param(value_type = Option<String>, max_length = 254, pattern = "^[^\\u0000-\\u001F\\u007F]*$")]
     pub q: Option<String>,
     /// Only active (`true`) or inactive (`false`) users.
     #[param(value_type = Option<bool>)]

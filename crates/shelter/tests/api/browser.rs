@@ -122,6 +122,7 @@ struct Journey {
     app: TestApp,
     emails: tempfile::TempDir,
     driver: Driver,
+    /// Held for the whole journey.
     _permit: tokio::sync::SemaphorePermit<'static>,
 }
 
@@ -263,15 +264,10 @@ async fn sign_in(browser: &Client, app: &TestApp, login: &str, password: &str) {
 }
 
 async fn a_new_user_signs_up_and_verifies_the_email_from_the_link(backend: Backend) {
-    let Some(Journey {
-        app,
-        emails,
-        driver,
-        _permit,
-    }) = Journey::start(backend).await
-    else {
+    let Some(journey) = Journey::start(backend).await else {
         return;
     };
+    let (app, driver, emails) = (&journey.app, &journey.driver, journey.emails.path());
     let browser = driver.browser().await;
     let user = TestUser::generate();
     browser.goto(&app.url("/login")).await.expect("open");
@@ -295,13 +291,7 @@ async fn a_new_user_signs_up_and_verifies_the_email_from_the_link(backend: Backe
     assert!(text(&browser).await.contains("Check your email"));
     snap(&browser, "signup-done").await;
 
-    let link = link_in_email(
-        emails.path(),
-        &user.email,
-        "Welcome",
-        "/verify-email?token=",
-    )
-    .await;
+    let link = link_in_email(emails, &user.email, "Welcome", "/verify-email?token=").await;
     browser.goto(&link).await.expect("open the link");
     assert!(text(&browser).await.contains("Confirm your email"));
     snap(&browser, "verify-email").await;
@@ -324,15 +314,10 @@ async fn a_new_user_signs_up_and_verifies_the_email_from_the_link(backend: Backe
 }
 
 async fn a_forgotten_password_is_reset_from_the_email_and_works(backend: Backend) {
-    let Some(Journey {
-        app,
-        emails,
-        driver,
-        _permit,
-    }) = Journey::start(backend).await
-    else {
+    let Some(journey) = Journey::start(backend).await else {
         return;
     };
+    let (app, driver, emails) = (&journey.app, &journey.driver, journey.emails.path());
     let browser = driver.browser().await;
     let user = TestUser::generate();
     app.create(&user).await;
@@ -344,38 +329,27 @@ async fn a_forgotten_password_is_reset_from_the_email_and_works(backend: Backend
     snap(&browser, "forgot-password").await;
     press(&browser, "form[action='/forgot-password'] button").await;
     assert!(text(&browser).await.contains("on its way"));
-    let link = link_in_email(
-        emails.path(),
-        &user.email,
-        "Reset",
-        "/reset-password?token=",
-    )
-    .await;
+    let link = link_in_email(emails, &user.email, "Reset", "/reset-password?token=").await;
     browser.goto(&link).await.expect("open the link");
     fill(&browser, "#field-new_password", "a-brand-new-password").await;
     snap(&browser, "reset-password").await;
     press(&browser, "form[action='/reset-password'] button").await;
     assert!(text(&browser).await.contains("Password changed"));
-    sign_in(&browser, &app, &user.email, "a-brand-new-password").await;
+    sign_in(&browser, app, &user.email, "a-brand-new-password").await;
     assert!(text(&browser).await.contains(&user.email));
     browser.close().await.expect("close");
 }
 
 async fn a_password_change_on_the_account_page_signs_the_other_browser_out(backend: Backend) {
-    let Some(Journey {
-        app,
-        emails: _emails,
-        driver,
-        _permit,
-    }) = Journey::start(backend).await
-    else {
+    let Some(journey) = Journey::start(backend).await else {
         return;
     };
+    let (app, driver) = (&journey.app, &journey.driver);
     let (here, there) = (driver.browser().await, driver.browser().await);
     let user = TestUser::generate();
     app.create(&user).await;
-    sign_in(&here, &app, &user.username, &user.password).await;
-    sign_in(&there, &app, &user.email, &user.password).await;
+    sign_in(&here, app, &user.username, &user.password).await;
+    sign_in(&there, app, &user.email, &user.password).await;
     snap(&here, "account").await;
     let sessions = text(&here).await;
     assert!(sessions.contains("this browser"), "{sessions}");
@@ -419,23 +393,18 @@ async fn a_password_change_on_the_account_page_signs_the_other_browser_out(backe
 }
 
 async fn an_admin_finds_a_user_by_part_of_the_email_and_deactivates_them(backend: Backend) {
-    let Some(Journey {
-        app,
-        emails: _emails,
-        driver,
-        _permit,
-    }) = Journey::start(backend).await
-    else {
+    let Some(journey) = Journey::start(backend).await else {
         return;
     };
+    let (app, driver) = (&journey.app, &journey.driver);
     let (admin, member) = (driver.browser().await, driver.browser().await);
     let user = TestUser::generate();
     app.create(&user).await;
     for _ in 0..3 {
         app.create(&TestUser::generate()).await;
     }
-    sign_in(&member, &app, &user.username, &user.password).await;
-    sign_in(&admin, &app, &app.admin.username, &app.admin.password).await;
+    sign_in(&member, app, &user.username, &user.password).await;
+    sign_in(&admin, app, &app.admin.username, &app.admin.password).await;
     admin
         .goto(&app.url("/admin/users"))
         .await
