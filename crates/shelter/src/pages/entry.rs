@@ -106,6 +106,7 @@ fn login_page(
             button type="submit" { "Sign in" }
         }
         p { a href="/forgot-password" { "Forgot your password?" } }
+        p { a href="/verify-email/resend" { "No confirmation email? Send it again" } }
         p { "New here? " a href="/signup" { "Create an account" } }
     };
     card(status, "Sign in", &body)
