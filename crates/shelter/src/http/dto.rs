@@ -90,10 +90,10 @@ impl FromBody for UpdateRequest {
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     /// Email or username.
-    #[garde(required, length(min = 1))]
+    #[garde(required, length(chars, min = 1))]
     #[schema(value_type = String, min_length = 1, example = "ann@example.com")]
     pub username: Option<String>,
-    #[garde(required, length(min = 1))]
+    #[garde(required, length(chars, min = 1))]
     #[schema(value_type = String, format = "password", min_length = 1)]
     pub password: Option<String>,
     /// OAuth2's `password` grant; optional, and any other value is refused.
@@ -168,7 +168,7 @@ pub struct TokenResponse {
 #[derive(Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
-    #[garde(required, length(min = 1, max = 512))]
+    #[garde(required, length(chars, min = 1, max = 512))]
     #[schema(value_type = String, min_length = 1, max_length = 512)]
     pub refresh_token: Option<String>,
 }
@@ -185,7 +185,7 @@ impl FromBody for RefreshRequest {
 #[derive(Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TotpEnrolRequest {
-    #[garde(required, length(min = 1, max = 1024))]
+    #[garde(required, length(chars, min = 1, max = 1024))]
     #[schema(value_type = String, format = "password", min_length = 1, max_length = 1024)]
     pub current_password: Option<String>,
 }
@@ -215,7 +215,7 @@ pub struct TotpEnrolment {
 #[serde(deny_unknown_fields)]
 pub struct TotpConfirmRequest {
     /// The six digits the authenticator app shows now.
-    #[garde(required, length(min = 1, max = 64))]
+    #[garde(required, length(chars, min = 1, max = 64))]
     #[schema(value_type = String, min_length = 1, max_length = 64, example = "123456")]
     pub code: Option<String>,
 }
@@ -239,11 +239,11 @@ pub struct RecoveryCodes {
 #[derive(Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TotpDisableRequest {
-    #[garde(required, length(min = 1, max = 1024))]
+    #[garde(required, length(chars, min = 1, max = 1024))]
     #[schema(value_type = String, format = "password", min_length = 1, max_length = 1024)]
     pub current_password: Option<String>,
     /// A TOTP code or a recovery code.
-    #[garde(required, length(min = 1, max = 64))]
+    #[garde(required, length(chars, min = 1, max = 64))]
     #[schema(value_type = String, min_length = 1, max_length = 64)]
     pub code: Option<String>,
 }
@@ -261,11 +261,11 @@ impl FromBody for TotpDisableRequest {
 #[serde(deny_unknown_fields)]
 pub struct MfaRequest {
     /// From the 403 `mfa_required` of `POST /auth/token`.
-    #[garde(required, length(min = 1, max = 512))]
+    #[garde(required, length(chars, min = 1, max = 512))]
     #[schema(value_type = String, min_length = 1, max_length = 512)]
     pub mfa_token: Option<String>,
     /// A TOTP code or a recovery code.
-    #[garde(required, length(min = 1, max = 64))]
+    #[garde(required, length(chars, min = 1, max = 64))]
     #[schema(value_type = String, min_length = 1, max_length = 64)]
     pub code: Option<String>,
 }
@@ -283,7 +283,7 @@ impl FromBody for MfaRequest {
 #[serde(deny_unknown_fields)]
 pub struct VerifyEmailRequest {
     /// The token from the welcome or verification email.
-    #[garde(required, length(min = 1, max = 512))]
+    #[garde(required, length(chars, min = 1, max = 512))]
     #[schema(value_type = String, min_length = 1, max_length = 512)]
     pub token: Option<String>,
 }
@@ -318,7 +318,7 @@ impl FromBody for EmailRequest {
 #[serde(deny_unknown_fields)]
 pub struct ResetPasswordRequest {
     /// The token from the reset email.
-    #[garde(required, length(min = 1, max = 512))]
+    #[garde(required, length(chars, min = 1, max = 512))]
     #[schema(value_type = String, min_length = 1, max_length = 512)]
     pub token: Option<String>,
     /// 8–128 characters.

@@ -309,7 +309,9 @@ pub struct TokenQuery {
 /// A token from a link, if it can be one (the API's own limits).
 fn link_token(query: &str) -> Option<String> {
     let query: TokenQuery = serde_urlencoded::from_str(query).ok()?;
-    query.token.filter(|token| (1..=512).contains(&token.len()))
+    query
+        .token
+        .filter(|token| (1..=512).contains(&token.chars().count()))
 }
 
 fn broken_link(status: StatusCode, what: &str, again: &str) -> HttpResponse {

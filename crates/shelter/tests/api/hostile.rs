@@ -151,7 +151,39 @@ async fn hostile_strings_are_stored_safely_or_refused(backend: Backend) {
     problem(response, StatusCode::UNAUTHORIZED).await;
 }
 
+/// Lengths are counted in characters, as the published schema's `maxLength` counts them,
+/// not in bytes: 60 two-byte letters are a 60-character code, under its limit of 64.
+async fn length_limits_count_characters_not_bytes(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let code = "é".repeat(60);
+    let response = app
+        .post_json(
+            "/auth/mfa",
+            &json!({"mfa_token": "é".repeat(500), "code": code}),
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "a wrong token, not a long one"
+    );
+    let response = app
+        .post_json(
+            "/auth/mfa",
+            &json!({"mfa_token": "t", "code": "é".repeat(65)}),
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "65 characters is too long"
+    );
+}
+
 shelter_test_support::on_both_backends!(
+    length_limits_count_characters_not_bytes,
     malformed_oversized_and_mistyped_bodies_get_the_right_4xx,
     authentication_is_checked_before_the_body,
     hostile_strings_are_stored_safely_or_refused,
