@@ -32,6 +32,19 @@ impl EmailKind {
     }
 }
 
+/// Why a one-time token from a link no longer works, for the page that must say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpentLink {
+    /// Not a token Shelter issued for this purpose (or mistyped).
+    Unknown,
+    /// Used already, or retired by a newer link.
+    Used,
+    /// Past its lifetime.
+    Expired,
+    /// It still works.
+    Usable,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenPurpose {
     VerifyEmail,

@@ -31,7 +31,7 @@ pub mod users;
 
 pub use address::{EmailAddress, EmailError};
 pub use auth::{AuthPorts, AuthService, LoginOutcome, SessionPolicy};
-pub use email::{EmailKind, OutboundEmail, PendingToken, QueuedEmail, TokenPurpose};
+pub use email::{EmailKind, OutboundEmail, PendingToken, QueuedEmail, SpentLink, TokenPurpose};
 pub use error::{
     AuthError, Dependency, HashError, StorageError, StoreError, Unavailable, UserError,
 };

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use crate::address::EmailAddress;
-use crate::email::{PendingToken, QueuedEmail, TokenPurpose};
+use crate::email::{PendingToken, QueuedEmail, SpentLink, TokenPurpose};
 use crate::error::{HashError, StorageError, StoreError};
 use crate::keys::PublishedKey;
 use crate::session::{ClientInfo, Session, SessionId};
@@ -78,6 +78,14 @@ pub trait UserRepository: Send + Sync {
         token: PendingToken,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+
+    /// What became of a one-time token of `purpose`, without spending it.
+    async fn link_state(
+        &self,
+        purpose: TokenPurpose,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<SpentLink, StoreError>;
 
     /// Spends an unexpired, unused email-verification token and marks the address it was
     /// sent to as verified, if it is still the user's address. `None` for any other token.

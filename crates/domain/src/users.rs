@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use chrono::Duration;
 
 use crate::address::EmailAddress;
-use crate::email::{EmailKind, PendingToken, TokenPurpose};
+use crate::email::{EmailKind, PendingToken, SpentLink, TokenPurpose};
 use crate::error::{StoreError, UserError};
 use crate::ports::{Clock, PasswordHasher, UserRepository};
 use crate::realtime::SessionEvents;
@@ -160,6 +160,22 @@ impl UserService {
             .create_one_time_token(user.id, TokenPurpose::VerifyEmail, token, now)
             .await?;
         Ok(())
+    }
+
+    /// What became of the token of an email link, for a page to say why it no longer works.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Unexpected` only.
+    pub async fn link_state(
+        &self,
+        purpose: TokenPurpose,
+        token: &str,
+    ) -> Result<SpentLink, UserError> {
+        let hash = SecretToken::presented(token).hash();
+        Ok(self
+            .users
+            .link_state(purpose, &hash, self.clock.now())
+            .await?)
     }
 
     pub async fn get(&self, actor: &User, id: UserId) -> Result<User, UserError> {

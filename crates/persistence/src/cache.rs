@@ -24,8 +24,8 @@ use shelter_domain::ports::{NewRefreshToken, RefreshTokenStore, Rotation, UserRe
 use shelter_domain::realtime::{ChatBus, ChatEvent};
 use shelter_domain::{
     ClientInfo, EmailAddress, NewUser, Page, PasswordHash, PendingToken, Session, SessionId,
-    StorageError, StoreError, TokenHash, TokenPurpose, User, UserChanges, UserFilter, UserId,
-    Username,
+    SpentLink, StorageError, StoreError, TokenHash, TokenPurpose, User, UserChanges, UserFilter,
+    UserId, Username,
 };
 
 /// Rows kept at most; a row is about 300 bytes, so the cache stays under ~30 MiB.
@@ -251,6 +251,15 @@ impl UserRepository for CachedUsers {
         self.store
             .create_one_time_token(user, purpose, token, now)
             .await
+    }
+
+    async fn link_state(
+        &self,
+        purpose: TokenPurpose,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<SpentLink, StoreError> {
+        self.store.link_state(purpose, token, now).await
     }
 
     async fn verify_email(

@@ -15,8 +15,8 @@ use sea_orm::{
 use shelter_domain::audit::{AuditEvent, EventType, events_of};
 use shelter_domain::ports::UserRepository;
 use shelter_domain::{
-    EmailAddress, NewUser, Page, PasswordHash, PendingToken, StoreError, StoredUser, TokenHash,
-    TokenPurpose, Totp, User, UserChanges, UserFilter, UserId, Username,
+    EmailAddress, NewUser, Page, PasswordHash, PendingToken, SpentLink, StoreError, StoredUser,
+    TokenHash, TokenPurpose, Totp, User, UserChanges, UserFilter, UserId, Username,
 };
 
 use tokio::sync::Notify;
@@ -374,6 +374,29 @@ impl UserRepository for SeaOrmUserRepository {
             txn.commit().await.store_context("commit one-time token")?;
             self.outbox.notify_one();
             Ok(())
+        })
+        .await
+    }
+
+    async fn link_state(
+        &self,
+        purpose: TokenPurpose,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<SpentLink, StoreError> {
+        within(self.timeout, async {
+            let row = one_time_token::Entity::find()
+                .filter(one_time_token::Column::TokenHash.eq(token.as_str()))
+                .filter(one_time_token::Column::Purpose.eq(purpose.as_str()))
+                .one(&self.db)
+                .await
+                .store_context("look up a one-time token")?;
+            Ok(match row {
+                None => SpentLink::Unknown,
+                Some(row) if row.used_at.is_some() => SpentLink::Used,
+                Some(row) if row.expires_at <= now => SpentLink::Expired,
+                Some(_) => SpentLink::Usable,
+            })
         })
         .await
     }

@@ -9,7 +9,7 @@ use shelter_domain::ports::{
 };
 use shelter_domain::{
     ClientInfo, EmailAddress, EmailKind, NewUser, PasswordHash, PendingToken, SecretToken,
-    TokenPurpose, User, UserChanges, UserId, Username,
+    SpentLink, TokenPurpose, User, UserChanges, UserId, Username,
 };
 use shelter_persistence::Database;
 use shelter_test_support::{Backend, TestDatabase};
@@ -78,11 +78,29 @@ async fn signup_queues_the_welcome_email_and_verification_spends_its_token(backe
     assert_eq!(queued[0].attempts, 1);
 
     let users = database.users();
+    let state = |at: DateTime<Utc>, token: SecretToken| {
+        let users = &users;
+        async move {
+            users
+                .link_state(TokenPurpose::VerifyEmail, &token.hash(), at)
+                .await
+                .expect("query")
+        }
+    };
+    assert_eq!(state(now(), token.clone()).await, SpentLink::Usable);
+    assert_eq!(
+        state(now(), SecretToken::generate()).await,
+        SpentLink::Unknown
+    );
     let late = users
         .verify_email(&token.hash(), now() + Duration::hours(49))
         .await
         .expect("query");
     assert!(late.is_none(), "an expired token verifies nothing");
+    assert_eq!(
+        state(now() + Duration::hours(49), token.clone()).await,
+        SpentLink::Expired
+    );
     let verified = users
         .verify_email(&token.hash(), now() + Duration::minutes(1))
         .await
@@ -96,6 +114,12 @@ async fn signup_queues_the_welcome_email_and_verification_spends_its_token(backe
         .await
         .expect("query");
     assert!(again.is_none(), "single use");
+    assert_eq!(state(now(), token.clone()).await, SpentLink::Used);
+    let reset = users
+        .link_state(TokenPurpose::ResetPassword, &token.hash(), now())
+        .await
+        .expect("query");
+    assert_eq!(reset, SpentLink::Unknown, "a token of another purpose");
 }
 
 async fn a_verification_link_for_a_former_address_verifies_nothing(backend: Backend) {

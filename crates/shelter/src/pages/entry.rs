@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use shelter_domain::LoginOutcome;
+use shelter_domain::{LoginOutcome, SpentLink, TokenPurpose};
 
 use super::error::PageError;
 use super::layout::{self, Input, Notice, notice, other_errors};
@@ -314,6 +314,18 @@ fn link_token(query: &str) -> Option<String> {
         .filter(|token| (1..=512).contains(&token.chars().count()))
 }
 
+/// Why a link's token did not work, in the words of its page.
+fn why_broken(state: SpentLink) -> &'static str {
+    match state {
+        SpentLink::Used => "This link was already used, or a newer one was sent since.",
+        SpentLink::Expired => "This link has expired.",
+        SpentLink::Unknown => "This link is not valid: copy the whole link from the email.",
+        // It was good a moment ago: spent by another request, or meant for an address
+        // the account no longer has.
+        SpentLink::Usable => "This link no longer works.",
+    }
+}
+
 fn broken_link(status: StatusCode, what: &str, again: &str) -> HttpResponse {
     let (href, label) = match again {
         "verify" => ("/verify-email/resend", "Send a new verification link"),
@@ -364,11 +376,17 @@ pub async fn verify(req: HttpRequest, state: web::Data<AppState>, body: RawBody)
             };
             Ok(card(StatusCode::OK, "Email confirmed", &body))
         }
-        Err(shelter_domain::UserError::InvalidVerificationToken) => Ok(broken_link(
-            StatusCode::BAD_REQUEST,
-            "This link has expired or was already used.",
-            "verify",
-        )),
+        Err(shelter_domain::UserError::InvalidVerificationToken) => {
+            let why = state
+                .users
+                .link_state(TokenPurpose::VerifyEmail, &token)
+                .await?;
+            Ok(broken_link(
+                StatusCode::BAD_REQUEST,
+                why_broken(why),
+                "verify",
+            ))
+        }
         Err(error) => Err(error.into()),
     }
 }
@@ -511,11 +529,17 @@ pub async fn reset(req: HttpRequest, state: web::Data<AppState>, body: RawBody) 
             };
             Ok(card(StatusCode::OK, "Password changed", &body))
         }
-        Err(shelter_domain::AuthError::InvalidResetToken) => Ok(broken_link(
-            StatusCode::BAD_REQUEST,
-            "This link has expired or was already used.",
-            "reset",
-        )),
+        Err(shelter_domain::AuthError::InvalidResetToken) => {
+            let why = state
+                .users
+                .link_state(TokenPurpose::ResetPassword, &token)
+                .await?;
+            Ok(broken_link(
+                StatusCode::BAD_REQUEST,
+                why_broken(why),
+                "reset",
+            ))
+        }
         Err(error) => Err(error.into()),
     }
 }

@@ -305,7 +305,7 @@ async fn a_new_user_signs_up_and_verifies_the_email_from_the_link(backend: Backe
     // The link is spent: opening it again and pressing says so.
     browser.goto(&link).await.expect("open again");
     press(&browser, "form[action='/verify-email'] button").await;
-    assert!(text(&browser).await.contains("expired or was already used"));
+    assert!(text(&browser).await.contains("This link was already used"));
     snap(&browser, "verify-email-used").await;
     press(&browser, "a.button").await;
     assert_eq!(path(&browser).await, "/verify-email/resend");

@@ -299,7 +299,7 @@ async fn opening_an_email_link_does_not_spend_its_token(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
-        html.contains("expired or was already used") && html.contains("/verify-email/resend"),
+        html.contains("This link was already used") && html.contains("/verify-email/resend"),
         "{html}"
     );
     let (status, _, html) = browser.get("/verify-email").await;
