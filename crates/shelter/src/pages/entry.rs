@@ -326,10 +326,10 @@ fn why_broken(state: SpentLink) -> &'static str {
     }
 }
 
-fn broken_link(status: StatusCode, what: &str, again: &str) -> HttpResponse {
-    let (href, label) = match again {
-        "verify" => ("/verify-email/resend", "Send a new verification link"),
-        _ => ("/forgot-password", "Send a new reset link"),
+fn broken_link(status: StatusCode, what: &str, purpose: TokenPurpose) -> HttpResponse {
+    let (href, label) = match purpose {
+        TokenPurpose::VerifyEmail => ("/verify-email/resend", "Send a new verification link"),
+        TokenPurpose::ResetPassword => ("/forgot-password", "Send a new reset link"),
     };
     let body = html! {
         (notice(Notice::Error, what))
@@ -338,12 +338,22 @@ fn broken_link(status: StatusCode, what: &str, again: &str) -> HttpResponse {
     card(status, "This link does not work", &body)
 }
 
+/// The page of a link whose token the service refused, saying why.
+async fn spent_link(state: &AppState, purpose: TokenPurpose, token: &str) -> PageResult {
+    let why = state.users.link_state(purpose, token).await?;
+    Ok(broken_link(
+        StatusCode::BAD_REQUEST,
+        why_broken(why),
+        purpose,
+    ))
+}
+
 pub async fn verify_form(req: HttpRequest, state: web::Data<AppState>) -> PageResult {
     let Some(token) = link_token(req.query_string()) else {
         return Ok(broken_link(
             StatusCode::BAD_REQUEST,
             "This link is incomplete: copy the whole link from the email.",
-            "verify",
+            TokenPurpose::VerifyEmail,
         ));
     };
     let csrf = session::csrf_token(&req, &state);
@@ -364,7 +374,7 @@ pub async fn verify(req: HttpRequest, state: web::Data<AppState>, body: RawBody)
         return Ok(broken_link(
             StatusCode::BAD_REQUEST,
             "This link is incomplete: copy the whole link from the email.",
-            "verify",
+            TokenPurpose::VerifyEmail,
         ));
     };
     match state.users.verify_email(&token).await {
@@ -377,15 +387,7 @@ pub async fn verify(req: HttpRequest, state: web::Data<AppState>, body: RawBody)
             Ok(card(StatusCode::OK, "Email confirmed", &body))
         }
         Err(shelter_domain::UserError::InvalidVerificationToken) => {
-            let why = state
-                .users
-                .link_state(TokenPurpose::VerifyEmail, &token)
-                .await?;
-            Ok(broken_link(
-                StatusCode::BAD_REQUEST,
-                why_broken(why),
-                "verify",
-            ))
+            spent_link(&state, TokenPurpose::VerifyEmail, &token).await
         }
         Err(error) => Err(error.into()),
     }
@@ -476,7 +478,7 @@ pub async fn reset_form(req: HttpRequest, state: web::Data<AppState>) -> PageRes
         return Ok(broken_link(
             StatusCode::BAD_REQUEST,
             "This link is incomplete: copy the whole link from the email.",
-            "reset",
+            TokenPurpose::ResetPassword,
         ));
     };
     Ok(reset_page(&req, &state, StatusCode::OK, &token, &[]))
@@ -513,7 +515,7 @@ pub async fn reset(req: HttpRequest, state: web::Data<AppState>, body: RawBody) 
                 return Ok(broken_link(
                     StatusCode::BAD_REQUEST,
                     "This link is incomplete: copy the whole link from the email.",
-                    "reset",
+                    TokenPurpose::ResetPassword,
                 ));
             }
             let status = StatusCode::UNPROCESSABLE_ENTITY;
@@ -530,15 +532,7 @@ pub async fn reset(req: HttpRequest, state: web::Data<AppState>, body: RawBody) 
             Ok(card(StatusCode::OK, "Password changed", &body))
         }
         Err(shelter_domain::AuthError::InvalidResetToken) => {
-            let why = state
-                .users
-                .link_state(TokenPurpose::ResetPassword, &token)
-                .await?;
-            Ok(broken_link(
-                StatusCode::BAD_REQUEST,
-                why_broken(why),
-                "reset",
-            ))
+            spent_link(&state, TokenPurpose::ResetPassword, &token).await
         }
         Err(error) => Err(error.into()),
     }
