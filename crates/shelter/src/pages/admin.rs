@@ -31,6 +31,17 @@ async fn superuser(req: &HttpRequest, state: &AppState) -> Result<Authenticated,
     Ok(login)
 }
 
+/// The superuser asking, and the user the page's path names (a 404 page for no user id).
+async fn superuser_on(
+    req: &HttpRequest,
+    state: &AppState,
+    path: &str,
+) -> Result<(Authenticated, UserId), PageError> {
+    let login = superuser(req, state).await?;
+    let id = user_id(path).map_err(|_| PageError::not_found())?;
+    Ok((login, id))
+}
+
 #[derive(Deserialize, Default)]
 pub struct ListParams {
     #[serde(default)]
@@ -151,8 +162,7 @@ pub async fn detail(
     path: web::Path<String>,
     query: web::Query<Done>,
 ) -> PageResult {
-    let login = superuser(&req, &state).await?;
-    let id = user_id(&path).map_err(|_| PageError::not_found())?;
+    let (login, id) = superuser_on(&req, &state, &path).await?;
     let user = state.users.get(&login.user, id).await?;
     let done = query.done.as_deref().map(|done| match done {
         "activate" => "The user is active.",
@@ -262,8 +272,7 @@ pub async fn change(
     path: web::Path<String>,
     body: RawBody,
 ) -> PageResult {
-    let login = superuser(&req, &state).await?;
-    let id = user_id(&path).map_err(|_| PageError::not_found())?;
+    let (login, id) = superuser_on(&req, &state, &path).await?;
     let fields = form(&req, &state, body).await?;
     let action = text(&fields, "action");
     let update = |is_active, is_superuser| AccountUpdate {
@@ -325,8 +334,7 @@ pub async fn delete_form(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> PageResult {
-    let login = superuser(&req, &state).await?;
-    let id = user_id(&path).map_err(|_| PageError::not_found())?;
+    let (login, id) = superuser_on(&req, &state, &path).await?;
     let user = state.users.get(&login.user, id).await?;
     let csrf = session::csrf_token(&req, &state);
     let body = html! {
@@ -353,8 +361,7 @@ pub async fn delete(
     path: web::Path<String>,
     body: RawBody,
 ) -> PageResult {
-    let login = superuser(&req, &state).await?;
-    let id = user_id(&path).map_err(|_| PageError::not_found())?;
+    let (login, id) = superuser_on(&req, &state, &path).await?;
     form(&req, &state, body).await?;
     match state.users.delete(&login.user, id, None).await {
         Ok(()) => Ok(layout::redirect("/admin/users")),
