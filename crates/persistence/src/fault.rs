@@ -88,10 +88,65 @@ fn sqlx_unavailable(error: &sea_orm::sqlx::Error) -> bool {
 
 /// PostgreSQL SQLSTATEs that mean "not now" rather than "not this": class 08 (connection
 /// exception), 53 (insufficient resources: too many connections, disk full, out of
-/// memory), 57P0x (shutting down, starting up) and 57014 (cancelled by
-/// `statement_timeout`).
+/// memory), 57P0x (shutting down, starting up), 57014 (cancelled by `statement_timeout`),
+/// and the conflicts [`retrying`] tries again, should they outlast its tries.
 fn postgres_unavailable(code: &str) -> bool {
-    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P0") || code == "57014"
+    code.starts_with("08")
+        || code.starts_with("53")
+        || code.starts_with("57P0")
+        || code == "57014"
+        || postgres_conflict(code)
+}
+
+/// A deadlock (40P01) or serialization failure (40001): the server aborted this
+/// transaction so that another could go on, and the same work may well succeed now.
+fn postgres_conflict(code: &str) -> bool {
+    matches!(code, "40P01" | "40001")
+}
+
+/// Whether `error` is PostgreSQL aborting a transaction to break a conflict.
+fn is_conflict(error: &StoreError) -> bool {
+    let StoreError::Unavailable(cause) = error else {
+        return false;
+    };
+    let Some(DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx))) =
+        cause.downcast_ref::<DbErr>()
+    else {
+        return false;
+    };
+    matches!(sqlx.as_ref(), sea_orm::sqlx::Error::Database(database)
+        if database.code().is_some_and(|code| postgres_conflict(&code)))
+}
+
+/// How often a write transaction aborted by a conflict is run again before the request
+/// is answered 503.
+const CONFLICT_TRIES: u32 = 5;
+
+/// Runs `transaction` again (up to [`CONFLICT_TRIES`] times in all, after a short random
+/// pause) when PostgreSQL aborted it to break a deadlock or a serialization conflict. Each
+/// try is a new transaction: the aborted one changed nothing. What still conflicts after
+/// the last try stays `Unavailable`, which the API answers 503 with `Retry-After`.
+pub(crate) async fn retrying<T, F, Fut>(mut transaction: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    let mut tries = 1;
+    loop {
+        match transaction().await {
+            Err(error) if tries < CONFLICT_TRIES && is_conflict(&error) => {
+                tracing::debug!(
+                    tries,
+                    error = format!("{error:#}"),
+                    "write conflict; trying again"
+                );
+                let pause = rand::random_range(5..=25 * u64::from(tries));
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+                tries += 1;
+            }
+            outcome => return outcome,
+        }
+    }
 }
 
 /// SQLite result codes, extended ones included (the primary code is the low byte): BUSY
@@ -175,10 +230,12 @@ mod tests {
 
     #[test]
     fn server_codes_meaning_not_now_are_unavailable() {
-        for code in ["08006", "53300", "57P01", "57P03", "57014"] {
+        for code in [
+            "08006", "53300", "57P01", "57P03", "57014", "40P01", "40001",
+        ] {
             assert!(postgres_unavailable(code), "{code}");
         }
-        for code in ["23505", "42P01", "22021", "40001", "22P05"] {
+        for code in ["23505", "42P01", "22021", "22P05"] {
             assert!(!postgres_unavailable(code), "{code}");
         }
         for code in ["5", "517", "6", "13", "10"] {

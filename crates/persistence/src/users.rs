@@ -23,7 +23,7 @@ use tokio::sync::Notify;
 
 use crate::audit;
 use crate::entity::{one_time_token, recovery_code, user};
-use crate::fault::{DbResultExt as _, classify, within};
+use crate::fault::{DbResultExt as _, classify, retrying, within};
 use crate::outbox::store_token_and_queue;
 use crate::sessions::revoke_all_of;
 use crate::transaction::begin_write;
@@ -102,40 +102,41 @@ impl SeaOrmUserRepository {
     }
 
     /// Locks the target row, checks it exists and has the expected revision, and when the
-    /// write takes away an active superuser, checks another one remains. The active
-    /// superusers are locked first and in id order, so two admins demoting each other at
-    /// once serialise instead of both succeeding (or deadlocking).
+    /// write takes away an active superuser, checks another one remains. The target and
+    /// the active superusers are locked in one statement and in id order, so writes that
+    /// remove superusers serialise instead of both succeeding, and any two of them take
+    /// their locks in the same order (one order for every writer is what rules out a
+    /// deadlock; `retrying` covers what PostgreSQL aborts all the same).
     async fn lock_for_write(
         txn: &DatabaseTransaction,
         id: UserId,
         expected_revision: Option<i64>,
         removes_superuser: impl FnOnce(&User) -> bool,
     ) -> Result<user::Model, StoreError> {
-        let superusers = user::Entity::find()
-            .select_only()
-            .column(user::Column::Id)
-            .filter(user::Column::IsActive.eq(true))
-            .filter(user::Column::IsSuperuser.eq(true))
+        let locked = user::Entity::find()
+            .filter(
+                Condition::any().add(user::Column::Id.eq(id.get())).add(
+                    Condition::all()
+                        .add(user::Column::IsActive.eq(true))
+                        .add(user::Column::IsSuperuser.eq(true)),
+                ),
+            )
             .order_by_asc(user::Column::Id)
             .lock_exclusive()
-            .into_tuple::<i64>()
             .all(txn)
             .await
-            .store_context("lock the active superusers")?;
-        let current = user::Entity::find_by_id(id.get())
-            .lock_exclusive()
-            .one(txn)
-            .await
-            .store_context("lock the user")?
-            .ok_or(StoreError::NotFound)?;
+            .store_context("lock the user and the active superusers")?;
+        let (mut target, others): (Vec<_>, Vec<_>) =
+            locked.into_iter().partition(|row| row.id == id.get());
+        let current = target.pop().ok_or(StoreError::NotFound)?;
         if expected_revision.is_some_and(|revision| revision != current.revision) {
             return Err(StoreError::RevisionMismatch);
         }
-        let others = superusers
+        let other_superusers = others
             .iter()
-            .filter(|&&other| other != current.id)
+            .filter(|row| row.is_active && row.is_superuser)
             .count();
-        if others == 0 && removes_superuser(&to_domain(current.clone())?) {
+        if other_superusers == 0 && removes_superuser(&to_domain(current.clone())?) {
             return Err(StoreError::LastSuperuser);
         }
         Ok(current)
@@ -273,75 +274,82 @@ impl UserRepository for SeaOrmUserRepository {
         changes: UserChanges,
         now: DateTime<Utc>,
     ) -> Result<User, StoreError> {
-        within(self.timeout, async {
-            let txn = self.begin_write().await?;
-            let current =
-                Self::lock_for_write(&txn, id, expected_revision, |user| changes.demotes(user))
-                    .await?;
-            let (revision, token_version) = (current.revision, current.token_version);
-            let events = events_of(&changes, id, current.totp_enabled);
-            let mut model = current.into_active_model();
-            if let Some(email) = changes.new_email() {
-                model.email = Set(email.as_str().to_owned());
-            }
-            if let Some(username) = changes.new_username() {
-                model.username = Set(username.as_str().to_owned());
-            }
-            if let Some(hash) = changes.new_password_hash() {
-                model.password_hash = Set(hash.as_str().to_owned());
-            }
-            if let Some(active) = changes.is_active() {
-                model.is_active = Set(active);
-            }
-            if let Some(superuser) = changes.is_superuser() {
-                model.is_superuser = Set(superuser);
-            }
-            if let Some(verified) = changes.email_verified() {
-                model.email_verified = Set(verified);
-            }
-            if let Some(totp) = changes.new_totp() {
-                model.totp_secret = Set(totp.sealed_secret().map(<[u8]>::to_vec));
-                model.totp_enabled = Set(totp.is_on());
-                model.totp_last_step = Set(None);
-            }
-            if let Some(codes) = changes.new_recovery_codes() {
-                replace_recovery_codes(&txn, id, codes).await?;
-            }
-            if changes.revokes_tokens() {
-                model.token_version = Set(token_version + 1);
-                revoke_all_of(&txn, id.get(), now).await?;
-            }
-            model.revision = Set(revision + 1);
-            model.updated_at = Set(now);
-            let updated = model
-                .update(&txn)
-                .await
-                .map_err(|e| classify(e, "update user"))?;
-            if let Some(pending) = changes.verification() {
-                store_token_and_queue(&txn, id, TokenPurpose::VerifyEmail, pending, now).await?;
-            }
-            audit::write(&txn, events, now).await?;
-            txn.commit().await.store_context("commit user update")?;
-            if changes.verification().is_some() {
-                self.outbox.notify_one();
-            }
-            to_domain(updated)
+        let changes = &changes;
+        retrying(|| {
+            within(self.timeout, async move {
+                let txn = self.begin_write().await?;
+                let current =
+                    Self::lock_for_write(&txn, id, expected_revision, |user| changes.demotes(user))
+                        .await?;
+                let (revision, token_version) = (current.revision, current.token_version);
+                let events = events_of(changes, id, current.totp_enabled);
+                let mut model = current.into_active_model();
+                if let Some(email) = changes.new_email() {
+                    model.email = Set(email.as_str().to_owned());
+                }
+                if let Some(username) = changes.new_username() {
+                    model.username = Set(username.as_str().to_owned());
+                }
+                if let Some(hash) = changes.new_password_hash() {
+                    model.password_hash = Set(hash.as_str().to_owned());
+                }
+                if let Some(active) = changes.is_active() {
+                    model.is_active = Set(active);
+                }
+                if let Some(superuser) = changes.is_superuser() {
+                    model.is_superuser = Set(superuser);
+                }
+                if let Some(verified) = changes.email_verified() {
+                    model.email_verified = Set(verified);
+                }
+                if let Some(totp) = changes.new_totp() {
+                    model.totp_secret = Set(totp.sealed_secret().map(<[u8]>::to_vec));
+                    model.totp_enabled = Set(totp.is_on());
+                    model.totp_last_step = Set(None);
+                }
+                if let Some(codes) = changes.new_recovery_codes() {
+                    replace_recovery_codes(&txn, id, codes).await?;
+                }
+                if changes.revokes_tokens() {
+                    model.token_version = Set(token_version + 1);
+                    revoke_all_of(&txn, id.get(), now).await?;
+                }
+                model.revision = Set(revision + 1);
+                model.updated_at = Set(now);
+                let updated = model
+                    .update(&txn)
+                    .await
+                    .map_err(|e| classify(e, "update user"))?;
+                if let Some(pending) = changes.verification() {
+                    store_token_and_queue(&txn, id, TokenPurpose::VerifyEmail, pending, now)
+                        .await?;
+                }
+                audit::write(&txn, events, now).await?;
+                txn.commit().await.store_context("commit user update")?;
+                if changes.verification().is_some() {
+                    self.outbox.notify_one();
+                }
+                to_domain(updated)
+            })
         })
         .await
     }
 
     async fn delete(&self, id: UserId, expected_revision: Option<i64>) -> Result<(), StoreError> {
-        within(self.timeout, async {
-            let txn = self.begin_write().await?;
-            Self::lock_for_write(&txn, id, expected_revision, User::is_active_superuser).await?;
-            user::Entity::delete_by_id(id.get())
-                .exec(&txn)
-                .await
-                .store_context("delete user")?;
-            let deleted = AuditEvent::new(EventType::UserDeleted, Some(id), None);
-            audit::write(&txn, [deleted], Utc::now()).await?;
-            txn.commit().await.store_context("commit user deletion")?;
-            Ok(())
+        retrying(|| {
+            within(self.timeout, async move {
+                let txn = self.begin_write().await?;
+                Self::lock_for_write(&txn, id, expected_revision, User::is_active_superuser)
+                    .await?;
+                user::Entity::delete_by_id(id.get())
+                    .exec(&txn)
+                    .await
+                    .store_context("delete user")?;
+                let deleted = AuditEvent::new(EventType::UserDeleted, Some(id), None);
+                audit::write(&txn, [deleted], Utc::now()).await?;
+                txn.commit().await.store_context("commit user deletion")?;
+                Ok(())
+            })
         })
         .await
     }

@@ -104,6 +104,91 @@ async fn superusers_demoting_each_other_at_once_never_get_412(backend: Backend) 
     assert!(remaining >= 1, "no superuser left after {answers:?}");
 }
 
+/// Four superusers, each demoting or deactivating the three others: twelve writes that
+/// each lock every active superuser. On PostgreSQL they deadlocked into 500s in about one
+/// round of four, so the test plays four rounds.
+async fn four_superusers_demoting_and_deactivating_each_other_never_get_500(backend: Backend) {
+    for _ in 0..4 {
+        let Some(app) = TestApp::spawn(backend).await else {
+            return;
+        };
+        superusers_remove_each_other(&app).await;
+    }
+}
+
+async fn superusers_remove_each_other(app: &TestApp) {
+    let admin = app.admin_token().await;
+    let me = body(app.get_as("/users/me", &admin).await).await;
+    let mut supers = vec![(
+        app.admin.clone(),
+        me["id"].as_i64().expect("id"),
+        admin.clone(),
+    )];
+    for _ in 0..3 {
+        let (user, id, token) = app.user_with_token().await;
+        let promoted = app
+            .patch_as(
+                &format!("/users/{id}"),
+                &admin,
+                &json!({"is_superuser": true}),
+            )
+            .await;
+        assert_eq!(promoted.status(), StatusCode::OK);
+        supers.push((user, id, token));
+    }
+    let mut writes = Vec::new();
+    for (i, (_, _, token)) in supers.iter().enumerate() {
+        for (j, (_, victim, _)) in supers.iter().enumerate() {
+            if i != j {
+                let change = if (i + j) % 2 == 0 {
+                    json!({"is_superuser": false})
+                } else {
+                    json!({"is_active": false})
+                };
+                writes.push((token.as_str(), *victim, change));
+            }
+        }
+    }
+    let answers =
+        futures::future::join_all(writes.iter().map(|(token, victim, change)| async move {
+            let response = app
+                .patch_as(&format!("/users/{victim}"), token, change)
+                .await;
+            (response.status(), body(response).await)
+        }))
+        .await;
+    for (status, answer) in &answers {
+        assert!(
+            [
+                StatusCode::OK,
+                StatusCode::UNAUTHORIZED,
+                StatusCode::FORBIDDEN,
+                StatusCode::CONFLICT
+            ]
+            .contains(status),
+            "{status}: {answer}"
+        );
+    }
+    let mut remaining = Vec::new();
+    for (user, _, _) in &supers {
+        let login = app.login(&user.username, &user.password).await;
+        if login.status() == StatusCode::OK {
+            let token = body(login).await["access_token"]
+                .as_str()
+                .map(str::to_owned);
+            let me = body(app.get_as("/users/me", &token.expect("a token")).await).await;
+            if me["is_superuser"] == true {
+                remaining.push(user.username.clone());
+            }
+        }
+    }
+    assert_eq!(
+        remaining.len(),
+        1,
+        "one active superuser remains: {remaining:?} after {answers:?}"
+    );
+}
+
 async fn with_no_grace_a_refresh_token_is_exchanged_exactly_once(backend: Backend) {
     let Some(app) = TestApp::spawn_with(backend, |s| s.refresh_reuse_grace = Duration::ZERO).await
     else {
@@ -297,6 +382,7 @@ shelter_test_support::on_both_backends!(
     a_422_names_every_bad_field_at_once,
     parallel_patches_without_if_match_all_succeed,
     superusers_demoting_each_other_at_once_never_get_412,
+    four_superusers_demoting_and_deactivating_each_other_never_get_500,
     with_no_grace_a_refresh_token_is_exchanged_exactly_once,
     control_characters_are_refused_in_every_text_field,
     bodies_must_be_one_json_object,
