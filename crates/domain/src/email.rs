@@ -17,6 +17,8 @@ pub enum EmailKind {
 }
 
 impl EmailKind {
+    pub const ALL: [Self; 3] = [Self::Welcome, Self::VerifyEmail, Self::PasswordReset];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Welcome => "welcome",
@@ -26,9 +28,7 @@ impl EmailKind {
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Welcome, Self::VerifyEmail, Self::PasswordReset]
-            .into_iter()
-            .find(|kind| kind.as_str() == raw)
+        Self::ALL.into_iter().find(|kind| kind.as_str() == raw)
     }
 }
 

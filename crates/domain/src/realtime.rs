@@ -22,6 +22,13 @@ pub enum Limit {
 }
 
 impl Limit {
+    pub const ALL: [Self; 4] = [
+        Self::Login,
+        Self::Signup,
+        Self::PasswordRecovery,
+        Self::VerificationResend,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Login => "login",

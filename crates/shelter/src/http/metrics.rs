@@ -5,6 +5,8 @@ use std::sync::OnceLock;
 
 use actix_web::HttpResponse;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use shelter_domain::EmailKind;
+use shelter_domain::realtime::Limit;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -41,6 +43,7 @@ pub fn install() -> Option<&'static PrometheusHandle> {
                 metrics::describe_gauge!("shelter_password_hashes_in_flight", "Password hashes queued or running");
                 metrics::describe_counter!("shelter_user_cache_hits_total", "Authentications served from the user cache");
                 metrics::describe_counter!("shelter_user_cache_misses_total", "Authentications that read the user from the database");
+                register_at_zero();
                 Some(handle)
             }
             Err(error) => {
@@ -49,6 +52,63 @@ pub fn install() -> Option<&'static PrometheusHandle> {
             }
         })
         .as_ref()
+}
+
+/// What `shelter_logins_total{result}` counts: every value, so each series exists from
+/// the first scrape.
+pub const LOGIN_RESULTS: [&str; 9] = [
+    "success",
+    "invalid_credentials",
+    "inactive",
+    "unverified",
+    "mfa_required",
+    "mfa_failed",
+    "rate_limited",
+    "unavailable",
+    "error",
+];
+
+/// Registers every series whose labels are known in advance, at zero: an alert on an
+/// absent series never fires, so a fresh server must already show what it has not yet
+/// counted. Adding zero registers a series without changing it. The request series are
+/// known only once a request is answered; `/metrics` itself stands in for them.
+fn register_at_zero() {
+    for kind in EmailKind::ALL.map(EmailKind::as_str) {
+        for name in [
+            "shelter_emails_sent_total",
+            "shelter_email_retries_total",
+            "shelter_emails_failed_total",
+        ] {
+            metrics::counter!(name, "kind" => kind).increment(0);
+        }
+    }
+    for limit in Limit::ALL.map(Limit::as_str) {
+        metrics::counter!("shelter_rate_limited_total", "limit" => limit).increment(0);
+    }
+    for result in LOGIN_RESULTS {
+        metrics::counter!("shelter_logins_total", "result" => result).increment(0);
+    }
+    for name in [
+        "shelter_user_cache_hits_total",
+        "shelter_user_cache_misses_total",
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+    for name in [
+        "shelter_ws_connections",
+        "shelter_outbox_pending",
+        "shelter_db_pool_in_use",
+        "shelter_password_hashes_in_flight",
+    ] {
+        metrics::gauge!(name).increment(0.0);
+    }
+    let scrape = [("method", "GET"), ("route", "/metrics")];
+    metrics::counter!(
+        "shelter_http_requests_total",
+        &[scrape[0], scrape[1], ("status", "200")]
+    )
+    .increment(0);
+    let _registered = metrics::histogram!("shelter_http_request_duration_seconds", &scrape);
 }
 
 /// Counters and histograms of this process.

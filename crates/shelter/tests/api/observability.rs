@@ -247,3 +247,68 @@ fn check_log(log: &str, requests: &[Sent], secrets: &[&str]) {
 }
 
 shelter_test_support::on_both_backends!(a_request_sequence_logs_json_lines_and_counts_by_route);
+
+/// An alert on an absent series never fires: a fresh server shows every metric of the
+/// contract at zero on its first scrape, each known label value included.
+#[tokio::test]
+async fn a_fresh_server_shows_every_metric_at_zero() {
+    let database = TestDatabase::create(Backend::Sqlite)
+        .await
+        .expect("SQLite is always there");
+    let port = free_port();
+    let _server = Running::start(
+        shelter(&database.url)
+            .env("SHELTER_PORT", port.to_string())
+            .env("SHELTER_SECRET_KEY", SECRET_KEY)
+            .stderr(Stdio::null()),
+    );
+    wait_until_serving(port).await;
+    let metrics = Client::new()
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let mut expected = vec![
+        "shelter_ws_connections 0".to_owned(),
+        "shelter_outbox_pending ".to_owned(),
+        "shelter_db_pool_in_use ".to_owned(),
+        "shelter_password_hashes_in_flight 0".to_owned(),
+        "shelter_user_cache_hits_total 0".to_owned(),
+        "shelter_user_cache_misses_total 0".to_owned(),
+        "shelter_http_requests_total{".to_owned(),
+        "shelter_http_request_duration_seconds_bucket{".to_owned(),
+    ];
+    for kind in ["welcome", "verify_email", "password_reset"] {
+        for name in [
+            "shelter_emails_sent_total",
+            "shelter_email_retries_total",
+            "shelter_emails_failed_total",
+        ] {
+            expected.push(format!("{name}{{kind=\"{kind}\"}} 0"));
+        }
+    }
+    for limit in ["login", "signup", "recovery", "verification_resend"] {
+        expected.push(format!("shelter_rate_limited_total{{limit=\"{limit}\"}} 0"));
+    }
+    for result in [
+        "success",
+        "invalid_credentials",
+        "inactive",
+        "unverified",
+        "mfa_required",
+        "mfa_failed",
+        "rate_limited",
+        "unavailable",
+        "error",
+    ] {
+        expected.push(format!("shelter_logins_total{{result=\"{result}\"}} 0"));
+    }
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|line| !metrics.contains(line.as_str()))
+        .collect();
+    assert!(missing.is_empty(), "missing {missing:?} in\n{metrics}");
+}
