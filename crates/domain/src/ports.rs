@@ -238,6 +238,11 @@ pub trait EmailOutbox: Send + Sync {
         limit: u32,
     ) -> Result<Vec<QueuedEmail>, StorageError>;
 
+    /// Extends the lease of those of `ids` still being sent until `until`: the heartbeat of
+    /// a live worker. A worker that dies stops renewing, so its emails are due again soon
+    /// after, however long a send may take.
+    async fn renew_lease(&self, ids: &[i64], until: DateTime<Utc>) -> Result<(), StorageError>;
+
     /// Marks an email delivered and forgets its token.
     async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StorageError>;
 

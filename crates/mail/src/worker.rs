@@ -41,8 +41,9 @@ pub struct WorkerSettings {
     pub batch: u32,
     /// Emails of a batch sent concurrently.
     pub concurrency: usize,
-    /// How long a claimed email stays reserved for this worker; it must exceed the time a
-    /// batch takes, SMTP timeouts included.
+    /// How long a claimed email stays reserved for this worker without a heartbeat. The
+    /// worker renews it every third of this while the email is being sent, so it bounds
+    /// how long an email waits after its worker died, not how long a send may take.
     pub lease: Duration,
     /// How often to look for due emails when nothing wakes the worker.
     pub poll_interval: Duration,
@@ -109,10 +110,32 @@ impl OutboxWorker {
             }
         };
         let claimed = batch.len();
-        futures_util::stream::iter(batch)
-            .for_each_concurrent(self.settings.concurrency, |email| self.deliver(email))
-            .await;
+        let ids: Vec<i64> = batch.iter().map(|email| email.id).collect();
+        let sending = futures_util::stream::iter(batch)
+            .for_each_concurrent(self.settings.concurrency, |email| self.deliver(email));
+        tokio::select! {
+            () = sending => {}
+            () = self.heartbeat(&ids, lease) => {}
+        }
         claimed
+    }
+
+    /// Renews the lease of `ids` every third of it, for as long as the batch is being sent
+    /// (it never returns). A renewal that fails is logged and tried at the next beat: two
+    /// beats remain before the lease runs out.
+    async fn heartbeat(&self, ids: &[i64], lease: chrono::Duration) {
+        let mut beat = tokio::time::interval(self.settings.lease / 3);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        beat.tick().await;
+        loop {
+            beat.tick().await;
+            if let Err(error) = self.outbox.renew_lease(ids, self.clock.now() + lease).await {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "could not renew the lease of emails being sent"
+                );
+            }
+        }
     }
 
     async fn deliver(&self, queued: QueuedEmail) {
@@ -219,7 +242,7 @@ mod tests {
                 retry: POLICY,
                 batch: 10,
                 concurrency: 4,
-                lease: Duration::from_mins(1),
+                lease: Duration::from_millis(300),
                 poll_interval: Duration::from_secs(1),
             },
             Arc::default(),
@@ -264,6 +287,34 @@ mod tests {
             .expect_send()
             .returning(|_| Err(MailError::Transient(anyhow::anyhow!("connection refused"))));
         worker(outbox, mailer).deliver_due().await;
+    }
+
+    #[tokio::test]
+    async fn a_slow_send_keeps_its_lease_alive_until_it_ends() {
+        let mut outbox = MockEmailOutbox::new();
+        outbox
+            .expect_claim()
+            .returning(|_, _, _| Ok(vec![queued(7, 1)]));
+        outbox
+            .expect_renew_lease()
+            .withf(|ids, until| ids == [7] && *until == now() + chrono::Duration::milliseconds(300))
+            .times(2..)
+            .returning(|_, _| Ok(()));
+        outbox.expect_mark_sent().times(1).returning(|_, _| Ok(()));
+        let mut worker = worker(outbox, MockMailer::new());
+        worker.mailer = Arc::new(SlowMailer);
+        assert_eq!(worker.deliver_due().await, 1);
+    }
+
+    /// A send that takes several beats of the 300 ms lease (SMTP servers can be slow).
+    struct SlowMailer;
+
+    #[async_trait::async_trait]
+    impl Mailer for SlowMailer {
+        async fn send(&self, _: &OutboundEmail) -> Result<(), MailError> {
+            tokio::time::sleep(Duration::from_millis(450)).await;
+            Ok(())
+        }
     }
 
     #[tokio::test]

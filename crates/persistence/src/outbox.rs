@@ -4,7 +4,7 @@
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::sea_query::{LockBehavior, LockType};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
     DatabaseConnection, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
@@ -186,6 +186,23 @@ impl EmailOutbox for SeaOrmEmailOutbox {
             }
             txn.commit().await.store_context("commit claim")?;
             Ok(claimed)
+        })
+        .await
+    }
+
+    async fn renew_lease(&self, ids: &[i64], until: DateTime<Utc>) -> Result<(), StorageError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        within(self.timeout, async {
+            email_outbox::Entity::update_many()
+                .col_expr(email_outbox::Column::LockedUntil, Expr::value(until))
+                .filter(email_outbox::Column::Id.is_in(ids.iter().copied()))
+                .filter(email_outbox::Column::Status.eq(SENDING))
+                .exec(&self.db)
+                .await
+                .store_context("renew the lease of emails being sent")?;
+            Ok(())
         })
         .await
     }

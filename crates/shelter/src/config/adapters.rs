@@ -142,17 +142,13 @@ impl Settings {
         })
     }
 
-    /// The delivery worker: a batch is sent `DELIVERY_CONCURRENCY` at a time and its lease
-    /// outlasts the SMTP timeouts of the whole batch.
+    /// The delivery worker: a batch is sent `DELIVERY_CONCURRENCY` at a time, under a
+    /// lease its worker renews every 5 s while it sends. An instance that dies (`kill -9`)
+    /// stops renewing, so any live instance takes its emails over within 15 s and the
+    /// next poll, however long the SMTP timeouts of a batch add up to.
     pub fn delivery(&self) -> WorkerSettings {
         let (batch, concurrency) = (64_u32, DELIVERY_CONCURRENCY);
-        // The worst a live worker can take over one batch: it goes out in
-        // `batch / concurrency` rounds, and one email can wait out the SMTP timeout three
-        // times (connecting, a command, the end of the data). Twice that and a minute
-        // more, so that no other instance takes over the batch of a worker that is slow
-        // but alive.
-        let rounds = batch.div_ceil(u32::try_from(concurrency).unwrap_or(u32::MAX));
-        let lease = self.smtp.timeout * 3 * rounds * 2 + Duration::from_mins(1);
+        let lease = Duration::from_secs(15);
         WorkerSettings {
             retry: RetryPolicy {
                 max_attempts: self.email.max_attempts.get(),

@@ -201,6 +201,57 @@ async fn an_email_queued_before_a_kill_is_delivered_after_restart(backend: Backe
     );
 }
 
+/// `kill -9` while an email is being sent (its SMTP server accepted the connection and
+/// went quiet): the restarted server sends it within 30 s, not after a lease sized for
+/// the SMTP timeouts of a whole batch.
+async fn an_email_being_sent_when_its_server_is_killed_goes_out_within_30_s(backend: Backend) {
+    let Some(database) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a silent SMTP port");
+    let silent_port = silent.local_addr().expect("address").port();
+    let http_port = free_port();
+    let start = |smtp_port: u16| {
+        Running::start(
+            shelter(&database.url)
+                .env("SHELTER_PORT", http_port.to_string())
+                .env("SHELTER_SECRET_KEY", crate::helpers::SECRET_KEY)
+                .env("SHELTER_EMAIL_TRANSPORT", "smtp")
+                .env("SHELTER_SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}"))
+                .env("SHELTER_SMTP_TIMEOUT_SECONDS", "30")
+                .stderr(Stdio::null()),
+        )
+    };
+    let first = start(silent_port);
+    wait_until_serving(http_port).await;
+    let user = crate::helpers::TestUser::generate();
+    let response = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{http_port}/users"))
+        .json(&user.signup_body())
+        .send()
+        .await
+        .expect("signup");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let (_held, _) = tokio::time::timeout(std::time::Duration::from_secs(10), silent.accept())
+        .await
+        .expect("the worker connects to send the welcome email")
+        .expect("accept");
+    first.kill();
+
+    let smtp = SmtpServer::start().await;
+    let second = start(smtp.port());
+    let email = smtp
+        .email_to(&user.email, std::time::Duration::from_secs(30))
+        .await;
+    second.kill();
+    assert!(
+        email.is_some_and(|e| e.token().is_some()),
+        "the email its killed worker was sending went out within 30 s"
+    );
+}
+
 async fn healthcheck_says_whether_the_server_is_ready(backend: Backend) {
     let Some(database) = TestDatabase::create(backend).await else {
         return;
@@ -230,4 +281,5 @@ shelter_test_support::on_both_backends!(
     healthcheck_says_whether_the_server_is_ready,
     migrate_and_create_superuser_then_log_in,
     an_email_queued_before_a_kill_is_delivered_after_restart,
+    an_email_being_sent_when_its_server_is_killed_goes_out_within_30_s,
 );
