@@ -59,10 +59,30 @@ pub(super) fn parse<T: FromBody>(
     }
 }
 
-/// A login that has just succeeded: its page session starts, and the account page follows.
-fn signed_in(req: &HttpRequest, state: &AppState, login: &LoginOutcome) -> HttpResponse {
+/// A login that has just succeeded: its page session starts, and the page the visitor
+/// came for (a local `next`) or the account page follows.
+fn signed_in(
+    req: &HttpRequest,
+    state: &AppState,
+    login: &LoginOutcome,
+    next: Option<&str>,
+) -> HttpResponse {
     session::start(req, state, login);
-    layout::redirect("/account")
+    layout::redirect(layout::after_sign_in(next))
+}
+
+/// The `next` of a sign-in form, taken out of its fields like the CSRF token.
+fn take_next(fields: &mut Map<String, Value>) -> Option<String> {
+    match fields.remove(layout::NEXT_FIELD) {
+        Some(Value::String(next)) => Some(next),
+        _ => None,
+    }
+}
+
+/// `?next=` of the login page's address.
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
 }
 
 /// A signed-out page: one card with a heading.
@@ -80,11 +100,24 @@ pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> PageResult {
     })
 }
 
-pub async fn login_form(req: HttpRequest, state: web::Data<AppState>) -> PageResult {
+pub async fn login_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: Option<web::Query<NextQuery>>,
+) -> PageResult {
+    let next = query.and_then(|query| query.into_inner().next);
     if session::signed_in(&req, &state).await?.is_some() {
-        return Ok(layout::redirect("/account"));
+        return Ok(layout::redirect(layout::after_sign_in(next.as_deref())));
     }
-    Ok(login_page(&req, &state, StatusCode::OK, "", &[], None))
+    Ok(login_page(
+        &req,
+        &state,
+        StatusCode::OK,
+        "",
+        &[],
+        None,
+        next.as_deref(),
+    ))
 }
 
 fn login_page(
@@ -94,6 +127,7 @@ fn login_page(
     username: &str,
     errors: &[FieldError],
     refused: Option<&str>,
+    next: Option<&str>,
 ) -> HttpResponse {
     let csrf = session::csrf_token(req, state);
     let body = html! {
@@ -101,6 +135,7 @@ fn login_page(
         (other_errors(errors, &["username", "password"]))
         form method="post" action="/login" {
             (layout::csrf(&csrf))
+            (layout::next_field(next))
             (Input::new("username", "Email or username", "text", "username").value(username).render(errors))
             (Input::new("password", "Password", "password", "current-password").render(errors))
             button type="submit" { "Sign in" }
@@ -113,19 +148,31 @@ fn login_page(
 }
 
 pub async fn login(req: HttpRequest, state: web::Data<AppState>, body: RawBody) -> PageResult {
-    let fields = form(&req, &state, body).await?;
+    let mut fields = form(&req, &state, body).await?;
+    let next = take_next(&mut fields);
+    let next = next.as_deref();
     let username = text(&fields, "username");
     let (login, password) = match parse::<TokenRequest>(fields)? {
         Ok(parsed) => parsed,
         Err(errors) => {
             let status = StatusCode::UNPROCESSABLE_ENTITY;
-            return Ok(login_page(&req, &state, status, &username, &errors, None));
+            return Ok(login_page(
+                &req, &state, status, &username, &errors, None, next,
+            ));
         }
     };
     match attempt_login(&req, &state, &login, &password).await {
-        Ok(outcome) => Ok(signed_in(&req, &state, &outcome)),
+        Ok(outcome) => Ok(signed_in(&req, &state, &outcome, next)),
         Err(problem) => match problem.mfa_token() {
-            Some(token) => Ok(code_page(&req, &state, StatusCode::OK, token, &[], None)),
+            Some(token) => Ok(code_page(
+                &req,
+                &state,
+                StatusCode::OK,
+                token,
+                &[],
+                None,
+                next,
+            )),
             None if matches!(problem.status().as_u16(), 401 | 403) => Ok(login_page(
                 &req,
                 &state,
@@ -133,6 +180,7 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>, body: RawBody) 
                 &username,
                 &[],
                 Some(problem.detail()),
+                next,
             )),
             None => Err(problem.into()),
         },
@@ -146,6 +194,7 @@ fn code_page(
     mfa_token: &str,
     errors: &[FieldError],
     refused: Option<&str>,
+    next: Option<&str>,
 ) -> HttpResponse {
     let csrf = session::csrf_token(req, state);
     let body = html! {
@@ -153,6 +202,7 @@ fn code_page(
         (other_errors(errors, &["code", "mfa_token"]))
         form method="post" action="/login/code" {
             (layout::csrf(&csrf))
+            (layout::next_field(next))
             input type="hidden" name="mfa_token" value=(mfa_token);
             (Input::new("code", "Code from your authenticator app, or a recovery code", "text", "one-time-code").render(errors))
             button type="submit" { "Continue" }
@@ -166,17 +216,21 @@ pub async fn second_step(
     state: web::Data<AppState>,
     body: RawBody,
 ) -> PageResult {
-    let fields = form(&req, &state, body).await?;
+    let mut fields = form(&req, &state, body).await?;
+    let next = take_next(&mut fields);
+    let next = next.as_deref();
     let mfa_token = text(&fields, "mfa_token");
     let (token, code) = match parse::<MfaRequest>(fields)? {
         Ok(parsed) => parsed,
         Err(errors) => {
             let status = StatusCode::UNPROCESSABLE_ENTITY;
-            return Ok(code_page(&req, &state, status, &mfa_token, &errors, None));
+            return Ok(code_page(
+                &req, &state, status, &mfa_token, &errors, None, next,
+            ));
         }
     };
     match attempt_second_step(&req, &state, &token, &code).await {
-        Ok(outcome) => Ok(signed_in(&req, &state, &outcome)),
+        Ok(outcome) => Ok(signed_in(&req, &state, &outcome, next)),
         Err(problem) if problem.status() == StatusCode::UNAUTHORIZED => Ok(code_page(
             &req,
             &state,
@@ -186,6 +240,7 @@ pub async fn second_step(
             Some(
                 "That code is not right, or this sign-in has expired. Try again, or sign in again.",
             ),
+            next,
         )),
         Err(problem) => Err(problem.into()),
     }

@@ -12,8 +12,8 @@ use crate::http::Problem;
 
 #[derive(Debug)]
 pub enum PageError {
-    /// Not signed in: off to the login page.
-    SignIn,
+    /// Not signed in: off to the login page, and back to `next` (a local path) after.
+    SignIn { next: Option<String> },
     /// A form without this browser's CSRF token.
     Forged,
     /// What the API would have answered.
@@ -33,7 +33,7 @@ impl PageError {
 impl std::fmt::Display for PageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::SignIn => f.write_str("not signed in"),
+            Self::SignIn { .. } => f.write_str("not signed in"),
             Self::Forged => f.write_str("forged form"),
             Self::Refused(problem) => problem.fmt(f),
         }
@@ -61,7 +61,7 @@ impl From<AuthError> for PageError {
 impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::SignIn => StatusCode::SEE_OTHER,
+            Self::SignIn { .. } => StatusCode::SEE_OTHER,
             Self::Forged => StatusCode::FORBIDDEN,
             Self::Refused(problem) => problem.status(),
         }
@@ -69,7 +69,7 @@ impl ResponseError for PageError {
 
     fn error_response(&self) -> HttpResponse {
         let (status, title, detail) = match self {
-            Self::SignIn => return layout::redirect("/login"),
+            Self::SignIn { next } => return layout::redirect(&layout::login_path(next.as_deref())),
             Self::Forged => (
                 StatusCode::FORBIDDEN,
                 "This form has expired",

@@ -70,6 +70,42 @@ pub fn redirect(to: &str) -> HttpResponse {
         .finish()
 }
 
+/// Where to go after signing in: `next` when it is a path on this host, else `/account`.
+/// A path starts with one `/` and holds no backslash (browsers read `/\\host` as
+/// `//host`), no control character and nothing beyond visible ASCII (a browser sends a
+/// path percent-encoded), so another host, `//host` and any scheme are ignored.
+pub fn after_sign_in(next: Option<&str>) -> &str {
+    next.filter(|next| {
+        next.starts_with('/')
+            && !next.starts_with("//")
+            && next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+    })
+    .unwrap_or("/account")
+}
+
+/// The login page, with `next` to come back to when it is a local path.
+pub fn login_path(next: Option<&str>) -> String {
+    match after_sign_in(next) {
+        "/account" => "/login".to_owned(),
+        next => format!(
+            "/login?next={}",
+            percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC)
+        ),
+    }
+}
+
+/// The hidden field that carries `next` through the sign-in forms.
+pub fn next_field(next: Option<&str>) -> Markup {
+    html! {
+        @if let Some(next) = next.map(Some).map(after_sign_in).filter(|n| *n != "/account") {
+            input type="hidden" name=(NEXT_FIELD) value=(next);
+        }
+    }
+}
+
+/// The form field and query parameter of the sign-in's way back.
+pub const NEXT_FIELD: &str = "next";
+
 pub fn csrf(token: &str) -> Markup {
     html! { input type="hidden" name=(CSRF_FIELD) value=(token); }
 }

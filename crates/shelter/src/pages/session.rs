@@ -248,12 +248,20 @@ pub async fn signed_in(
     }
 }
 
-/// As [`signed_in`], sending a visitor who is not to the login page.
+/// As [`signed_in`], sending a visitor who is not to the login page, and from there back
+/// to the page they asked for (a GET's; a form sent without a session has nothing to
+/// come back to).
 ///
 /// # Errors
 /// A redirect to `/login`, or a 503 page.
 pub async fn require(req: &HttpRequest, state: &AppState) -> Result<Authenticated, PageError> {
-    signed_in(req, state).await?.ok_or(PageError::SignIn)
+    signed_in(req, state)
+        .await?
+        .ok_or_else(|| PageError::SignIn {
+            next: (req.method() == actix_web::http::Method::GET)
+                .then(|| req.uri().path_and_query().map(|p| p.as_str().to_owned()))
+                .flatten(),
+        })
 }
 
 /// An error a page route answered without a page (actix's own 405, say) as a page. Paths

@@ -473,7 +473,74 @@ async fn two_step_sign_in_is_set_up_and_used_on_the_pages(backend: Backend) {
     assert_eq!(other.get("/account").await.0, StatusCode::OK);
 }
 
+/// `/login?next=`: a page that sends a visitor to sign in says where to come back to, and
+/// only a path on this host is ever followed.
+async fn signing_in_returns_to_a_local_next_and_ignores_any_other(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let user = TestUser::generate();
+    app.create(&user).await;
+    let mut browser = PageClient::new(&app);
+    let (status, headers, _) = browser.get("/admin/users?q=ann").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        headers[header::LOCATION],
+        "/login?next=%2Fadmin%2Fusers%3Fq%3Dann"
+    );
+    let (_, _, html) = browser.get("/login?next=%2Faccount%3Fdone%3Dprofile").await;
+    assert!(
+        html.contains(r#"name="next" value="/account?done=profile""#),
+        "the form carries next: {html}"
+    );
+    let cases = [
+        ("/account?done=profile", "/account?done=profile"),
+        ("/admin/users?q=a&page=2", "/admin/users?q=a&page=2"),
+        ("https://evil.example/", "/account"),
+        ("//evil.example/", "/account"),
+        ("/\\evil.example/", "/account"),
+        ("javascript:alert(1)", "/account"),
+        ("/account\r\nSet-Cookie: x=y", "/account"),
+        ("/caf\u{e9}", "/account"),
+        ("", "/account"),
+    ];
+    for (next, landing) in cases {
+        let mut browser = PageClient::new(&app);
+        let (status, headers, html) = browser
+            .submit(
+                "/login",
+                "/login",
+                &[
+                    ("username", &user.username),
+                    ("password", &user.password),
+                    ("next", next),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "next {next:?}: {html}");
+        assert_eq!(headers[header::LOCATION], landing, "next {next:?}");
+        // Signed in already, the login page sends the visitor on the same way.
+        let (status, headers, _) = browser
+            .get(&format!("/login?next={}", urlencoding(next)))
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "next {next:?}");
+        assert_eq!(headers[header::LOCATION], landing, "next {next:?}");
+    }
+    let (_, _, html) = PageClient::new(&app)
+        .get("/login?next=%2F%2Fevil.example")
+        .await;
+    assert!(
+        !html.contains("evil.example"),
+        "a foreign next is not carried: {html}"
+    );
+}
+
+fn urlencoding(raw: &str) -> String {
+    url::form_urlencoded::byte_serialize(raw.as_bytes()).collect()
+}
+
 shelter_test_support::on_both_backends!(
+    signing_in_returns_to_a_local_next_and_ignores_any_other,
     two_step_sign_in_is_set_up_and_used_on_the_pages,
     pages_carry_the_security_headers_and_cookie_flags,
     a_form_without_or_with_a_wrong_csrf_token_is_refused,
