@@ -254,7 +254,7 @@ def pgbench_select_only():
 
 
 def argon2_rate():
-    out = subprocess.run(["cargo", "run", "--release", "--quiet", "-p", "shelter-auth", "--example",
+    out = subprocess.run(["cargo", "run", "--release", "--quiet", "-p", "shelter-crypto", "--example",
                           "argon2_rate", "--", str(SECONDS)], cwd=ROOT, check=True,
                          capture_output=True, text=True).stdout
     return float(re.search(r"([\d.]+) hashes/s", out).group(1))

@@ -13,7 +13,7 @@ for allocator in glibc jemalloc mimalloc; do
   cargo build --release --quiet -p shelter "${features[@]}"
   cp "$target/release/shelter" "$out/shelter-$allocator"
 done
-cargo build --release --quiet -p shelter-auth --example argon2_rate
+cargo build --release --quiet -p shelter-crypto --example argon2_rate
 ceiling=$("$target/release/examples/argon2_rate" 10 | awk '{print $1}')
 python3 bench/memory.py "$ceiling" \
   glibc="$out/shelter-glibc" jemalloc="$out/shelter-jemalloc" mimalloc="$out/shelter-mimalloc"

@@ -2,12 +2,12 @@
 //! parameters, one hashing thread per core, each reusing its memory as the server does.
 //! The memory benchmark puts the login rate beside this figure.
 //!
-//! `cargo run --release -p shelter-auth --example argon2_rate -- [seconds]`
+//! `cargo run --release -p shelter-crypto --example argon2_rate -- [seconds]`
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shelter_auth::{Argon2PasswordHasher, HashingParams, HashingPool};
+use shelter_crypto::{Argon2PasswordHasher, HashingParams, HashingPool};
 use shelter_domain::Password;
 use shelter_domain::ports::PasswordHasher as _;
 

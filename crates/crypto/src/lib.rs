@@ -1,4 +1,5 @@
-//! Shelter's auth adapters.
+//! Shelter's cryptography adapters: password hashing, signed tokens, sealed secrets and
+//! one-time codes.
 //!
 //! - [`Argon2PasswordHasher`] implements `PasswordHasher` with argon2id on a fixed pool of
 //!   hashing threads that reuse their memory, behind a bounded queue.

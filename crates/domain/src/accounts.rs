@@ -8,10 +8,10 @@ use secrecy::SecretString;
 use chrono::Duration;
 
 use crate::address::EmailAddress;
+use crate::cluster::SessionEvents;
 use crate::email::{EmailKind, PendingToken, SpentLink, TokenPurpose};
 use crate::error::{StoreError, UserError};
 use crate::ports::{Clock, PasswordHasher, UserRepository};
-use crate::realtime::SessionEvents;
 use crate::token::SecretToken;
 use crate::user::{
     NewUser, Page, Password, PasswordHash, User, UserChanges, UserFilter, UserId, Username,
@@ -360,9 +360,9 @@ impl UserService {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::cluster::MockSessionEvents;
     use crate::error::StoreError;
     use crate::ports::{MockClock, MockPasswordHasher, MockUserRepository};
-    use crate::realtime::MockSessionEvents;
     use crate::user::PasswordHash;
     use chrono::{DateTime, TimeZone, Utc};
     use mockall::predicate::eq;

@@ -195,6 +195,24 @@ pub struct RequestContext {
     pub actor: Option<UserId>,
 }
 
+/// Which request is being served, for the stores that write audit events inside their
+/// transactions: the inbound edge knows, the stores record it, and no port method has to
+/// carry it. Implementors MUST answer an empty context outside a request (the CLI,
+/// background work) and MUST NOT block.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait RequestOrigin: Send + Sync {
+    fn current(&self) -> RequestContext;
+}
+
+/// No request: the origin of the command-line commands and of tests that record none.
+pub struct NoRequest;
+
+impl RequestOrigin for NoRequest {
+    fn current(&self) -> RequestContext {
+        RequestContext::default()
+    }
+}
+
 /// An event as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedEvent {

@@ -8,6 +8,7 @@ use secrecy::SecretString;
 
 use crate::address::EmailAddress;
 use crate::audit::{AuditEvent, AuditLog, LoginFailure};
+use crate::cluster::SessionEvents;
 use crate::email::{EmailKind, PendingToken, TokenPurpose};
 use crate::error::AuthError;
 use crate::mfa::{self, Authenticator};
@@ -15,7 +16,6 @@ use crate::ports::{
     AccessToken, Clock, NewRefreshToken, PasswordHasher, RefreshTokenStore, Rotation, TokenIssuer,
     UserRepository,
 };
-use crate::realtime::SessionEvents;
 use crate::session::{ClientInfo, Session, SessionId};
 use crate::token::SecretToken;
 use crate::user::{Login, Password, User, UserId};
@@ -48,6 +48,28 @@ pub struct LoginOutcome {
     pub refresh_token: SecretToken,
 }
 
+/// Where the first step of a login leads.
+#[derive(Debug)]
+pub enum LoginStep {
+    /// Signed in: the tokens of a new session.
+    Done(LoginOutcome),
+    /// The password was right and the user has a second factor: the second step
+    /// ([`AuthService::complete_mfa`]) presents `token` with a code of one of `methods`.
+    SecondStep {
+        token: SecretToken,
+        methods: &'static [SecondFactor],
+    },
+}
+
+/// What a second step can present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondFactor {
+    /// A code of the authenticator app (TOTP).
+    Totp,
+    /// One of the single-use recovery codes given when TOTP was confirmed.
+    RecoveryCode,
+}
+
 /// Who presented an access token, through which login, until when.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
@@ -72,7 +94,7 @@ pub struct AuthService {
 
 /// The adapters `AuthService` needs.
 pub struct AuthPorts {
-    pub users: Arc<dyn UserRepository>,
+    pub user_store: Arc<dyn UserRepository>,
     pub sessions: Arc<dyn RefreshTokenStore>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub tokens: Arc<dyn TokenIssuer>,
@@ -87,7 +109,7 @@ pub struct AuthPorts {
 impl AuthService {
     pub fn new(ports: AuthPorts, policy: SessionPolicy) -> Self {
         let AuthPorts {
-            users,
+            user_store: users,
             sessions,
             hasher,
             tokens,
@@ -115,14 +137,14 @@ impl AuthService {
     /// `InvalidCredentials` for an unknown login or a wrong password, in the same time (the
     /// hasher verifies against a dummy hash for an unknown user); `Inactive`, and
     /// `Unverified` when verification is required, only after the password was checked,
-    /// so they reveal nothing to someone who does not know it; `MfaRequired` with the token
-    /// of the second step when the user has TOTP.
+    /// so they reveal nothing to someone who does not know it. A user with TOTP gets
+    /// [`LoginStep::SecondStep`] instead of a session.
     pub async fn login(
         &self,
         login: &Login,
         password: &SecretString,
         client: &ClientInfo,
-    ) -> Result<LoginOutcome, AuthError> {
+    ) -> Result<LoginStep, AuthError> {
         let user = match login {
             Login::Email(email) => self.users.find_by_email(email).await?,
             Login::Username(name) => self.users.find_by_username(name).await?,
@@ -158,9 +180,14 @@ impl AuthService {
             self.sessions
                 .start_challenge(user.id, &mfa_token.hash(), now + MFA_TOKEN_LIFETIME, now)
                 .await?;
-            return Err(AuthError::MfaRequired(mfa_token));
+            return Ok(LoginStep::SecondStep {
+                token: mfa_token,
+                methods: &[SecondFactor::Totp, SecondFactor::RecoveryCode],
+            });
         }
-        self.start_session(user, client, now).await
+        self.start_session(user, client, now)
+            .await
+            .map(LoginStep::Done)
     }
 
     /// The second step of a login with TOTP: the `mfa_token` of the first and a TOTP or
@@ -419,14 +446,22 @@ impl AuthService {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The session of a one-step login; a test that expects one fails on a second step.
+    fn signed_in(step: LoginStep) -> LoginOutcome {
+        match step {
+            LoginStep::Done(outcome) => outcome,
+            LoginStep::SecondStep { .. } => panic!("a second step, not a session"),
+        }
+    }
     use crate::UserId;
+    use crate::accounts::tests::{at, user};
+    use crate::cluster::MockSessionEvents;
     use crate::ports::{
         AccessClaims, MockClock, MockPasswordHasher, MockRefreshTokenStore, MockTokenIssuer,
         MockUserRepository, TokenError,
     };
-    use crate::realtime::MockSessionEvents;
     use crate::user::Username;
-    use crate::users::tests::{at, user};
     use secrecy::ExposeSecret;
 
     fn clock() -> Arc<MockClock> {
@@ -484,14 +519,14 @@ mod tests {
     ) -> AuthService {
         AuthService::new(
             AuthPorts {
-                users: Arc::new(users),
+                user_store: Arc::new(users),
                 sessions: Arc::new(sessions),
                 hasher: Arc::new(hasher),
                 tokens: Arc::new(tokens),
                 authenticator: Arc::new(crate::mfa::MockAuthenticator::new()),
                 audit: Arc::new(recording()),
                 clock: clock(),
-                ended: Arc::new(crate::realtime::NoSessions),
+                ended: Arc::new(crate::cluster::NoSessions),
             },
             policy,
         )
@@ -512,7 +547,7 @@ mod tests {
     ) -> AuthService {
         AuthService::new(
             AuthPorts {
-                users: Arc::new(users),
+                user_store: Arc::new(users),
                 sessions: Arc::new(sessions),
                 hasher: Arc::new(MockPasswordHasher::new()),
                 tokens: Arc::new(tokens),
@@ -567,6 +602,7 @@ mod tests {
         let outcome = service_with(users, accepting(), tokens, sessions, POLICY)
             .login(&Login::parse("user1"), &SecretString::from("pw"), &client)
             .await
+            .map(signed_in)
             .expect("logged in");
         assert_eq!(outcome.refresh_token.expose().len(), 43);
         assert_eq!(outcome.session, session());
@@ -770,7 +806,7 @@ mod tests {
             })
             .returning(|_, _, _| Ok(Some(user(1, false))));
         users.expect_reset_password().returning(|_, _, _| Ok(None));
-        let mut ended = crate::realtime::MockSessionEvents::new();
+        let mut ended = crate::cluster::MockSessionEvents::new();
         ended
             .expect_ended()
             .with(mockall::predicate::eq(UserId::new(1)))
@@ -778,7 +814,7 @@ mod tests {
             .returning(|_| ());
         let service = AuthService::new(
             AuthPorts {
-                users: Arc::new(users),
+                user_store: Arc::new(users),
                 sessions: Arc::new(sessions()),
                 hasher: Arc::new(accepting()),
                 tokens: Arc::new(MockTokenIssuer::new()),
@@ -826,6 +862,7 @@ mod tests {
                 &ClientInfo::default(),
             )
             .await
+            .map(signed_in)
             .expect("logged in");
         assert_eq!(outcome.access_token.token.expose_secret(), "token-for-1");
     }

@@ -3,8 +3,6 @@
 
 use std::fmt;
 
-use crate::token::SecretToken;
-
 /// An outside dependency a request needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dependency {
@@ -189,9 +187,6 @@ pub enum AuthError {
     /// No live session of the caller has this id (another user's is no different).
     #[error("Session not found")]
     SessionNotFound,
-    /// The password was right and the user has TOTP: the second step needs this token.
-    #[error("A second factor is required")]
-    MfaRequired(SecretToken),
     /// An unknown, expired or spent `mfa_token`, or a wrong or reused code.
     #[error("The code or the mfa_token is invalid")]
     InvalidMfa,

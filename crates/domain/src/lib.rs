@@ -2,35 +2,39 @@
 //!
 //! - [`address`] and [`user`]: value types that cannot hold invalid data (`EmailAddress`,
 //!   `Username`, `Login`, `Password`, `UserId`, `Page`) and the `User` record.
-//! - [`ports`]: one trait per outside concern (user store, password hasher, token issuer,
-//!   clock). Adapters in other crates implement them; with the `mocks` feature each has a
-//!   mockall mock for other crates' tests.
-//! - [`users`] and [`auth`]: `UserService` and `AuthService`, which carry every rule of the
+//! - [`ports`]: one trait per outside concern, and a table of every port of the domain
+//!   (those told in their own model's words live beside it). Adapters in other crates
+//!   implement them; with the `mocks` feature each has a mockall mock for other crates'
+//!   tests.
+//! - [`accounts`] and [`auth`]: `UserService` and `AuthService`, which carry every rule of the
 //!   HTTP contract for accounts and login.
 //! - [`token`] and [`email`]: opaque tokens (kept hashed) and the emails that carry them.
-//! - [`realtime`]: the ports shared across instances (rate limiter, chat bus).
+//! - [`limits`]: the rate-limit port. [`cluster`]: the cluster bus (chat, sessions that
+//!   end, stale cached users) and the ports that carry what instances tell each other.
 //! - [`session`]: logins and the `sid` that ties access tokens to them.
 //! - [`mfa`]: the TOTP second factor (`MfaService`, the `Authenticator` port).
 //! - [`keys`]: which signing key signs and which are published, from their dates.
-//! - [`audit`]: the audit log's events and port.
+//! - [`audit`]: the audit log's events, its port, and the request origin its events record.
 //! - [`error`]: one error enum per concern, in domain words.
 
+pub mod accounts;
 pub mod address;
 pub mod audit;
 pub mod auth;
+pub mod cluster;
 pub mod email;
 pub mod error;
 pub mod keys;
+pub mod limits;
 pub mod mfa;
 pub mod ports;
-pub mod realtime;
 pub mod session;
 pub mod token;
 pub mod user;
-pub mod users;
 
+pub use accounts::{AccountUpdate, NewAccount, UserService};
 pub use address::{EmailAddress, EmailError};
-pub use auth::{AuthPorts, AuthService, LoginOutcome, SessionPolicy};
+pub use auth::{AuthPorts, AuthService, LoginOutcome, LoginStep, SecondFactor, SessionPolicy};
 pub use email::{EmailKind, OutboundEmail, PendingToken, QueuedEmail, SpentLink, TokenPurpose};
 pub use error::{
     AuthError, Dependency, HashError, StorageError, StoreError, Unavailable, UserError,
@@ -39,7 +43,6 @@ pub use mfa::MfaService;
 pub use session::{ClientInfo, Session, SessionId};
 pub use token::{SecretToken, TokenHash};
 pub use user::{
-    Login, NewUser, Page, PageError, Password, PasswordError, PasswordHash, StoredUser, Totp, User,
-    UserChanges, UserFilter, UserId, Username, UsernameError,
+    Login, NewUser, Page, PaginationError, Password, PasswordError, PasswordHash, StoredUser, Totp,
+    User, UserChanges, UserFilter, UserId, Username, UsernameError,
 };
-pub use users::{AccountUpdate, NewAccount, UserService};

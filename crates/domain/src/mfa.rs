@@ -13,12 +13,12 @@ use chrono::{DateTime, Utc};
 use rand::Rng as _;
 use secrecy::SecretString;
 
+use crate::accounts::confirm_password;
 use crate::address::EmailAddress;
 use crate::error::{StoreError, UserError};
 use crate::ports::{Clock, PasswordHasher, UserRepository};
 use crate::token::{SecretToken, TokenHash};
 use crate::user::{Totp, User, UserChanges, UserId};
-use crate::users::confirm_password;
 
 /// Recovery codes handed out when TOTP is confirmed.
 pub const RECOVERY_CODES: usize = 10;

@@ -1,5 +1,19 @@
-//! The ports: one trait per outside concern. Each states what an implementor MUST do; the
-//! services rely on exactly that and nothing more.
+//! Every port of the domain, one trait per outside concern, findable here. Each states what
+//! an implementor MUST do; the services rely on exactly that and nothing more.
+//!
+//! The stores, the mail, hashing, tokens and the clock are defined in this file. Ports
+//! whose contract is told in the words of their own model live beside it (a re-export
+//! here would make those files and this one import each other):
+//!
+//! | port | what it is for | defined in |
+//! | --- | --- | --- |
+//! | [`UserRepository`], [`RefreshTokenStore`], [`EmailOutbox`] | the database | here |
+//! | [`Mailer`], [`PasswordHasher`], [`TokenIssuer`], [`Clock`] | mail, argon2, JWT, time | here |
+//! | [`SigningKeyStore`](crate::keys::SigningKeyStore) | the signing keys' rows | [`crate::keys`] |
+//! | [`Authenticator`](crate::mfa::Authenticator) | TOTP codes and sealed secrets | [`crate::mfa`] |
+//! | [`AuditLog`](crate::audit::AuditLog), [`RequestOrigin`](crate::audit::RequestOrigin) | the audit log, and which request its events come from | [`crate::audit`] |
+//! | [`RateLimiter`](crate::limits::RateLimiter) | rate-limit counters shared by instances | [`crate::limits`] |
+//! | [`ClusterBus`](crate::cluster::ClusterBus), [`ClusterSink`](crate::cluster::ClusterSink), [`SessionEvents`](crate::cluster::SessionEvents) | what instances tell each other | [`crate::cluster`] |
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -531,7 +531,7 @@ impl UserChanges {
 
 /// Why a page cannot be served; one per out-of-range parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum PageError {
+pub enum PaginationError {
     #[error("must be between 0 and {max}")]
     SkipOutOfRange { max: u64 },
     #[error("must be between {min} and {max}")]
@@ -605,15 +605,15 @@ impl Page {
 
     /// # Errors
     /// Every parameter out of range, so a client hears of all of them at once.
-    pub fn new(skip: u64, limit: u64) -> Result<Self, Vec<PageError>> {
+    pub fn new(skip: u64, limit: u64) -> Result<Self, Vec<PaginationError>> {
         let mut errors = Vec::new();
         if skip > Self::MAX_SKIP {
-            errors.push(PageError::SkipOutOfRange {
+            errors.push(PaginationError::SkipOutOfRange {
                 max: Self::MAX_SKIP,
             });
         }
         if !(1..=Self::MAX_LIMIT).contains(&limit) {
-            errors.push(PageError::LimitOutOfRange {
+            errors.push(PaginationError::LimitOutOfRange {
                 min: 1,
                 max: Self::MAX_LIMIT,
             });
@@ -732,10 +732,10 @@ mod tests {
         assert_eq!(
             Page::new(Page::MAX_SKIP + 1, 0),
             Err(vec![
-                PageError::SkipOutOfRange {
+                PaginationError::SkipOutOfRange {
                     max: Page::MAX_SKIP
                 },
-                PageError::LimitOutOfRange { min: 1, max: 100 }
+                PaginationError::LimitOutOfRange { min: 1, max: 100 }
             ])
         );
         assert!(Page::new(0, 0).is_err());

@@ -1,12 +1,12 @@
-//! The audit log's table, and the request context its events record.
+//! The audit log's table.
 //!
 //! The stores write events inside the transactions of the changes they record
-//! ([`write`]); where the request came from is read from the task-local context the HTTP
-//! layer opens around every request ([`scope`]), so no port has to carry it. Outside a
-//! request (the CLI, background work) the context is empty.
+//! ([`write`]); where the request came from is asked of the `RequestOrigin` that
+//! composition hands to the [`Database`](crate::Database), so no port method has to
+//! carry it. Outside a request (the CLI, background work) it is empty.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -14,41 +14,21 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
 };
-use shelter_domain::audit::{AuditEvent, AuditLog, AuditQuery, RecordedEvent, RequestContext};
+use shelter_domain::audit::{AuditEvent, AuditLog, AuditQuery, RecordedEvent, RequestOrigin};
 use shelter_domain::{ClientInfo, StorageError, UserId};
 
 use crate::entity::audit_event;
 use crate::fault::{DbResultExt as _, within};
 
-tokio::task_local! {
-    static CONTEXT: RefCell<RequestContext>;
-}
-
-/// Runs `work` (one request) with `context` as where its events come from.
-pub async fn scope<F: Future>(context: RequestContext, work: F) -> F::Output {
-    CONTEXT.scope(RefCell::new(context), work).await
-}
-
-/// Notes the authenticated caller of the current request: the actor of what it changes.
-pub fn set_actor(actor: UserId) {
-    let _ = CONTEXT.try_with(|context| context.borrow_mut().actor = Some(actor));
-}
-
-/// The current request's context, or an empty one outside a request.
-pub fn current() -> RequestContext {
-    CONTEXT
-        .try_with(|context| context.borrow().clone())
-        .unwrap_or_default()
-}
-
-/// Writes `events` with the current request's context, inside `conn`'s transaction. An
-/// event without an actor was done by the request's caller.
+/// Writes `events` with the context of the request `origin` is serving, inside `conn`'s
+/// transaction. An event without an actor was done by the request's caller.
 pub(crate) async fn write(
     conn: &impl ConnectionTrait,
+    origin: &dyn RequestOrigin,
     events: impl IntoIterator<Item = AuditEvent>,
     now: DateTime<Utc>,
 ) -> Result<(), StorageError> {
-    let context = current();
+    let context = origin.current();
     let rows: Vec<audit_event::ActiveModel> = events
         .into_iter()
         .map(|event| audit_event::ActiveModel {
@@ -88,11 +68,20 @@ pub(crate) async fn purge(
 pub struct SeaOrmAuditLog {
     db: DatabaseConnection,
     timeout: std::time::Duration,
+    origin: Arc<dyn RequestOrigin>,
 }
 
 impl SeaOrmAuditLog {
-    pub(crate) fn new(db: DatabaseConnection, timeout: std::time::Duration) -> Self {
-        Self { db, timeout }
+    pub(crate) fn new(
+        db: DatabaseConnection,
+        timeout: std::time::Duration,
+        origin: Arc<dyn RequestOrigin>,
+    ) -> Self {
+        Self {
+            db,
+            timeout,
+            origin,
+        }
     }
 }
 
@@ -119,7 +108,7 @@ fn to_recorded(row: &audit_event::Model) -> Result<RecordedEvent, StorageError> 
 #[async_trait]
 impl AuditLog for SeaOrmAuditLog {
     async fn record(&self, event: AuditEvent, now: DateTime<Utc>) -> Result<(), StorageError> {
-        within(self.timeout, write(&self.db, [event], now)).await
+        within(self.timeout, write(&self.db, &*self.origin, [event], now)).await
     }
 
     async fn list(&self, query: AuditQuery) -> Result<Vec<RecordedEvent>, StorageError> {

@@ -3,10 +3,10 @@
 //! trusted past a change.
 //!
 //! - Every write through [`CachedUsers`] drops the row here before it returns (so before the
-//!   request is answered) and publishes `ChatEvent::Changed` for the other instances, whose
+//!   request is answered) and publishes `ClusterEvent::Changed` for the other instances, whose
 //!   sink calls [`UserCache::invalidate`].
 //! - Ending a session through [`CachedSessions`] drops it here before it returns; the
-//!   service then publishes `ChatEvent::SessionEnded`, whose sink on the other instances
+//!   service then publishes `ClusterEvent::SessionEnded`, whose sink on the other instances
 //!   calls [`UserCache::invalidate_session`].
 //! - A row read before a change cannot be stored after that change's invalidation: every
 //!   invalidation bumps an epoch, and a row read under an older epoch is dropped again.
@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use shelter_domain::cluster::{ClusterBus, ClusterEvent};
 use shelter_domain::ports::{NewRefreshToken, RefreshTokenStore, Rotation, UserRepository};
-use shelter_domain::realtime::{ChatBus, ChatEvent};
 use shelter_domain::{
     ClientInfo, EmailAddress, NewUser, Page, PasswordHash, PendingToken, Session, SessionId,
     SpentLink, StorageError, StoreError, TokenHash, TokenPurpose, User, UserChanges, UserFilter,
@@ -49,11 +49,11 @@ pub struct UserCache {
     rows: moka::sync::Cache<UserId, Entry>,
     sessions: moka::sync::Cache<SessionId, LiveSession>,
     epoch: AtomicU64,
-    bus: Arc<dyn ChatBus>,
+    bus: Arc<dyn ClusterBus>,
 }
 
 impl UserCache {
-    pub fn new(lifetime: Duration, bus: Arc<dyn ChatBus>) -> Arc<Self> {
+    pub fn new(lifetime: Duration, bus: Arc<dyn ClusterBus>) -> Arc<Self> {
         Arc::new(Self {
             rows: moka::sync::Cache::builder()
                 .max_capacity(CAPACITY)
@@ -152,7 +152,7 @@ impl UserCache {
 
     async fn changed(&self, user: UserId) {
         self.invalidate(user);
-        self.bus.publish(&ChatEvent::Changed { user }).await;
+        self.bus.publish(&ClusterEvent::Changed { user }).await;
     }
 
     /// A refused write changed nothing, yet may mean this copy is stale (another writer

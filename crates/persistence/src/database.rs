@@ -14,6 +14,7 @@ use sea_orm::{
     EntityTrait, QueryFilter, TransactionTrait,
 };
 use secrecy::{ExposeSecret as _, SecretString};
+use shelter_domain::audit::{NoRequest, RequestOrigin};
 use shelter_migration::{Migrator, MigratorTrait};
 use tokio::sync::Notify;
 
@@ -84,7 +85,7 @@ pub struct DatabaseSettings {
 }
 
 /// A pooled connection to SQLite or PostgreSQL.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Database {
     connection: DatabaseConnection,
     outbox_signal: Arc<Notify>,
@@ -92,6 +93,17 @@ pub struct Database {
     timeout: Duration,
     max_connections: u32,
     audit_retention: chrono::Duration,
+    /// Which request the stores' audit events come from; none until composition says.
+    origin: Arc<dyn RequestOrigin>,
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Database")
+            .field("backend", &self.connection.get_database_backend())
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Holds `size` connections of `pool` at once, so that each is opened, then gives them
@@ -142,7 +154,15 @@ impl Database {
             timeout: settings.acquire_timeout,
             max_connections: settings.max_connections.get(),
             audit_retention: settings.audit_retention,
+            origin: Arc::new(NoRequest),
         })
+    }
+
+    /// Where the stores' audit events come from: the inbound edge's request context.
+    #[must_use]
+    pub fn with_origin(mut self, origin: Arc<dyn RequestOrigin>) -> Self {
+        self.origin = origin;
+        self
     }
 
     /// Opens the rest of the pool, in the background of a running service: the first
@@ -203,19 +223,20 @@ impl Database {
             self.connection.clone(),
             self.outbox_signal.clone(),
             self.timeout,
+            self.origin.clone(),
         )
     }
 
     pub fn refresh_tokens(&self) -> SeaOrmRefreshTokenStore {
-        SeaOrmRefreshTokenStore::new(self.connection.clone(), self.timeout)
+        SeaOrmRefreshTokenStore::new(self.connection.clone(), self.timeout, self.origin.clone())
     }
 
     pub fn audit_log(&self) -> SeaOrmAuditLog {
-        SeaOrmAuditLog::new(self.connection.clone(), self.timeout)
+        SeaOrmAuditLog::new(self.connection.clone(), self.timeout, self.origin.clone())
     }
 
     pub fn signing_keys(&self) -> SeaOrmSigningKeyStore {
-        SeaOrmSigningKeyStore::new(self.connection.clone(), self.timeout)
+        SeaOrmSigningKeyStore::new(self.connection.clone(), self.timeout, self.origin.clone())
     }
 
     pub fn outbox(&self) -> SeaOrmEmailOutbox {

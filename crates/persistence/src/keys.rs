@@ -3,8 +3,9 @@
 use async_trait::async_trait;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait, QueryOrder};
 use shelter_domain::StorageError;
-use shelter_domain::audit::{AuditEvent, EventType};
+use shelter_domain::audit::{AuditEvent, EventType, RequestOrigin};
 use shelter_domain::keys::{SigningKeyStore, StoredKey};
+use std::sync::Arc;
 
 use crate::audit;
 use crate::entity::signing_key;
@@ -14,11 +15,20 @@ use crate::transaction::begin_write;
 pub struct SeaOrmSigningKeyStore {
     db: DatabaseConnection,
     timeout: std::time::Duration,
+    origin: Arc<dyn RequestOrigin>,
 }
 
 impl SeaOrmSigningKeyStore {
-    pub(crate) fn new(db: DatabaseConnection, timeout: std::time::Duration) -> Self {
-        Self { db, timeout }
+    pub(crate) fn new(
+        db: DatabaseConnection,
+        timeout: std::time::Duration,
+        origin: Arc<dyn RequestOrigin>,
+    ) -> Self {
+        Self {
+            db,
+            timeout,
+            origin,
+        }
     }
 }
 
@@ -68,7 +78,7 @@ impl SigningKeyStore for SeaOrmSigningKeyStore {
                         let rotated = AuditEvent::new(EventType::KeysRotated, None, None)
                             .detail("kid", kid)
                             .detail("generation", generation.to_string());
-                        audit::write(&txn, [rotated], created_at).await?;
+                        audit::write(&txn, &*self.origin, [rotated], created_at).await?;
                     }
                     txn.commit().await.store_context("commit a signing key")?;
                     Ok(true)

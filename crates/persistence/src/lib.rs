@@ -7,11 +7,11 @@
 //!   `RefreshTokenStore` (sessions), [`SeaOrmSigningKeyStore`] its `SigningKeyStore`,
 //!   [`SeaOrmEmailOutbox`] its `EmailOutbox`.
 //! - [`CachedUsers`] and [`CachedSessions`] put a [`UserCache`] in front of the user and
-//!   session stores, kept coherent across instances through the chat bus.
+//!   session stores, kept coherent across instances through the cluster bus.
 //! - `entity`: the SeaORM models, private to this crate: they are neither domain types nor
 //!   HTTP DTOs.
 
-pub mod audit;
+mod audit;
 mod cache;
 mod database;
 mod entity;

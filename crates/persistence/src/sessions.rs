@@ -11,9 +11,10 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
 };
-use shelter_domain::audit::{AuditEvent, EventType};
+use shelter_domain::audit::{AuditEvent, EventType, RequestOrigin};
 use shelter_domain::ports::{NewRefreshToken, RefreshTokenStore, Rotation};
 use shelter_domain::{ClientInfo, Session, SessionId, StorageError, TokenHash, UserId};
+use std::sync::Arc;
 
 use crate::audit;
 use crate::entity::{mfa_challenge, refresh_token, session};
@@ -24,11 +25,20 @@ pub struct SeaOrmRefreshTokenStore {
     db: DatabaseConnection,
     /// The longest any one operation may take before it is `Unavailable`.
     timeout: std::time::Duration,
+    origin: Arc<dyn RequestOrigin>,
 }
 
 impl SeaOrmRefreshTokenStore {
-    pub(crate) fn new(db: DatabaseConnection, timeout: std::time::Duration) -> Self {
-        Self { db, timeout }
+    pub(crate) fn new(
+        db: DatabaseConnection,
+        timeout: std::time::Duration,
+        origin: Arc<dyn RequestOrigin>,
+    ) -> Self {
+        Self {
+            db,
+            timeout,
+            origin,
+        }
     }
 }
 
@@ -155,7 +165,7 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
             insert(&txn, &id.to_string(), user.get(), token, now).await?;
             let login = AuditEvent::new(EventType::LoginSucceeded, Some(user), Some(user))
                 .detail("session", id.to_string());
-            audit::write(&txn, [login], now).await?;
+            audit::write(&txn, &*self.origin, [login], now).await?;
             txn.commit().await.store_context("commit session")?;
             Ok(id)
         })
@@ -220,7 +230,7 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
                         None,
                     )
                     .detail("session", family.clone());
-                    audit::write(&txn, [reuse], now).await?;
+                    audit::write(&txn, &*self.origin, [reuse], now).await?;
                     txn.commit().await.store_context("commit revocation")?;
                     return Ok(Rotation::Reused {
                         user: UserId::new(user),
@@ -264,7 +274,7 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
             if ended {
                 let logout = AuditEvent::new(EventType::Logout, Some(UserId::new(user)), None)
                     .detail("session", family.clone());
-                audit::write(&txn, [logout], now).await?;
+                audit::write(&txn, &*self.origin, [logout], now).await?;
             }
             txn.commit().await.store_context("commit logout")?;
             Ok(ended.then_some((UserId::new(user), session_id(&family)?)))
@@ -284,7 +294,7 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
             if ended {
                 let revoked = AuditEvent::new(EventType::SessionRevoked, Some(user), None)
                     .detail("session", session.to_string());
-                audit::write(&txn, [revoked], now).await?;
+                audit::write(&txn, &*self.origin, [revoked], now).await?;
             }
             txn.commit().await.store_context("commit session end")?;
             Ok(ended)

@@ -12,7 +12,7 @@ use sea_orm::{
     DatabaseConnection, DatabaseTransaction, EntityTrait, IntoActiveModel, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Statement,
 };
-use shelter_domain::audit::{AuditEvent, EventType, events_of};
+use shelter_domain::audit::{AuditEvent, EventType, RequestOrigin, events_of};
 use shelter_domain::ports::UserRepository;
 use shelter_domain::{
     EmailAddress, NewUser, Page, PasswordHash, PendingToken, SpentLink, StoreError, StoredUser,
@@ -33,14 +33,21 @@ pub struct SeaOrmUserRepository {
     outbox: Arc<Notify>,
     /// The longest any one operation may take before it is `Unavailable`.
     timeout: Duration,
+    origin: Arc<dyn RequestOrigin>,
 }
 
 impl SeaOrmUserRepository {
-    pub(crate) fn new(db: DatabaseConnection, outbox: Arc<Notify>, timeout: Duration) -> Self {
+    pub(crate) fn new(
+        db: DatabaseConnection,
+        outbox: Arc<Notify>,
+        timeout: Duration,
+        origin: Arc<dyn RequestOrigin>,
+    ) -> Self {
         Self {
             db,
             outbox,
             timeout,
+            origin,
         }
     }
 
@@ -183,7 +190,7 @@ impl UserRepository for SeaOrmUserRepository {
                 .await?;
             }
             let signup = AuditEvent::new(EventType::Signup, Some(UserId::new(model.id)), None);
-            audit::write(&txn, [signup], now).await?;
+            audit::write(&txn, &*self.origin, [signup], now).await?;
             txn.commit().await.store_context("commit signup")?;
             if verification.is_some() {
                 self.outbox.notify_one();
@@ -324,7 +331,7 @@ impl UserRepository for SeaOrmUserRepository {
                     store_token_and_queue(&txn, id, TokenPurpose::VerifyEmail, pending, now)
                         .await?;
                 }
-                audit::write(&txn, events, now).await?;
+                audit::write(&txn, &*self.origin, events, now).await?;
                 txn.commit().await.store_context("commit user update")?;
                 if changes.verification().is_some() {
                     self.outbox.notify_one();
@@ -346,7 +353,7 @@ impl UserRepository for SeaOrmUserRepository {
                     .await
                     .store_context("delete user")?;
                 let deleted = AuditEvent::new(EventType::UserDeleted, Some(id), None);
-                audit::write(&txn, [deleted], Utc::now()).await?;
+                audit::write(&txn, &*self.origin, [deleted], Utc::now()).await?;
                 txn.commit().await.store_context("commit user deletion")?;
                 Ok(())
             })
@@ -377,7 +384,7 @@ impl UserRepository for SeaOrmUserRepository {
             if purpose == TokenPurpose::ResetPassword {
                 let requested =
                     AuditEvent::new(EventType::PasswordResetRequested, Some(user), None);
-                audit::write(&txn, [requested], now).await?;
+                audit::write(&txn, &*self.origin, [requested], now).await?;
             }
             txn.commit().await.store_context("commit one-time token")?;
             self.outbox.notify_one();
@@ -440,7 +447,7 @@ impl UserRepository for SeaOrmUserRepository {
                 Some(UserId::new(updated.id)),
                 None,
             );
-            audit::write(&txn, [verified], now).await?;
+            audit::write(&txn, &*self.origin, [verified], now).await?;
             txn.commit().await.store_context("commit verification")?;
             to_domain(updated).map(Some)
         })
@@ -538,7 +545,7 @@ impl UserRepository for SeaOrmUserRepository {
                 Some(UserId::new(updated.id)),
                 None,
             );
-            audit::write(&txn, [reset], now).await?;
+            audit::write(&txn, &*self.origin, [reset], now).await?;
             txn.commit().await.store_context("commit password reset")?;
             to_domain(updated).map(Some)
         })

@@ -1,4 +1,6 @@
-//! `RedisChatBus`: chat events over Redis pub/sub.
+//! The cluster bus's two adapters: `RedisClusterBus`, the events of the cluster (chat,
+//! sessions that end, users that changed) over Redis pub/sub, and `LocalOnlyBus` for a
+//! single instance.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,7 +11,7 @@ use async_trait::async_trait;
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use shelter_domain::UserId;
-use shelter_domain::realtime::{ChatBus, ChatEvent, ChatSink};
+use shelter_domain::cluster::{ClusterBus, ClusterEvent, ClusterSink};
 use shelter_domain::session::InvalidSessionId;
 use tokio::sync::watch;
 
@@ -34,17 +36,17 @@ enum Wire {
     SessionEnded { user: i64, session: String },
 }
 
-impl From<&ChatEvent> for Wire {
-    fn from(event: &ChatEvent) -> Self {
+impl From<&ClusterEvent> for Wire {
+    fn from(event: &ClusterEvent) -> Self {
         match event {
-            ChatEvent::Said { user, content } => Self::Said {
+            ClusterEvent::Said { user, content } => Self::Said {
                 user: user.get(),
                 content: content.clone(),
             },
-            ChatEvent::Left { user } => Self::Left { user: user.get() },
-            ChatEvent::Revoked { user } => Self::Revoked { user: user.get() },
-            ChatEvent::Changed { user } => Self::Changed { user: user.get() },
-            ChatEvent::SessionEnded { user, session } => Self::SessionEnded {
+            ClusterEvent::Left { user } => Self::Left { user: user.get() },
+            ClusterEvent::Revoked { user } => Self::Revoked { user: user.get() },
+            ClusterEvent::Changed { user } => Self::Changed { user: user.get() },
+            ClusterEvent::SessionEnded { user, session } => Self::SessionEnded {
                 user: user.get(),
                 session: session.to_string(),
             },
@@ -52,7 +54,7 @@ impl From<&ChatEvent> for Wire {
     }
 }
 
-impl TryFrom<Wire> for ChatEvent {
+impl TryFrom<Wire> for ClusterEvent {
     type Error = InvalidSessionId;
 
     fn try_from(wire: Wire) -> Result<Self, InvalidSessionId> {
@@ -78,7 +80,7 @@ impl TryFrom<Wire> for ChatEvent {
     }
 }
 
-pub struct RedisChatBus {
+pub struct RedisClusterBus {
     redis: Arc<Redis>,
     channel: String,
     origin: String,
@@ -90,7 +92,7 @@ pub struct RedisChatBus {
 
 const NOT_SUBSCRIBED: u64 = 0;
 
-impl RedisChatBus {
+impl RedisClusterBus {
     pub fn new(redis: Arc<Redis>) -> Self {
         let channel = redis.key(&["chat"]);
         Self {
@@ -106,7 +108,7 @@ impl RedisChatBus {
     /// outage (with a backoff of up to five seconds between tries).
     pub async fn deliver_to(
         self: Arc<Self>,
-        sink: Arc<dyn ChatSink>,
+        sink: Arc<dyn ClusterSink>,
         mut stop: watch::Receiver<bool>,
     ) {
         let mut backoff = Duration::from_millis(200);
@@ -128,7 +130,7 @@ impl RedisChatBus {
         }
     }
 
-    async fn listen(&self, sink: &dyn ChatSink) -> anyhow::Result<()> {
+    async fn listen(&self, sink: &dyn ClusterSink) -> anyhow::Result<()> {
         let mut pubsub =
             tokio::time::timeout(Duration::from_secs(2), self.redis.client.get_async_pubsub())
                 .await
@@ -145,7 +147,7 @@ impl RedisChatBus {
             };
             match serde_json::from_str::<Envelope>(&payload) {
                 Ok(envelope) if envelope.origin != self.origin => {
-                    match ChatEvent::try_from(envelope.event) {
+                    match ClusterEvent::try_from(envelope.event) {
                         Ok(event) => sink.deliver(event),
                         Err(error) => tracing::warn!(%error, "unreadable chat event on Redis"),
                     }
@@ -159,12 +161,12 @@ impl RedisChatBus {
 }
 
 #[async_trait]
-impl ChatBus for RedisChatBus {
+impl ClusterBus for RedisClusterBus {
     fn subscription(&self) -> Option<u64> {
         Some(self.subscription.load(Ordering::SeqCst)).filter(|n| *n != NOT_SUBSCRIBED)
     }
 
-    async fn publish(&self, event: &ChatEvent) {
+    async fn publish(&self, event: &ClusterEvent) {
         let envelope = Envelope {
             origin: self.origin.clone(),
             event: event.into(),
@@ -192,4 +194,12 @@ impl ChatBus for RedisChatBus {
             );
         }
     }
+}
+
+/// A bus that reaches no other instance: one instance needs none.
+pub struct LocalOnlyBus;
+
+#[async_trait]
+impl ClusterBus for LocalOnlyBus {
+    async fn publish(&self, _: &ClusterEvent) {}
 }

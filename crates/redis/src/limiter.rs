@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use shelter_domain::realtime::{Decision, Limit, Quota, RateLimiter};
+use shelter_domain::limits::{Decision, Limit, Quota, RateLimiter};
 
 use crate::connection::{COMMAND_TIMEOUT, Redis};
 

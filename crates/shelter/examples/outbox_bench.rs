@@ -9,6 +9,11 @@
 //! server. `outage S N` queues N emails while SMTP is down, keeps it down S seconds with the
 //! default retry policy, then starts it and times the drain.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a test or benchmark spawns outside any request: no context to carry"
+)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,7 +55,7 @@ fn start_worker(
 }
 
 fn retries() -> String {
-    shelter::http::install_metrics()
+    shelter::runtime::telemetry::install_metrics()
         .map(metrics_exporter_prometheus::PrometheusHandle::render)
         .unwrap_or_default()
         .lines()
@@ -69,7 +74,7 @@ async fn main() {
     };
     let test_database = TestDatabase::create(backend).await.expect("database");
     let database = test_database.migrated().await;
-    shelter::http::install_metrics();
+    shelter::runtime::telemetry::install_metrics();
     if args.first().map(String::as_str) == Some("outage") {
         let seconds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
         let count: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(200);

@@ -8,6 +8,11 @@
 //! the script reads the server's memory, then times how long one message takes to reach
 //! every connection, over several rounds.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a test or benchmark spawns outside any request: no context to carry"
+)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -1,34 +1,23 @@
-//! The HTTP adapter: handlers, DTOs, extractors, middleware and the OpenAPI document.
+//! The JSON API: its handlers, response bodies and OpenAPI document, the WebSocket chat,
+//! health and metrics. An inbound adapter over the edge (`crate::edge`), which reads its
+//! requests and whose `Refusal` it answers as problem+json. Rule: nothing here imports
+//! `pages`.
 
 mod audit;
-pub(crate) mod auth;
+mod auth;
 mod chat;
-mod cors;
 mod docs;
-pub(crate) mod dto;
-pub(crate) mod extract;
+mod dto;
 mod health;
 mod jwks;
-mod limits;
 mod metrics;
-pub(crate) mod mfa;
-mod middleware;
-mod problem;
+mod mfa;
 mod sessions;
-pub(crate) mod users;
+mod users;
 
 use actix_web::web;
 
-pub use crate::state::{AppState, Probe};
-pub use cors::cors;
 pub use docs::ApiDoc;
-pub use extract::bearer_token;
-pub use limits::InProcessRateLimiter;
-pub use metrics::install as install_metrics;
-pub use middleware::{
-    PROCESS_TIME as PROCESS_TIME_HEADER, REQUEST_ID as REQUEST_ID_HEADER, observe,
-};
-pub use problem::{FieldError, Problem, ProblemBody};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(

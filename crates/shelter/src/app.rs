@@ -11,33 +11,37 @@ use actix_web::dev::Server;
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
+use async_trait::async_trait;
 use rand::RngCore as _;
 use secrecy::SecretString;
-use shelter_auth::{
+use shelter_crypto::{
     Argon2PasswordHasher, HashingParams, JwtTokenIssuer, KeyRing, TotpAuthenticator,
 };
 use shelter_domain::audit::AuditService;
+use shelter_domain::cluster::{ClusterBus, ClusterEvent, ClusterSink};
+use shelter_domain::limits::RateLimiter;
 use shelter_domain::mfa::Authenticator;
 use shelter_domain::ports::{
     Clock, Mailer, PasswordHasher, RefreshTokenStore, SystemClock, UserRepository,
 };
-use shelter_domain::realtime::{ChatBus, RateLimiter};
 use shelter_domain::{AuthPorts, AuthService, MfaService, UserError, UserService};
 use shelter_mail::{LettreMailer, OutboxWorker};
 use shelter_persistence::{CachedSessions, CachedUsers, Database, UserCache};
-use shelter_redis::{Redis, RedisChatBus, RedisRateLimiter};
+use shelter_redis::{InProcessRateLimiter, LocalOnlyBus, Redis, RedisClusterBus, RedisRateLimiter};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::chat::{Hub, Inbox, LocalOnly};
 use crate::config::{JwtAlgorithm, Settings};
-use crate::http::{self, AppState, InProcessRateLimiter, Probe};
-use crate::pages;
-use crate::shutdown;
-pub use crate::shutdown::Stopper;
+use crate::edge::context::EdgeOrigin;
+use crate::edge::state::{AppState, Probe};
+use crate::edge::{cors, middleware};
+use crate::runtime::hub::Hub;
+pub use crate::runtime::shutdown::Stopper;
+use crate::runtime::{shutdown, telemetry};
+use crate::{api, pages};
 
 /// Other instances' events: the Redis bus that receives them and the inbox it hands them to.
-pub type Subscription = (Arc<RedisChatBus>, Arc<Inbox>);
+pub type Subscription = (Arc<RedisClusterBus>, Arc<Inbox>);
 
 /// Builds the real adapters on an open database into the application's state; with Redis,
 /// also the bus whose subscription must feed the inbox.
@@ -72,12 +76,12 @@ pub fn build_state(
         .as_ref()
         .map(|url| Redis::new(url, &settings.redis.prefix).map(Arc::new))
         .transpose()?;
-    let (bus, redis_bus): (Arc<dyn ChatBus>, _) = match &redis {
+    let (bus, redis_bus): (Arc<dyn ClusterBus>, _) = match &redis {
         Some(redis) => {
-            let bus = Arc::new(RedisChatBus::new(Arc::clone(redis)));
+            let bus = Arc::new(RedisClusterBus::new(Arc::clone(redis)));
             (bus.clone(), Some(bus))
         }
-        None => (Arc::new(LocalOnly), None),
+        None => (Arc::new(LocalOnlyBus), None),
     };
     let store: Arc<dyn UserRepository> = Arc::new(database.users());
     // Authentication reads through the cache; the services' own reads, which writes
@@ -131,7 +135,7 @@ pub fn build_state(
         )),
         auth: Arc::new(AuthService::new(
             AuthPorts {
-                users,
+                user_store: users,
                 sessions,
                 hasher,
                 tokens,
@@ -146,7 +150,7 @@ pub fn build_state(
         hub,
         limiter,
         trusted_proxies: settings.trusted_proxies.clone(),
-        pages: settings.pages(&secret),
+        browser: settings.browser(&secret),
     };
     Ok((state, redis_bus.map(|bus| (bus, inbox))))
 }
@@ -279,7 +283,10 @@ impl Application {
     /// # Errors
     /// When the database, an adapter or the listener cannot be set up.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let database = open_database(settings).await?;
+        // The audit events of a request record the context the edge made for it.
+        let database = open_database(settings)
+            .await?
+            .with_origin(Arc::new(EdgeOrigin));
         let keys = key_ring(settings, &database).await?;
         let (state, redis_bus) = build_state(settings, &database, keys.clone())?;
         ensure_first_superuser(settings, &state.users).await?;
@@ -299,7 +306,7 @@ impl Application {
         application.spawn(move |stop| purged.purge_until_stopped(stop));
         let sampled = database.clone();
         application.spawn(move |stop| sampled.sample_until_stopped(stop));
-        tokio::spawn(database.clone().warm_up());
+        Self::spawn_detached(database.clone().warm_up());
         if let Some((bus, inbox)) = redis_bus {
             application.spawn(move |stop| bus.deliver_to(inbox, stop));
         }
@@ -312,11 +319,24 @@ impl Application {
     }
 
     /// Runs a background task until the application stops.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a background task of the process, outside any request"
+    )]
     pub fn spawn<F: Future<Output = ()> + Send + 'static>(
         &mut self,
         task: impl FnOnce(watch::Receiver<bool>) -> F,
     ) {
         self.tasks.push(tokio::spawn(task(self.stop.subscribe())));
+    }
+
+    /// Runs a background task that ends by itself, without waiting for it at shutdown.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a background task of the process, outside any request"
+    )]
+    fn spawn_detached(task: impl Future<Output = ()> + Send + 'static) {
+        tokio::spawn(task);
     }
 
     /// Serves a ready-made state on a bound listener, so tests can swap any adapter.
@@ -329,7 +349,7 @@ impl Application {
         settings: &HttpSettings,
     ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
-        http::install_metrics();
+        telemetry::install_metrics();
         let hub = Arc::clone(&state.hub);
         let state = web::Data::new(state);
         let origins = settings.allowed_origins.clone();
@@ -337,13 +357,15 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .configure(http::routes)
+                .configure(api::routes)
                 .service(pages::scope())
                 .default_service(web::to(|| async {
                     actix_web::HttpResponse::NotFound().finish()
                 }))
-                .wrap(Condition::new(!origins.is_empty(), http::cors(&origins)))
-                .wrap(from_fn(move |req, next| http::observe(req, next, deadline)))
+                .wrap(Condition::new(!origins.is_empty(), cors::cors(&origins)))
+                .wrap(from_fn(move |req, next| {
+                    middleware::observe(req, next, deadline)
+                }))
         })
         .listen(listener)?
         // Signals are handled in `run_until_stopped`, which closes WebSockets first.
@@ -404,5 +426,49 @@ impl Application {
             database.close().await;
         }
         outcome
+    }
+}
+
+#[async_trait]
+impl Probe for Database {
+    fn name(&self) -> &'static str {
+        "database"
+    }
+
+    async fn check(&self) -> anyhow::Result<()> {
+        self.ping().await
+    }
+}
+
+#[async_trait]
+impl Probe for Redis {
+    fn name(&self) -> &'static str {
+        "Redis"
+    }
+
+    async fn check(&self) -> anyhow::Result<()> {
+        self.ping().await
+    }
+}
+
+/// Where other instances' events land: the chat's for the hub, and every change to a user
+/// or end of a session for the user cache. Composition's, since it joins two adapters.
+pub struct Inbox {
+    pub hub: Arc<Hub>,
+    pub cache: Option<Arc<UserCache>>,
+}
+
+impl ClusterSink for Inbox {
+    fn deliver(&self, event: ClusterEvent) {
+        if let Some(cache) = &self.cache {
+            match &event {
+                ClusterEvent::Changed { user } | ClusterEvent::Revoked { user } => {
+                    cache.invalidate(*user);
+                }
+                ClusterEvent::SessionEnded { session, .. } => cache.invalidate_session(*session),
+                ClusterEvent::Said { .. } | ClusterEvent::Left { .. } => {}
+            }
+        }
+        self.hub.deliver(event);
     }
 }

@@ -1,23 +1,25 @@
-//! Shelter's binary crate: the actix-web HTTP adapter, configuration, CLI and the
-//! composition root that wires the domain to its adapters.
+//! Shelter's binary crate: the composition root, the command-line commands, the settings,
+//! and the inbound adapters over the domain. Each folder follows one rule:
 //!
-//! - `config` reads the settings from defaults, `shelter.toml`, `.env` and `SHELTER_*`;
-//! - `app` builds the adapters and serves them (`Application`);
-//! - `http` holds the handlers (the WebSocket endpoint included), DTOs, extractors,
-//!   middleware and OpenAPI document;
-//! - `chat` is the hub of this instance's chat connections;
-//! - `state` is what every handler may use (`AppState`);
-//! - `telemetry` sets up logging;
-//! - `healthcheck` is the `shelter healthcheck` subcommand of container images;
-//! - `keys` is `shelter keys rotate|list`.
+//! - [`app`]: the composition root. `Application::build` turns settings into adapters,
+//!   services and a listening server; the only module that names every adapter crate.
+//! - [`cli`]: the command-line commands besides serving (`migrate` lives with the
+//!   database, `create-superuser`, `keys`, `healthcheck`); each is one function of settings.
+//! - [`config`]: the settings, read once at start-up into typed sections.
+//! - [`edge`]: what every inbound adapter stands on: reading a request and its limits, the
+//!   request context, the browser session, the steps two adapters both run, and
+//!   [`edge::refusal::Refusal`], the one refusal type each adapter renders its own way.
+//!   It imports no adapter.
+//! - [`api`]: the JSON API (problem+json, OpenAPI, the WebSocket chat, health and
+//!   metrics). [`pages`]: the hosted HTML pages. Siblings over the edge: neither imports
+//!   the other.
+//! - [`runtime`]: what runs beside the adapters for the life of the process: the chat hub
+//!   of this instance, graceful shutdown, logging and metrics.
 
+pub mod api;
 pub mod app;
-pub mod chat;
+pub mod cli;
 pub mod config;
-pub mod healthcheck;
-pub mod http;
-pub mod keys;
+pub mod edge;
 pub mod pages;
-mod shutdown;
-pub mod state;
-pub mod telemetry;
+pub mod runtime;

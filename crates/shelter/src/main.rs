@@ -1,18 +1,14 @@
 //! `shelter`: serve (default), migrate, create a superuser, rotate or list the signing keys,
 //! or check a server's health.
 
-use std::io::{BufRead as _, IsTerminal as _};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use shelter::app::{self, Application};
+use shelter::cli::{healthcheck, keys, superuser};
 use shelter::config::Settings;
-use shelter::{healthcheck, keys, telemetry};
-use shelter_auth::{Argon2PasswordHasher, HashingParams, HashingPool};
-use shelter_domain::ports::SystemClock;
-use shelter_domain::realtime::NoSessions;
-use shelter_domain::{EmailAddress, NewAccount, Password, UserService, Username};
+use shelter::runtime::telemetry;
+use shelter_domain::{EmailAddress, Username};
 
 // jemalloc, because it holds memory flattest (bench/memory.sh, 500 signups + 500 logins,
 // and repeated bursts): it gives freed memory back within seconds, so RSS after each burst
@@ -99,7 +95,7 @@ async fn main() -> ExitCode {
             email,
             username,
             password,
-        } => create_superuser(&settings, email, username, password).await,
+        } => superuser::create(&settings, email, username, password).await,
         Command::Keys { command } => match command {
             KeysCommand::Rotate => keys::rotate(&settings).await,
             KeysCommand::List => keys::list(&settings).await,
@@ -119,54 +115,4 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
     let application = Application::build(settings).await?;
     tracing::info!(host = %settings.host, port = application.port(), "shelter is serving");
     application.run_until_stopped().await
-}
-
-/// clap has checked the arguments before the password is asked for, and builds only the user service:
-/// no signing key, Redis or hub is needed to insert one row.
-async fn create_superuser(
-    settings: &Settings,
-    email: EmailAddress,
-    username: Username,
-    password: Option<String>,
-) -> anyhow::Result<()> {
-    let password = match password {
-        Some(password) => password,
-        None => read_password()?,
-    };
-    let password = Password::parse(&password).map_err(|e| anyhow::anyhow!("password {e}"))?;
-    let database = app::open_database(settings).await?;
-    let users = UserService::new(
-        Arc::new(database.users()),
-        Arc::new(Argon2PasswordHasher::new(
-            HashingParams::default(),
-            HashingPool::with_threads(1),
-        )?),
-        Arc::new(SystemClock),
-        Arc::new(NoSessions),
-    );
-    let user = users
-        .create_superuser(NewAccount {
-            email,
-            username,
-            password,
-        })
-        .await?;
-    println!("created superuser {} ({})", user.username(), user.id());
-    database.close().await;
-    Ok(())
-}
-
-/// At a terminal, asked twice without echo; otherwise one line of standard input, so
-/// scripts can pipe it.
-fn read_password() -> anyhow::Result<String> {
-    if std::io::stdin().is_terminal() {
-        let password = rpassword::prompt_password("Password: ")?;
-        let again = rpassword::prompt_password("Password (again): ")?;
-        anyhow::ensure!(password == again, "the two passwords differ");
-        Ok(password)
-    } else {
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line)?;
-        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
-    }
 }

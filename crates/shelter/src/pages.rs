@@ -1,20 +1,21 @@
 //! The hosted pages: server-rendered HTML for the links in emails, sign-in, the account and
-//! the admin console. They call the same services, with the same rules and rate limits, as
-//! the JSON API, and read their forms with the API's own request types; what is theirs is
-//! the page session in cookies, CSRF tokens, and errors shown as pages.
+//! the admin console. An inbound adapter beside the JSON API, over the same edge: the same
+//! services, rules and rate limits, the same request types for their forms, the browser
+//! session and CSRF tokens of `edge::browser`. What is theirs is the markup and errors
+//! shown as pages. Rule: nothing here imports `api`.
 
 mod account;
 mod admin;
 mod assets;
 mod entry;
 mod error;
+mod forms;
+mod frame;
 mod layout;
-mod session;
+mod sign_in;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
-
-pub use session::PageSettings;
 
 /// Every page, in one scope whose middleware gives each answer the pages' headers and the
 /// cookies the request renewed. Registered after the API, it serves what the API does not.
@@ -28,19 +29,19 @@ pub fn scope() -> actix_web::Scope<
     >,
 > {
     web::scope("")
-        .wrap(from_fn(session::finish))
-        .service(web::resource("/").route(web::get().to(entry::home)))
+        .wrap(from_fn(frame::finish))
+        .service(web::resource("/").route(web::get().to(sign_in::home)))
         .service(web::resource(assets::STYLESHEET.route()).route(web::get().to(assets::stylesheet)))
         .service(
             web::resource("/login")
-                .route(web::get().to(entry::login_form))
-                .route(web::post().to(entry::login)),
+                .route(web::get().to(sign_in::login_form))
+                .route(web::post().to(sign_in::login)),
         )
-        .service(web::resource("/login/code").route(web::post().to(entry::second_step)))
+        .service(web::resource("/login/code").route(web::post().to(sign_in::second_step)))
         .service(
             web::resource("/logout")
-                .route(web::get().to(entry::logout_form))
-                .route(web::post().to(entry::logout)),
+                .route(web::get().to(sign_in::logout_form))
+                .route(web::post().to(sign_in::logout)),
         )
         .service(
             web::resource("/signup")

@@ -10,9 +10,9 @@ use shelter_domain::UserId;
 use shelter_domain::audit::{AuditQuery, EventType, RecordedEvent};
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::CurrentUser;
-use super::problem::{FieldError, Problem, ProblemBody};
-use crate::state::AppState;
+use crate::edge::caller::CurrentUser;
+use crate::edge::refusal::{FieldError, ProblemBody, Refusal};
+use crate::edge::state::AppState;
 
 /// Events on one page unless `limit` says otherwise.
 const DEFAULT_LIMIT: u32 = 50;
@@ -90,9 +90,9 @@ pub struct AuditPage {
 }
 
 /// Reads the query, reporting every bad parameter at once.
-fn query(raw: &str) -> Result<AuditQuery, Problem> {
+fn query(raw: &str) -> Result<AuditQuery, Refusal> {
     let params: AuditParams =
-        serde_urlencoded::from_str(raw).map_err(|e| Problem::field("query", e.to_string()))?;
+        serde_urlencoded::from_str(raw).map_err(|e| Refusal::field("query", e.to_string()))?;
     let mut errors = Vec::new();
     let mut bad = |field: &str, message: &str| {
         errors.push(FieldError {
@@ -138,7 +138,7 @@ fn query(raw: &str) -> Result<AuditQuery, Problem> {
             limit,
         })
     } else {
-        Err(Problem::validation(errors))
+        Err(Refusal::validation(errors))
     }
 }
 
@@ -165,7 +165,7 @@ pub async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
     CurrentUser(me): CurrentUser,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, Refusal> {
     let query = query(req.query_string())?;
     let events = state.audit.list(&me, query).await?;
     Ok(page(&events, query.limit))
@@ -184,7 +184,7 @@ pub async fn list_own(
     req: HttpRequest,
     state: web::Data<AppState>,
     CurrentUser(me): CurrentUser,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, Refusal> {
     let query = query(req.query_string())?;
     let events = state.audit.list_own(&me, query).await?;
     Ok(page(&events, query.limit))

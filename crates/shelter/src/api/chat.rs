@@ -9,12 +9,13 @@ use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session
 use serde::Deserialize;
 use shelter_domain::UserId;
 use shelter_domain::auth::Authenticated;
-use shelter_domain::realtime::ChatEvent;
+use shelter_domain::cluster::ClusterEvent;
 
-use super::extract::bearer_token;
-use super::problem::{Problem, ProblemBody};
-use crate::chat::{Hub, Registration, reason};
-use crate::state::AppState;
+use crate::edge::caller::bearer_token;
+use crate::edge::context;
+use crate::edge::refusal::{ProblemBody, Refusal};
+use crate::edge::state::AppState;
+use crate::runtime::hub::{Hub, Registration, reason};
 
 /// The largest frame (and reassembled message) accepted; larger closes with 1009.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -51,26 +52,26 @@ pub async fn connect(
     state: web::Data<AppState>,
     path: web::Path<String>,
     query: web::Query<TokenQuery>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, Refusal> {
     let token = query
         .into_inner()
         .token
         .filter(|t| !t.is_empty())
         .or_else(|| bearer_token(req.headers()))
-        .ok_or_else(|| Problem::unauthorized("Not authenticated"))?;
+        .ok_or_else(|| Refusal::unauthorized("Not authenticated"))?;
     let Authenticated {
         user,
         session: login,
         expires_at,
     } = state.auth.authenticate(&token).await?;
     if path.parse::<i64>().ok() != Some(user.id().get()) {
-        return Err(Problem::new(
+        return Err(Refusal::new(
             actix_web::http::StatusCode::FORBIDDEN,
             "client_id is not the token's user",
         ));
     }
     let (response, session, stream) = actix_ws::handle(&req, body)
-        .map_err(|e| Problem::bad_request(format!("Not a WebSocket upgrade: {e}")))?;
+        .map_err(|e| Refusal::bad_request(format!("Not a WebSocket upgrade: {e}")))?;
     let stream = stream
         .max_frame_size(MAX_FRAME_BYTES)
         .aggregate_continuations()
@@ -81,7 +82,7 @@ pub async fn connect(
         .to_std()
         .unwrap_or_default();
     // actix-ws sessions are not `Send`: the task stays on this worker.
-    actix_web::rt::spawn(run(hub, user.id(), registration, session, stream, until));
+    context::spawn_local(run(hub, user.id(), registration, session, stream, until));
     Ok(response)
 }
 
@@ -120,7 +121,7 @@ async fn run(
                         let reply = match serde_json::from_str::<Incoming>(&text) {
                             Ok(Incoming { content }) => {
                                 let received = write(&mut session, &format!("Message received: {content}")).await;
-                                hub.publish(ChatEvent::Said { user, content }).await;
+                                hub.publish(ClusterEvent::Said { user, content }).await;
                                 received
                             }
                             Err(error) => write(&mut session, &error_frame(&error.to_string())).await,
@@ -157,7 +158,7 @@ async fn run(
     };
     hub.unregister(id);
     let _ = tokio::time::timeout(Duration::from_secs(1), session.close(why)).await;
-    hub.publish(ChatEvent::Left { user }).await;
+    hub.publish(ClusterEvent::Left { user }).await;
 }
 
 /// Writes a text frame; `false` when the client is gone or stopped reading.

@@ -10,8 +10,9 @@ use utoipa::openapi::security::{
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use super::problem::PROBLEM_JSON;
-use super::{audit, auth, chat, dto, health, jwks, metrics, mfa, problem, sessions, users};
+use super::{audit, auth, chat, dto, health, jwks, metrics, mfa, sessions, users};
+use crate::edge::refusal;
+use crate::edge::refusal::PROBLEM_JSON;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,7 +26,7 @@ use super::{audit, auth, chat, dto, health, jwks, metrics, mfa, problem, session
         health::ready,
         metrics::metrics, chat::connect,
     ),
-    components(schemas(problem::ProblemBody, problem::FieldError, dto::UserResponse, dto::UserPage)),
+    components(schemas(refusal::ProblemBody, refusal::FieldError, dto::UserResponse, dto::UserPage)),
     modifiers(&Security),
     tags(
         (name = "users", description = "Signup and account management"),

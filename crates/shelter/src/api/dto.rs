@@ -2,14 +2,9 @@
 //! persistence entities never reach a client.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use garde::Validate;
-use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
-use shelter_domain::{
-    AccountUpdate, EmailAddress, Login, NewAccount, Password, Session, SessionId, User, Username,
-};
-use utoipa::{IntoParams, ToSchema};
-
+use serde::Serialize;
+use shelter_domain::{Session, SessionId, User};
+use utoipa::ToSchema;
 
 /// A successful login or refresh.
 #[derive(Serialize, ToSchema)]
@@ -157,4 +152,3 @@ pub struct Status {
     #[schema(example = "ok")]
     pub status: &'static str,
 }
-

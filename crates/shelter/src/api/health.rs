@@ -1,13 +1,11 @@
-//! Liveness and readiness, and the dependencies readiness asks.
+//! Liveness and readiness. The dependencies readiness asks are `Probe`s that composition
+//! makes.
 
 use actix_web::{HttpResponse, web};
-use async_trait::async_trait;
-use shelter_persistence::Database;
-use shelter_redis::Redis;
 
 use super::dto::Status;
-use super::problem::{Problem, ProblemBody};
-use crate::state::{AppState, Probe};
+use crate::edge::refusal::{ProblemBody, Refusal};
+use crate::edge::state::AppState;
 
 /// The process is up.
 #[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, body = Status)))]
@@ -23,7 +21,7 @@ pub async fn live() -> HttpResponse {
         (status = 503, description = "A dependency is down", body = ProblemBody, headers(("Retry-After" = u64))),
     )
 )]
-pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, Refusal> {
     for probe in &state.probes {
         if let Err(error) = probe.check().await {
             tracing::warn!(
@@ -31,33 +29,11 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, Problem> 
                 error = format!("{error:#}"),
                 "not ready"
             );
-            return Err(Problem::unavailable(
+            return Err(Refusal::unavailable(
                 format!("The {} is not answering", probe.name()),
                 5,
             ));
         }
     }
     Ok(HttpResponse::Ok().json(Status { status: "ok" }))
-}
-
-#[async_trait]
-impl Probe for Database {
-    fn name(&self) -> &'static str {
-        "database"
-    }
-
-    async fn check(&self) -> anyhow::Result<()> {
-        self.ping().await
-    }
-}
-
-#[async_trait]
-impl Probe for Redis {
-    fn name(&self) -> &'static str {
-        "Redis"
-    }
-
-    async fn check(&self) -> anyhow::Result<()> {
-        self.ping().await
-    }
 }

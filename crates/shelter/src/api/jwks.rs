@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::state::AppState;
+use crate::edge::state::AppState;
 
 /// One Ed25519 public key in RFC 7517 / RFC 8037 form.
 #[derive(Debug, Serialize, ToSchema)]

@@ -1,20 +1,17 @@
 //! TOTP: enrolment, confirmation and disabling under `/users/me/mfa/totp`, a superuser's
 //! reset, and the second step of a login, `POST /auth/mfa`.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use secrecy::ExposeSecret as _;
-use shelter_domain::LoginOutcome;
-use shelter_domain::realtime::Limit;
 
-use super::auth::{client_of, count_login, tokens};
-use super::dto::{
-    MfaRequest, RecoveryCodes, TokenResponse, TotpConfirmRequest, TotpDisableRequest,
-    TotpEnrolRequest, TotpEnrolment,
-};
-use super::extract::{CurrentUser, RawBody, user_id};
-use super::limits::{client_ip, enforce};
-use super::problem::{Problem, ProblemBody};
-use crate::state::AppState;
+use super::auth::tokens;
+use super::dto::{RecoveryCodes, TokenResponse, TotpEnrolment};
+use crate::edge::body::RawBody;
+use crate::edge::caller::{CurrentUser, user_id};
+use crate::edge::refusal::{ProblemBody, Refusal};
+use crate::edge::requests::{MfaRequest, TotpConfirmRequest, TotpDisableRequest, TotpEnrolRequest};
+use crate::edge::sign_in::{SignIn, attempt_second_step};
+use crate::edge::state::AppState;
 
 /// Start a TOTP enrolment: a new secret for the authenticator app. Login does not ask for
 /// codes until it is confirmed; enrolling again replaces an unconfirmed secret.
@@ -33,7 +30,7 @@ pub async fn enrol(
     state: web::Data<AppState>,
     CurrentUser(user): CurrentUser,
     body: RawBody,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, Refusal> {
     let password = body.json::<TotpEnrolRequest>().await?;
     let enrolment = state.mfa.enrol(&user, &password).await?;
     Ok(HttpResponse::Ok()
@@ -61,7 +58,7 @@ pub async fn confirm(
     state: web::Data<AppState>,
     CurrentUser(user): CurrentUser,
     body: RawBody,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, Refusal> {
     let code = body.json::<TotpConfirmRequest>().await?;
     let codes = state.mfa.confirm(&user, &code).await?;
     Ok(HttpResponse::Ok()
@@ -88,7 +85,7 @@ pub async fn disable(
     state: web::Data<AppState>,
     CurrentUser(user): CurrentUser,
     body: RawBody,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, Refusal> {
     let (password, code) = body.json::<TotpDisableRequest>().await?;
     state.mfa.disable(&user, &password, &code).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -109,7 +106,7 @@ pub async fn reset(
     state: web::Data<AppState>,
     CurrentUser(actor): CurrentUser,
     path: web::Path<String>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, Refusal> {
     let id = user_id(&path)?;
     state.mfa.reset(&actor, id).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -129,37 +126,14 @@ pub async fn reset(
     )
 )]
 pub async fn second_step(
-    req: HttpRequest,
     state: web::Data<AppState>,
     body: RawBody,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, Refusal> {
     let (mfa_token, code) = body.json::<MfaRequest>().await?;
-    Ok(tokens(
-        &attempt_second_step(&req, &state, &mfa_token, &code).await?,
-    ))
-}
-
-/// The second step of a login, for the API and the pages alike: rate-limited per client
-/// address with the login quota, and counted.
-///
-/// # Errors
-/// As `POST /auth/mfa` answers.
-pub(crate) async fn attempt_second_step(
-    req: &HttpRequest,
-    state: &AppState,
-    mfa_token: &str,
-    code: &str,
-) -> Result<LoginOutcome, Problem> {
-    let ip = client_ip(req, &state.trusted_proxies);
-    let key = format!("{}|mfa", ip.map(|ip| ip.to_string()).unwrap_or_default());
-    enforce(state, Limit::Login, &key).await?;
-    let outcome = state
-        .auth
-        .complete_mfa(mfa_token, code, &client_of(req, ip))
-        .await;
-    count_login(match &outcome {
-        Ok(_) => "success",
-        Err(_) => "mfa_failed",
-    });
-    Ok(outcome?)
+    match attempt_second_step(&state, &mfa_token, &code).await {
+        SignIn::SignedIn(outcome) => Ok(tokens(&outcome)),
+        // A step after this one would need a client that knows it; none exists.
+        SignIn::SecondStep { .. } => Err(Refusal::unauthorized("Another step is required")),
+        SignIn::Refused(refusal) => Err(refusal),
+    }
 }

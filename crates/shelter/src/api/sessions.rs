@@ -4,9 +4,9 @@ use actix_web::{HttpResponse, web};
 use shelter_domain::SessionId;
 
 use super::dto::{SessionList, SessionResponse};
-use super::extract::CurrentLogin;
-use super::problem::{Problem, ProblemBody};
-use crate::state::AppState;
+use crate::edge::caller::CurrentLogin;
+use crate::edge::refusal::{ProblemBody, Refusal};
+use crate::edge::state::AppState;
 
 /// The caller's live logins, newest first.
 #[utoipa::path(
@@ -20,7 +20,7 @@ use crate::state::AppState;
 pub async fn list(
     state: web::Data<AppState>,
     CurrentLogin(login): CurrentLogin,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, Refusal> {
     let sessions = state.auth.sessions(login.user.id()).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
@@ -48,11 +48,11 @@ pub async fn end(
     state: web::Data<AppState>,
     CurrentLogin(login): CurrentLogin,
     path: web::Path<String>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, Refusal> {
     // Anything that is not a session id names no session of the caller.
     let session = path
         .parse::<SessionId>()
-        .map_err(|_| Problem::not_found("Session not found"))?;
+        .map_err(|_| Refusal::not_found("Session not found"))?;
     state.auth.end_session(login.user.id(), session).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -4,14 +4,15 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
-use shelter_domain::{Page, PageError, User, UserFilter, UserId};
+use shelter_domain::{User, UserId};
 
-use super::dto::{ListQuery, SignupRequest, UpdateRequest, UserPage, UserResponse};
-use super::extract::{CurrentUser, RawBody, user_id};
-use super::limits::{client_ip, enforce};
-use super::problem::{FieldError, Problem, ProblemBody};
-use crate::state::AppState;
-use shelter_domain::realtime::Limit;
+use super::dto::{UserPage, UserResponse};
+use crate::edge::body::RawBody;
+use crate::edge::caller::{CurrentUser, user_id};
+use crate::edge::refusal::{ProblemBody, Refusal};
+use crate::edge::requests::{ListQuery, SignupRequest, UpdateRequest};
+use crate::edge::state::AppState;
+use crate::edge::steps::{listing, may_sign_up};
 
 /// The entity tag of a user's current representation. The revision changes with every
 /// write, and ids are never reused, so the tag names exactly one representation.
@@ -91,24 +92,13 @@ pub async fn signup(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: RawBody,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, Refusal> {
     may_sign_up(&req, &state).await?;
     let account = body.json::<SignupRequest>().await?;
     let user = state.users.signup(account).await?;
     let mut response = HttpResponse::Created();
     response.insert_header((header::LOCATION, format!("/users/{}", user.id())));
     Ok(with_user(response, &user))
-}
-
-/// The signup quota of the client's address, for the API and the pages alike.
-///
-/// # Errors
-/// 429 past the quota; 503 when the limiter is down.
-pub(crate) async fn may_sign_up(req: &HttpRequest, state: &AppState) -> Result<(), Problem> {
-    let client = client_ip(req, &state.trusted_proxies)
-        .map(|ip| ip.to_string())
-        .unwrap_or_default();
-    enforce(state, Limit::Signup, &client).await
 }
 
 /// The caller's own account.
@@ -142,7 +132,7 @@ pub async fn update_me(
     state: web::Data<AppState>,
     CurrentUser(me): CurrentUser,
     body: RawBody,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, Refusal> {
     update(&req, &state, &me, me.id(), body).await
 }
 
@@ -160,7 +150,7 @@ pub async fn delete_me(
     req: HttpRequest,
     state: web::Data<AppState>,
     CurrentUser(me): CurrentUser,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, Refusal> {
     state
         .users
         .delete_self(&me, expected_revision(req.headers(), me.id()))
@@ -181,7 +171,7 @@ pub async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
     CurrentUser(me): CurrentUser,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, Refusal> {
     let (filter, page) = listing(req.query_string())?;
     let (users, total) = state.users.list(&me, &filter, page).await?;
     Ok(HttpResponse::Ok().json(UserPage {
@@ -190,70 +180,6 @@ pub async fn list(
         skip: page.skip(),
         limit: page.limit(),
     }))
-}
-
-/// Reads the filters, `skip` and `limit`, reporting every bad one at once: first whether
-/// each is a number or a boolean, then whether the page they make is in range (a rule of
-/// the domain's `Page`).
-pub(crate) fn listing(query: &str) -> Result<(UserFilter, Page), Problem> {
-    let query: ListQuery =
-        serde_urlencoded::from_str(query).map_err(|e| Problem::field("query", e.to_string()))?;
-    let mut errors = Vec::new();
-    let mut flag = |field: &str, raw: Option<&str>| match raw {
-        None => None,
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        Some(_) => {
-            errors.push(FieldError {
-                field: field.into(),
-                message: "must be true or false".into(),
-            });
-            None
-        }
-    };
-    let mut filter = UserFilter::default();
-    filter.is_active = flag("is_active", query.is_active.as_deref());
-    filter.is_superuser = flag("is_superuser", query.is_superuser.as_deref());
-    if let Some(text) = query.q.as_deref() {
-        match filter.clone().search(text) {
-            Ok(narrowed) => filter = narrowed,
-            Err(refused) => errors.push(FieldError {
-                field: "q".into(),
-                message: refused.to_string(),
-            }),
-        }
-    }
-    let mut number = |field: &str, raw: Option<&str>, default: u64| match raw.map(str::parse) {
-        None => default,
-        Some(Ok(value)) => value,
-        Some(Err(_)) => {
-            errors.push(FieldError {
-                field: field.into(),
-                message: "must be a whole number".into(),
-            });
-            default
-        }
-    };
-    let skip = number("skip", query.skip.as_deref(), 0);
-    let limit = number("limit", query.limit.as_deref(), Page::MAX_LIMIT);
-    let page = Page::new(skip, limit).map_err(|range| {
-        for error in range {
-            let field = match error {
-                PageError::SkipOutOfRange { .. } => "skip",
-                PageError::LimitOutOfRange { .. } => "limit",
-            };
-            if !errors.iter().any(|e| e.field == field) {
-                errors.push(FieldError {
-                    field: field.into(),
-                    message: error.to_string(),
-                });
-            }
-        }
-    });
-    match page {
-        Ok(page) if errors.is_empty() => Ok((filter, page)),
-        _ => Err(Problem::validation(errors)),
-    }
 }
 
 /// One user (that user or a superuser).
@@ -271,7 +197,7 @@ pub async fn read(
     state: web::Data<AppState>,
     CurrentUser(me): CurrentUser,
     path: web::Path<String>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, Refusal> {
     let id = user_id(&path)?;
     let user = state.users.get(&me, id).await?;
     Ok(user_or_304(&req, &user))
@@ -295,7 +221,7 @@ pub async fn update_one(
     CurrentUser(me): CurrentUser,
     path: web::Path<String>,
     body: RawBody,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, Refusal> {
     let id = user_id(&path)?;
     update(&req, &state, &me, id, body).await
 }
@@ -306,7 +232,7 @@ async fn update(
     me: &User,
     id: UserId,
     body: RawBody,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, Refusal> {
     let update = body.json::<UpdateRequest>().await?;
     let user = state
         .users
@@ -331,7 +257,7 @@ pub async fn delete_one(
     state: web::Data<AppState>,
     CurrentUser(me): CurrentUser,
     path: web::Path<String>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, Refusal> {
     let id = user_id(&path)?;
     state
         .users
@@ -381,47 +307,5 @@ mod tests {
             HeaderValue::from_bytes(b"\"\xff\"").expect("opaque header bytes"),
         );
         assert_eq!(expected_revision(&map, UserId::new(5)), Some(-1));
-    }
-
-    fn page(query: &str) -> Result<Page, Problem> {
-        listing(query).map(|(_, page)| page)
-    }
-
-    #[test]
-    fn filters_are_read_with_the_page_and_every_bad_one_reported() {
-        let (filter, _) = listing("q=%20Ann%20&is_active=false").expect("read");
-        assert_eq!(filter.search_text(), Some("ann"));
-        assert_eq!((filter.is_active, filter.is_superuser), (Some(false), None));
-        assert!(listing("q=").expect("blank").0.is_everyone());
-        let long = format!("q={}&is_superuser=yes&limit=0", "a".repeat(255));
-        let problem = listing(&long).expect_err("all bad");
-        let mut fields: Vec<_> = problem.errors().iter().map(|e| e.field.as_str()).collect();
-        fields.sort_unstable();
-        assert_eq!(fields, ["is_superuser", "limit", "q"]);
-    }
-
-    #[test]
-    fn pages_report_every_bad_parameter() {
-        assert_eq!(
-            page("").expect("defaults"),
-            Page::new(0, 100).expect("page")
-        );
-        assert_eq!(
-            page("skip=5&limit=1&x=y").expect("ok"),
-            Page::new(5, 1).expect("page")
-        );
-        let problem = page("skip=-1&limit=0").expect_err("both bad");
-        let fields: Vec<_> = problem.errors().iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["skip", "limit"]);
-        for bad in [
-            "limit=101",
-            "limit=abc",
-            "skip=1.5",
-            "limit=",
-            "skip=9223372036854775808",
-            "skip=99999999999999999999",
-        ] {
-            assert_eq!(page(bad).expect_err(bad).status().as_u16(), 422, "{bad}");
-        }
     }
 }

@@ -35,7 +35,7 @@ pub async fn rotate(settings: &Settings) -> anyhow::Result<String> {
     let now = Utc::now();
     let delay = chrono::Duration::from_std(settings.jwt.keys.activation_delay)
         .context("activation delay")?;
-    let key = shelter_auth::keys::rotate(&store, secret, now, now + delay).await?;
+    let key = shelter_crypto::keys::rotate(&store, secret, now, now + delay).await?;
     database.close().await;
     Ok(format!(
         "added signing key {} (generation {}); every instance signs with it from {}",

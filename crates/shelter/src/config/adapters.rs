@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use shelter_auth::{HashingPool, TokenAudience};
+use shelter_crypto::{HashingPool, TokenAudience};
 use shelter_domain::SessionPolicy;
-use shelter_domain::realtime::{Limit, Quota};
+use shelter_domain::limits::{Limit, Quota};
 use shelter_mail::{MailSettings, RetryPolicy, Transport, WorkerSettings};
 use shelter_persistence::DatabaseSettings;
 
@@ -67,9 +67,10 @@ impl Settings {
         }
     }
 
-    /// The pages' settings: their CSRF key from `secret`, `Secure` cookies behind https.
-    pub fn pages(&self, secret: &secrecy::SecretString) -> crate::pages::PageSettings {
-        crate::pages::PageSettings::new(
+    /// The browser session's settings: its CSRF key from `secret`, `Secure` cookies
+    /// behind https.
+    pub fn browser(&self, secret: &secrecy::SecretString) -> crate::edge::cookies::BrowserSettings {
+        crate::edge::cookies::BrowserSettings::new(
             secret,
             self.public_url.scheme() == "https",
             self.refresh_token_lifetime,

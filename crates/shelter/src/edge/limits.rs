@@ -1,19 +1,14 @@
 //! Rate limits at the HTTP edge: who the client is, and the 429 answer.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::time::Duration;
 
 use actix_web::HttpRequest;
 
-use async_trait::async_trait;
-use governor::clock::{Clock as _, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota as Gcra};
 use ipnet::IpNet;
-use shelter_domain::realtime::{Decision, Limit, Quota, RateLimiter};
+use shelter_domain::limits::{Decision, Limit};
 
-use super::problem::Problem;
-use crate::state::AppState;
+use super::refusal::Refusal;
+use super::state::AppState;
 
 /// The client's address: the socket peer, unless the peer is a trusted proxy; then the
 /// right-most `X-Forwarded-For` hop that is not one (hops left of it could be forged by the
@@ -50,7 +45,7 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
 
 /// Counts one request under `limit`; over it, a 429 with `Retry-After`. Without a limiter
 /// (limits switched off) everything passes.
-pub async fn enforce(state: &AppState, limit: Limit, key: &str) -> Result<(), Problem> {
+pub async fn enforce(state: &AppState, limit: Limit, key: &str) -> Result<(), Refusal> {
     let Some(limiter) = &state.limiter else {
         return Ok(());
     };
@@ -58,7 +53,7 @@ pub async fn enforce(state: &AppState, limit: Limit, key: &str) -> Result<(), Pr
         Ok(Decision::Allowed) => Ok(()),
         Ok(Decision::Limited { retry_after }) => {
             metrics::counter!("shelter_rate_limited_total", "limit" => limit.as_str()).increment(1);
-            Err(Problem::limited(
+            Err(Refusal::limited(
                 "Too many requests; try again later",
                 retry_after
                     .as_millis()
@@ -68,56 +63,7 @@ pub async fn enforce(state: &AppState, limit: Limit, key: &str) -> Result<(), Pr
                     .max(1),
             ))
         }
-        Err(_) => Err(Problem::unavailable("The rate limiter is unavailable", 5)),
-    }
-}
-
-/// In-process counters: the same algorithm as the Redis limiter (GCRA), per instance.
-pub struct InProcessRateLimiter {
-    limiters: HashMap<Limit, DefaultKeyedRateLimiter<String>>,
-    checks: std::sync::atomic::AtomicU64,
-}
-
-/// Every this many checks, keys whose counters have refilled are forgotten, so memory
-/// follows the active keys rather than every address ever seen.
-const FORGET_IDLE_EVERY: u64 = 4096;
-
-impl InProcessRateLimiter {
-    pub fn new(quotas: &HashMap<Limit, Quota>) -> Self {
-        let limiters = quotas
-            .iter()
-            .filter_map(|(limit, quota)| {
-                let period = quota.window / quota.limit.get();
-                let gcra = Gcra::with_period(period.max(Duration::from_millis(1)))?
-                    .allow_burst(quota.limit);
-                Some((*limit, DefaultKeyedRateLimiter::keyed(gcra)))
-            })
-            .collect();
-        Self {
-            limiters,
-            checks: std::sync::atomic::AtomicU64::new(0),
-        }
-    }
-}
-
-#[async_trait]
-impl RateLimiter for InProcessRateLimiter {
-    async fn check(&self, limit: Limit, key: &str) -> anyhow::Result<Decision> {
-        let Some(limiter) = self.limiters.get(&limit) else {
-            return Ok(Decision::Allowed);
-        };
-        let checks = self
-            .checks
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if checks % FORGET_IDLE_EVERY == FORGET_IDLE_EVERY - 1 {
-            limiter.retain_recent();
-        }
-        Ok(match limiter.check_key(&key.to_owned()) {
-            Ok(()) => Decision::Allowed,
-            Err(not_until) => Decision::Limited {
-                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
-            },
-        })
+        Err(_) => Err(Refusal::unavailable("The rate limiter is unavailable", 5)),
     }
 }
 
@@ -125,7 +71,6 @@ impl RateLimiter for InProcessRateLimiter {
 mod tests {
     use super::*;
     use actix_web::test::TestRequest;
-    use std::num::NonZeroU32;
 
     fn request(peer: &str, forwarded: Option<&str>) -> HttpRequest {
         let mut request = TestRequest::default().peer_addr(peer.parse().expect("socket address"));
@@ -166,42 +111,6 @@ mod tests {
             ip("10.0.0.2:5000", Some("10.0.0.9")).as_deref(),
             Some("10.0.0.9"),
             "all hops trusted"
-        );
-    }
-
-    #[tokio::test]
-    async fn in_process_limits_allow_the_quota_then_say_when_to_retry() {
-        let limiter = InProcessRateLimiter::new(&HashMap::from([(
-            Limit::Login,
-            Quota {
-                limit: NonZeroU32::new(3).expect("three"),
-                window: Duration::from_mins(1),
-            },
-        )]));
-        for _ in 0..3 {
-            assert_eq!(
-                limiter.check(Limit::Login, "a").await.expect("check"),
-                Decision::Allowed
-            );
-        }
-        let Decision::Limited { retry_after } =
-            limiter.check(Limit::Login, "a").await.expect("check")
-        else {
-            panic!("the fourth is limited");
-        };
-        assert!(
-            retry_after > Duration::from_secs(15) && retry_after <= Duration::from_secs(20),
-            "{retry_after:?}"
-        );
-        assert_eq!(
-            limiter.check(Limit::Login, "b").await.expect("check"),
-            Decision::Allowed,
-            "per key"
-        );
-        assert_eq!(
-            limiter.check(Limit::Signup, "a").await.expect("check"),
-            Decision::Allowed,
-            "unconfigured"
         );
     }
 }

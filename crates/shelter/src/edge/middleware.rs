@@ -10,26 +10,14 @@ use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{StatusCode, Uri};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse, ResponseError};
-use shelter_domain::audit::RequestContext;
-use shelter_persistence::audit;
 use tracing::Instrument as _;
 
-use super::problem::{PROBLEM_JSON, Problem};
+use super::context;
+use super::refusal::{PROBLEM_JSON, Refusal};
+use super::state::AppState;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub const PROCESS_TIME: HeaderName = HeaderName::from_static("x-process-time");
-
-/// Where the request comes from, for the audit events it causes.
-fn request_context(req: &ServiceRequest, request_id: &str) -> RequestContext {
-    let ip = req
-        .app_data::<actix_web::web::Data<crate::state::AppState>>()
-        .and_then(|state| super::limits::client_ip(req.request(), &state.trusted_proxies));
-    RequestContext {
-        request_id: Some(request_id.to_owned()),
-        client: super::auth::client_of(req.request(), ip),
-        actor: None,
-    }
-}
 
 pub async fn observe(
     mut req: ServiceRequest,
@@ -59,10 +47,14 @@ pub async fn observe(
     // Handlers' and extractors' errors arrive here as responses already; an `Err` comes
     // only from an inner middleware and is answered by actix itself. Past the deadline
     // the handler is dropped, which cancels its database work.
-    let context = request_context(&req, &request_id);
+    let trusted = req
+        .app_data::<actix_web::web::Data<AppState>>()
+        .map(|state| state.trusted_proxies.clone())
+        .unwrap_or_default();
+    let context = context::of_request(req.request(), &request_id, &trusted);
     let outcome = tokio::time::timeout(
         deadline,
-        audit::scope(context, next.call(req).instrument(span.clone())),
+        context::scope(context, next.call(req).instrument(span.clone())),
     )
     .await;
     let elapsed = started.elapsed();
@@ -128,7 +120,7 @@ impl ResponseError for DeadlinePassed {
 
     fn error_response(&self) -> HttpResponse {
         let mut response =
-            Problem::unavailable("The request took longer than the server allows", 1)
+            Refusal::unavailable("The request took longer than the server allows", 1)
                 .error_response();
         stamp(response.headers_mut(), &self.request_id, self.elapsed);
         response
@@ -188,7 +180,7 @@ fn as_problem(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     };
     let allow = response.headers().get(header::ALLOW).cloned();
     let (request, _) = response.into_parts();
-    let mut replacement = Problem::new(status, detail).error_response();
+    let mut replacement = Refusal::new(status, detail).error_response();
     if let Some(allow) = allow {
         replacement.headers_mut().insert(header::ALLOW, allow);
     }

@@ -1,5 +1,7 @@
-//! The one error type of the HTTP layer: RFC 9457 problem details. Every use-case error is
-//! mapped to a status here and nowhere else.
+//! `Refusal`: every refusal of every inbound adapter, in one type. Each use-case error is
+//! mapped to a status and its words here and nowhere else. Its default answer is RFC 9457
+//! problem details (the JSON API's, and that of paths no adapter claims); the pages show
+//! the same status and words as a page.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -41,29 +43,26 @@ pub struct ProblemBody {
 
 /// An error answered as problem+json.
 #[derive(Debug)]
-pub struct Problem {
+pub struct Refusal {
     status: StatusCode,
     detail: String,
     errors: Vec<FieldError>,
     retry_after: Option<u64>,
-    /// `mfa_required` and its token.
-    mfa_token: Option<String>,
 }
 
-impl std::fmt::Display for Problem {
+impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.status, self.detail)
     }
 }
 
-impl Problem {
+impl Refusal {
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
         Self {
             status,
             detail: detail.into(),
             errors: Vec::new(),
             retry_after: None,
-            mfa_token: None,
         }
     }
 
@@ -149,11 +148,6 @@ impl Problem {
         self.retry_after
     }
 
-    /// The token of the second step, when this refusal asks for one.
-    pub fn mfa_token(&self) -> Option<&str> {
-        self.mfa_token.as_deref()
-    }
-
     pub fn status(&self) -> StatusCode {
         self.status
     }
@@ -174,13 +168,13 @@ impl Problem {
             status: self.status.as_u16(),
             detail: self.detail.clone(),
             errors: self.errors.clone(),
-            code: self.mfa_token.as_ref().map(|_| "mfa_required"),
-            mfa_token: self.mfa_token.clone(),
+            code: None,
+            mfa_token: None,
         }
     }
 }
 
-impl ResponseError for Problem {
+impl ResponseError for Refusal {
     fn status_code(&self) -> StatusCode {
         self.status
     }
@@ -198,7 +192,7 @@ impl ResponseError for Problem {
     }
 }
 
-impl From<UserError> for Problem {
+impl From<UserError> for Refusal {
     fn from(error: UserError) -> Self {
         let (status, detail) = match &error {
             UserError::EmailTaken | UserError::UsernameTaken | UserError::LastSuperuser => {
@@ -239,18 +233,13 @@ impl From<UserError> for Problem {
     }
 }
 
-impl From<AuthError> for Problem {
+impl From<AuthError> for Refusal {
     fn from(error: AuthError) -> Self {
         let status = match &error {
             AuthError::InvalidCredentials
             | AuthError::InvalidToken
             | AuthError::InvalidRefreshToken
             | AuthError::InvalidMfa => StatusCode::UNAUTHORIZED,
-            AuthError::MfaRequired(token) => {
-                let mut problem = Self::new(StatusCode::FORBIDDEN, error.to_string());
-                problem.mfa_token = Some(token.expose().to_owned());
-                return problem;
-            }
             AuthError::Inactive | AuthError::Unverified => StatusCode::FORBIDDEN,
             AuthError::InvalidResetToken => StatusCode::BAD_REQUEST,
             AuthError::SessionNotFound => StatusCode::NOT_FOUND,
@@ -267,7 +256,7 @@ mod tests {
 
     #[test]
     fn every_domain_error_has_one_status() {
-        let cases: Vec<(Problem, u16)> = vec![
+        let cases: Vec<(Refusal, u16)> = vec![
             (UserError::EmailTaken.into(), 409),
             (UserError::UsernameTaken.into(), 409),
             (UserError::LastSuperuser.into(), 409),
@@ -283,10 +272,6 @@ mod tests {
             (UserError::MfaNotPending.into(), 409),
             (UserError::MfaNotEnabled.into(), 404),
             (AuthError::InvalidMfa.into(), 401),
-            (
-                AuthError::MfaRequired(shelter_domain::SecretToken::generate()).into(),
-                403,
-            ),
             (AuthError::Unverified.into(), 403),
             (AuthError::InvalidRefreshToken.into(), 401),
             (AuthError::InvalidResetToken.into(), 400),
@@ -326,7 +311,7 @@ mod tests {
 
     #[test]
     fn internal_errors_leak_nothing() {
-        let problem = Problem::from(UserError::Unexpected(anyhow::anyhow!(
+        let problem = Refusal::from(UserError::Unexpected(anyhow::anyhow!(
             "connection to postgres://app:secret@db failed"
         )));
         assert!(!problem.detail().contains("secret"));
@@ -336,7 +321,7 @@ mod tests {
 
     #[test]
     fn a_duplicate_email_says_already_exists() {
-        let body = Problem::from(UserError::EmailTaken).body();
+        let body = Refusal::from(UserError::EmailTaken).body();
         assert_eq!(body.title, "Conflict");
         assert!(body.detail.contains("already exists"));
         assert_eq!(body.kind, "about:blank");
@@ -344,7 +329,7 @@ mod tests {
 
     #[test]
     fn unauthorized_answers_carry_the_bearer_challenge() {
-        let response = Problem::unauthorized("Not authenticated").error_response();
+        let response = Refusal::unauthorized("Not authenticated").error_response();
         assert_eq!(
             response.headers().get(header::WWW_AUTHENTICATE),
             Some(&HeaderValue::from_static("Bearer"))

@@ -2,16 +2,13 @@
 //! form), the hosted pages as the fields of their forms. Each parses once into domain
 //! values (`FromBody`), collecting every field error for one 422. The domain has no serde.
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use garde::Validate;
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
-use shelter_domain::{
-    AccountUpdate, EmailAddress, Login, NewAccount, Password, Session, SessionId, User, Username,
-};
+use serde::Deserialize;
+use shelter_domain::{AccountUpdate, EmailAddress, Login, NewAccount, Password, Username};
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::{Fields, FromBody};
+use super::body::{Fields, FromBody};
 
 /// `POST /users`.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -103,16 +100,13 @@ pub struct TokenRequest {
     pub grant_type: Option<String>,
     /// Accepted for OAuth2 clients and ignored.
     #[garde(skip)]
-    #[expect(dead_code, reason = "accepted so OAuth2 clients work; ignored")]
     pub scope: Option<String>,
     /// Accepted for OAuth2 clients and ignored.
     #[garde(skip)]
-    #[expect(dead_code, reason = "accepted so OAuth2 clients work; ignored")]
     pub client_id: Option<String>,
     /// Accepted for OAuth2 clients and ignored.
     #[garde(skip)]
     #[schema(format = "password")]
-    #[expect(dead_code, reason = "accepted so OAuth2 clients work; ignored")]
     pub client_secret: Option<String>,
 }
 

@@ -1,4 +1,4 @@
-//! What every handler may use: the services, the chat hub, the rate limiter, and the probes
+//! What every handler of every adapter may use: the services, the chat hub, the rate limiter, and the probes
 //! of the dependencies `/health/ready` asks.
 
 use std::sync::Arc;
@@ -6,11 +6,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ipnet::IpNet;
 use shelter_domain::audit::AuditService;
-use shelter_domain::realtime::RateLimiter;
+use shelter_domain::limits::RateLimiter;
 use shelter_domain::{AuthService, MfaService, UserService};
 
-use crate::chat::Hub;
-use crate::pages::PageSettings;
+use super::cookies::BrowserSettings;
+use crate::runtime::hub::Hub;
 
 /// A dependency `/health/ready` asks.
 #[async_trait]
@@ -31,5 +31,6 @@ pub struct AppState {
     /// `None` when rate limits are switched off.
     pub limiter: Option<Arc<dyn RateLimiter>>,
     pub trusted_proxies: Vec<IpNet>,
-    pub pages: PageSettings,
+    /// How the browser session's cookies are made (the pages, the OpenID Connect pages).
+    pub browser: BrowserSettings,
 }

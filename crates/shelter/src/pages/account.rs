@@ -10,17 +10,18 @@ use serde::Deserialize;
 use shelter_domain::auth::Authenticated;
 use shelter_domain::{Login, SessionId, Totp};
 
-use super::entry::{form, parse, text};
-use super::error::PageError;
+use super::error::{PageError, PageResult};
+use super::forms::{form, parse, text};
+use super::frame;
 use super::layout::{self, Input, Notice, notice, other_errors};
-use super::session;
-use crate::http::FieldError;
-use crate::http::auth::attempt_login;
-use crate::http::dto::{TotpConfirmRequest, TotpDisableRequest, TotpEnrolRequest, UpdateRequest};
-use crate::http::extract::{RawBody, from_object};
-use crate::state::AppState;
-
-type PageResult = Result<HttpResponse, PageError>;
+use crate::edge::body::{RawBody, from_object};
+use crate::edge::browser;
+use crate::edge::refusal::FieldError;
+use crate::edge::requests::{
+    TotpConfirmRequest, TotpDisableRequest, TotpEnrolRequest, UpdateRequest,
+};
+use crate::edge::sign_in::{SignIn, attempt_login};
+use crate::edge::state::AppState;
 
 /// What the last form of the page came to, shown in its section.
 #[derive(Default)]
@@ -50,7 +51,7 @@ pub async fn show(
     state: web::Data<AppState>,
     query: web::Query<Done>,
 ) -> PageResult {
-    let login = session::require(&req, &state).await?;
+    let login = frame::require(&req, &state).await?;
     let done = match query.done.as_deref() {
         Some("profile") => Some("Your profile is saved."),
         Some("email") => Some("Your new email address is saved. We sent it a link to confirm it."),
@@ -80,7 +81,7 @@ async fn account_page(
 ) -> PageResult {
     let user = &login.user;
     let sessions = state.auth.sessions(user.id()).await?;
-    let csrf = session::csrf_token(req, state);
+    let csrf = browser::csrf_token(req, state);
     let section = |name: &str, title: &str, body: Markup| {
         let (errors, refused) = feedback.of(name);
         html! {
@@ -188,7 +189,7 @@ async fn change(
     section: &'static str,
     done: &str,
 ) -> PageResult {
-    let login = session::require(req, state).await?;
+    let login = frame::require(req, state).await?;
     let fields = form(req, state, body).await?;
     let new_password = text(&fields, "password");
     let update = match parse::<UpdateRequest>(fields)? {
@@ -221,14 +222,17 @@ async fn change(
                 // The change ended every session, this browser's too: it signs in again
                 // with the new password, so only the other devices are signed out.
                 let again = Login::Email(user.email().clone());
-                let outcome =
-                    attempt_login(req, state, &again, &SecretString::from(new_password)).await?;
-                session::start(req, state, &outcome);
+                match attempt_login(state, &again, &SecretString::from(new_password)).await {
+                    SignIn::SignedIn(outcome) => browser::start(req, state, &outcome),
+                    // With TOTP this browser signs in again with a code, as the others do.
+                    SignIn::SecondStep { .. } => return Ok(layout::redirect("/login")),
+                    SignIn::Refused(refusal) => return Err(refusal.into()),
+                }
             }
             Ok(layout::redirect(&format!("/account?done={done}")))
         }
         Err(error) => {
-            let problem = crate::http::Problem::from(error);
+            let problem = crate::edge::refusal::Refusal::from(error);
             let status = problem.status();
             if !matches!(status.as_u16(), 403 | 409 | 422) {
                 return Err(problem.into());
@@ -264,14 +268,14 @@ pub async fn end_session(
     path: web::Path<String>,
     body: RawBody,
 ) -> PageResult {
-    let login = session::require(&req, &state).await?;
+    let login = frame::require(&req, &state).await?;
     form(&req, &state, body).await?;
     let ended = path
         .parse::<SessionId>()
         .map_err(|_| PageError::not_found())?;
     state.auth.end_session(login.user.id(), ended).await?;
     if ended == login.session {
-        session::clear(&req, &state);
+        browser::clear(&req, &state);
         return Ok(layout::redirect("/login"));
     }
     Ok(layout::redirect("/account?done=session"))
@@ -282,7 +286,7 @@ async fn totp_refused(
     req: &HttpRequest,
     state: &AppState,
     login: &Authenticated,
-    problem: crate::http::Problem,
+    problem: crate::edge::refusal::Refusal,
 ) -> PageResult {
     let status = problem.status();
     let refused = match status.as_u16() {
@@ -301,7 +305,7 @@ async fn totp_refused(
 }
 
 pub async fn totp_enrol(req: HttpRequest, state: web::Data<AppState>, body: RawBody) -> PageResult {
-    let login = session::require(&req, &state).await?;
+    let login = frame::require(&req, &state).await?;
     let fields = form(&req, &state, body).await?;
     let enrolment = match from_object::<TotpEnrolRequest>(fields) {
         Ok(password) => state
@@ -336,7 +340,7 @@ fn confirm_page(
     secret: &SecretString,
     refused: Option<&str>,
 ) -> HttpResponse {
-    let csrf = session::csrf_token(req, state);
+    let csrf = browser::csrf_token(req, state);
     let body = html! {
         div.card {
             h1 { "Set up two-step sign-in" }
@@ -382,7 +386,7 @@ pub async fn totp_confirm(
     state: web::Data<AppState>,
     body: RawBody,
 ) -> PageResult {
-    let login = session::require(&req, &state).await?;
+    let login = frame::require(&req, &state).await?;
     let fields = form(&req, &state, body).await?;
     let codes = match from_object::<TotpConfirmRequest>(fields) {
         Ok(code) => state
@@ -418,7 +422,7 @@ pub async fn totp_disable(
     state: web::Data<AppState>,
     body: RawBody,
 ) -> PageResult {
-    let login = session::require(&req, &state).await?;
+    let login = frame::require(&req, &state).await?;
     let fields = form(&req, &state, body).await?;
     let disabled = match from_object::<TotpDisableRequest>(fields) {
         Ok((password, code)) => state

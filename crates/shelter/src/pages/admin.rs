@@ -3,28 +3,28 @@
 //! /users/{id}`, the TOTP reset), so the same rules hold: the last superuser stays.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, web};
 use maud::html;
 use serde::Deserialize;
 use shelter_domain::audit::AuditQuery;
 use shelter_domain::auth::Authenticated;
 use shelter_domain::{AccountUpdate, User, UserId};
 
-use super::entry::{form, text};
-use super::error::PageError;
+use super::error::{PageError, PageResult};
+use super::forms::{form, text};
+use super::frame;
 use super::layout::{self, Notice, notice};
-use super::session;
-use crate::http::extract::{RawBody, user_id};
-use crate::http::users::listing;
-use crate::state::AppState;
-
-type PageResult = Result<HttpResponse, PageError>;
+use crate::edge::body::RawBody;
+use crate::edge::browser;
+use crate::edge::caller::user_id;
+use crate::edge::state::AppState;
+use crate::edge::steps::listing;
 
 /// Users on one page of the console.
 const PAGE_SIZE: u64 = 50;
 
 async fn superuser(req: &HttpRequest, state: &AppState) -> Result<Authenticated, PageError> {
-    let login = session::require(req, state).await?;
+    let login = frame::require(req, state).await?;
     if !login.user.is_superuser() {
         return Err(shelter_domain::UserError::NotSuperuser.into());
     }
@@ -62,7 +62,9 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> PageResult {
         .map_or(Ok(1), str::parse::<u64>)
         .ok()
         .filter(|page| *page >= 1)
-        .ok_or_else(|| crate::http::Problem::field("page", "must be a whole number from 1"))?;
+        .ok_or_else(|| {
+            crate::edge::refusal::Refusal::field("page", "must be a whole number from 1")
+        })?;
     // The API's own parser; an empty choice is "any".
     let filters = [
         ("q", params.q.as_str()),
@@ -203,7 +205,7 @@ async fn detail_page(
             },
         )
         .await?;
-    let csrf = session::csrf_token(req, state);
+    let csrf = browser::csrf_token(req, state);
     let action = |name: &str, label: &str, class: &str| {
         html! {
             form.inline method="post" action={ "/admin/users/" (user.id()) "/change" } {
@@ -287,9 +289,11 @@ pub async fn change(
         "revoke" => apply(&state, &login, id, update(None, Some(false))).await,
         "reset-mfa" => state.mfa.reset(&login.user, id).await,
         _ => {
-            return Err(
-                crate::http::Problem::field("action", "is not an action of this page").into(),
-            );
+            return Err(crate::edge::refusal::Refusal::field(
+                "action",
+                "is not an action of this page",
+            )
+            .into());
         }
     };
     match result {
@@ -336,7 +340,7 @@ pub async fn delete_form(
 ) -> PageResult {
     let (login, id) = superuser_on(&req, &state, &path).await?;
     let user = state.users.get(&login.user, id).await?;
-    let csrf = session::csrf_token(&req, &state);
+    let csrf = browser::csrf_token(&req, &state);
     let body = html! {
         div.card {
             h1 { "Delete " (user.username().as_str()) "?" }

@@ -8,7 +8,11 @@ use maud::html;
 use shelter_domain::{AuthError, UserError};
 
 use super::layout;
-use crate::http::Problem;
+use crate::edge::browser::Forged;
+use crate::edge::refusal::Refusal;
+
+/// What a page handler answers.
+pub type PageResult = Result<HttpResponse, PageError>;
 
 #[derive(Debug)]
 pub enum PageError {
@@ -17,16 +21,12 @@ pub enum PageError {
     /// A form without this browser's CSRF token.
     Forged,
     /// What the API would have answered.
-    Refused(Problem),
+    Refused(Refusal),
 }
 
 impl PageError {
-    pub fn forged() -> Self {
-        Self::Forged
-    }
-
     pub fn not_found() -> Self {
-        Self::Refused(Problem::not_found("There is no such page"))
+        Self::Refused(Refusal::not_found("There is no such page"))
     }
 }
 
@@ -40,8 +40,14 @@ impl std::fmt::Display for PageError {
     }
 }
 
-impl From<Problem> for PageError {
-    fn from(problem: Problem) -> Self {
+impl From<Forged> for PageError {
+    fn from(_: Forged) -> Self {
+        Self::Forged
+    }
+}
+
+impl From<Refusal> for PageError {
+    fn from(problem: Refusal) -> Self {
         Self::Refused(problem)
     }
 }
@@ -81,7 +87,7 @@ impl ResponseError for PageError {
                 problem.detail(),
             ),
         };
-        let request_id = shelter_persistence::audit::current().request_id;
+        let request_id = crate::edge::context::current().request_id;
         let body = html! {
             div.card {
                 h1 { (title) }

@@ -7,8 +7,8 @@ use maud::{DOCTYPE, Markup, html};
 use shelter_domain::User;
 
 use super::assets::STYLESHEET;
-use super::session::CSRF_FIELD;
-use crate::http::FieldError;
+use crate::edge::browser::CSRF_FIELD;
+use crate::edge::refusal::FieldError;
 
 /// A whole page: `title`, the navigation for `user` (signed in or not), and `body`.
 pub fn page(title: &str, user: Option<&User>, body: &Markup) -> Markup {
@@ -210,4 +210,12 @@ pub fn other_errors(errors: &[FieldError], shown: &[&str]) -> Markup {
             }
         }
     }
+}
+
+/// A signed-out page: one card with a heading.
+pub fn card(status: StatusCode, title: &str, body: &Markup) -> HttpResponse {
+    html(
+        status,
+        &page(title, None, &html! { div.card { h1 { (title) } (body) } }),
+    )
 }

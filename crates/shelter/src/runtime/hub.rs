@@ -3,7 +3,7 @@
 //!
 //! Every connection has a bounded outgoing queue; broadcasting only ever `try_send`s into
 //! it, so a slow client never delays the others, and a client whose queue is full is
-//! disconnected. Events reach the other instances through the `ChatBus` (Redis); this
+//! disconnected. Events reach the other instances through the `ClusterBus` (Redis); this
 //! instance's clients are served directly, so local delivery never depends on the bus.
 
 use std::collections::HashMap;
@@ -12,9 +12,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix_ws::{CloseCode, CloseReason};
-use shelter_domain::realtime::{ChatBus, ChatEvent, ChatSink, SessionEvents};
+use shelter_domain::cluster::{ClusterBus, ClusterEvent, ClusterSink, SessionEvents};
 use shelter_domain::{SessionId, UserId};
-use shelter_persistence::UserCache;
 use tokio::sync::{mpsc, oneshot};
 
 /// Messages waiting for one client before it counts as too slow.
@@ -31,7 +30,7 @@ struct Client {
 pub struct Hub {
     clients: Mutex<HashMap<u64, Client>>,
     next_id: AtomicU64,
-    bus: Arc<dyn ChatBus>,
+    bus: Arc<dyn ClusterBus>,
 }
 
 /// What a connection task receives from the hub.
@@ -49,7 +48,7 @@ pub(crate) fn reason(code: CloseCode, description: &str) -> CloseReason {
 }
 
 impl Hub {
-    pub fn new(bus: Arc<dyn ChatBus>) -> Self {
+    pub fn new(bus: Arc<dyn ClusterBus>) -> Self {
         Self {
             clients: Mutex::default(),
             next_id: AtomicU64::new(1),
@@ -86,7 +85,7 @@ impl Hub {
     }
 
     /// Delivers locally, then tells the other instances.
-    pub async fn publish(&self, event: ChatEvent) {
+    pub async fn publish(&self, event: ClusterEvent) {
         self.deliver(event.clone());
         self.bus.publish(&event).await;
     }
@@ -151,59 +150,31 @@ impl Hub {
 #[async_trait::async_trait]
 impl SessionEvents for Hub {
     async fn ended(&self, user: UserId) {
-        self.publish(ChatEvent::Revoked { user }).await;
+        self.publish(ClusterEvent::Revoked { user }).await;
     }
 
     async fn session_ended(&self, user: UserId, session: SessionId) {
-        self.publish(ChatEvent::SessionEnded { user, session })
+        self.publish(ClusterEvent::SessionEnded { user, session })
             .await;
     }
 }
 
-impl ChatSink for Hub {
-    fn deliver(&self, event: ChatEvent) {
+impl ClusterSink for Hub {
+    fn deliver(&self, event: ClusterEvent) {
         match event {
-            ChatEvent::Said { user, content } => {
+            ClusterEvent::Said { user, content } => {
                 self.broadcast(&format!("Client #{user} says: {content}"));
             }
-            ChatEvent::Left { user } => {
+            ClusterEvent::Left { user } => {
                 self.broadcast(&format!("Client #{user} left the chat"));
             }
-            ChatEvent::Revoked { user } => self.close_where(|c| c.user == user, "session revoked"),
-            ChatEvent::SessionEnded { session, .. } => {
+            ClusterEvent::Revoked { user } => {
+                self.close_where(|c| c.user == user, "session revoked");
+            }
+            ClusterEvent::SessionEnded { session, .. } => {
                 self.close_where(|c| c.session == session, "session revoked");
             }
-            ChatEvent::Changed { .. } => {}
+            ClusterEvent::Changed { .. } => {}
         }
     }
-}
-
-/// Where other instances' events land: the chat's for the hub, and every change to a user
-/// or end of a session for the user cache.
-pub struct Inbox {
-    pub hub: Arc<Hub>,
-    pub cache: Option<Arc<UserCache>>,
-}
-
-impl ChatSink for Inbox {
-    fn deliver(&self, event: ChatEvent) {
-        if let Some(cache) = &self.cache {
-            match &event {
-                ChatEvent::Changed { user } | ChatEvent::Revoked { user } => {
-                    cache.invalidate(*user);
-                }
-                ChatEvent::SessionEnded { session, .. } => cache.invalidate_session(*session),
-                ChatEvent::Said { .. } | ChatEvent::Left { .. } => {}
-            }
-        }
-        self.hub.deliver(event);
-    }
-}
-
-/// A bus that reaches no other instance: one instance needs none.
-pub struct LocalOnly;
-
-#[async_trait::async_trait]
-impl ChatBus for LocalOnly {
-    async fn publish(&self, _: &ChatEvent) {}
 }

@@ -243,7 +243,7 @@ async fn mfa_on_and_off(app: &TestApp, user: &TestUser) {
     )
     .await;
     let secret = enrolment["secret"].as_str().expect("secret");
-    let code = shelter_auth::code_at(secret, chrono::Utc::now()).expect("code");
+    let code = shelter_crypto::code_at(secret, chrono::Utc::now()).expect("code");
     let confirmed = app
         .post("/users/me/mfa/totp/confirm")
         .bearer_auth(&token)

@@ -8,8 +8,8 @@ use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::json;
 use shelter::app::{Application, HttpSettings};
-use shelter::http::{AppState, Probe};
-use shelter_auth::JwtTokenIssuer;
+use shelter::edge::state::{AppState, Probe};
+use shelter_crypto::JwtTokenIssuer;
 use shelter_domain::mfa::MockAuthenticator;
 use shelter_domain::ports::{
     MockPasswordHasher, MockRefreshTokenStore, MockUserRepository, SystemClock,
@@ -62,12 +62,14 @@ fn broken_app() -> String {
     let tokens = Arc::new(JwtTokenIssuer::new(
         &SecretString::from(SECRET_KEY),
         chrono::Duration::minutes(30),
-        shelter_auth::TokenAudience {
+        shelter_crypto::TokenAudience {
             issuer: "http://127.0.0.1:8000".to_owned(),
             audience: "shelter".to_owned(),
         },
     ));
-    let hub = Arc::new(shelter::chat::Hub::new(Arc::new(shelter::chat::LocalOnly)));
+    let hub = Arc::new(shelter::runtime::hub::Hub::new(Arc::new(
+        shelter_redis::LocalOnlyBus,
+    )));
     let state = AppState {
         users: Arc::new(UserService::new(
             users.clone(),
@@ -86,7 +88,7 @@ fn broken_app() -> String {
         )),
         auth: Arc::new(AuthService::new(
             AuthPorts {
-                users,
+                user_store: users,
                 sessions: Arc::new(MockRefreshTokenStore::new()),
                 hasher,
                 tokens,
@@ -105,7 +107,7 @@ fn broken_app() -> String {
         hub,
         limiter: None,
         trusted_proxies: Vec::new(),
-        pages: shelter::pages::PageSettings::new(
+        browser: shelter::edge::cookies::BrowserSettings::new(
             &SecretString::from(SECRET_KEY),
             false,
             std::time::Duration::from_hours(1),

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use shelter_test_support::proxy::{Mode, TcpProxy};
 use shelter_test_support::{Backend, TestDatabase};
 
-use crate::helpers::{TestApp, body, fields, invalid_fields, problem};
+use crate::helpers::{TestApp, TestUser, body, fields, invalid_fields, problem};
 
 async fn parallel_patches_without_if_match_all_succeed(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
@@ -58,21 +58,11 @@ async fn superusers_demoting_each_other_at_once_never_get_412(backend: Backend) 
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
-    let admin = app.admin_token().await;
-    let me = body(app.get_as("/users/me", &admin).await).await;
-    let mut supers = vec![(me["id"].as_i64().expect("id"), admin.clone())];
-    for _ in 0..3 {
-        let (_, id, token) = app.user_with_token().await;
-        let promoted = app
-            .patch_as(
-                &format!("/users/{id}"),
-                &admin,
-                &json!({"is_superuser": true}),
-            )
-            .await;
-        assert_eq!(promoted.status(), StatusCode::OK);
-        supers.push((id, token));
-    }
+    let supers: Vec<(i64, String)> = four_superusers(&app)
+        .await
+        .into_iter()
+        .map(|(_, id, token)| (id, token))
+        .collect();
     let (app, supers) = (&app, &supers);
     let answers = futures::future::join_all((0..supers.len()).map(|i| {
         let (_, token) = &supers[i];
@@ -116,7 +106,8 @@ async fn four_superusers_demoting_and_deactivating_each_other_never_get_500(back
     }
 }
 
-async fn superusers_remove_each_other(app: &TestApp) {
+/// The first superuser and three users promoted by it: each with its id and a token.
+async fn four_superusers(app: &TestApp) -> Vec<(TestUser, i64, String)> {
     let admin = app.admin_token().await;
     let me = body(app.get_as("/users/me", &admin).await).await;
     let mut supers = vec![(
@@ -136,6 +127,11 @@ async fn superusers_remove_each_other(app: &TestApp) {
         assert_eq!(promoted.status(), StatusCode::OK);
         supers.push((user, id, token));
     }
+    supers
+}
+
+async fn superusers_remove_each_other(app: &TestApp) {
+    let supers = four_superusers(app).await;
     let mut writes = Vec::new();
     for (i, (_, _, token)) in supers.iter().enumerate() {
         for (j, (_, victim, _)) in supers.iter().enumerate() {

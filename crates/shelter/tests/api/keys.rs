@@ -71,7 +71,7 @@ async fn rotate(database_url: &str) -> String {
     };
     eddsa(&mut settings);
     settings.database.url = database_url.parse().expect("a database URL");
-    shelter::keys::rotate(&settings).await.expect("rotate")
+    shelter::cli::keys::rotate(&settings).await.expect("rotate")
 }
 
 async fn with_hs256_the_jwks_is_empty(backend: Backend) {

@@ -1,6 +1,11 @@
 //! HTTP tests: the real application on a random port, real adapters, a real socket. Each
 //! scenario runs against a fresh SQLite file and a fresh PostgreSQL database.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a test or benchmark spawns outside any request: no context to carry"
+)]
+
 mod helpers;
 
 mod audit;

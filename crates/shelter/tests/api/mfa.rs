@@ -4,7 +4,7 @@
 use chrono::{Duration, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shelter_auth::code_at;
+use shelter_crypto::code_at;
 use shelter_test_support::Backend;
 
 use crate::helpers::{TestApp, TestUser, body, problem};

@@ -174,6 +174,18 @@ async fn a_request_sequence_logs_json_lines_and_counts_by_route(backend: Backend
     );
 }
 
+/// `GET /metrics` of the server at `base`.
+async fn scrape(client: &Client, base: &str) -> String {
+    client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
 /// Every metric of the contract, with route templates for labels, never a raw path.
 async fn check_metrics(client: &Client, base: &str, id: i64) {
     // The gauges are sampled every second and the welcome email goes out in the
@@ -196,14 +208,7 @@ async fn check_metrics(client: &Client, base: &str, id: i64) {
     ];
     let mut metrics = String::new();
     for _ in 0..50 {
-        metrics = client
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
+        metrics = scrape(client, base).await;
         if expected.iter().all(|line| metrics.contains(line)) {
             break;
         }
@@ -263,14 +268,7 @@ async fn a_fresh_server_shows_every_metric_at_zero() {
             .stderr(Stdio::null()),
     );
     wait_until_serving(port).await;
-    let metrics = Client::new()
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = scrape(&Client::new(), &format!("http://127.0.0.1:{port}")).await;
     let mut expected = vec![
         "shelter_ws_connections 0".to_owned(),
         "shelter_outbox_pending ".to_owned(),

@@ -418,7 +418,7 @@ async fn two_step_sign_in_is_set_up_and_used_on_the_pages(backend: Backend) {
     let start = html.find(marker).expect("the key") + marker.len();
     let secret = html[start..].split('<').next().expect("key").to_owned();
     let csrf = csrf_of(&html);
-    let code = shelter_auth::code_at(&secret, chrono::Utc::now()).expect("code");
+    let code = shelter_crypto::code_at(&secret, chrono::Utc::now()).expect("code");
     let (status, _, html) = browser
         .post("/account/totp/confirm", &[("csrf", &csrf), ("code", &code)])
         .await;

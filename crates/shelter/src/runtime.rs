@@ -1,0 +1,7 @@
+//! What runs beside the adapters for the life of the process: the chat hub of this
+//! instance ([`hub`]), graceful shutdown ([`shutdown`]), logging and the metrics recorder
+//! ([`telemetry`]).
+
+pub mod hub;
+pub mod shutdown;
+pub mod telemetry;
