@@ -21,6 +21,7 @@ mod m20261202_000004_sessions;
 mod m20261202_000005_signing_keys;
 mod m20261202_000006_totp;
 mod m20261202_000007_audit_events;
+mod m20261203_000008_oauth_clients;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000005_signing_keys::Migration),
             Box::new(m20261202_000006_totp::Migration),
             Box::new(m20261202_000007_audit_events::Migration),
+            Box::new(m20261203_000008_oauth_clients::Migration),
         ]
     }
 }

@@ -33,10 +33,14 @@ pub enum EventType {
     UserUpdated,
     UserDeleted,
     KeysRotated,
+    OauthClientCreated,
+    OauthClientUpdated,
+    OauthClientDeleted,
+    OauthClientSecretRotated,
 }
 
 impl EventType {
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 20] = [
         Self::Signup,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -53,6 +57,10 @@ impl EventType {
         Self::UserUpdated,
         Self::UserDeleted,
         Self::KeysRotated,
+        Self::OauthClientCreated,
+        Self::OauthClientUpdated,
+        Self::OauthClientDeleted,
+        Self::OauthClientSecretRotated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -73,6 +81,10 @@ impl EventType {
             Self::UserUpdated => "user_updated",
             Self::UserDeleted => "user_deleted",
             Self::KeysRotated => "keys_rotated",
+            Self::OauthClientCreated => "oauth_client_created",
+            Self::OauthClientUpdated => "oauth_client_updated",
+            Self::OauthClientDeleted => "oauth_client_deleted",
+            Self::OauthClientSecretRotated => "oauth_client_secret_rotated",
         }
     }
 }

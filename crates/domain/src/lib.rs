@@ -14,6 +14,8 @@
 //! - [`session`]: logins and the `sid` that ties access tokens to them.
 //! - [`mfa`]: the TOTP second factor (`MfaService`, the `Authenticator` port).
 //! - [`keys`]: which signing key signs and which are published, from their dates.
+//! - [`clients`]: the OAuth clients of the OpenID Connect provider (`ClientService`, the
+//!   `ClientStore` port).
 //! - [`audit`]: the audit log's events, its port, and the request origin its events record.
 //! - [`error`]: one error enum per concern, in domain words.
 
@@ -21,6 +23,7 @@ pub mod accounts;
 pub mod address;
 pub mod audit;
 pub mod auth;
+pub mod clients;
 pub mod cluster;
 pub mod email;
 pub mod error;

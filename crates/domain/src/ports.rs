@@ -10,6 +10,7 @@
 //! | [`UserRepository`], [`RefreshTokenStore`], [`EmailOutbox`] | the database | here |
 //! | [`Mailer`], [`PasswordHasher`], [`TokenIssuer`], [`Clock`] | mail, argon2, JWT, time | here |
 //! | [`SigningKeyStore`](crate::keys::SigningKeyStore) | the signing keys' rows | [`crate::keys`] |
+//! | [`ClientStore`](crate::clients::ClientStore) | the OAuth client registry | [`crate::clients`] |
 //! | [`Authenticator`](crate::mfa::Authenticator) | TOTP codes and sealed secrets | [`crate::mfa`] |
 //! | [`AuditLog`](crate::audit::AuditLog), [`RequestOrigin`](crate::audit::RequestOrigin) | the audit log, and which request its events come from | [`crate::audit`] |
 //! | [`RateLimiter`](crate::limits::RateLimiter) | rate-limit counters shared by instances | [`crate::limits`] |

@@ -44,6 +44,12 @@ impl TokenHash {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A hash a store kept: 64 lower-case hex digits, or `None`.
+    pub fn from_stored(hex: &str) -> Option<Self> {
+        (hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .then(|| Self(hex.to_owned()))
+    }
 }
 
 impl fmt::Debug for TokenHash {

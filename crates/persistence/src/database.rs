@@ -19,6 +19,7 @@ use shelter_migration::{Migrator, MigratorTrait};
 use tokio::sync::Notify;
 
 use crate::audit::SeaOrmAuditLog;
+use crate::clients::SeaOrmClientStore;
 use crate::entity::{email_outbox, one_time_token, refresh_token, session};
 use crate::keys::SeaOrmSigningKeyStore;
 use crate::outbox::{self, SeaOrmEmailOutbox};
@@ -233,6 +234,10 @@ impl Database {
 
     pub fn audit_log(&self) -> SeaOrmAuditLog {
         SeaOrmAuditLog::new(self.connection.clone(), self.timeout, self.origin.clone())
+    }
+
+    pub fn clients(&self) -> SeaOrmClientStore {
+        SeaOrmClientStore::new(self.connection.clone(), self.timeout, self.origin.clone())
     }
 
     pub fn signing_keys(&self) -> SeaOrmSigningKeyStore {

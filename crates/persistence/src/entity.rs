@@ -215,3 +215,33 @@ pub mod email_outbox {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod oauth_client {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "oauth_clients")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub client_id: String,
+        pub name: String,
+        pub client_type: String,
+        pub secret_hash: Option<String>,
+        pub redirect_uris: String,
+        pub post_logout_redirect_uris: String,
+        pub grant_types: String,
+        pub scopes: String,
+        pub trusted: bool,
+        pub require_pkce: bool,
+        pub introspection: bool,
+        pub audience: Option<String>,
+        pub backchannel_logout_uri: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -5,7 +5,8 @@
 //! - [`SeaOrmUserRepository`] implements the domain's `UserRepository` (users, one-time
 //!   tokens, and the emails queued with them), [`SeaOrmRefreshTokenStore`] its
 //!   `RefreshTokenStore` (sessions), [`SeaOrmSigningKeyStore`] its `SigningKeyStore`,
-//!   [`SeaOrmEmailOutbox`] its `EmailOutbox`.
+//!   [`SeaOrmEmailOutbox`] its `EmailOutbox`, [`SeaOrmClientStore`] its `ClientStore` (the
+//!   OAuth client registry).
 //! - [`CachedUsers`] and [`CachedSessions`] put a [`UserCache`] in front of the user and
 //!   session stores, kept coherent across instances through the cluster bus.
 //! - `entity`: the SeaORM models, private to this crate: they are neither domain types nor
@@ -13,6 +14,7 @@
 
 mod audit;
 mod cache;
+mod clients;
 mod database;
 mod entity;
 mod fault;
@@ -24,6 +26,7 @@ mod users;
 
 pub use audit::SeaOrmAuditLog;
 pub use cache::{CachedSessions, CachedUsers, UserCache};
+pub use clients::SeaOrmClientStore;
 pub use database::{Database, DatabaseSettings, DatabaseUrl, Purged};
 pub use keys::SeaOrmSigningKeyStore;
 pub use outbox::SeaOrmEmailOutbox;

@@ -6,6 +6,7 @@
 mod audit;
 mod auth;
 mod chat;
+mod clients;
 mod docs;
 mod dto;
 mod health;
@@ -47,6 +48,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(users::read))
             .route(web::patch().to(users::update_one))
             .route(web::delete().to(users::delete_one)),
+    )
+    .service(
+        web::resource("/oauth/clients")
+            .route(web::post().to(clients::create))
+            .route(web::get().to(clients::list)),
+    )
+    .service(
+        web::resource("/oauth/clients/{client_id}")
+            .route(web::get().to(clients::read))
+            .route(web::patch().to(clients::update))
+            .route(web::delete().to(clients::delete)),
+    )
+    .service(
+        web::resource("/oauth/clients/{client_id}/secret")
+            .route(web::post().to(clients::rotate_secret)),
     )
     .service(web::resource("/auth/token").route(web::post().to(auth::token)))
     .service(web::resource("/auth/mfa").route(web::post().to(mfa::second_step)))

@@ -18,6 +18,7 @@ use shelter_crypto::{
     Argon2PasswordHasher, HashingParams, JwtTokenIssuer, KeyRing, TotpAuthenticator,
 };
 use shelter_domain::audit::AuditService;
+use shelter_domain::clients::ClientService;
 use shelter_domain::cluster::{ClusterBus, ClusterEvent, ClusterSink};
 use shelter_domain::limits::RateLimiter;
 use shelter_domain::mfa::Authenticator;
@@ -101,15 +102,7 @@ pub fn build_state(
         ),
         None => (Arc::clone(&store), store, sessions),
     };
-    let limiter: Option<Arc<dyn RateLimiter>> = match (&redis, settings.rate_limit.enabled) {
-        (_, false) => None,
-        (Some(redis), true) => Some(Arc::new(RedisRateLimiter::new(
-            Arc::clone(redis),
-            settings.quotas(),
-            settings.rate_limit.fail_open,
-        ))),
-        (None, true) => Some(Arc::new(InProcessRateLimiter::new(&settings.quotas()))),
-    };
+    let limiter = rate_limiter(settings, redis.as_ref());
     let mut probes: Vec<Arc<dyn Probe>> = vec![Arc::new(database.clone())];
     if let Some(redis) = redis {
         probes.push(redis);
@@ -127,6 +120,10 @@ pub fn build_state(
             hub.clone(),
         )),
         audit: Arc::new(AuditService::new(Arc::new(database.audit_log()))),
+        clients: Arc::new(ClientService::new(
+            Arc::new(database.clients()),
+            Arc::clone(&clock),
+        )),
         mfa: Arc::new(MfaService::new(
             fresh_users,
             Arc::clone(&hasher),
@@ -215,6 +212,20 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     let database = Database::connect(&settings.database()).await?;
     database.migrate().await?;
     Ok(database)
+}
+
+/// The rate limiter: none when limits are off, Redis's counters when Redis is configured,
+/// else this process's.
+fn rate_limiter(settings: &Settings, redis: Option<&Arc<Redis>>) -> Option<Arc<dyn RateLimiter>> {
+    match (redis, settings.rate_limit.enabled) {
+        (_, false) => None,
+        (Some(redis), true) => Some(Arc::new(RedisRateLimiter::new(
+            Arc::clone(redis),
+            settings.quotas(),
+            settings.rate_limit.fail_open,
+        ))),
+        (None, true) => Some(Arc::new(InProcessRateLimiter::new(&settings.quotas()))),
+    }
 }
 
 /// Creates the `SHELTER_FIRST_SUPERUSER_*` account unless a user with that email exists.

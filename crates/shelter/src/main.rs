@@ -1,11 +1,11 @@
 //! `shelter`: serve (default), migrate, create a superuser, rotate or list the signing keys,
-//! or check a server's health.
+//! manage the OAuth clients, or check a server's health.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use shelter::app::{self, Application};
-use shelter::cli::{healthcheck, keys, superuser};
+use shelter::cli::{clients, healthcheck, keys, superuser};
 use shelter::config::Settings;
 use shelter::runtime::telemetry;
 use shelter_domain::{EmailAddress, Username};
@@ -59,6 +59,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The OAuth clients of the OpenID Connect provider.
+    Clients {
+        #[command(subcommand)]
+        command: clients::ClientsCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -101,6 +106,9 @@ async fn main() -> ExitCode {
             KeysCommand::List => keys::list(&settings).await,
         }
         .map(|out| println!("{}", out.trim_end())),
+        Command::Clients { command } => clients::run(&settings, command)
+            .await
+            .map(|out| println!("{}", out.trim_end())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

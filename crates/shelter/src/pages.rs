@@ -7,6 +7,7 @@
 mod account;
 mod admin;
 mod assets;
+mod clients;
 mod entry;
 mod error;
 mod forms;
@@ -85,6 +86,21 @@ pub fn scope() -> actix_web::Scope<
         .service(web::resource("/admin/users").route(web::get().to(admin::list)))
         .service(web::resource("/admin/users/{id}").route(web::get().to(admin::detail)))
         .service(web::resource("/admin/users/{id}/change").route(web::post().to(admin::change)))
+        .service(
+            web::resource("/admin/clients")
+                .route(web::get().to(clients::list))
+                .route(web::post().to(clients::create)),
+        )
+        .service(web::resource("/admin/clients/{id}").route(web::get().to(clients::detail)))
+        .service(
+            web::resource("/admin/clients/{id}/redirect-uris")
+                .route(web::post().to(clients::redirect_uris)),
+        )
+        .service(
+            web::resource("/admin/clients/{id}/secret")
+                .route(web::post().to(clients::rotate_secret)),
+        )
+        .service(web::resource("/admin/clients/{id}/delete").route(web::post().to(clients::delete)))
         .service(
             web::resource("/admin/users/{id}/delete")
                 .route(web::get().to(admin::delete_form))

@@ -10,7 +10,7 @@ use utoipa::openapi::security::{
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use super::{audit, auth, chat, dto, health, jwks, metrics, mfa, sessions, users};
+use super::{audit, auth, chat, clients, dto, health, jwks, metrics, mfa, sessions, users};
 use crate::edge::refusal;
 use crate::edge::refusal::PROBLEM_JSON;
 
@@ -25,6 +25,8 @@ use crate::edge::refusal::PROBLEM_JSON;
         sessions::list, sessions::end, audit::list, audit::list_own, jwks::jwks, health::live,
         health::ready,
         metrics::metrics, chat::connect,
+        clients::create, clients::list, clients::read, clients::update, clients::delete,
+        clients::rotate_secret,
     ),
     components(schemas(refusal::ProblemBody, refusal::FieldError, dto::UserResponse, dto::UserPage)),
     modifiers(&Security),
@@ -35,6 +37,7 @@ use crate::edge::refusal::PROBLEM_JSON;
         (name = "audit", description = "The audit log of security events"),
         (name = "health", description = "Probes for orchestrators"),
         (name = "chat", description = "The WebSocket chat"),
+        (name = "oauth clients", description = "The registry of the applications that sign their users in with Shelter (superusers)"),
     )
 )]
 pub struct ApiDoc;

@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
-use shelter_domain::{Session, SessionId, User};
+use shelter_domain::clients::{Client, ClientUri};
+use shelter_domain::{SecretToken, Session, SessionId, User};
 use utoipa::ToSchema;
 
 /// A successful login or refresh.
@@ -151,4 +152,61 @@ pub struct UserPage {
 pub struct Status {
     #[schema(example = "ok")]
     pub status: &'static str,
+}
+
+/// A registered OAuth client with every setting.
+#[derive(Serialize, ToSchema)]
+pub struct ClientResponse {
+    pub client_id: String,
+    /// Only in the answer that creates a confidential client or rotates its secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    pub name: String,
+    #[serde(rename = "type")]
+    #[schema(example = "confidential")]
+    pub client_type: &'static str,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<&'static str>,
+    pub scopes: Vec<&'static str>,
+    pub trusted: bool,
+    pub require_pkce: bool,
+    pub introspection: bool,
+    pub audience: Option<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl ClientResponse {
+    pub fn new(client: &Client, secret: Option<&SecretToken>) -> Self {
+        let settings = &client.settings;
+        let uris = |list: &[ClientUri]| list.iter().map(|uri| uri.as_str().to_owned()).collect();
+        Self {
+            client_id: client.id.as_str().to_owned(),
+            client_secret: secret.map(|secret| secret.expose().to_owned()),
+            name: settings.name.as_str().to_owned(),
+            client_type: client.kind.as_str(),
+            redirect_uris: uris(&settings.redirect_uris),
+            post_logout_redirect_uris: uris(&settings.post_logout_redirect_uris),
+            grant_types: settings.grant_types.iter().map(|g| g.as_str()).collect(),
+            scopes: settings.scopes.iter().map(|s| s.as_str()).collect(),
+            trusted: settings.trusted,
+            require_pkce: settings.require_pkce,
+            introspection: settings.introspection,
+            audience: settings.audience.clone(),
+            backchannel_logout_uri: settings
+                .backchannel_logout_uri
+                .as_ref()
+                .map(|uri| uri.as_str().to_owned()),
+            created_at: rfc3339(client.created_at),
+            updated_at: rfc3339(client.updated_at),
+        }
+    }
+}
+
+/// Every registered client, oldest first.
+#[derive(Serialize, ToSchema)]
+pub struct ClientList {
+    pub items: Vec<ClientResponse>,
 }

@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use shelter_domain::clients::ClientError;
 use shelter_domain::{AuthError, Dependency, Unavailable, UserError};
 use utoipa::ToSchema;
 
@@ -250,6 +251,18 @@ impl From<AuthError> for Refusal {
     }
 }
 
+impl From<ClientError> for Refusal {
+    fn from(error: ClientError) -> Self {
+        match error {
+            ClientError::NotSuperuser => Self::new(StatusCode::FORBIDDEN, error.to_string()),
+            ClientError::NotFound => Self::not_found(error.to_string()),
+            ClientError::Invalid { field, message } => Self::field(field, message),
+            ClientError::Unavailable(unavailable) => Self::dependency(&unavailable),
+            ClientError::Unexpected(cause) => Self::internal(&cause),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,6 +310,16 @@ mod tests {
                 503,
             ),
             (AuthError::InvalidCredentials.into(), 401),
+            (ClientError::NotSuperuser.into(), 403),
+            (ClientError::NotFound.into(), 404),
+            (
+                ClientError::Invalid {
+                    field: "redirect_uris",
+                    message: "is required",
+                }
+                .into(),
+                422,
+            ),
             (AuthError::InvalidToken.into(), 401),
             (AuthError::Inactive.into(), 403),
             (

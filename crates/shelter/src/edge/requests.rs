@@ -2,9 +2,14 @@
 //! form), the hosted pages as the fields of their forms. Each parses once into domain
 //! values (`FromBody`), collecting every field error for one 422. The domain has no serde.
 
+use std::collections::BTreeSet;
+
 use garde::Validate;
 use secrecy::SecretString;
 use serde::Deserialize;
+use shelter_domain::clients::{
+    ClientChanges, ClientName, ClientSettings, ClientType, ClientUri, GrantType, Scope,
+};
 use shelter_domain::{AccountUpdate, EmailAddress, Login, NewAccount, Password, Username};
 use utoipa::{IntoParams, ToSchema};
 
@@ -321,4 +326,213 @@ pub struct ListQuery {
     /// Rows to return, 1–100 (default 100).
     #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
+}
+
+/// The most URIs of one kind a client may register.
+const MAX_CLIENT_URIS: usize = 20;
+
+/// Each of `raw` as a client URI, every bad one noted as `field[i]`.
+fn client_uris(fields: &mut Fields, field: &str, raw: Option<&[String]>) -> Option<Vec<ClientUri>> {
+    let raw = raw?;
+    if raw.len() > MAX_CLIENT_URIS {
+        fields.note(field, format!("must list at most {MAX_CLIENT_URIS} URIs"));
+        return None;
+    }
+    let parsed: Vec<_> = raw
+        .iter()
+        .enumerate()
+        .map(|(i, uri)| fields.parse(&format!("{field}[{i}]"), Some(uri), ClientUri::parse))
+        .collect();
+    parsed.into_iter().collect()
+}
+
+/// Each of `raw` as one of the protocol's words (`T::parse`), the set of them.
+fn words<T: Ord>(
+    fields: &mut Fields,
+    field: &str,
+    raw: Option<&[String]>,
+    parse: impl Fn(&str) -> Option<T>,
+    known: &str,
+) -> Option<BTreeSet<T>> {
+    let parsed: Vec<_> = raw?
+        .iter()
+        .enumerate()
+        .map(|(i, word)| {
+            fields.parse(&format!("{field}[{i}]"), Some(word), |w| {
+                parse(w).ok_or_else(|| format!("must be one of {known}"))
+            })
+        })
+        .collect();
+    parsed.into_iter().collect()
+}
+
+fn client_words(
+    fields: &mut Fields,
+    grant_types: Option<&[String]>,
+    scopes: Option<&[String]>,
+) -> (Option<BTreeSet<GrantType>>, Option<BTreeSet<Scope>>) {
+    let grants = words(
+        fields,
+        "grant_types",
+        grant_types,
+        GrantType::parse,
+        "authorization_code, refresh_token, client_credentials",
+    );
+    let scopes = words(
+        fields,
+        "scopes",
+        scopes,
+        Scope::parse,
+        "openid, profile, email, offline_access",
+    );
+    (grants, scopes)
+}
+
+/// `POST /oauth/clients`: only `name` is required (and `redirect_uris` unless the client
+/// only uses `client_credentials`).
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientRequest {
+    /// Shown to users on the consent page; 1–100 characters.
+    #[garde(skip)]
+    #[schema(value_type = String, min_length = 1, max_length = 100, example = "Grafana")]
+    pub name: Option<String>,
+    /// Exact strings; `https`, or `http` on 127.0.0.1, `[::1]` or localhost; no fragment.
+    #[garde(skip)]
+    #[schema(example = json!(["https://grafana.example.com/login/generic_oauth"]))]
+    pub redirect_uris: Option<Vec<String>>,
+    #[garde(skip)]
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// `confidential` (the default: it gets a secret) or `public` (PKCE, no secret).
+    #[garde(skip)]
+    #[serde(rename = "type")]
+    #[schema(value_type = Option<String>, example = "confidential")]
+    pub client_type: Option<String>,
+    /// Default `["authorization_code", "refresh_token"]`.
+    #[garde(skip)]
+    #[schema(min_items = 1, example = json!(["authorization_code", "refresh_token"]))]
+    pub grant_types: Option<Vec<String>>,
+    /// Default `["openid", "profile", "email", "offline_access"]`.
+    #[garde(skip)]
+    #[schema(min_items = 1, example = json!(["openid", "email"]))]
+    pub scopes: Option<Vec<String>>,
+    /// Skip the consent page (a first-party application). Default `false`.
+    #[garde(skip)]
+    pub trusted: Option<bool>,
+    /// Require PKCE of a confidential client too. Default `false`.
+    #[garde(skip)]
+    pub require_pkce: Option<bool>,
+    /// May introspect every token (a resource server). Default `false`.
+    #[garde(skip)]
+    pub introspection: Option<bool>,
+    /// The `aud` of its access tokens; its client id when absent.
+    #[garde(skip)]
+    #[schema(min_length = 1, max_length = 200)]
+    pub audience: Option<String>,
+    #[garde(skip)]
+    #[schema(format = "uri", min_length = 1, max_length = 2000)]
+    pub backchannel_logout_uri: Option<String>,
+}
+
+impl FromBody for ClientRequest {
+    type Parsed = (ClientType, ClientSettings);
+
+    fn parse(self, fields: &mut Fields) -> Option<Self::Parsed> {
+        let name = fields.require("name", self.name.as_deref(), ClientName::parse);
+        let kind = match self.client_type.as_deref() {
+            None => Some(ClientType::Confidential),
+            Some(raw) => fields.parse("type", Some(raw), |t| {
+                ClientType::parse(t).ok_or("must be confidential or public")
+            }),
+        };
+        let redirect_uris = client_uris(fields, "redirect_uris", self.redirect_uris.as_deref());
+        let post_logout = client_uris(
+            fields,
+            "post_logout_redirect_uris",
+            self.post_logout_redirect_uris.as_deref(),
+        );
+        let (grant_types, scopes) =
+            client_words(fields, self.grant_types.as_deref(), self.scopes.as_deref());
+        let backchannel = fields.parse(
+            "backchannel_logout_uri",
+            self.backchannel_logout_uri.as_deref(),
+            ClientUri::parse,
+        );
+        let mut settings = ClientSettings::new(name?);
+        settings.redirect_uris = redirect_uris.unwrap_or_default();
+        settings.post_logout_redirect_uris = post_logout.unwrap_or_default();
+        if let Some(grant_types) = grant_types {
+            settings.grant_types = grant_types;
+        }
+        if let Some(scopes) = scopes {
+            settings.scopes = scopes;
+        }
+        settings.trusted = self.trusted.unwrap_or_default();
+        settings.require_pkce = self.require_pkce.unwrap_or_default();
+        settings.introspection = self.introspection.unwrap_or_default();
+        settings.audience = self.audience;
+        settings.backchannel_logout_uri = backchannel;
+        Some((kind?, settings))
+    }
+}
+
+/// `PATCH /oauth/clients/{client_id}`: any subset of the settings; `null` leaves one as it
+/// is. A client's type cannot change.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientUpdateRequest {
+    #[garde(skip)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
+    pub name: Option<String>,
+    #[garde(skip)]
+    pub redirect_uris: Option<Vec<String>>,
+    #[garde(skip)]
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    #[garde(skip)]
+    #[schema(min_items = 1)]
+    pub grant_types: Option<Vec<String>>,
+    #[garde(skip)]
+    #[schema(min_items = 1)]
+    pub scopes: Option<Vec<String>>,
+    #[garde(skip)]
+    pub trusted: Option<bool>,
+    #[garde(skip)]
+    pub require_pkce: Option<bool>,
+    #[garde(skip)]
+    pub introspection: Option<bool>,
+    #[garde(skip)]
+    #[schema(min_length = 1, max_length = 200)]
+    pub audience: Option<String>,
+    #[garde(skip)]
+    #[schema(format = "uri", min_length = 1, max_length = 2000)]
+    pub backchannel_logout_uri: Option<String>,
+}
+
+impl FromBody for ClientUpdateRequest {
+    type Parsed = ClientChanges;
+
+    fn parse(self, fields: &mut Fields) -> Option<ClientChanges> {
+        let (grant_types, scopes) =
+            client_words(fields, self.grant_types.as_deref(), self.scopes.as_deref());
+        Some(ClientChanges {
+            name: fields.parse("name", self.name.as_deref(), ClientName::parse),
+            redirect_uris: client_uris(fields, "redirect_uris", self.redirect_uris.as_deref()),
+            post_logout_redirect_uris: client_uris(
+                fields,
+                "post_logout_redirect_uris",
+                self.post_logout_redirect_uris.as_deref(),
+            ),
+            grant_types,
+            scopes,
+            trusted: self.trusted,
+            require_pkce: self.require_pkce,
+            introspection: self.introspection,
+            audience: self.audience,
+            backchannel_logout_uri: fields.parse(
+                "backchannel_logout_uri",
+                self.backchannel_logout_uri.as_deref(),
+                ClientUri::parse,
+            ),
+        })
+    }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ipnet::IpNet;
 use shelter_domain::audit::AuditService;
+use shelter_domain::clients::ClientService;
 use shelter_domain::limits::RateLimiter;
 use shelter_domain::{AuthService, MfaService, UserService};
 
@@ -26,6 +27,8 @@ pub struct AppState {
     pub auth: Arc<AuthService>,
     pub mfa: Arc<MfaService>,
     pub audit: Arc<AuditService>,
+    /// The OAuth client registry.
+    pub clients: Arc<ClientService>,
     pub probes: Vec<Arc<dyn Probe>>,
     pub hub: Arc<Hub>,
     /// `None` when rate limits are switched off.

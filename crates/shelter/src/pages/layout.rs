@@ -17,6 +17,7 @@ pub fn page(title: &str, user: Option<&User>, body: &Markup) -> Markup {
             a href="/account" { "Account" }
             @if user.is_superuser() {
                 a href="/admin/users" { "Users" }
+                a href="/admin/clients" { "Applications" }
             }
             a href="/logout" { "Sign out" }
         } @else {

@@ -80,6 +80,10 @@ fn broken_app() -> String {
         audit: Arc::new(shelter_domain::audit::AuditService::new(Arc::new(
             accepting_audit(),
         ))),
+        clients: Arc::new(shelter_domain::clients::ClientService::new(
+            Arc::new(shelter_domain::clients::MockClientStore::new()),
+            clock.clone(),
+        )),
         mfa: Arc::new(MfaService::new(
             users.clone(),
             hasher.clone(),

@@ -14,6 +14,7 @@ mod browser;
 mod cache;
 mod chat;
 mod cli;
+mod clients;
 mod docs;
 mod emails;
 mod faults;

@@ -539,7 +539,107 @@ fn urlencoding(raw: &str) -> String {
     url::form_urlencoded::byte_serialize(raw.as_bytes()).collect()
 }
 
+/// The text of the element with `id` (its first text node), or `None`.
+fn element_text(html: &str, id: &str) -> Option<String> {
+    let start = html.find(&format!("id=\"{id}\""))?;
+    let rest = &html[start..];
+    let open = rest.find('>')? + 1;
+    let close = rest[open..].find('<')?;
+    Some(rest[open..open + close].to_owned())
+}
+
+/// `/admin/clients`: a superuser registers an application, sees its secret once, edits its
+/// redirect URIs (a refused one shown with the API's words), makes a new secret, deletes it.
+async fn superusers_manage_applications_on_the_admin_pages(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let mut admin = PageClient::new(&app);
+    admin
+        .sign_in(&app.admin.username, &app.admin.password)
+        .await;
+    let (status, _, html) = admin
+        .submit(
+            "/admin/clients",
+            "/admin/clients",
+            &[
+                ("name", "Grafana"),
+                (
+                    "redirect_uris",
+                    "https://grafana.example.com/cb\r\n\r\nhttp://127.0.0.1:3000/cb",
+                ),
+                ("type", "confidential"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let id = element_text(&html, "client-id").expect("the client id on the page");
+    let secret = element_text(&html, "client-secret").expect("the secret, this once");
+    assert_eq!((id.len(), secret.len()), (22, 43), "{html}");
+    let token = app.admin_token().await;
+    let api = body(app.get_as(&format!("/oauth/clients/{id}"), &token).await).await;
+    assert_eq!(
+        api["redirect_uris"],
+        json!(["https://grafana.example.com/cb", "http://127.0.0.1:3000/cb"]),
+        "one URI a line, blank lines ignored"
+    );
+    let (_, _, html) = admin.get(&format!("/admin/clients/{id}")).await;
+    assert!(!html.contains(&secret), "the secret is shown once only");
+
+    let page = format!("/admin/clients/{id}");
+    let (status, _, html) = admin
+        .submit(
+            &page,
+            &format!("{page}/redirect-uris"),
+            &[("redirect_uris", "http://grafana.example.com/cb")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("must be https"), "the API's words: {html}");
+    let (status, headers, _) = admin
+        .submit(
+            &page,
+            &format!("{page}/redirect-uris"),
+            &[("redirect_uris", "https://grafana.example.com/new")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        headers[header::LOCATION],
+        format!("/admin/clients/{id}?done=saved")
+    );
+
+    let (status, _, html) = admin.submit(&page, &format!("{page}/secret"), &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let new_secret = element_text(&html, "client-secret").expect("a new secret");
+    assert_ne!(new_secret, secret);
+
+    let (status, headers, _) = admin.submit(&page, &format!("{page}/delete"), &[]).await;
+    assert_eq!(
+        (status, &headers[header::LOCATION]),
+        (
+            StatusCode::SEE_OTHER,
+            &"/admin/clients".parse().expect("value")
+        )
+    );
+    assert_eq!(
+        app.get_as(&format!("/oauth/clients/{id}"), &token)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+
+    let user = TestUser::generate();
+    app.create(&user).await;
+    let mut member = PageClient::new(&app);
+    member.sign_in(&user.username, &user.password).await;
+    let (status, headers, _) = member.get("/admin/clients").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(is_page(&headers));
+}
+
 shelter_test_support::on_both_backends!(
+    superusers_manage_applications_on_the_admin_pages,
     signing_in_returns_to_a_local_next_and_ignores_any_other,
     two_step_sign_in_is_set_up_and_used_on_the_pages,
     pages_carry_the_security_headers_and_cookie_flags,
