@@ -23,7 +23,11 @@ use crate::edge::steps::listing;
 /// Users on one page of the console.
 const PAGE_SIZE: u64 = 50;
 
-async fn superuser(req: &HttpRequest, state: &AppState) -> Result<Authenticated, PageError> {
+/// The signed-in superuser of an admin page; anyone else gets a 403 page.
+pub(super) async fn superuser(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<Authenticated, PageError> {
     let login = frame::require(req, state).await?;
     if !login.user.is_superuser() {
         return Err(shelter_domain::UserError::NotSuperuser.into());

@@ -11,23 +11,15 @@ use shelter_domain::SecretToken;
 use shelter_domain::auth::Authenticated;
 use shelter_domain::clients::{Client, ClientId, ClientUri, Operator};
 
+use super::admin::superuser;
 use super::error::{PageError, PageResult};
 use super::forms::{form, parse, text};
-use super::frame;
 use super::layout::{self, Input, Notice, notice, other_errors};
 use crate::edge::body::RawBody;
 use crate::edge::browser;
 use crate::edge::refusal::FieldError;
 use crate::edge::requests::{ClientRequest, ClientUpdateRequest};
 use crate::edge::state::AppState;
-
-async fn superuser(req: &HttpRequest, state: &AppState) -> Result<Authenticated, PageError> {
-    let login = frame::require(req, state).await?;
-    if !login.user.is_superuser() {
-        return Err(shelter_domain::UserError::NotSuperuser.into());
-    }
-    Ok(login)
-}
 
 fn client_id(path: &str) -> Result<ClientId, PageError> {
     ClientId::parse(path).map_err(|_| PageError::not_found())
@@ -90,11 +82,7 @@ async fn list_page(
     sent: &Map<String, Value>,
     errors: &[FieldError],
 ) -> PageResult {
-    let clients = state
-        .clients
-        .list(Operator::Superuser(&login.user))
-        .await
-        .map_err(crate::edge::refusal::Refusal::from)?;
+    let clients = state.clients.list(Operator::Superuser(&login.user)).await?;
     let csrf = browser::csrf_token(req, state);
     let body = html! {
         h1 { "Applications" }
@@ -190,7 +178,7 @@ pub async fn create(req: HttpRequest, state: web::Data<AppState>, body: RawBody)
             }])
             .await
         }
-        Err(error) => Err(crate::edge::refusal::Refusal::from(error).into()),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -203,8 +191,7 @@ pub async fn detail(
     let client = state
         .clients
         .get(Operator::Superuser(&login.user), &client_id(&path)?)
-        .await
-        .map_err(crate::edge::refusal::Refusal::from)?;
+        .await?;
     let done = req.query_string().contains("done=saved");
     Ok(detail_page(
         &req,
@@ -331,15 +318,11 @@ pub async fn redirect_uris(
                     message: message.to_owned(),
                 }]
             }
-            Err(error) => return Err(crate::edge::refusal::Refusal::from(error).into()),
+            Err(error) => return Err(error.into()),
         },
         Err(errors) => errors,
     };
-    let client = state
-        .clients
-        .get(operator, &id)
-        .await
-        .map_err(crate::edge::refusal::Refusal::from)?;
+    let client = state.clients.get(operator, &id).await?;
     Ok(redirect_uris_page(
         &req,
         &state,
@@ -364,8 +347,7 @@ pub async fn rotate_secret(
     let (client, secret) = state
         .clients
         .rotate_secret(Operator::Superuser(&login.user), &client_id(&path)?)
-        .await
-        .map_err(crate::edge::refusal::Refusal::from)?;
+        .await?;
     Ok(detail_page(
         &req,
         &state,
@@ -387,7 +369,6 @@ pub async fn delete(
     state
         .clients
         .delete(Operator::Superuser(&login.user), &client_id(&path)?)
-        .await
-        .map_err(crate::edge::refusal::Refusal::from)?;
+        .await?;
     Ok(layout::redirect("/admin/clients"))
 }

@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpResponse, ResponseError};
 use maud::html;
+use shelter_domain::clients::ClientError;
 use shelter_domain::{AuthError, UserError};
 
 use super::layout;
@@ -54,6 +55,12 @@ impl From<Refusal> for PageError {
 
 impl From<UserError> for PageError {
     fn from(error: UserError) -> Self {
+        Self::Refused(error.into())
+    }
+}
+
+impl From<ClientError> for PageError {
+    fn from(error: ClientError) -> Self {
         Self::Refused(error.into())
     }
 }
