@@ -22,6 +22,7 @@ mod m20261202_000005_signing_keys;
 mod m20261202_000006_totp;
 mod m20261202_000007_audit_events;
 mod m20261203_000008_oauth_clients;
+mod m20261203_000009_rsa_keys;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_totp::Migration),
             Box::new(m20261202_000007_audit_events::Migration),
             Box::new(m20261203_000008_oauth_clients::Migration),
+            Box::new(m20261203_000009_rsa_keys::Migration),
         ]
     }
 }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use shelter_domain::keys::PublishedKey;
+use shelter_domain::keys::{KeyAlgorithm, PublishedKey};
 use shelter_domain::ports::{AccessClaims, AccessToken, TokenError, TokenIssuer};
 use shelter_domain::{SessionId, User, UserId};
 
@@ -54,6 +54,9 @@ enum Keys {
 /// algorithm-confusion tokens are refused by construction.
 pub struct JwtTokenIssuer {
     keys: Keys,
+    /// The ring whose keys the JWKS publishes (the OpenID Connect provider's RSA keys, and
+    /// with `EdDSA` the first-party ones), whatever signs first-party tokens.
+    published: Option<Arc<KeyRing>>,
     validation: Validation,
     lifetime: Duration,
     names: TokenAudience,
@@ -72,7 +75,20 @@ impl JwtTokenIssuer {
 
     /// `EdDSA` with the ring's keys.
     pub fn eddsa(ring: Arc<KeyRing>, lifetime: Duration, names: TokenAudience) -> Self {
-        Self::with(Keys::Rotating(ring), Algorithm::EdDSA, lifetime, names)
+        Self::with(
+            Keys::Rotating(Arc::clone(&ring)),
+            Algorithm::EdDSA,
+            lifetime,
+            names,
+        )
+        .publishing(ring)
+    }
+
+    /// Publishes `ring`'s keys in the JWKS.
+    #[must_use]
+    pub fn publishing(mut self, ring: Arc<KeyRing>) -> Self {
+        self.published = Some(ring);
+        self
     }
 
     fn with(keys: Keys, algorithm: Algorithm, lifetime: Duration, names: TokenAudience) -> Self {
@@ -86,6 +102,7 @@ impl JwtTokenIssuer {
         validation.set_audience(&[&names.audience]);
         Self {
             keys,
+            published: None,
             validation,
             lifetime,
             names,
@@ -116,7 +133,9 @@ impl TokenIssuer for JwtTokenIssuer {
                 jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, encoding)
             }
             Keys::Rotating(ring) => {
-                let (kid, encoding) = ring.signing(now).context("no signing key is loaded")?;
+                let (kid, encoding) = ring
+                    .signing(KeyAlgorithm::EdDsa, now)
+                    .context("no signing key is loaded")?;
                 let header = Header {
                     kid: Some(kid),
                     ..Header::new(Algorithm::EdDSA)
@@ -167,10 +186,10 @@ impl TokenIssuer for JwtTokenIssuer {
     }
 
     fn published_keys(&self, now: DateTime<Utc>) -> Vec<PublishedKey> {
-        match &self.keys {
-            Keys::Shared { .. } => Vec::new(),
-            Keys::Rotating(ring) => ring.published(now),
-        }
+        self.published
+            .as_ref()
+            .map(|ring| ring.published(now))
+            .unwrap_or_default()
     }
 }
 

@@ -1,6 +1,9 @@
-//! Signing keys for `EdDSA` tokens: which key signs, and which keys other services must
-//! still be able to verify with. The keys live in the database, shared by every instance;
-//! the rules here decide from their dates alone, so every instance decides the same.
+//! Signing keys: which key signs, and which keys other services must still be able to
+//! verify with. Two families live side by side, each with its own rotation: Ed25519
+//! (`EdDSA`, first-party access tokens when `SHELTER_JWT_ALGORITHM=EdDSA`) and RSA
+//! (`RS256`, the OpenID Connect provider's ID and access tokens, always). The keys live in
+//! the database, shared by every instance; the rules here decide from their dates alone, so
+//! every instance decides the same.
 //!
 //! - A rotation adds a key that becomes the signing key at `activates_at`, a little later
 //!   than its creation, so that every instance has loaded it (and can verify its tokens)
@@ -13,16 +16,42 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::error::StorageError;
 
+/// A family of signing keys: the JWS algorithm its keys sign with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyAlgorithm {
+    /// Ed25519.
+    EdDsa,
+    /// RSA (3072-bit) with SHA-256, PKCS#1 v1.5.
+    Rs256,
+}
+
+impl KeyAlgorithm {
+    /// The JWS name (`alg`), also what the store keeps.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EdDsa => "EdDSA",
+            Self::Rs256 => "RS256",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::EdDsa, Self::Rs256]
+            .into_iter()
+            .find(|algorithm| algorithm.as_str() == raw)
+    }
+}
+
 /// One key pair as it is stored: the private key only sealed (encrypted and authenticated
 /// with a key derived from the service's secret).
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredKey {
     /// The `kid`: the key's RFC 7638 thumbprint.
     pub kid: String,
-    /// 1 for the first key, one more for each rotation; unique, so two instances starting
-    /// at once on an empty database cannot both create a first key.
+    pub algorithm: KeyAlgorithm,
+    /// 1 for the first key, one more for each key added, whatever its family; unique, so
+    /// two instances starting at once on an empty database cannot both create a first key.
     pub generation: i64,
-    /// The raw Ed25519 public key.
+    /// The raw Ed25519 public key, or an RSA public key as PKCS#1 DER.
     pub public_key: Vec<u8>,
     pub sealed_private_key: Vec<u8>,
     pub created_at: DateTime<Utc>,
@@ -34,6 +63,7 @@ impl std::fmt::Debug for StoredKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoredKey")
             .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
             .field("generation", &self.generation)
             .field("created_at", &self.created_at)
             .field("activates_at", &self.activates_at)
@@ -41,12 +71,20 @@ impl std::fmt::Debug for StoredKey {
     }
 }
 
-/// A key another service can verify tokens with: its `kid` and the `x` of its JWK.
+/// A key another service can verify tokens with: its `kid` and the public part of its JWK.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedKey {
     pub kid: String,
-    /// The raw Ed25519 public key, base64url without padding.
-    pub x: String,
+    pub public: PublicJwk,
+}
+
+/// The public members of a JWK, base64url without padding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublicJwk {
+    /// `kty: OKP`, `crv: Ed25519`: the raw public key.
+    Ed25519 { x: String },
+    /// `kty: RSA`: the modulus and the public exponent, big-endian.
+    Rsa { n: String, e: String },
 }
 
 /// Where a key is in its life at one moment.
@@ -78,8 +116,8 @@ impl KeyState {
     }
 }
 
-/// The state of every key at `now`, in generation order, given the longest life of an
-/// access token (`lifetime`). `keys` may come in any order.
+/// The state of every key of one family at `now`, in generation order, given the longest
+/// life of a token it signs (`lifetime`). `keys` may come in any order; pass one family's.
 pub fn states<'a>(
     keys: impl IntoIterator<Item = &'a StoredKey>,
     now: DateTime<Utc>,
@@ -138,6 +176,7 @@ mod tests {
     fn key(generation: i64, activates: i64) -> StoredKey {
         StoredKey {
             kid: format!("k{generation}"),
+            algorithm: KeyAlgorithm::EdDsa,
             generation,
             public_key: vec![],
             sealed_private_key: vec![],

@@ -88,6 +88,7 @@ pub mod signing_key {
         #[sea_orm(primary_key, auto_increment = false)]
         pub kid: String,
         pub generation: i64,
+        pub algorithm: String,
         pub public_key: Vec<u8>,
         pub sealed_private_key: Vec<u8>,
         pub created_at: DateTimeUtc,

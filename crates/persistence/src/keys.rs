@@ -1,10 +1,13 @@
 //! `SeaOrmSigningKeyStore`: the signing keys every instance shares.
 
 use async_trait::async_trait;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder,
+};
 use shelter_domain::StorageError;
 use shelter_domain::audit::{AuditEvent, EventType, RequestOrigin};
-use shelter_domain::keys::{SigningKeyStore, StoredKey};
+use shelter_domain::keys::{KeyAlgorithm, SigningKeyStore, StoredKey};
 use std::sync::Arc;
 
 use crate::audit;
@@ -36,21 +39,31 @@ impl SeaOrmSigningKeyStore {
 impl SigningKeyStore for SeaOrmSigningKeyStore {
     async fn all(&self) -> Result<Vec<StoredKey>, StorageError> {
         within(self.timeout, async {
-            Ok(signing_key::Entity::find()
+            signing_key::Entity::find()
                 .order_by_asc(signing_key::Column::Generation)
                 .all(&self.db)
                 .await
                 .store_context("read the signing keys")?
                 .into_iter()
-                .map(|row| StoredKey {
-                    kid: row.kid,
-                    generation: row.generation,
-                    public_key: row.public_key,
-                    sealed_private_key: row.sealed_private_key,
-                    created_at: row.created_at,
-                    activates_at: row.activates_at,
+                .map(|row| {
+                    let algorithm = KeyAlgorithm::parse(&row.algorithm).ok_or_else(|| {
+                        StorageError::Unexpected(anyhow::anyhow!(
+                            "signing key {}: unknown algorithm {:?}",
+                            row.kid,
+                            row.algorithm
+                        ))
+                    })?;
+                    Ok(StoredKey {
+                        kid: row.kid,
+                        algorithm,
+                        generation: row.generation,
+                        public_key: row.public_key,
+                        sealed_private_key: row.sealed_private_key,
+                        created_at: row.created_at,
+                        activates_at: row.activates_at,
+                    })
                 })
-                .collect())
+                .collect()
         })
         .await
     }
@@ -60,10 +73,20 @@ impl SigningKeyStore for SeaOrmSigningKeyStore {
             let generation = key.generation;
             let kid = key.kid.clone();
             let created_at = key.created_at;
+            let algorithm = key.algorithm;
             let txn = begin_write(&self.db).await?;
+            // A family's first key is made at the first start; every later one by a
+            // rotation, which the audit log records.
+            let rotation = signing_key::Entity::find()
+                .filter(signing_key::Column::Algorithm.eq(algorithm.as_str()))
+                .count(&txn)
+                .await
+                .store_context("count the signing keys")?
+                > 0;
             let inserted = signing_key::ActiveModel {
                 kid: Set(key.kid),
                 generation: Set(key.generation),
+                algorithm: Set(key.algorithm.as_str().to_owned()),
                 public_key: Set(key.public_key),
                 sealed_private_key: Set(key.sealed_private_key),
                 created_at: Set(key.created_at),
@@ -73,10 +96,10 @@ impl SigningKeyStore for SeaOrmSigningKeyStore {
             .await;
             match inserted {
                 Ok(_) => {
-                    // The first key is made at the first start; every later one by a rotation.
-                    if generation > 1 {
+                    if rotation {
                         let rotated = AuditEvent::new(EventType::KeysRotated, None, None)
                             .detail("kid", kid)
+                            .detail("algorithm", algorithm.as_str())
                             .detail("generation", generation.to_string());
                         audit::write(&txn, &*self.origin, [rotated], created_at).await?;
                     }

@@ -20,6 +20,7 @@ use shelter_crypto::{
 use shelter_domain::audit::AuditService;
 use shelter_domain::clients::ClientService;
 use shelter_domain::cluster::{ClusterBus, ClusterEvent, ClusterSink};
+use shelter_domain::keys::KeyAlgorithm;
 use shelter_domain::limits::RateLimiter;
 use shelter_domain::mfa::Authenticator;
 use shelter_domain::ports::{
@@ -52,7 +53,7 @@ pub type Subscription = (Arc<RedisClusterBus>, Arc<Inbox>);
 pub fn build_state(
     settings: &Settings,
     database: &Database,
-    keys: Option<Arc<KeyRing>>,
+    keys: Arc<KeyRing>,
 ) -> anyhow::Result<(AppState, Option<Subscription>)> {
     let hasher: Arc<dyn PasswordHasher> = Arc::new(Argon2PasswordHasher::new(
         HashingParams::default(),
@@ -61,15 +62,16 @@ pub fn build_state(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let secret = signing_key(settings);
     let authenticator: Arc<dyn Authenticator> = Arc::new(TotpAuthenticator::new(&secret));
-    let tokens = Arc::new(match keys {
-        Some(ring) => {
-            JwtTokenIssuer::eddsa(ring, settings.access_lifetime(), settings.token_audience())
+    let tokens = Arc::new(match settings.jwt.algorithm {
+        JwtAlgorithm::EdDsa => {
+            JwtTokenIssuer::eddsa(keys, settings.access_lifetime(), settings.token_audience())
         }
-        None => JwtTokenIssuer::new(
+        JwtAlgorithm::Hs256 => JwtTokenIssuer::new(
             &secret,
             settings.access_lifetime(),
             settings.token_audience(),
-        ),
+        )
+        .publishing(keys),
     });
     let redis = settings
         .redis
@@ -177,31 +179,39 @@ fn signing_key(settings: &Settings) -> SecretString {
     })
 }
 
-/// With `EdDSA`, the signing keys from the database (the first one is created on the
-/// first start); `None` with HS256.
+/// The signing keys: always the RSA family of the OpenID Connect provider, and with `EdDSA`
+/// the first-party one, from the database (each family's first key is created on the
+/// first start). A development server without `SHELTER_SECRET_KEY` keeps an RSA key in
+/// memory instead, made anew at each start like its random signing secret.
 ///
 /// # Errors
 /// When the keys cannot be read, or were sealed with another `SHELTER_SECRET_KEY`.
-pub async fn key_ring(
-    settings: &Settings,
-    database: &Database,
-) -> anyhow::Result<Option<Arc<KeyRing>>> {
-    if settings.jwt.algorithm != JwtAlgorithm::EdDsa {
-        return Ok(None);
+pub async fn key_ring(settings: &Settings, database: &Database) -> anyhow::Result<Arc<KeyRing>> {
+    let families = signing_families(settings);
+    let (lifetime, now) = (settings.access_lifetime(), chrono::Utc::now());
+    match settings.secret_key.as_ref() {
+        Some(secret) => KeyRing::open(
+            Arc::new(database.signing_keys()),
+            secret,
+            lifetime,
+            now,
+            &families,
+        )
+        .await
+        .context("load the signing keys"),
+        None if settings.jwt.algorithm == JwtAlgorithm::EdDsa => {
+            anyhow::bail!("SHELTER_SECRET_KEY is required with EdDSA")
+        }
+        None => KeyRing::ephemeral(lifetime, now, &families).await,
     }
-    let secret = settings
-        .secret_key
-        .as_ref()
-        .context("SHELTER_SECRET_KEY is required with EdDSA")?;
-    let ring = KeyRing::open(
-        Arc::new(database.signing_keys()),
-        secret,
-        settings.access_lifetime(),
-        chrono::Utc::now(),
-    )
-    .await
-    .context("load the signing keys")?;
-    Ok(Some(ring))
+}
+
+/// The key families this deployment signs with.
+pub fn signing_families(settings: &Settings) -> Vec<KeyAlgorithm> {
+    match settings.jwt.algorithm {
+        JwtAlgorithm::EdDsa => vec![KeyAlgorithm::EdDsa, KeyAlgorithm::Rs256],
+        JwtAlgorithm::Hs256 => vec![KeyAlgorithm::Rs256],
+    }
 }
 
 /// Opens the configured database and brings its schema up to date.
@@ -321,10 +331,8 @@ impl Application {
         if let Some((bus, inbox)) = redis_bus {
             application.spawn(move |stop| bus.deliver_to(inbox, stop));
         }
-        if let Some(keys) = keys {
-            let every = settings.jwt.keys.reload_every;
-            application.spawn(move |stop| keys.keep_loaded_until_stopped(every, stop));
-        }
+        let every = settings.jwt.keys.reload_every;
+        application.spawn(move |stop| keys.keep_loaded_until_stopped(every, stop));
         application.database = Some(database);
         Ok(application)
     }

@@ -54,7 +54,8 @@ enum Command {
         #[arg(long, env = "SHELTER_SUPERUSER_PASSWORD", hide_env_values = true)]
         password: Option<String>,
     },
-    /// The signing keys of `SHELTER_JWT_ALGORITHM=EdDSA`.
+    /// The signing keys: the OpenID Connect provider's RSA keys, and the Ed25519 keys of
+    /// `SHELTER_JWT_ALGORITHM=EdDSA`.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,

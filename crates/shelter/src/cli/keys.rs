@@ -1,33 +1,28 @@
-//! `shelter keys rotate` and `shelter keys list`: the signing keys of
-//! `SHELTER_JWT_ALGORITHM=EdDSA`, handled from the command line against the database that
-//! every instance reads them from.
+//! `shelter keys rotate` and `shelter keys list`: the signing keys (the OpenID Connect
+//! provider's RSA keys, and with `SHELTER_JWT_ALGORITHM=EdDSA` the Ed25519 ones), handled
+//! from the command line against the database that every instance reads them from.
 
 use std::fmt::Write as _;
 
 use anyhow::Context;
 use chrono::{SecondsFormat, Utc};
 use secrecy::SecretString;
-use shelter_domain::keys::{KeyState, SigningKeyStore as _, states};
+use shelter_domain::keys::{KeyAlgorithm, KeyState, SigningKeyStore as _, states};
 
 use crate::app;
-use crate::config::{JwtAlgorithm, Settings};
+use crate::config::Settings;
 
 fn secret(settings: &Settings) -> anyhow::Result<&SecretString> {
-    anyhow::ensure!(
-        settings.jwt.algorithm == JwtAlgorithm::EdDsa,
-        "SHELTER_JWT_ALGORITHM is HS256: tokens are signed with SHELTER_SECRET_KEY and there are no keys to rotate"
-    );
-    settings
-        .secret_key
-        .as_ref()
-        .context("SHELTER_SECRET_KEY is required with EdDSA")
+    settings.secret_key.as_ref().context(
+        "SHELTER_SECRET_KEY is required: without it the keys live in the server's memory only",
+    )
 }
 
-/// Adds a key that every instance signs with after the activation delay (30 s); the keys
-/// before it keep verifying until their tokens have expired.
+/// Adds, to each family, a key that every instance signs with after the activation delay
+/// (30 s); the keys before it keep verifying until their tokens have expired.
 ///
 /// # Errors
-/// With HS256, or when the database cannot be reached.
+/// Without `SHELTER_SECRET_KEY`, or when the database cannot be reached.
 pub async fn rotate(settings: &Settings) -> anyhow::Result<String> {
     let secret = secret(settings)?;
     let database = app::open_database(settings).await?;
@@ -35,37 +30,51 @@ pub async fn rotate(settings: &Settings) -> anyhow::Result<String> {
     let now = Utc::now();
     let delay = chrono::Duration::from_std(settings.jwt.keys.activation_delay)
         .context("activation delay")?;
-    let key = shelter_crypto::keys::rotate(&store, secret, now, now + delay).await?;
+    let families = app::signing_families(settings);
+    let keys = shelter_crypto::keys::rotate(&store, secret, now, now + delay, &families).await?;
     database.close().await;
-    Ok(format!(
-        "added signing key {} (generation {}); every instance signs with it from {}",
-        key.kid,
-        key.generation,
-        key.activates_at.to_rfc3339_opts(SecondsFormat::Secs, true)
-    ))
+    let mut out = String::new();
+    for key in keys {
+        let _ = writeln!(
+            out,
+            "added {} signing key {} (generation {}); every instance signs with it from {}",
+            key.algorithm.as_str(),
+            key.kid,
+            key.generation,
+            key.activates_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+        );
+    }
+    Ok(out)
 }
 
 /// One line per key: id, generation, state and dates.
 ///
 /// # Errors
-/// With HS256, or when the database cannot be reached.
+/// Without `SHELTER_SECRET_KEY`, or when the database cannot be reached.
 pub async fn list(settings: &Settings) -> anyhow::Result<String> {
     secret(settings)?;
     let database = app::open_database(settings).await?;
     let keys = database.signing_keys().all().await?;
     database.close().await;
     let time = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
-    let mut out =
-        String::from("kid\tgeneration\tstate\tcreated_at\tactivates_at\tverifies_until\n");
-    for (key, state) in states(&keys, Utc::now(), settings.access_lifetime()) {
+    let mut out = String::from(
+        "kid\talgorithm\tgeneration\tstate\tcreated_at\tactivates_at\tverifies_until\n",
+    );
+    let families = [KeyAlgorithm::EdDsa, KeyAlgorithm::Rs256];
+    let by_family = families.iter().flat_map(|&family| {
+        let of_family = keys.iter().filter(move |key| key.algorithm == family);
+        states(of_family, Utc::now(), settings.access_lifetime())
+    });
+    for (key, state) in by_family {
         let until = match state {
             KeyState::Verifying { until } => time(until),
             _ => "-".to_owned(),
         };
         let _ = writeln!(
             out,
-            "{}\t{}\t{}\t{}\t{}\t{until}",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{until}",
             key.kid,
+            key.algorithm.as_str(),
             key.generation,
             state.as_str(),
             time(key.created_at),

@@ -1,6 +1,7 @@
-//! `EdDSA` tokens: the JWKS, key rotation across two instances sharing one database, and a
-//! token verified by a third-party JWT library from the JWKS alone. The CLI's own run is in
-//! `cli_keys_rotate_and_list`.
+//! Signing keys: the JWKS (the OpenID Connect provider's RSA keys always, the Ed25519 keys
+//! of `EdDSA` tokens when configured), key rotation across two instances sharing one
+//! database, and a token verified by a third-party JWT library from the JWKS alone. The
+//! CLI's own run is in `cli_keys_rotate_and_list`.
 
 use std::time::{Duration, Instant};
 
@@ -32,11 +33,17 @@ async fn jwks(app: &TestApp) -> serde_json::Value {
     body(response).await
 }
 
+/// The `kid`s of the JWKS's Ed25519 keys (the `EdDSA` access tokens' family).
 fn kids(jwks: &serde_json::Value) -> Vec<String> {
+    kids_of(jwks, "EdDSA")
+}
+
+fn kids_of(jwks: &serde_json::Value, alg: &str) -> Vec<String> {
     jwks["keys"]
         .as_array()
         .expect("keys")
         .iter()
+        .filter(|key| key["alg"] == alg)
         .map(|key| key["kid"].as_str().expect("kid").to_owned())
         .collect()
 }
@@ -74,11 +81,46 @@ async fn rotate(database_url: &str) -> String {
     shelter::cli::keys::rotate(&settings).await.expect("rotate")
 }
 
-async fn with_hs256_the_jwks_is_empty(backend: Backend) {
+/// With HS256 the JWKS still publishes the OpenID Connect provider's RSA key, created on
+/// the first start and kept in the database for the next.
+async fn with_hs256_the_jwks_publishes_the_rsa_key(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
-    assert_eq!(jwks(&app).await, serde_json::json!({"keys": []}));
+    let published = jwks(&app).await;
+    let keys = published["keys"].as_array().expect("keys");
+    assert_eq!(keys.len(), 1, "{published}");
+    let key = &keys[0];
+    assert_eq!(
+        (&key["kty"], &key["alg"], &key["use"], &key["e"]),
+        (
+            &serde_json::json!("RSA"),
+            &serde_json::json!("RS256"),
+            &serde_json::json!("sig"),
+            &serde_json::json!("AQAB")
+        ),
+        "{published}"
+    );
+    let modulus = key["n"].as_str().expect("n");
+    assert!(modulus.len() * 6 >= 2048, "at least 2048 bits: {published}");
+    let set: JwkSet = serde_json::from_value(published.clone()).expect("a JWK set");
+    let jwk = set
+        .find(key["kid"].as_str().expect("kid"))
+        .expect("found by kid");
+    DecodingKey::from_jwk(jwk).expect("a usable RSA JWK");
+    let shared = app.database_url.clone();
+    let Some(again) = TestApp::spawn_with(backend, |s| {
+        s.database.url = shared.parse().expect("a database URL");
+    })
+    .await
+    else {
+        return;
+    };
+    assert_eq!(
+        kids_of(&jwks(&again).await, "RS256"),
+        kids_of(&published, "RS256"),
+        "the key is kept, not made again"
+    );
 }
 
 async fn two_instances_rotate_together_and_old_tokens_keep_working(backend: Backend) {
@@ -171,12 +213,14 @@ async fn two_instances_rotate_together_and_old_tokens_keep_working(backend: Back
     let admin = one.admin_token().await;
     let rotations = one.get_as("/audit-events?type=keys_rotated", &admin).await;
     let rotations = body(rotations).await;
-    assert_eq!(
-        rotations["items"].as_array().map(Vec::len),
-        Some(1),
+    let items = rotations["items"].as_array().expect("items");
+    assert_eq!(items.len(), 2, "one key per family: {rotations}");
+    assert!(
+        items
+            .iter()
+            .any(|e| e["details"]["kid"] == second.as_str() && e["details"]["algorithm"] == "EdDSA"),
         "{rotations}"
     );
-    assert_eq!(rotations["items"][0]["details"]["kid"], second.as_str());
 }
 
 /// Fetches the JWKS of `app` and verifies each token from it alone; the JWKS text.
@@ -226,17 +270,29 @@ async fn cli_keys_rotate_and_list(backend: Backend) {
             .output()
             .expect("run shelter")
     };
-    let refused = run(&["keys", "rotate"], "HS256");
+    let refused = shelter(&database.url)
+        .args(["keys", "rotate"])
+        .output()
+        .expect("run shelter");
     assert!(!refused.status.success());
     assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("HS256"),
-        "{refused:?}"
+        String::from_utf8_lossy(&refused.stderr).contains("SHELTER_SECRET_KEY"),
+        "without a secret there is nothing to keep: {refused:?}"
     );
     for _ in 0..2 {
         let rotated = run(&["keys", "rotate"], "EdDSA");
         assert!(rotated.status.success(), "{rotated:?}");
-        assert!(String::from_utf8_lossy(&rotated.stdout).contains("added signing key"));
+        let out = String::from_utf8_lossy(&rotated.stdout).into_owned();
+        assert!(
+            out.contains("added EdDSA signing key") && out.contains("added RS256 signing key"),
+            "{out}"
+        );
     }
+    let with_hs256 = run(&["keys", "rotate"], "HS256");
+    assert!(
+        with_hs256.status.success(),
+        "the RSA family rotates with HS256 too"
+    );
     let listed = run(&["keys", "list"], "EdDSA");
     assert!(listed.status.success(), "{listed:?}");
     let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
@@ -245,14 +301,23 @@ async fn cli_keys_rotate_and_list(backend: Backend) {
         .skip(1)
         .map(|l| l.split('\t').collect())
         .collect();
-    assert_eq!(rows.len(), 2, "{listed}");
-    assert_eq!((rows[0][1], rows[0][2]), ("1", "signing"), "{listed}");
-    assert_eq!((rows[1][1], rows[1][2]), ("2", "next"), "{listed}");
+    let of = |alg: &str| -> Vec<(&str, &str)> {
+        rows.iter()
+            .filter(|row| row[1] == alg)
+            .map(|row| (row[2], row[3]))
+            .collect()
+    };
+    assert_eq!(of("EdDSA"), [("1", "signing"), ("3", "next")], "{listed}");
+    assert_eq!(
+        of("RS256"),
+        [("2", "signing"), ("4", "next"), ("5", "next")],
+        "{listed}"
+    );
     assert!(!listed.contains(SECRET_KEY));
 }
 
 shelter_test_support::on_both_backends!(
-    with_hs256_the_jwks_is_empty,
+    with_hs256_the_jwks_publishes_the_rsa_key,
     two_instances_rotate_together_and_old_tokens_keep_working,
     cli_keys_rotate_and_list,
 );
