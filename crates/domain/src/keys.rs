@@ -21,7 +21,7 @@ use crate::error::StorageError;
 pub enum KeyAlgorithm {
     /// Ed25519.
     EdDsa,
-    /// RSA (3072-bit) with SHA-256, PKCS#1 v1.5.
+    /// RSA (2048-bit) with SHA-256, PKCS#1 v1.5.
     Rs256,
 }
 
