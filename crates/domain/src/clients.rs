@@ -305,7 +305,9 @@ pub struct ClientChanges {
 }
 
 impl ClientChanges {
-    fn apply(self, settings: &mut ClientSettings) {
+    /// Sets what the changes name on `settings`: an update, or a new client's settings
+    /// made from the defaults.
+    pub fn apply(self, settings: &mut ClientSettings) {
         let ClientChanges {
             name,
             redirect_uris,
@@ -510,10 +512,10 @@ impl ClientService {
             });
         }
         let secret = SecretToken::generate();
-        client.secret_hash = Some(secret.hash());
-        client.updated_at = self.clock.now();
         let hash = secret.hash();
+        client.updated_at = self.clock.now();
         if self.store.set_secret(id, &hash, client.updated_at).await? {
+            client.secret_hash = Some(hash);
             Ok((client, secret))
         } else {
             Err(ClientError::NotFound)

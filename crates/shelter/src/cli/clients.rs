@@ -85,23 +85,30 @@ pub struct AddClient {
 }
 
 impl AddClient {
+    /// The defaults with what the flags name; a flag not given (an empty list) leaves the
+    /// default.
     fn settings(self) -> (ClientType, ClientSettings) {
         let mut settings = ClientSettings::new(self.name);
-        settings.redirect_uris = self.redirect_uris;
-        settings.post_logout_redirect_uris = self.post_logout_redirect_uris;
-        if !self.grant_types.is_empty() {
-            settings.grant_types = self.grant_types.into_iter().collect();
+        ClientChanges {
+            name: None,
+            redirect_uris: Some(self.redirect_uris),
+            post_logout_redirect_uris: Some(self.post_logout_redirect_uris),
+            grant_types: named(self.grant_types),
+            scopes: named(self.scopes),
+            trusted: Some(self.trusted),
+            require_pkce: Some(self.require_pkce),
+            introspection: Some(self.introspection),
+            audience: self.audience,
+            backchannel_logout_uri: self.backchannel_logout_uri,
         }
-        if !self.scopes.is_empty() {
-            settings.scopes = self.scopes.into_iter().collect();
-        }
-        settings.trusted = self.trusted;
-        settings.require_pkce = self.require_pkce;
-        settings.introspection = self.introspection;
-        settings.audience = self.audience;
-        settings.backchannel_logout_uri = self.backchannel_logout_uri;
+        .apply(&mut settings);
         (self.kind, settings)
     }
+}
+
+/// A repeated flag's values as a set, or `None` when the flag was not given.
+fn named<T: Ord>(values: Vec<T>) -> Option<std::collections::BTreeSet<T>> {
+    (!values.is_empty()).then(|| values.into_iter().collect())
 }
 
 /// Runs one command against the database every instance reads; what to print.

@@ -437,6 +437,8 @@ pub struct ClientRequest {
 impl FromBody for ClientRequest {
     type Parsed = (ClientType, ClientSettings);
 
+    /// The settings a `PATCH` could name, read by its own parser and set on the defaults;
+    /// `name` is required here and `type` is read here alone.
     fn parse(self, fields: &mut Fields) -> Option<Self::Parsed> {
         let name = fields.require("name", self.name.as_deref(), ClientName::parse);
         let kind = match self.client_type.as_deref() {
@@ -445,34 +447,22 @@ impl FromBody for ClientRequest {
                 ClientType::parse(t).ok_or("must be confidential or public")
             }),
         };
-        let redirect_uris = client_uris(fields, "redirect_uris", self.redirect_uris.as_deref());
-        let post_logout = client_uris(
-            fields,
-            "post_logout_redirect_uris",
-            self.post_logout_redirect_uris.as_deref(),
-        );
-        let (grant_types, scopes) =
-            client_words(fields, self.grant_types.as_deref(), self.scopes.as_deref());
-        let backchannel = fields.parse(
-            "backchannel_logout_uri",
-            self.backchannel_logout_uri.as_deref(),
-            ClientUri::parse,
-        );
-        let mut settings = ClientSettings::new(name?);
-        settings.redirect_uris = redirect_uris.unwrap_or_default();
-        settings.post_logout_redirect_uris = post_logout.unwrap_or_default();
-        if let Some(grant_types) = grant_types {
-            settings.grant_types = grant_types;
+        let settings = ClientUpdateRequest {
+            name: None,
+            redirect_uris: self.redirect_uris,
+            post_logout_redirect_uris: self.post_logout_redirect_uris,
+            grant_types: self.grant_types,
+            scopes: self.scopes,
+            trusted: self.trusted,
+            require_pkce: self.require_pkce,
+            introspection: self.introspection,
+            audience: self.audience,
+            backchannel_logout_uri: self.backchannel_logout_uri,
         }
-        if let Some(scopes) = scopes {
-            settings.scopes = scopes;
-        }
-        settings.trusted = self.trusted.unwrap_or_default();
-        settings.require_pkce = self.require_pkce.unwrap_or_default();
-        settings.introspection = self.introspection.unwrap_or_default();
-        settings.audience = self.audience;
-        settings.backchannel_logout_uri = backchannel;
-        Some((kind?, settings))
+        .parse(fields);
+        let mut defaults = ClientSettings::new(name?);
+        settings?.apply(&mut defaults);
+        Some((kind?, defaults))
     }
 }
 
