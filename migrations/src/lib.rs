@@ -23,6 +23,7 @@ mod m20261202_000006_totp;
 mod m20261202_000007_audit_events;
 mod m20261203_000008_oauth_clients;
 mod m20261203_000009_rsa_keys;
+mod m20261203_000010_oauth_grants;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_audit_events::Migration),
             Box::new(m20261203_000008_oauth_clients::Migration),
             Box::new(m20261203_000009_rsa_keys::Migration),
+            Box::new(m20261203_000010_oauth_grants::Migration),
         ]
     }
 }

@@ -18,6 +18,7 @@ const NONCE_BYTES: usize = 12;
 pub enum Purpose {
     SigningKeys,
     TotpSecrets,
+    AuthorizationCodes,
 }
 
 impl Purpose {
@@ -25,6 +26,7 @@ impl Purpose {
         match self {
             Self::SigningKeys => b"shelter signing keys v1",
             Self::TotpSecrets => b"shelter totp secrets v1",
+            Self::AuthorizationCodes => b"shelter authorization codes v1",
         }
     }
 }

@@ -37,10 +37,13 @@ pub enum EventType {
     OauthClientUpdated,
     OauthClientDeleted,
     OauthClientSecretRotated,
+    OauthConsentGranted,
+    OauthGrantRevoked,
+    OauthCodeReused,
 }
 
 impl EventType {
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 23] = [
         Self::Signup,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -61,6 +64,9 @@ impl EventType {
         Self::OauthClientUpdated,
         Self::OauthClientDeleted,
         Self::OauthClientSecretRotated,
+        Self::OauthConsentGranted,
+        Self::OauthGrantRevoked,
+        Self::OauthCodeReused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -85,6 +91,9 @@ impl EventType {
             Self::OauthClientUpdated => "oauth_client_updated",
             Self::OauthClientDeleted => "oauth_client_deleted",
             Self::OauthClientSecretRotated => "oauth_client_secret_rotated",
+            Self::OauthConsentGranted => "oauth_consent_granted",
+            Self::OauthGrantRevoked => "oauth_grant_revoked",
+            Self::OauthCodeReused => "oauth_code_reused",
         }
     }
 }

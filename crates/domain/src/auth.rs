@@ -16,7 +16,7 @@ use crate::ports::{
     AccessToken, Clock, NewRefreshToken, PasswordHasher, RefreshTokenStore, Rotation, TokenIssuer,
     UserRepository,
 };
-use crate::session::{ClientInfo, Session, SessionId};
+use crate::session::{ClientInfo, Session, SessionId, SignInMethod};
 use crate::token::SecretToken;
 use crate::user::{Login, Password, User, UserId};
 
@@ -226,7 +226,9 @@ impl AuthService {
         if !self.sessions.spend_challenge(&token, now).await? {
             return Err(AuthError::InvalidMfa);
         }
-        self.start_session(user, client, now).await
+        let mut client = client.clone();
+        client.method = SignInMethod::PasswordAndTotp;
+        self.start_session(user, &client, now).await
     }
 
     /// Records a failed login. The answer does not wait on the log's health: a log that is

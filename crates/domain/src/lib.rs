@@ -16,6 +16,8 @@
 //! - [`keys`]: which signing key signs and which are published, from their dates.
 //! - [`clients`]: the OAuth clients of the OpenID Connect provider (`ClientService`, the
 //!   `ClientStore` port).
+//! - [`oauth`]: the OpenID Connect provider (`OAuthService`): authorization requests, codes
+//!   and the tokens issued from them, and its ports.
 //! - [`audit`]: the audit log's events, its port, and the request origin its events record.
 //! - [`error`]: one error enum per concern, in domain words.
 
@@ -30,6 +32,7 @@ pub mod error;
 pub mod keys;
 pub mod limits;
 pub mod mfa;
+pub mod oauth;
 pub mod ports;
 pub mod session;
 pub mod token;

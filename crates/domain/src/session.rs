@@ -47,13 +47,47 @@ impl FromStr for SessionId {
 /// The longest user agent kept with a session; browsers send about 150 characters.
 pub const MAX_USER_AGENT_CHARS: usize = 512;
 
-/// Where a login comes from, as recorded with its session.
+/// How a sign-in proved who it was: the `amr` claim (RFC 8176) of the ID tokens issued
+/// from it, so a relying party can ask whether a second factor was used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SignInMethod {
+    #[default]
+    Password,
+    /// A password, then a TOTP or recovery code.
+    PasswordAndTotp,
+}
+
+impl SignInMethod {
+    /// The RFC 8176 values, space-separated as the sessions table keeps them.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "pwd",
+            Self::PasswordAndTotp => "pwd otp mfa",
+        }
+    }
+
+    /// A stored value; an unknown one (written by a newer version) reads as a password.
+    pub fn from_stored(raw: &str) -> Self {
+        if raw == Self::PasswordAndTotp.as_str() {
+            Self::PasswordAndTotp
+        } else {
+            Self::Password
+        }
+    }
+
+    pub fn amr(self) -> Vec<&'static str> {
+        self.as_str().split(' ').collect()
+    }
+}
+
+/// Where and how a login comes from, as recorded with its session.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientInfo {
     /// The client's address as the rate limiter sees it (after trusted proxies).
     pub ip: Option<IpAddr>,
     /// At most [`MAX_USER_AGENT_CHARS`], without control characters.
     user_agent: Option<String>,
+    pub method: SignInMethod,
 }
 
 impl ClientInfo {
@@ -68,7 +102,11 @@ impl ClientInfo {
                     .collect::<String>()
             })
             .filter(|agent| !agent.trim().is_empty());
-        Self { ip, user_agent }
+        Self {
+            ip,
+            user_agent,
+            method: SignInMethod::Password,
+        }
     }
 
     pub fn user_agent(&self) -> Option<&str> {

@@ -45,6 +45,13 @@ impl TokenHash {
         &self.0
     }
 
+    /// Compares in constant time, so that the time taken says nothing of how much of a
+    /// presented secret's hash was right.
+    pub fn matches(&self, other: &Self) -> bool {
+        use subtle::ConstantTimeEq as _;
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+
     /// A hash a store kept: 64 lower-case hex digits, or `None`.
     pub fn from_stored(hex: &str) -> Option<Self> {
         (hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))

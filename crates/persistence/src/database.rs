@@ -240,6 +240,10 @@ impl Database {
         SeaOrmClientStore::new(self.connection.clone(), self.timeout, self.origin.clone())
     }
 
+    pub fn oauth(&self) -> crate::SeaOrmOAuthStore {
+        crate::SeaOrmOAuthStore::new(self.connection.clone(), self.timeout, self.origin.clone())
+    }
+
     pub fn signing_keys(&self) -> SeaOrmSigningKeyStore {
         SeaOrmSigningKeyStore::new(self.connection.clone(), self.timeout, self.origin.clone())
     }

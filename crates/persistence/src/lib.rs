@@ -6,7 +6,8 @@
 //!   tokens, and the emails queued with them), [`SeaOrmRefreshTokenStore`] its
 //!   `RefreshTokenStore` (sessions), [`SeaOrmSigningKeyStore`] its `SigningKeyStore`,
 //!   [`SeaOrmEmailOutbox`] its `EmailOutbox`, [`SeaOrmClientStore`] its `ClientStore` (the
-//!   OAuth client registry).
+//!   OAuth client registry), [`SeaOrmOAuthStore`] its `OAuthStore` (consents and the
+//!   token families of the OpenID Connect provider).
 //! - [`CachedUsers`] and [`CachedSessions`] put a [`UserCache`] in front of the user and
 //!   session stores, kept coherent across instances through the cluster bus.
 //! - `entity`: the SeaORM models, private to this crate: they are neither domain types nor
@@ -19,6 +20,7 @@ mod database;
 mod entity;
 mod fault;
 mod keys;
+mod oauth;
 mod outbox;
 mod sessions;
 mod transaction;
@@ -29,6 +31,7 @@ pub use cache::{CachedSessions, CachedUsers, UserCache};
 pub use clients::SeaOrmClientStore;
 pub use database::{Database, DatabaseSettings, DatabaseUrl, Purged};
 pub use keys::SeaOrmSigningKeyStore;
+pub use oauth::SeaOrmOAuthStore;
 pub use outbox::SeaOrmEmailOutbox;
 pub use sessions::SeaOrmRefreshTokenStore;
 pub use users::SeaOrmUserRepository;

@@ -158,6 +158,7 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
                 last_used_at: Set(now),
                 expires_at: Set(token.expires_at),
                 ended_at: Set(None),
+                method: Set(Some(client.method.as_str().to_owned())),
             }
             .insert(&txn)
             .await

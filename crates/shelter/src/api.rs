@@ -9,6 +9,7 @@ mod chat;
 mod clients;
 mod docs;
 mod dto;
+mod grants;
 mod health;
 mod jwks;
 mod metrics;
@@ -40,6 +41,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/users/me/mfa/totp/confirm").route(web::post().to(mfa::confirm)))
     .service(web::resource("/users/{id}/mfa/totp").route(web::delete().to(mfa::reset)))
     .service(web::resource("/users/me/sessions").route(web::get().to(sessions::list)))
+    .service(web::resource("/users/me/grants").route(web::get().to(grants::list)))
+    .service(web::resource("/users/me/grants/{client_id}").route(web::delete().to(grants::forget)))
     .service(web::resource("/users/me/audit-events").route(web::get().to(audit::list_own)))
     .service(web::resource("/audit-events").route(web::get().to(audit::list)))
     .service(web::resource("/users/me/sessions/{id}").route(web::delete().to(sessions::end)))

@@ -15,7 +15,8 @@ use async_trait::async_trait;
 use rand::RngCore as _;
 use secrecy::SecretString;
 use shelter_crypto::{
-    Argon2PasswordHasher, HashingParams, JwtTokenIssuer, KeyRing, TotpAuthenticator,
+    Argon2PasswordHasher, HashingParams, JwtTokenIssuer, KeyRing, OidcTokens, SealedCodes,
+    TotpAuthenticator,
 };
 use shelter_domain::audit::AuditService;
 use shelter_domain::clients::ClientService;
@@ -23,6 +24,7 @@ use shelter_domain::cluster::{ClusterBus, ClusterEvent, ClusterSink};
 use shelter_domain::keys::KeyAlgorithm;
 use shelter_domain::limits::RateLimiter;
 use shelter_domain::mfa::Authenticator;
+use shelter_domain::oauth::{OAuthPolicy, OAuthPorts, OAuthService};
 use shelter_domain::ports::{
     Clock, Mailer, PasswordHasher, RefreshTokenStore, SystemClock, UserRepository,
 };
@@ -40,7 +42,7 @@ use crate::edge::{cors, middleware};
 use crate::runtime::hub::Hub;
 pub use crate::runtime::shutdown::Stopper;
 use crate::runtime::{shutdown, telemetry};
-use crate::{api, pages};
+use crate::{api, oauth, pages};
 
 /// Other instances' events: the Redis bus that receives them and the inbox it hands them to.
 pub type Subscription = (Arc<RedisClusterBus>, Arc<Inbox>);
@@ -53,7 +55,7 @@ pub type Subscription = (Arc<RedisClusterBus>, Arc<Inbox>);
 pub fn build_state(
     settings: &Settings,
     database: &Database,
-    keys: Arc<KeyRing>,
+    keys: &Arc<KeyRing>,
 ) -> anyhow::Result<(AppState, Option<Subscription>)> {
     let hasher: Arc<dyn PasswordHasher> = Arc::new(Argon2PasswordHasher::new(
         HashingParams::default(),
@@ -62,17 +64,8 @@ pub fn build_state(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let secret = signing_key(settings);
     let authenticator: Arc<dyn Authenticator> = Arc::new(TotpAuthenticator::new(&secret));
-    let tokens = Arc::new(match settings.jwt.algorithm {
-        JwtAlgorithm::EdDsa => {
-            JwtTokenIssuer::eddsa(keys, settings.access_lifetime(), settings.token_audience())
-        }
-        JwtAlgorithm::Hs256 => JwtTokenIssuer::new(
-            &secret,
-            settings.access_lifetime(),
-            settings.token_audience(),
-        )
-        .publishing(keys),
-    });
+    let issuer = settings.token_audience().issuer;
+    let tokens = Arc::new(first_party_tokens(settings, keys, &secret));
     let redis = settings
         .redis
         .url
@@ -126,6 +119,15 @@ pub fn build_state(
             Arc::new(database.clients()),
             Arc::clone(&clock),
         )),
+        oauth: Arc::new(oauth_service(
+            settings,
+            database,
+            keys,
+            Arc::clone(&fresh_users),
+            &secret,
+        )),
+        issuer,
+        dynamic_registration: false,
         mfa: Arc::new(MfaService::new(
             fresh_users,
             Arc::clone(&hasher),
@@ -152,6 +154,59 @@ pub fn build_state(
         browser: settings.browser(&secret),
     };
     Ok((state, redis_bus.map(|bus| (bus, inbox))))
+}
+
+/// The signer of Shelter's own access tokens: `EdDSA` with the ring, or HS256 with the
+/// secret (the ring's keys are published either way).
+fn first_party_tokens(
+    settings: &Settings,
+    keys: &Arc<KeyRing>,
+    secret: &SecretString,
+) -> JwtTokenIssuer {
+    match settings.jwt.algorithm {
+        JwtAlgorithm::EdDsa => JwtTokenIssuer::eddsa(
+            Arc::clone(keys),
+            settings.access_lifetime(),
+            settings.token_audience(),
+        ),
+        JwtAlgorithm::Hs256 => JwtTokenIssuer::new(
+            secret,
+            settings.access_lifetime(),
+            settings.token_audience(),
+        )
+        .publishing(Arc::clone(keys)),
+    }
+}
+
+/// The OpenID Connect provider, on the ring's RSA keys and its codes sealed with `secret`.
+fn oauth_service(
+    settings: &Settings,
+    database: &Database,
+    keys: &Arc<KeyRing>,
+    users: Arc<dyn UserRepository>,
+    secret: &SecretString,
+) -> OAuthService {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let policy = settings.session_policy();
+    OAuthService::new(
+        OAuthPorts {
+            clients: Arc::new(database.clients()),
+            store: Arc::new(database.oauth()),
+            users,
+            tokens: Arc::new(OidcTokens::new(
+                Arc::clone(keys),
+                settings.token_audience().issuer,
+                settings.access_lifetime(),
+                Arc::clone(&clock),
+            )),
+            codes: Arc::new(SealedCodes::new(secret)),
+            clock,
+        },
+        OAuthPolicy {
+            refresh_lifetime: policy.refresh_lifetime,
+            reuse_grace: policy.reuse_grace,
+        },
+    )
 }
 
 /// The mailer the settings ask for.
@@ -309,7 +364,7 @@ impl Application {
             .await?
             .with_origin(Arc::new(EdgeOrigin));
         let keys = key_ring(settings, &database).await?;
-        let (state, redis_bus) = build_state(settings, &database, keys.clone())?;
+        let (state, redis_bus) = build_state(settings, &database, &keys)?;
         ensure_first_superuser(settings, &state.users).await?;
         let mailer: Arc<dyn Mailer> = Arc::new(mailer(settings)?);
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
@@ -377,6 +432,7 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .configure(api::routes)
+                .configure(oauth::routes)
                 .service(pages::scope())
                 .default_service(web::to(|| async {
                     actix_web::HttpResponse::NotFound().finish()

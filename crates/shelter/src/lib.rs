@@ -13,6 +13,9 @@
 //! - [`api`]: the JSON API (problem+json, OpenAPI, the WebSocket chat, health and
 //!   metrics). [`pages`]: the hosted HTML pages. Siblings over the edge: neither imports
 //!   the other.
+//! - [`oauth`]: the OpenID Connect provider's machine endpoints (discovery, token,
+//!   userinfo, revocation, introspection), which answer RFC 6749 JSON errors. Its browser
+//!   side (authorize, consent, logout) is pages.
 //! - [`runtime`]: what runs beside the adapters for the life of the process: the chat hub
 //!   of this instance, graceful shutdown, logging and metrics.
 
@@ -21,5 +24,6 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod edge;
+pub mod oauth;
 pub mod pages;
 pub mod runtime;

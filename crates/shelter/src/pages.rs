@@ -7,6 +7,7 @@
 mod account;
 mod admin;
 mod assets;
+mod authorize;
 mod clients;
 mod entry;
 mod error;
@@ -37,6 +38,17 @@ pub fn scope() -> actix_web::Scope<
             web::resource("/login")
                 .route(web::get().to(sign_in::login_form))
                 .route(web::post().to(sign_in::login)),
+        )
+        .service(
+            web::resource("/oauth/authorize")
+                .route(web::get().to(authorize::authorize_get))
+                .route(web::post().to(authorize::authorize_post)),
+        )
+        .service(web::resource("/oauth/consent").route(web::post().to(authorize::consent)))
+        .service(
+            web::resource("/oauth/logout")
+                .route(web::get().to(authorize::logout_get))
+                .route(web::post().to(authorize::logout_post)),
         )
         .service(web::resource("/login/code").route(web::post().to(sign_in::second_step)))
         .service(

@@ -10,7 +10,7 @@ use utoipa::openapi::security::{
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use super::{audit, auth, chat, clients, dto, health, jwks, metrics, mfa, sessions, users};
+use super::{audit, auth, chat, clients, dto, grants, health, jwks, metrics, mfa, sessions, users};
 use crate::edge::refusal;
 use crate::edge::refusal::PROBLEM_JSON;
 
@@ -22,7 +22,7 @@ use crate::edge::refusal::PROBLEM_JSON;
         users::read, users::update_one, users::delete_one,
         auth::token, auth::refresh, auth::logout, auth::verify_email, auth::password_recovery, auth::resend_verification,
         auth::reset_password, mfa::second_step, mfa::enrol, mfa::confirm, mfa::disable, mfa::reset,
-        sessions::list, sessions::end, audit::list, audit::list_own, jwks::jwks, health::live,
+        sessions::list, sessions::end, grants::list, grants::forget, audit::list, audit::list_own, jwks::jwks, health::live,
         health::ready,
         metrics::metrics, chat::connect,
         clients::create, clients::list, clients::read, clients::update, clients::delete,

@@ -117,7 +117,7 @@ pub struct SessionList {
     pub items: Vec<SessionResponse>,
 }
 
-fn rfc3339(time: DateTime<Utc>) -> String {
+pub fn rfc3339(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 

@@ -158,8 +158,9 @@ fn trim_trailing_slash(req: &mut ServiceRequest) {
     req.head_mut().uri = uri;
 }
 
-/// Replaces any error answer that is not already problem+json or a page (actix's own
-/// 404/405, an extractor's plain-text error) with a problem of the same status.
+/// Replaces any error answer that is not already problem+json, a page or the OAuth
+/// endpoints' RFC 6749 JSON (actix's own 404/405, an extractor's plain-text error) with a
+/// problem of the same status.
 fn as_problem(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     let status = response.status();
     let is_answer = response
@@ -168,6 +169,7 @@ fn as_problem(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
         .is_some_and(|v| {
             v.as_bytes().starts_with(PROBLEM_JSON.as_bytes())
                 || v.as_bytes().starts_with(b"text/html")
+                || v.as_bytes().starts_with(b"application/json")
         });
     if !(status.is_client_error() || status.is_server_error()) || is_answer {
         return response;

@@ -8,7 +8,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use shelter_domain::clients::ClientError;
-use shelter_domain::{AuthError, Dependency, Unavailable, UserError};
+use shelter_domain::{AuthError, Dependency, StorageError, Unavailable, UserError};
 use utoipa::ToSchema;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -190,6 +190,17 @@ impl ResponseError for Refusal {
             response.insert_header((header::RETRY_AFTER, seconds));
         }
         response.json(self.body())
+    }
+}
+
+impl From<StorageError> for Refusal {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::Unavailable(cause) => {
+                Self::dependency(&Unavailable::new(Dependency::Database, cause))
+            }
+            StorageError::Unexpected(cause) => Self::internal(&cause),
+        }
     }
 }
 

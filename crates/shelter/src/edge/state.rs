@@ -8,6 +8,7 @@ use ipnet::IpNet;
 use shelter_domain::audit::AuditService;
 use shelter_domain::clients::ClientService;
 use shelter_domain::limits::RateLimiter;
+use shelter_domain::oauth::OAuthService;
 use shelter_domain::{AuthService, MfaService, UserService};
 
 use super::cookies::BrowserSettings;
@@ -29,6 +30,12 @@ pub struct AppState {
     pub audit: Arc<AuditService>,
     /// The OAuth client registry.
     pub clients: Arc<ClientService>,
+    /// The OpenID Connect provider.
+    pub oauth: Arc<OAuthService>,
+    /// `SHELTER_JWT_ISSUER`: the provider's `issuer`, and the `iss` of its redirects.
+    pub issuer: String,
+    /// `SHELTER_OAUTH_DYNAMIC_REGISTRATION`: `POST /oauth/register` is open.
+    pub dynamic_registration: bool,
     pub probes: Vec<Arc<dyn Probe>>,
     pub hub: Arc<Hub>,
     /// `None` when rate limits are switched off.

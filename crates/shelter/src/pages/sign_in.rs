@@ -43,6 +43,9 @@ fn take_next(fields: &mut Map<String, Value>) -> Option<String> {
 #[derive(Deserialize)]
 pub struct NextQuery {
     next: Option<String>,
+    /// Show the form even to a signed-in visitor: an application asked for a new sign-in
+    /// (`prompt=login`, `max_age`).
+    again: Option<String>,
 }
 
 pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> PageResult {
@@ -57,8 +60,11 @@ pub async fn login_form(
     state: web::Data<AppState>,
     query: Option<web::Query<NextQuery>>,
 ) -> PageResult {
-    let next = query.and_then(|query| query.into_inner().next);
-    if browser::signed_in(&req, &state).await?.is_some() {
+    let (next, again) = query.map_or((None, false), |query| {
+        let query = query.into_inner();
+        (query.next, query.again.is_some())
+    });
+    if !again && browser::signed_in(&req, &state).await?.is_some() {
         return Ok(layout::redirect(layout::after_sign_in(next.as_deref())));
     }
     Ok(login_page(

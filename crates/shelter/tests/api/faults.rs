@@ -39,6 +39,27 @@ impl Probe for DownProbe {
     }
 }
 
+/// The OpenID Connect provider, which these tests never reach.
+fn unused_provider(
+    users: Arc<MockUserRepository>,
+    clock: Arc<SystemClock>,
+) -> shelter_domain::oauth::OAuthService {
+    shelter_domain::oauth::OAuthService::new(
+        shelter_domain::oauth::OAuthPorts {
+            clients: Arc::new(shelter_domain::clients::MockClientStore::new()),
+            store: Arc::new(shelter_domain::oauth::MockOAuthStore::new()),
+            users,
+            tokens: Arc::new(shelter_domain::oauth::MockOAuthTokens::new()),
+            codes: Arc::new(shelter_domain::oauth::MockCodeSeal::new()),
+            clock,
+        },
+        shelter_domain::oauth::OAuthPolicy {
+            refresh_lifetime: chrono::Duration::days(30),
+            reuse_grace: chrono::Duration::seconds(10),
+        },
+    )
+}
+
 /// An app whose user store fails every call, as when the database is gone.
 fn broken_app() -> String {
     let mut users = MockUserRepository::new();
@@ -84,6 +105,9 @@ fn broken_app() -> String {
             Arc::new(shelter_domain::clients::MockClientStore::new()),
             clock.clone(),
         )),
+        oauth: Arc::new(unused_provider(users.clone(), clock.clone())),
+        issuer: "http://127.0.0.1:8000".to_owned(),
+        dynamic_registration: false,
         mfa: Arc::new(MfaService::new(
             users.clone(),
             hasher.clone(),

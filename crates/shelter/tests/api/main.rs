@@ -24,6 +24,7 @@ mod keys;
 mod mfa;
 mod middleware;
 mod observability;
+mod oidc;
 mod outbox;
 mod pages;
 mod ratelimits;
