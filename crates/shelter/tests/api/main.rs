@@ -28,6 +28,7 @@ mod oidc;
 mod outbox;
 mod pages;
 mod ratelimits;
+mod relying_party;
 mod scaleout;
 mod sessions;
 mod users;
