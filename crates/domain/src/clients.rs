@@ -406,7 +406,8 @@ pub trait ClientStore: Send + Sync {
 }
 
 /// Who manages the registry: an active superuser of the API or the pages, or the command
-/// line (whoever runs it holds the database already).
+/// line (whoever runs it holds the database already). Dynamic registration is not an
+/// operator: it creates a public client and nothing else ([`ClientService::register`]).
 #[derive(Debug, Clone, Copy)]
 pub enum Operator<'a> {
     Superuser(&'a User),
@@ -444,6 +445,14 @@ impl ClientService {
         settings: ClientSettings,
     ) -> Result<(Client, Option<SecretToken>), ClientError> {
         operator.check()?;
+        self.insert(kind, settings).await
+    }
+
+    async fn insert(
+        &self,
+        kind: ClientType,
+        settings: ClientSettings,
+    ) -> Result<(Client, Option<SecretToken>), ClientError> {
         settings.check(kind)?;
         let secret = (kind == ClientType::Confidential).then(SecretToken::generate);
         let now = self.clock.now();
@@ -457,6 +466,21 @@ impl ClientService {
         };
         self.store.insert(&client).await?;
         Ok((client, secret))
+    }
+
+    /// Dynamic registration (RFC 7591), open to anyone when the deployment allows it: only
+    /// public clients, which must use PKCE and can be granted nothing a user does not allow
+    /// on the consent page (never `trusted`, never `client_credentials`).
+    ///
+    /// # Errors
+    /// `Invalid` for settings that break those rules, or the store's.
+    pub async fn register(&self, mut settings: ClientSettings) -> Result<Client, ClientError> {
+        settings.trusted = false;
+        settings.require_pkce = true;
+        settings.introspection = false;
+        settings.grant_types.remove(&GrantType::ClientCredentials);
+        let (client, _) = self.insert(ClientType::Public, settings).await?;
+        Ok(client)
     }
 
     /// # Errors

@@ -17,14 +17,18 @@ pub enum Limit {
     PasswordRecovery,
     /// `POST /auth/verify-email/resend`, per email, with the recovery quota.
     VerificationResend,
+    /// `POST /oauth/register` (dynamic client registration), per client address, with the
+    /// signup quota.
+    ClientRegistration,
 }
 
 impl Limit {
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Login,
         Self::Signup,
         Self::PasswordRecovery,
         Self::VerificationResend,
+        Self::ClientRegistration,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -33,6 +37,7 @@ impl Limit {
             Self::Signup => "signup",
             Self::PasswordRecovery => "recovery",
             Self::VerificationResend => "verification_resend",
+            Self::ClientRegistration => "client_registration",
         }
     }
 }

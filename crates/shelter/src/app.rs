@@ -127,7 +127,7 @@ pub fn build_state(
             &secret,
         )),
         issuer,
-        dynamic_registration: false,
+        dynamic_registration: settings.oauth_dynamic_registration,
         mfa: Arc::new(MfaService::new(
             fresh_users,
             Arc::clone(&hasher),

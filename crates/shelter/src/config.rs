@@ -89,6 +89,9 @@ pub struct Settings {
     )]
     pub refresh_reuse_grace: Duration,
     pub require_verified_email: bool,
+    /// `SHELTER_OAUTH_DYNAMIC_REGISTRATION`: anyone may register a public OAuth client at
+    /// `POST /oauth/register` (RFC 7591).
+    pub oauth_dynamic_registration: bool,
     /// `*`, or origins in their canonical form (`scheme://host[:port]`, no slash).
     #[serde(deserialize_with = "lenient::origins")]
     pub allowed_origins: Vec<String>,
@@ -131,6 +134,7 @@ impl Default for Settings {
             refresh_token_lifetime: Duration::from_hours(30 * 24),
             refresh_reuse_grace: Duration::from_secs(10),
             require_verified_email: false,
+            oauth_dynamic_registration: false,
             allowed_origins: Vec::new(),
             public_url: Url::parse("http://127.0.0.1:8000").expect("the default URL parses"),
             trusted_proxies: Vec::new(),

@@ -6,6 +6,8 @@
 //! Rule: nothing here imports `api` or `pages`.
 
 mod discovery;
+pub mod doc;
+mod register;
 mod token;
 
 use actix_web::http::StatusCode;
@@ -31,7 +33,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(token::userinfo)),
         )
         .service(web::resource("/oauth/revoke").route(web::post().to(token::revoke)))
-        .service(web::resource("/oauth/introspect").route(web::post().to(token::introspect)));
+        .service(web::resource("/oauth/introspect").route(web::post().to(token::introspect)))
+        .service(web::resource("/oauth/register").route(web::post().to(register::register)));
 }
 
 /// A form-encoded body's parameters. A parameter given twice is refused (RFC 6749 §3.2).

@@ -88,6 +88,10 @@ pub fn scope() -> actix_web::Scope<
         .service(
             web::resource("/account/sessions/{id}/end").route(web::post().to(account::end_session)),
         )
+        .service(
+            web::resource("/account/apps/{client_id}/revoke")
+                .route(web::post().to(account::revoke_app)),
+        )
         .service(web::resource("/account/totp").route(web::post().to(account::totp_enrol)))
         .service(
             web::resource("/account/totp/confirm").route(web::post().to(account::totp_confirm)),

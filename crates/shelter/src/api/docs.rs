@@ -13,6 +13,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 use super::{audit, auth, chat, clients, dto, grants, health, jwks, metrics, mfa, sessions, users};
 use crate::edge::refusal;
 use crate::edge::refusal::PROBLEM_JSON;
+use crate::oauth::doc::{OAuthDoc, is_protocol_path};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -69,7 +70,9 @@ impl Modify for Security {
 /// The published document: what the handlers declare, with the contract's conventions
 /// applied to every operation (see [`apply_conventions`]).
 pub fn document() -> Value {
-    let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let mut openapi = ApiDoc::openapi();
+    openapi.merge(OAuthDoc::openapi());
+    let mut document = serde_json::to_value(openapi).unwrap_or_default();
     apply_conventions(&mut document);
     require_current_password(&mut document);
     document
@@ -101,6 +104,10 @@ fn require_current_password(document: &mut Value) {
 /// - every operation but liveness and metrics can answer 503 (a dependency down, or the
 ///   request deadline passed), with `Retry-After`;
 /// - no text in a request body may contain a control character.
+///
+/// The OpenID Connect provider's machine endpoints keep their RFC 6749 JSON errors: only
+/// 413 and 503 are added to them, and their 503 may be either kind (its own, or the
+/// deadline's problem).
 fn apply_conventions(document: &mut Value) {
     let problem = |description: &str| {
         json!({
@@ -125,8 +132,10 @@ fn apply_conventions(document: &mut Value) {
             else {
                 continue;
             };
+            let protocol = is_protocol_path(path);
             for (status, response) in responses.iter_mut() {
-                if status.as_str() >= "400"
+                if !protocol
+                    && status.as_str() >= "400"
                     && let Some(content) = response["content"].as_object_mut()
                     && let Some(json) = content.remove("application/json")
                 {
@@ -136,7 +145,12 @@ fn apply_conventions(document: &mut Value) {
             let mut add = |status: &str, response: Value| {
                 responses.entry(status).or_insert(response);
             };
-            if let Some(body) = with_body {
+            if protocol {
+                if let Some(body) = &with_body {
+                    add("413", problem("The body is over its size limit"));
+                    collect_refs(body, &mut request_schemas);
+                }
+            } else if let Some(body) = with_body {
                 add(
                     "400",
                     problem("The body is not one complete JSON value (or form)"),
@@ -166,6 +180,11 @@ fn apply_conventions(document: &mut Value) {
                 unavailable["headers"] = json!({
                     "Retry-After": {"description": "Seconds", "schema": {"type": "integer"}}
                 });
+                if protocol {
+                    unavailable["content"]["application/json"] = json!({
+                        "schema": {"$ref": "#/components/schemas/OAuthErrorBody"}
+                    });
+                }
                 add("503", unavailable);
             }
         }

@@ -102,6 +102,11 @@ impl Settings {
                     limits.recovery_per_hour,
                     Duration::from_hours(1),
                 ),
+                (
+                    Limit::ClientRegistration,
+                    limits.signup_per_hour,
+                    Duration::from_hours(1),
+                ),
             ]
             .map(|(limit, count, window)| {
                 (

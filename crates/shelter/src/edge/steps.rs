@@ -16,10 +16,22 @@ use super::state::AppState;
 /// # Errors
 /// 429 past the quota; 503 when the limiter is down.
 pub async fn may_sign_up(req: &HttpRequest, state: &AppState) -> Result<(), Refusal> {
+    per_address(req, state, Limit::Signup).await
+}
+
+/// The dynamic client registration quota of the client's address (`POST /oauth/register`).
+///
+/// # Errors
+/// 429 past the quota; 503 when the limiter is down.
+pub async fn may_register_client(req: &HttpRequest, state: &AppState) -> Result<(), Refusal> {
+    per_address(req, state, Limit::ClientRegistration).await
+}
+
+async fn per_address(req: &HttpRequest, state: &AppState, limit: Limit) -> Result<(), Refusal> {
     let client = client_ip(req, &state.trusted_proxies)
         .map(|ip| ip.to_string())
         .unwrap_or_default();
-    enforce(state, Limit::Signup, &client).await
+    enforce(state, limit, &client).await
 }
 
 /// The emails anyone may ask for by address.

@@ -8,6 +8,8 @@ use maud::{Markup, PreEscaped, html};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use shelter_domain::auth::Authenticated;
+use shelter_domain::clients::ClientId;
+use shelter_domain::oauth::{GrantSummary, scope_string};
 use shelter_domain::{Login, SessionId, Totp};
 
 use super::error::{PageError, PageResult};
@@ -57,6 +59,7 @@ pub async fn show(
         Some("email") => Some("Your new email address is saved. We sent it a link to confirm it."),
         Some("password") => Some("Your password is changed. Every other device is signed out."),
         Some("session") => Some("That session is signed out."),
+        Some("app") => Some("That application no longer has access."),
         Some("totp-off") => Some("Two-step sign-in is off."),
         _ => None,
     };
@@ -81,6 +84,7 @@ async fn account_page(
 ) -> PageResult {
     let user = &login.user;
     let sessions = state.auth.sessions(user.id()).await?;
+    let apps = state.oauth.grants(user.id()).await?;
     let csrf = browser::csrf_token(req, state);
     let section = |name: &str, title: &str, body: Markup| {
         let (errors, refused) = feedback.of(name);
@@ -152,12 +156,49 @@ async fn account_page(
                 }
             }
         }))
+        (section("apps", "Apps with access", apps_section(&apps, &csrf)))
         (section("totp", "Two-step sign-in", totp_section(user.totp(), &csrf, &errors("totp"))))
     };
     Ok(layout::html(
         status,
         &layout::page("Your account", Some(user), &html! { (body) }),
     ))
+}
+
+/// The applications the user allowed, each with a button that takes the access back.
+fn apps_section(apps: &[GrantSummary], csrf: &str) -> Markup {
+    let used = |app: &GrantSummary| {
+        app.last_used_at.map_or_else(
+            || "never".to_owned(),
+            |at| at.format("%Y-%m-%d %H:%M UTC").to_string(),
+        )
+    };
+    html! {
+        @if apps.is_empty() {
+            p { "No application signs you in with Shelter." }
+        } @else {
+            div.table-scroll {
+                table {
+                    thead { tr { th scope="col" { "Application" } th scope="col" { "May" } th scope="col" { "Last used" } th scope="col" { span.skip { "Action" } } } }
+                    tbody {
+                        @for app in apps {
+                            tr {
+                                td { (app.name) }
+                                td { (scope_string(&app.scopes)) }
+                                td { (used(app)) }
+                                td {
+                                    form.inline method="post" action={ "/account/apps/" (app.client) "/revoke" } {
+                                        (layout::csrf(csrf))
+                                        button.secondary type="submit" { "Remove access" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn totp_section(totp: &Totp, csrf: &str, errors: &[FieldError]) -> Markup {
@@ -279,6 +320,23 @@ pub async fn end_session(
         return Ok(layout::redirect("/login"));
     }
     Ok(layout::redirect("/account?done=session"))
+}
+
+/// Takes an application's access back, as `DELETE /users/me/grants/{client_id}` does.
+pub async fn revoke_app(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: RawBody,
+) -> PageResult {
+    let login = frame::require(&req, &state).await?;
+    form(&req, &state, body).await?;
+    let client = ClientId::parse(&path).map_err(|_| PageError::not_found())?;
+    let forgotten = state.oauth.forget(login.user.id(), &client).await?;
+    if !forgotten {
+        return Err(PageError::not_found());
+    }
+    Ok(layout::redirect("/account?done=app"))
 }
 
 /// A TOTP form's refusal shown in its section; other refusals are pages.

@@ -380,18 +380,13 @@ async fn after_logout(
             .and_then(|raw| ClientId::parse(&raw).ok())
     });
     if let (Some(client), Some(uri)) = (client, params.get("post_logout_redirect_uri")) {
-        let registered = state
-            .oauth
-            .client(&client)
-            .await
-            .map_err(|error| PageError::Refused(error.into()))?
-            .is_some_and(|client| {
-                client
-                    .settings
-                    .post_logout_redirect_uris
-                    .iter()
-                    .any(|registered| registered.as_str() == uri)
-            });
+        let registered = state.oauth.client(&client).await?.is_some_and(|client| {
+            client
+                .settings
+                .post_logout_redirect_uris
+                .iter()
+                .any(|registered| registered.as_str() == uri)
+        });
         if registered && let Ok(mut target) = url::Url::parse(&uri) {
             if let Some(state) = params.get("state") {
                 target.query_pairs_mut().append_pair("state", &state);

@@ -6,7 +6,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, ResponseError};
 use maud::html;
 use shelter_domain::clients::ClientError;
-use shelter_domain::{AuthError, UserError};
+use shelter_domain::{AuthError, StorageError, UserError};
 
 use super::layout;
 use crate::edge::browser::Forged;
@@ -61,6 +61,12 @@ impl From<UserError> for PageError {
 
 impl From<ClientError> for PageError {
     fn from(error: ClientError) -> Self {
+        Self::Refused(error.into())
+    }
+}
+
+impl From<StorageError> for PageError {
+    fn from(error: StorageError) -> Self {
         Self::Refused(error.into())
     }
 }

@@ -599,7 +599,121 @@ async fn a_machine_client_gets_its_own_token_and_revokes_it(backend: Backend) {
     assert_eq!(unknown.status(), StatusCode::OK);
 }
 
+async fn dynamic_registration_makes_public_pkce_clients_only_when_on(backend: Backend) {
+    let Some(off) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let request = json!({"client_name": "An agent", "redirect_uris": [CALLBACK]});
+    let refused = off.post_json("/oauth/register", &request).await;
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND, "off by default");
+    let discovery = body(
+        off.get("/.well-known/openid-configuration")
+            .send()
+            .await
+            .expect("discovery"),
+    )
+    .await;
+    assert!(discovery.get("registration_endpoint").is_none());
+
+    let Some(app) = TestApp::spawn_with(backend, |settings| {
+        settings.oauth_dynamic_registration = true;
+    })
+    .await
+    else {
+        return;
+    };
+    let discovery = body(
+        app.get("/.well-known/openid-configuration")
+            .send()
+            .await
+            .expect("discovery"),
+    )
+    .await;
+    assert_eq!(
+        discovery["registration_endpoint"],
+        "http://127.0.0.1:8000/oauth/register"
+    );
+    let response = app.post_json("/oauth/register", &request).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created = body(response).await;
+    assert_eq!(created["token_endpoint_auth_method"], "none");
+    assert!(created.get("client_secret").is_none());
+    let client = created["client_id"].as_str().expect("client_id").to_owned();
+
+    // It must use PKCE: without a challenge, the error goes back to it.
+    let mut browser = PageClient::new(&app);
+    let (_, headers, _) = browser
+        .get(&format!(
+            "/oauth/authorize?response_type=code&client_id={client}&redirect_uri={}&scope=openid",
+            form_urlencoded::byte_serialize(CALLBACK.as_bytes()).collect::<String>()
+        ))
+        .await;
+    assert_eq!(
+        param(&callback_query(&headers), "error"),
+        Some("invalid_request")
+    );
+    // And with one, a user signs in to it like to any client, with no secret at the end.
+    let user = TestUser::generate();
+    app.create(&user).await;
+    browser.sign_in(&user.email, &user.password).await;
+    let (verifier, challenge) = pkce();
+    let code = code_for(&mut browser, &client, &challenge).await;
+    let public = Rp {
+        id: client.clone(),
+        secret: None,
+    };
+    let response = token(
+        &app,
+        &public,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", client.as_str()),
+            ("code", code.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", verifier.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // What it may not ask for.
+    for (bad, error) in [
+        (
+            json!({"redirect_uris": ["http://example.com/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (json!({"redirect_uris": []}), "invalid_redirect_uri"),
+        (
+            json!({"redirect_uris": [CALLBACK], "token_endpoint_auth_method": "client_secret_basic"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": [CALLBACK], "grant_types": ["client_credentials"]}),
+            "invalid_client_metadata",
+        ),
+        (json!(["not", "an", "object"]), "invalid_client_metadata"),
+    ] {
+        let response = app.post_json("/oauth/register", &bad).await;
+        oauth_error(response, StatusCode::BAD_REQUEST, error).await;
+    }
+
+    // The account page lists the application, and removing it there forgets the consent.
+    let (_, _, html) = browser.get("/account").await;
+    assert!(html.contains("An agent"), "{html}");
+    let (status, _, _) = browser
+        .submit("/account", &format!("/account/apps/{client}/revoke"), &[])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let grants = body(
+        app.get_as("/users/me/grants", &app.token_for(&user).await)
+            .await,
+    )
+    .await;
+    assert_eq!(grants["items"], json!([]));
+}
+
 shelter_test_support::on_both_backends!(
+    dynamic_registration_makes_public_pkce_clients_only_when_on,
     a_relying_party_signs_a_user_in_with_pkce_and_gets_verified_tokens,
     the_refusals_the_contract_names,
     a_machine_client_gets_its_own_token_and_revokes_it,

@@ -43,7 +43,10 @@ async fn register(app: &TestApp, admin: &str, settings: &Value) -> (String, Stri
     let created = body(response).await;
     (
         created["client_id"].as_str().expect("client_id").to_owned(),
-        created["client_secret"].as_str().expect("client_secret").to_owned(),
+        created["client_secret"]
+            .as_str()
+            .expect("client_secret")
+            .to_owned(),
     )
 }
 
@@ -100,7 +103,10 @@ async fn openid_client_drives_every_flow(backend: Backend) {
         .expect("run node");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "openid-client failed:\n{stdout}\n{stderr}");
+    assert!(
+        output.status.success(),
+        "openid-client failed:\n{stdout}\n{stderr}"
+    );
     let flows: Vec<String> = stdout
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
