@@ -599,6 +599,7 @@ async fn a_machine_client_gets_its_own_token_and_revokes_it(backend: Backend) {
     assert_eq!(unknown.status(), StatusCode::OK);
 }
 
+#[expect(clippy::too_many_lines, reason = "a registered client's life, read top to bottom")]
 async fn dynamic_registration_makes_public_pkce_clients_only_when_on(backend: Backend) {
     let Some(off) = TestApp::spawn(backend).await else {
         return;
