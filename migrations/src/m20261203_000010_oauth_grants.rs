@@ -9,11 +9,13 @@
 //!   the clients to tell.
 //! - `oauth_refresh_tokens`: their SHA-256, rotated like first-party ones.
 //! - `oauth_revoked_tokens`: the `jti` of access tokens revoked before they expire.
+//! - `oauth_logout_outbox`: back-channel logouts to deliver, queued in the transactions that
+//!   end sign-ins, drained by the delivery worker with retries.
 //! - `sessions.method`: how the sign-in was made (the ID token's `amr`).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
-    big_integer, string_len, string_len_null, text, timestamp_with_time_zone,
+    big_integer, integer, string_len, string_len_null, text, text_null, timestamp_with_time_zone,
     timestamp_with_time_zone_null,
 };
 
@@ -42,6 +44,37 @@ fn index(
         index.col(*column);
     }
     index
+}
+
+/// The back-channel logouts waiting to be delivered.
+async fn logout_outbox(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    manager
+        .create_table(
+            Table::create()
+                .table("oauth_logout_outbox")
+                .if_not_exists()
+                .col(big_integer("id").primary_key().auto_increment())
+                .col(string_len("client_id", 64))
+                .col(text("uri"))
+                .col(big_integer("user_id"))
+                .col(string_len("session_id", 36))
+                .col(string_len("status", 16))
+                .col(integer("attempts"))
+                .col(timestamp_with_time_zone("next_attempt_at"))
+                .col(timestamp_with_time_zone_null("locked_until"))
+                .col(text_null("last_error"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone_null("sent_at"))
+                .to_owned(),
+        )
+        .await?;
+    manager
+        .create_index(index(
+            "oauth_logout_outbox_due_idx",
+            "oauth_logout_outbox",
+            &["status", "next_attempt_at"],
+        ))
+        .await
 }
 
 #[async_trait::async_trait]
@@ -130,6 +163,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        logout_outbox(manager).await?;
         manager
             .alter_table(
                 Table::alter()
@@ -150,6 +184,7 @@ impl MigrationTrait for Migration {
             )
             .await?;
         for table in [
+            "oauth_logout_outbox",
             "oauth_revoked_tokens",
             "oauth_refresh_tokens",
             "oauth_authorizations",

@@ -19,8 +19,8 @@ use sha2::{Digest as _, Sha256};
 use shelter_domain::clients::{ClientId, Scope};
 use shelter_domain::keys::KeyAlgorithm;
 use shelter_domain::oauth::{
-    AccessTokenClaims, Code, CodeSeal, IdTokenClaims, IdTokenHint, OAuthTokens, Subject,
-    scope_string,
+    AccessTokenClaims, Code, CodeSeal, IdTokenClaims, IdTokenHint, OAuthTokens, PendingLogout,
+    Subject, scope_string,
 };
 use shelter_domain::ports::{Clock, TokenError};
 use shelter_domain::session::SignInMethod;
@@ -167,6 +167,22 @@ fn scopes_of(raw: &str) -> Option<BTreeSet<Scope>> {
         .collect()
 }
 
+/// A logout token's claims (Back-Channel Logout 1.0 §2.4): no `nonce`, and the event.
+#[derive(Debug, Serialize)]
+struct LogoutJwt<'a> {
+    iss: &'a str,
+    sub: String,
+    aud: &'a str,
+    iat: i64,
+    exp: i64,
+    jti: String,
+    sid: String,
+    events: serde_json::Value,
+}
+
+/// How long a logout token may take to arrive and be checked.
+const LOGOUT_TOKEN_LIFETIME: Duration = Duration::minutes(2);
+
 impl OAuthTokens for OidcTokens {
     fn lifetime(&self) -> Duration {
         self.lifetime
@@ -254,6 +270,21 @@ impl OAuthTokens for OidcTokens {
             issued_at: DateTime::from_timestamp(jwt.iat, 0).ok_or(TokenError::Invalid)?,
             expires_at,
         })
+    }
+
+    fn logout_token(&self, logout: &PendingLogout) -> anyhow::Result<String> {
+        let now = self.clock.now();
+        let jwt = LogoutJwt {
+            iss: &self.issuer,
+            sub: logout.user.to_string(),
+            aud: logout.client.as_str(),
+            iat: now.timestamp(),
+            exp: (now + LOGOUT_TOKEN_LIFETIME).timestamp(),
+            jti: uuid::Uuid::new_v4().to_string(),
+            sid: logout.session.to_string(),
+            events: serde_json::json!({"http://schemas.openid.net/event/backchannel-logout": {}}),
+        };
+        self.sign("logout+jwt", &jwt)
     }
 
     fn id_token_hint(&self, token: &str) -> Option<IdTokenHint> {

@@ -305,6 +305,47 @@ pub trait OAuthTokens: Send + Sync {
 
     /// An ID token this provider signed, expired or not; `None` otherwise.
     fn id_token_hint(&self, token: &str) -> Option<IdTokenHint>;
+
+    /// A logout token (Back-Channel Logout 1.0 §2.4) telling `logout.client` that the
+    /// sign-in `logout.session` of `logout.user` has ended.
+    ///
+    /// # Errors
+    /// No signing key.
+    fn logout_token(&self, logout: &PendingLogout) -> anyhow::Result<String>;
+}
+
+/// A back-channel logout to deliver: the sign-in `session` of `user` ended, and `client`
+/// received tokens from it and asked to be told at `uri`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingLogout {
+    pub id: i64,
+    pub client: ClientId,
+    pub uri: String,
+    pub user: UserId,
+    pub session: SessionId,
+    /// Delivery attempts so far, this one included.
+    pub attempts: u32,
+}
+
+/// The durable queue of back-channel logouts. The stores queue them in the transactions
+/// that end sign-ins (so none is lost); the delivery worker drains it.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait LogoutOutbox: Send + Sync {
+    /// Claims up to `limit` due logouts, counting an attempt for each, leased until
+    /// `now + lease`. MUST NOT hand one to two concurrent callers within its lease.
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<PendingLogout>, StorageError>;
+
+    async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StorageError>;
+
+    async fn retry_at(&self, id: i64, at: DateTime<Utc>, error: &str) -> Result<(), StorageError>;
+
+    async fn mark_failed(&self, id: i64, error: &str) -> Result<(), StorageError>;
 }
 
 /// A user's consent to a client, as the user sees it.

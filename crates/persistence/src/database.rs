@@ -244,6 +244,10 @@ impl Database {
         crate::SeaOrmOAuthStore::new(self.connection.clone(), self.timeout, self.origin.clone())
     }
 
+    pub fn logout_outbox(&self) -> crate::SeaOrmLogoutOutbox {
+        crate::SeaOrmLogoutOutbox::new(self.connection.clone(), self.timeout)
+    }
+
     pub fn signing_keys(&self) -> SeaOrmSigningKeyStore {
         SeaOrmSigningKeyStore::new(self.connection.clone(), self.timeout, self.origin.clone())
     }

@@ -7,7 +7,8 @@
 //!   `RefreshTokenStore` (sessions), [`SeaOrmSigningKeyStore`] its `SigningKeyStore`,
 //!   [`SeaOrmEmailOutbox`] its `EmailOutbox`, [`SeaOrmClientStore`] its `ClientStore` (the
 //!   OAuth client registry), [`SeaOrmOAuthStore`] its `OAuthStore` (consents and the
-//!   token families of the OpenID Connect provider).
+//!   token families of the OpenID Connect provider), [`SeaOrmLogoutOutbox`] its
+//!   `LogoutOutbox` (back-channel logouts, queued where sign-ins end).
 //! - [`CachedUsers`] and [`CachedSessions`] put a [`UserCache`] in front of the user and
 //!   session stores, kept coherent across instances through the cluster bus.
 //! - `entity`: the SeaORM models, private to this crate: they are neither domain types nor
@@ -20,6 +21,7 @@ mod database;
 mod entity;
 mod fault;
 mod keys;
+mod logouts;
 mod oauth;
 mod outbox;
 mod sessions;
@@ -31,6 +33,7 @@ pub use cache::{CachedSessions, CachedUsers, UserCache};
 pub use clients::SeaOrmClientStore;
 pub use database::{Database, DatabaseSettings, DatabaseUrl, Purged};
 pub use keys::SeaOrmSigningKeyStore;
+pub use logouts::SeaOrmLogoutOutbox;
 pub use oauth::SeaOrmOAuthStore;
 pub use outbox::SeaOrmEmailOutbox;
 pub use sessions::SeaOrmRefreshTokenStore;

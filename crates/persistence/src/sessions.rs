@@ -78,6 +78,7 @@ pub(crate) async fn revoke_all_of(
     user: i64,
     now: DateTime<Utc>,
 ) -> Result<(), StorageError> {
+    crate::logouts::queue_all_of(conn, user, now).await?;
     session::Entity::update_many()
         .col_expr(session::Column::EndedAt, Expr::value(now))
         .filter(session::Column::UserId.eq(user))
@@ -115,6 +116,9 @@ async fn end(
         .exec(conn)
         .await
         .store_context("revoke a session's refresh tokens")?;
+    if ended.rows_affected > 0 {
+        crate::logouts::queue(conn, vec![id.to_owned()], now).await?;
+    }
     Ok(ended.rows_affected > 0)
 }
 

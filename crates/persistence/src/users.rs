@@ -320,6 +320,10 @@ impl UserRepository for SeaOrmUserRepository {
                 if changes.revokes_tokens() {
                     model.token_version = Set(token_version + 1);
                     revoke_all_of(&txn, id.get(), now).await?;
+                } else if changes.ends_sessions() {
+                    // A deactivation: the sign-ins stay (reactivation revives them), but the
+                    // applications signed in through them are told.
+                    crate::logouts::queue_all_of(&txn, id.get(), now).await?;
                 }
                 model.revision = Set(revision + 1);
                 model.updated_at = Set(now);
@@ -348,6 +352,7 @@ impl UserRepository for SeaOrmUserRepository {
                 let txn = self.begin_write().await?;
                 Self::lock_for_write(&txn, id, expected_revision, User::is_active_superuser)
                     .await?;
+                crate::logouts::queue_all_of(&txn, id.get(), Utc::now()).await?;
                 user::Entity::delete_by_id(id.get())
                     .exec(&txn)
                     .await

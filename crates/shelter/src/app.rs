@@ -39,6 +39,7 @@ use crate::config::{JwtAlgorithm, Settings};
 use crate::edge::context::EdgeOrigin;
 use crate::edge::state::{AppState, Probe};
 use crate::edge::{cors, middleware};
+use crate::runtime::backchannel::BackchannelWorker;
 use crate::runtime::hub::Hub;
 pub use crate::runtime::shutdown::Stopper;
 use crate::runtime::{shutdown, telemetry};
@@ -178,6 +179,16 @@ fn first_party_tokens(
     }
 }
 
+/// The OpenID Connect provider's signer, on the ring's RSA keys.
+fn oidc_tokens(settings: &Settings, keys: &Arc<KeyRing>) -> Arc<OidcTokens> {
+    Arc::new(OidcTokens::new(
+        Arc::clone(keys),
+        settings.token_audience().issuer,
+        settings.access_lifetime(),
+        Arc::new(SystemClock),
+    ))
+}
+
 /// The OpenID Connect provider, on the ring's RSA keys and its codes sealed with `secret`.
 fn oauth_service(
     settings: &Settings,
@@ -193,12 +204,7 @@ fn oauth_service(
             clients: Arc::new(database.clients()),
             store: Arc::new(database.oauth()),
             users,
-            tokens: Arc::new(OidcTokens::new(
-                Arc::clone(keys),
-                settings.token_audience().issuer,
-                settings.access_lifetime(),
-                Arc::clone(&clock),
-            )),
+            tokens: oidc_tokens(settings, keys),
             codes: Arc::new(SealedCodes::new(secret)),
             clock,
         },
@@ -378,6 +384,11 @@ impl Application {
             database.outbox_signal(),
         );
         application.spawn(|stop| worker.run(stop));
+        let logouts = BackchannelWorker::new(
+            Arc::new(database.logout_outbox()),
+            oidc_tokens(settings, &keys),
+        )?;
+        application.spawn(|stop| logouts.run(stop));
         let purged = database.clone();
         application.spawn(move |stop| purged.purge_until_stopped(stop));
         let sampled = database.clone();
@@ -424,6 +435,7 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
         telemetry::install_metrics();
+        crate::runtime::backchannel::install_tls_provider();
         let hub = Arc::clone(&state.hub);
         let state = web::Data::new(state);
         let origins = settings.allowed_origins.clone();

@@ -72,6 +72,7 @@ pub fn install_metrics() -> Option<&'static PrometheusHandle> {
                 metrics::describe_gauge!("shelter_password_hashes_in_flight", "Password hashes queued or running");
                 metrics::describe_counter!("shelter_user_cache_hits_total", "Authentications served from the user cache");
                 metrics::describe_counter!("shelter_user_cache_misses_total", "Authentications that read the user from the database");
+                metrics::describe_counter!("shelter_backchannel_logouts_total", "Back-channel logout deliveries by result");
                 register_at_zero();
                 Some(handle)
             }
@@ -82,6 +83,9 @@ pub fn install_metrics() -> Option<&'static PrometheusHandle> {
         })
         .as_ref()
 }
+
+/// The `result` of a back-channel logout delivery.
+pub const BACKCHANNEL_RESULTS: [&str; 3] = ["sent", "retried", "failed"];
 
 /// Registers every series whose labels are known in advance, at zero: an alert on an
 /// absent series never fires, so a fresh server must already show what it has not yet
@@ -102,6 +106,9 @@ fn register_at_zero() {
     }
     for result in LOGIN_RESULTS {
         metrics::counter!("shelter_logins_total", "result" => result).increment(0);
+    }
+    for result in BACKCHANNEL_RESULTS {
+        metrics::counter!("shelter_backchannel_logouts_total", "result" => result).increment(0);
     }
     for name in [
         "shelter_user_cache_hits_total",

@@ -599,7 +599,10 @@ async fn a_machine_client_gets_its_own_token_and_revokes_it(backend: Backend) {
     assert_eq!(unknown.status(), StatusCode::OK);
 }
 
-#[expect(clippy::too_many_lines, reason = "a registered client's life, read top to bottom")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "a registered client's life, read top to bottom"
+)]
 async fn dynamic_registration_makes_public_pkce_clients_only_when_on(backend: Backend) {
     let Some(off) = TestApp::spawn(backend).await else {
         return;
@@ -713,7 +716,127 @@ async fn dynamic_registration_makes_public_pkce_clients_only_when_on(backend: Ba
     assert_eq!(grants["items"], json!([]));
 }
 
+/// A relying party's back-channel logout endpoint: answers 200 to every POST and hands
+/// over the `logout_token`s it receives.
+async fn logout_receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let uri = format!(
+        "http://{}/backchannel",
+        listener.local_addr().expect("addr")
+    );
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                loop {
+                    let Ok(read) = socket.read(&mut buffer).await else {
+                        return;
+                    };
+                    if read == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buffer[..read]);
+                    let text = String::from_utf8_lossy(&request).into_owned();
+                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                        continue;
+                    };
+                    let length = head
+                        .lines()
+                        .find_map(|line| {
+                            let (name, value) = line.split_once(':')?;
+                            name.eq_ignore_ascii_case("content-length")
+                                .then(|| value.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if body.len() < length {
+                        continue;
+                    }
+                    for (name, value) in form_urlencoded::parse(body.as_bytes()) {
+                        if name == "logout_token" {
+                            let _ = sender.send(value.into_owned());
+                        }
+                    }
+                    let _ = socket
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                        )
+                        .await;
+                    return;
+                }
+            });
+        }
+    });
+    (uri, receiver)
+}
+
+async fn ending_a_sign_in_sends_a_back_channel_logout_token(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let (uri, mut received) = logout_receiver().await;
+    let rp = register(
+        &app,
+        &json!({"name": "Listener", "redirect_uris": [CALLBACK], "backchannel_logout_uri": uri}),
+    )
+    .await;
+    let quiet = register(&app, &json!({"name": "Quiet", "redirect_uris": [CALLBACK]})).await;
+    let user = TestUser::generate();
+    let user_id = app.create(&user).await;
+    let mut browser = PageClient::new(&app);
+    browser.sign_in(&user.email, &user.password).await;
+    let mut sid = String::new();
+    for client in [&rp, &quiet] {
+        let (verifier, challenge) = pkce();
+        let code = code_for(&mut browser, &client.id, &challenge).await;
+        let tokens = body(
+            token(
+                &app,
+                client,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", CALLBACK),
+                    ("code_verifier", verifier.as_str()),
+                ],
+            )
+            .await,
+        )
+        .await;
+        let claims =
+            verified_id_token(&app, tokens["id_token"].as_str().expect("id"), &client.id).await;
+        sid = claims["sid"].as_str().expect("sid").to_owned();
+    }
+    // Signing out of Shelter's pages ends the sign-in.
+    let (status, _, _) = browser.submit("/logout", "/logout", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let logout_token = tokio::time::timeout(std::time::Duration::from_secs(15), received.recv())
+        .await
+        .expect("a logout token within 15 s")
+        .expect("a logout token");
+    let header = jsonwebtoken::decode_header(&logout_token).expect("a JWT");
+    assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
+    let claims = verified_id_token(&app, &logout_token, &rp.id).await;
+    assert_eq!(claims["sub"], user_id.to_string());
+    assert_eq!(claims["sid"], sid.as_str());
+    assert!(claims.get("nonce").is_none());
+    assert!(claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
+    assert!(claims["jti"].is_string());
+    // One client listened, so one token came.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(
+        received.try_recv().is_err(),
+        "only the listening client is told"
+    );
+}
+
 shelter_test_support::on_both_backends!(
+    ending_a_sign_in_sends_a_back_channel_logout_token,
     dynamic_registration_makes_public_pkce_clients_only_when_on,
     a_relying_party_signs_a_user_in_with_pkce_and_gets_verified_tokens,
     the_refusals_the_contract_names,
