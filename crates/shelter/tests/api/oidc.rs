@@ -810,7 +810,7 @@ async fn ending_a_sign_in_sends_a_back_channel_logout_token(backend: Backend) {
         .await;
         let claims =
             verified_id_token(&app, tokens["id_token"].as_str().expect("id"), &client.id).await;
-        sid = claims["sid"].as_str().expect("sid").to_owned();
+        claims["sid"].as_str().expect("sid").clone_into(&mut sid);
     }
     // Signing out of Shelter's pages ends the sign-in.
     let (status, _, _) = browser.submit("/logout", "/logout", &[]).await;
