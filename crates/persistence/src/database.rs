@@ -240,12 +240,16 @@ impl Database {
         SeaOrmClientStore::new(self.connection.clone(), self.timeout, self.origin.clone())
     }
 
-    pub fn oauth(&self) -> crate::SeaOrmOAuthStore {
-        crate::SeaOrmOAuthStore::new(self.connection.clone(), self.timeout, self.origin.clone())
+    pub fn oauth(&self) -> crate::oauth::SeaOrmOAuthStore {
+        crate::oauth::SeaOrmOAuthStore::new(
+            self.connection.clone(),
+            self.timeout,
+            self.origin.clone(),
+        )
     }
 
-    pub fn logout_outbox(&self) -> crate::SeaOrmLogoutOutbox {
-        crate::SeaOrmLogoutOutbox::new(self.connection.clone(), self.timeout)
+    pub fn logout_outbox(&self) -> crate::logouts::SeaOrmLogoutOutbox {
+        crate::logouts::SeaOrmLogoutOutbox::new(self.connection.clone(), self.timeout)
     }
 
     pub fn signing_keys(&self) -> SeaOrmSigningKeyStore {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use secrecy::ExposeSecret as _;
 
-use super::{
+use super::model::{
     AccessTokenClaims, Authorization, AuthorizationParams, AuthorizeError, CODE_LIFETIME,
     ClientCredentials, Code, CodeSeal, Family, GrantSummary, IdTokenClaims, IdTokenHint,
     Introspection, Next, OAuthError, OAuthRotation, OAuthStore, OAuthTokens, Prompt, Redemption,

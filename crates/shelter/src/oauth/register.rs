@@ -10,7 +10,7 @@ use shelter_domain::clients::{
 };
 use shelter_domain::oauth::scope_string;
 
-use super::no_store;
+use super::wire::no_store;
 use crate::edge::refusal::Refusal;
 use crate::edge::state::AppState;
 use crate::edge::steps::may_register_client;

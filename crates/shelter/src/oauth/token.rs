@@ -7,7 +7,7 @@ use secrecy::ExposeSecret as _;
 use serde_json::{Map, Value, json};
 use shelter_domain::oauth::{OAuthError, Subject, TokenRequest, UserClaims, scope_string};
 
-use super::{Form, credentials, error_response, no_store};
+use super::wire::{Form, credentials, error_response, no_store};
 use crate::edge::state::AppState;
 
 /// `POST /oauth/token`.
