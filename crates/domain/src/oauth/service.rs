@@ -855,3 +855,178 @@ fn pkce_matches(challenge: &str, verifier: &str) -> bool {
         .as_str()
             == challenge
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::tests::{at, user};
+    use crate::clients::{ClientName, ClientSettings, ClientUri, MockClientStore};
+    use crate::oauth::model::{MockCodeSeal, MockOAuthStore, MockOAuthTokens};
+    use crate::ports::{MockClock, MockUserRepository};
+    use crate::session::SignInMethod;
+
+    const CALLBACK: &str = "https://app.example/cb";
+
+    fn client(kind: ClientType) -> Client {
+        let mut settings = ClientSettings::new(ClientName::parse("App").expect("name"));
+        settings.redirect_uris = vec![ClientUri::parse(CALLBACK).expect("uri")];
+        Client {
+            id: ClientId::parse("app").expect("id"),
+            kind,
+            settings,
+            secret_hash: None,
+            created_at: at(),
+            updated_at: at(),
+        }
+    }
+
+    fn service(kind: ClientType, store: MockOAuthStore, codes: MockCodeSeal) -> OAuthService {
+        let mut clients = MockClientStore::new();
+        let registered = client(kind);
+        clients
+            .expect_find()
+            .returning(move |id| Ok((id.as_str() == "app").then(|| registered.clone())));
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(at);
+        OAuthService::new(
+            OAuthPorts {
+                clients: Arc::new(clients),
+                store: Arc::new(store),
+                users: Arc::new(MockUserRepository::new()),
+                tokens: Arc::new(MockOAuthTokens::new()),
+                codes: Arc::new(codes),
+                clock: Arc::new(clock),
+            },
+            OAuthPolicy {
+                refresh_lifetime: Duration::days(30),
+                reuse_grace: Duration::seconds(10),
+            },
+        )
+    }
+
+    fn params(extra: impl FnOnce(&mut AuthorizationParams)) -> AuthorizationParams {
+        let mut params = AuthorizationParams {
+            response_type: Some("code".into()),
+            client_id: Some("app".into()),
+            redirect_uri: Some(CALLBACK.into()),
+            scope: Some("openid email".into()),
+            state: Some("s".into()),
+            code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+            code_challenge_method: Some("S256".into()),
+            ..AuthorizationParams::default()
+        };
+        extra(&mut params);
+        params
+    }
+
+    fn error_of(redirect: &Redirect) -> Option<&str> {
+        redirect
+            .params
+            .iter()
+            .find(|(name, _)| *name == "error")
+            .map(|(_, value)| value.as_str())
+    }
+
+    #[tokio::test]
+    async fn a_bad_client_or_redirect_uri_is_a_page_and_the_rest_go_back_to_the_client() {
+        let oauth = service(
+            ClientType::Public,
+            MockOAuthStore::new(),
+            MockCodeSeal::new(),
+        );
+        for bad in [
+            params(|p| p.client_id = Some("nobody".into())),
+            params(|p| p.redirect_uri = Some("https://evil.example/cb".into())),
+        ] {
+            assert!(matches!(
+                oauth.check(&bad).await,
+                Err(AuthorizeError::Page(_))
+            ));
+        }
+        for (bad, error) in [
+            (
+                params(|p| p.code_challenge_method = Some("plain".into())),
+                "invalid_request",
+            ),
+            (params(|p| p.code_challenge = None), "invalid_request"),
+            (
+                params(|p| p.scope = Some("openid admin".into())),
+                "invalid_scope",
+            ),
+            (
+                params(|p| p.response_type = Some("token".into())),
+                "unsupported_response_type",
+            ),
+            (
+                params(|p| p.prompt = Some("none login".into())),
+                "invalid_request",
+            ),
+        ] {
+            match oauth.check(&bad).await {
+                Err(AuthorizeError::Redirect(redirect)) => {
+                    assert_eq!(error_of(&redirect), Some(error), "{bad:?}");
+                    assert!(redirect.params.contains(&("state", "s".into())));
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_remembered_consent_answers_with_a_sealed_code_and_writes_nothing() {
+        let mut store = MockOAuthStore::new();
+        store
+            .expect_grant()
+            .returning(|_, _| Ok(Some([Scope::OpenId, Scope::Email, Scope::Profile].into())));
+        store.expect_remember_grant().never();
+        let mut codes = MockCodeSeal::new();
+        codes
+            .expect_seal()
+            .withf(|code| code.expires_at == at() + CODE_LIFETIME && code.nonce.is_none())
+            .returning(|_| Ok("sealed".into()));
+        let oauth = service(ClientType::Public, store, codes);
+        let authorization = oauth.check(&params(|_| {})).await.expect("checked");
+        let sign_in = SignIn {
+            user: user(7, false),
+            session: SessionId::generate(),
+            auth_time: at() - Duration::minutes(5),
+            method: SignInMethod::Password,
+        };
+        let Ok(Next::Redirect(redirect)) = oauth.next(&authorization, Some(&sign_in)).await else {
+            panic!("a redirect with a code");
+        };
+        assert!(redirect.params.contains(&("code", "sealed".into())));
+        // Older than max_age: sign in again; prompt=none says so instead.
+        let stale = oauth
+            .check(&params(|p| p.max_age = Some("60".into())))
+            .await
+            .expect("checked");
+        assert!(matches!(
+            oauth.next(&stale, Some(&sign_in)).await,
+            Ok(Next::SignIn { again: true })
+        ));
+        let silent = oauth
+            .check(&params(|p| p.prompt = Some("none".into())))
+            .await
+            .expect("checked");
+        let Ok(Next::Redirect(redirect)) = oauth.next(&silent, None).await else {
+            panic!("an error back to the client");
+        };
+        assert_eq!(error_of(&redirect), Some("login_required"));
+    }
+
+    #[test]
+    fn pkce_takes_the_rfc_7636_example_and_nothing_else() {
+        // RFC 7636, Appendix B.
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(pkce_matches(
+            challenge,
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+        ));
+        assert!(!pkce_matches(
+            challenge,
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj"
+        ));
+        assert!(!pkce_matches(challenge, "short"));
+    }
+}
