@@ -274,7 +274,9 @@ fn consent_page(
             }
         }
     };
-    layout::html(StatusCode::OK, &layout::page("Allow access", user, &body))
+    let mut page = layout::html(StatusCode::OK, &layout::page("Allow access", user, &body));
+    layout::allow_form_target(&mut page, &authorization.redirect_uri);
+    page
 }
 
 fn hidden(params: &AuthorizationParams) -> Markup {
@@ -415,5 +417,9 @@ fn confirm_logout(req: &HttpRequest, state: &AppState, params: &Parameters) -> H
             button type="submit" name="confirm" value="yes" { "Sign out" }
         }
     };
-    card(StatusCode::OK, "Sign out?", &body)
+    let mut page = card(StatusCode::OK, "Sign out?", &body);
+    if let Some(target) = params.get("post_logout_redirect_uri") {
+        layout::allow_form_target(&mut page, &target);
+    }
+    page
 }

@@ -57,6 +57,40 @@ fn document(title: &str, nav: &Markup, body: &Markup) -> Markup {
     }
 }
 
+/// Every page's content security policy: nothing from elsewhere, forms post only here.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Lets this page's form end at `uri`'s origin as well as here. A browser checks
+/// `form-action` on every redirect that follows a form: the consent form, the logout
+/// confirmation and the sign-in forms of an authorization request end at the application.
+pub fn allow_form_target(response: &mut HttpResponse, uri: &str) {
+    let Ok(target) = url::Url::parse(uri) else {
+        return;
+    };
+    let origin = target.origin().ascii_serialization();
+    if origin == "null" {
+        return;
+    }
+    let policy = CSP.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {origin}"),
+    );
+    if let Ok(value) = header::HeaderValue::from_str(&policy) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+}
+
+/// The `redirect_uri` of an authorization request a sign-in returns to (`next`), whose
+/// origin its forms must be allowed to end at.
+pub fn authorization_target(next: Option<&str>) -> Option<String> {
+    let query = next?.strip_prefix("/oauth/authorize?")?;
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(name, _)| name == "redirect_uri")
+        .map(|(_, value)| value.into_owned())
+}
+
 /// An HTML answer.
 pub fn html(status: StatusCode, markup: &Markup) -> HttpResponse {
     HttpResponse::build(status)

@@ -102,7 +102,7 @@ fn login_page(
         p { a href="/verify-email/resend" { "No confirmation email? Send it again" } }
         p { "New here? " a href="/signup" { "Create an account" } }
     };
-    card(status, "Sign in", &body)
+    with_target(card(status, "Sign in", &body), next)
 }
 
 pub async fn login(req: HttpRequest, state: web::Data<AppState>, body: RawBody) -> PageResult {
@@ -166,7 +166,16 @@ fn code_page(
             button type="submit" { "Continue" }
         }
     };
-    card(status, "Second step", &body)
+    with_target(card(status, "Second step", &body), next)
+}
+
+/// A sign-in page on the way back to an authorization request lets its form end at the
+/// application.
+fn with_target(mut page: HttpResponse, next: Option<&str>) -> HttpResponse {
+    if let Some(target) = layout::authorization_target(next) {
+        layout::allow_form_target(&mut page, &target);
+    }
+    page
 }
 
 pub async fn second_step(

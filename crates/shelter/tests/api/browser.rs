@@ -19,7 +19,7 @@ use shelter::config::EmailTransport;
 use shelter_test_support::Backend;
 use tokio::sync::Semaphore;
 
-use crate::helpers::{TestApp, TestUser};
+use crate::helpers::{TestApp, TestUser, body};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -467,7 +467,175 @@ async fn an_admin_finds_a_user_by_part_of_the_email_and_deactivates_them(backend
     member.close().await.expect("close");
 }
 
+/// A relying party's callback: answers every request with a small page, so the browser
+/// lands on it with the code in its address.
+async fn callback_server() -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 8192];
+                let _ = socket.read(&mut buffer).await;
+                let page = "<!doctype html><title>callback</title><main>back at the app</main>";
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+                    page.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{address}/callback")
+}
+
+/// "Sign in with Shelter" in a real browser: a relying party sends the browser to the
+/// authorization endpoint; Shelter's sign-in page with the TOTP second step; the consent
+/// page; back at the relying party's callback with a code the client exchanges.
+#[expect(clippy::too_many_lines, reason = "one journey, read top to bottom")]
+async fn a_relying_party_signs_a_user_with_totp_in_through_the_consent_page(backend: Backend) {
+    let Some(journey) = Journey::start(backend).await else {
+        return;
+    };
+    let (app, driver) = (&journey.app, &journey.driver);
+    let callback = callback_server().await;
+    let admin = app.admin_token().await;
+    let client = body(
+        app.client
+            .post(app.url("/oauth/clients"))
+            .bearer_auth(&admin)
+            .json(&json!({"name": "Grafana", "redirect_uris": [callback]}))
+            .send()
+            .await
+            .expect("register"),
+    )
+    .await;
+    let (client_id, secret) = (
+        client["client_id"].as_str().expect("id").to_owned(),
+        client["client_secret"].as_str().expect("secret").to_owned(),
+    );
+    // A user with TOTP on.
+    let (user, user_id, token) = app.user_with_token().await;
+    let enrolment = body(
+        app.post("/users/me/mfa/totp")
+            .bearer_auth(&token)
+            .json(&json!({"current_password": user.password}))
+            .send()
+            .await
+            .expect("enrol"),
+    )
+    .await;
+    let totp = enrolment["secret"].as_str().expect("secret").to_owned();
+    let now = chrono::Utc::now();
+    let confirmed = app
+        .post("/users/me/mfa/totp/confirm")
+        .bearer_auth(&token)
+        .json(&json!({"code": shelter_crypto::code_at(&totp, now).expect("code")}))
+        .send()
+        .await
+        .expect("confirm");
+    assert!(confirmed.status().is_success());
+
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("response_type", "code"),
+            ("client_id", client_id.as_str()),
+            ("redirect_uri", callback.as_str()),
+            ("scope", "openid email"),
+            ("state", "journey"),
+            ("nonce", "n-1"),
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ),
+            ("code_challenge_method", "S256"),
+        ])
+        .finish();
+    let browser = driver.browser().await;
+    browser
+        .goto(&app.url(&format!("/oauth/authorize?{query}")))
+        .await
+        .expect("open the authorization endpoint");
+    assert_eq!(path(&browser).await, "/login", "sent to sign in first");
+    fill(&browser, "#field-username", &user.email).await;
+    fill(&browser, "#field-password", &user.password).await;
+    press(&browser, "form[action='/login'] button[type=submit]").await;
+    assert!(text(&browser).await.contains("Second step"));
+    snap(&browser, "oidc-second-step").await;
+    // The next time step: the confirmation spent this one (one step of skew is allowed).
+    let code = shelter_crypto::code_at(&totp, now + chrono::Duration::seconds(30)).expect("code");
+    fill(&browser, "#field-code", &code).await;
+    press(&browser, "form[action='/login/code'] button").await;
+    let consent = text(&browser).await;
+    assert!(consent.contains("Allow Grafana?"), "{consent}");
+    snap(&browser, "oidc-consent").await;
+    browser
+        .find(Locator::Css("button[name=decision][value=allow]"))
+        .await
+        .expect("the allow button")
+        .click()
+        .await
+        .expect("allow");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let landed = loop {
+        let url = browser.current_url().await.expect("url");
+        if url.as_str().starts_with(&callback) {
+            break url;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never back at {callback}: {url}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    snap(&browser, "oidc-callback").await;
+    let param = |name: &str| {
+        landed
+            .query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    };
+    assert_eq!(param("state").as_deref(), Some("journey"));
+    assert_eq!(param("iss").as_deref(), Some(app.address.as_str()));
+    let code = param("code").expect("a code");
+    let tokens = body(
+        app.client
+            .post(app.url("/oauth/token"))
+            .basic_auth(&client_id, Some(&secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", callback.as_str()),
+                ("code_verifier", verifier),
+            ])
+            .send()
+            .await
+            .expect("exchange"),
+    )
+    .await;
+    let id_token = tokens["id_token"].as_str().expect("an ID token");
+    let payload = id_token.split('.').nth(1).expect("a payload");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .expect("base64url"),
+    )
+    .expect("claims");
+    assert_eq!(claims["sub"], user_id.to_string());
+    assert_eq!(claims["nonce"], "n-1");
+    assert_eq!(
+        claims["amr"],
+        json!(["pwd", "otp", "mfa"]),
+        "the second factor shows"
+    );
+    browser.close().await.expect("close");
+}
+
 shelter_test_support::on_both_backends!(
+    a_relying_party_signs_a_user_with_totp_in_through_the_consent_page,
     a_new_user_signs_up_and_verifies_the_email_from_the_link,
     a_forgotten_password_is_reset_from_the_email_and_works,
     a_password_change_on_the_account_page_signs_the_other_browser_out,
