@@ -5,7 +5,9 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::ExposeSecret as _;
 use serde_json::{Map, Value, json};
-use shelter_domain::oauth::{OAuthError, Subject, TokenRequest, UserClaims, scope_string};
+use shelter_domain::oauth::{
+    ClientCredentials, OAuthError, Subject, TokenRequest, UserClaims, scope_string,
+};
 
 use super::wire::{Form, credentials, error_response, no_store};
 use crate::edge::state::AppState;
@@ -133,19 +135,26 @@ pub async fn userinfo(
     }
 }
 
+/// The authenticating client and the `token` of a revocation or introspection request.
+fn client_and_token(
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<(ClientCredentials, String), OAuthError> {
+    let form = Form::read(req, body)?;
+    let client = credentials(req, &form)?;
+    Ok((client, form.require("token", "token is required")?))
+}
+
 /// `POST /oauth/revoke` (RFC 7009): 200 whether or not the token was known.
 pub async fn revoke(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let result = async {
-        let form = Form::read(&req, &body)?;
-        let client = credentials(&req, &form)?;
-        let token = form.require("token", "token is required")?;
-        state.oauth.revoke(&client, &token).await
-    }
-    .await;
+    let result = match client_and_token(&req, &body) {
+        Ok((client, token)) => state.oauth.revoke(&client, &token).await,
+        Err(error) => Err(error),
+    };
     match result {
         Ok(()) => no_store(HttpResponse::Ok()).finish(),
         Err(error) => error_response(&error),
@@ -158,13 +167,10 @@ pub async fn introspect(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let result = async {
-        let form = Form::read(&req, &body)?;
-        let client = credentials(&req, &form)?;
-        let token = form.require("token", "token is required")?;
-        state.oauth.introspect(&client, &token).await
-    }
-    .await;
+    let result = match client_and_token(&req, &body) {
+        Ok((client, token)) => state.oauth.introspect(&client, &token).await,
+        Err(error) => Err(error),
+    };
     let found = match result {
         Ok(found) => found,
         Err(error) => return error_response(&error),
