@@ -324,4 +324,5 @@ def write(backends, ceilings, ws, elapsed):
     print("\n".join(lines))
 
 
-main()
+if __name__ == "__main__":
+    main()

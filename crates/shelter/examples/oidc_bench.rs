@@ -206,6 +206,8 @@ where
 
 #[tokio::main]
 async fn main() {
+    // The workspace builds reqwest without a TLS provider; the server installs ring at start.
+    shelter::runtime::backchannel::install_tls_provider();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [base, email, password, concurrency, seconds] = &args[..] else {
         eprintln!(
