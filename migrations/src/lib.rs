@@ -24,6 +24,7 @@ mod m20261202_000007_audit_events;
 mod m20261203_000008_oauth_clients;
 mod m20261203_000009_rsa_keys;
 mod m20261203_000010_oauth_grants;
+mod m20261204_000011_passkeys;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000008_oauth_clients::Migration),
             Box::new(m20261203_000009_rsa_keys::Migration),
             Box::new(m20261203_000010_oauth_grants::Migration),
+            Box::new(m20261204_000011_passkeys::Migration),
         ]
     }
 }

@@ -41,7 +41,7 @@ fn public_jwk(algorithm: KeyAlgorithm, public_key: &[u8]) -> anyhow::Result<Publ
             x: URL_SAFE_NO_PAD.encode(public_key),
         },
         KeyAlgorithm::Rs256 => {
-            let key = rsa::PublicKey::from_pkcs1_der(public_key).context("an RSA public key")?;
+            let key = rsa::RsaPublicKey::from_pkcs1_der(public_key).context("an RSA public key")?;
             PublicJwk::Rsa {
                 n: URL_SAFE_NO_PAD.encode(key.n().to_be_bytes_trimmed_vartime()),
                 e: URL_SAFE_NO_PAD.encode(key.e().to_be_bytes_trimmed_vartime()),
@@ -78,8 +78,11 @@ pub fn generate(
             (zeroize::Zeroizing::new(seed.to_vec()), public)
         }
         KeyAlgorithm::Rs256 => {
-            let key = rsa::PrivateKey::new(&mut getrandom::SysRng, RSA_BITS)
-                .context("generate an RSA key")?;
+            let key = rsa::RsaPrivateKey::new(
+                &mut getrandom::rand_core::UnwrapErr(getrandom::SysRng),
+                RSA_BITS,
+            )
+            .context("generate an RSA key")?;
             let private = key.to_pkcs1_der().context("encode an RSA key")?;
             let public = key
                 .to_public_key()

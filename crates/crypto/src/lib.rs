@@ -9,6 +9,7 @@
 //!   sealed authorization codes.
 //! - [`Sealer`] encrypts secrets at rest (signing keys, TOTP secrets).
 //! - [`TotpAuthenticator`] implements `Authenticator`: RFC 6238 codes with totp-rs.
+//! - [`RelyingParty`] implements `WebAuthn`: passkey ceremonies with webauthn-rs.
 
 mod hasher;
 mod jwt;
@@ -16,6 +17,7 @@ pub mod keys;
 mod oidc;
 mod sealing;
 mod totp;
+mod webauthn;
 
 pub use hasher::{Argon2PasswordHasher, HashingParams, HashingPool};
 pub use jwt::{JwtTokenIssuer, TokenAudience};
@@ -23,3 +25,4 @@ pub use keys::KeyRing;
 pub use oidc::{OidcTokens, SealedCodes};
 pub use sealing::{Purpose, Sealer};
 pub use totp::{TotpAuthenticator, code_at};
+pub use webauthn::RelyingParty;

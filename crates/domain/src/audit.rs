@@ -40,10 +40,14 @@ pub enum EventType {
     OauthConsentGranted,
     OauthGrantRevoked,
     OauthCodeReused,
+    PasskeyAdded,
+    PasskeyRemoved,
+    PasskeyCounterRegressed,
+    EmailCodeSent,
 }
 
 impl EventType {
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 27] = [
         Self::Signup,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -67,6 +71,10 @@ impl EventType {
         Self::OauthConsentGranted,
         Self::OauthGrantRevoked,
         Self::OauthCodeReused,
+        Self::PasskeyAdded,
+        Self::PasskeyRemoved,
+        Self::PasskeyCounterRegressed,
+        Self::EmailCodeSent,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -94,6 +102,10 @@ impl EventType {
             Self::OauthConsentGranted => "oauth_consent_granted",
             Self::OauthGrantRevoked => "oauth_grant_revoked",
             Self::OauthCodeReused => "oauth_code_reused",
+            Self::PasskeyAdded => "passkey_added",
+            Self::PasskeyRemoved => "passkey_removed",
+            Self::PasskeyCounterRegressed => "passkey_counter_regressed",
+            Self::EmailCodeSent => "email_code_sent",
         }
     }
 }
@@ -129,6 +141,10 @@ pub enum LoginFailure {
     Inactive,
     Unverified,
     MfaFailed,
+    /// A wrong emailed sign-in code.
+    BadEmailCode,
+    /// A passkey answer that did not verify.
+    BadPasskey,
 }
 
 impl LoginFailure {
@@ -139,6 +155,8 @@ impl LoginFailure {
             Self::Inactive => "inactive",
             Self::Unverified => "unverified",
             Self::MfaFailed => "mfa_failed",
+            Self::BadEmailCode => "bad_email_code",
+            Self::BadPasskey => "bad_passkey",
         }
     }
 }

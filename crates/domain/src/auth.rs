@@ -1,5 +1,8 @@
 //! `AuthService`: login with a password, refresh-token rotation with reuse detection,
 //! logout, password recovery and reset, and turning an access token back into a user.
+//! Signing in without a password (a passkey, an emailed code) is in [`passwordless`].
+
+mod passwordless;
 
 use std::sync::Arc;
 
@@ -12,12 +15,13 @@ use crate::cluster::SessionEvents;
 use crate::email::{EmailKind, PendingToken, TokenPurpose};
 use crate::error::AuthError;
 use crate::mfa::{self, Authenticator};
+use crate::passkeys::{PasskeyStore, WebAuthn};
 use crate::ports::{
     AccessToken, Clock, NewRefreshToken, PasswordHasher, RefreshTokenStore, Rotation, TokenIssuer,
     UserRepository,
 };
-use crate::session::{ClientInfo, Session, SessionId, SignInMethod};
-use crate::token::SecretToken;
+use crate::session::{Challenge, ClientInfo, Session, SessionId, SignInMethod};
+use crate::token::{SecretToken, TokenHash};
 use crate::user::{Login, Password, User, UserId};
 
 /// How long a password-reset link works.
@@ -68,7 +72,27 @@ pub enum SecondFactor {
     Totp,
     /// One of the single-use recovery codes given when TOTP was confirmed.
     RecoveryCode,
+    /// One of the user's passkeys (`POST /auth/mfa/options`, then a credential).
+    Passkey,
 }
+
+impl SecondFactor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Totp => "totp",
+            Self::RecoveryCode => "recovery_code",
+            Self::Passkey => "passkey",
+        }
+    }
+}
+
+/// The second factors of a TOTP user, without and with passkeys.
+const TOTP_FACTORS: &[SecondFactor] = &[SecondFactor::Totp, SecondFactor::RecoveryCode];
+const ALL_FACTORS: &[SecondFactor] = &[
+    SecondFactor::Totp,
+    SecondFactor::RecoveryCode,
+    SecondFactor::Passkey,
+];
 
 /// Who presented an access token, through which login, until when.
 #[derive(Debug, Clone)]
@@ -90,6 +114,9 @@ pub struct AuthService {
     policy: SessionPolicy,
     /// Told when a reset ends every session of a user.
     ended: Arc<dyn SessionEvents>,
+    passkeys: Arc<dyn PasskeyStore>,
+    /// `None` when the server has no WebAuthn relying party.
+    webauthn: Option<Arc<dyn WebAuthn>>,
 }
 
 /// The adapters `AuthService` needs.
@@ -104,6 +131,8 @@ pub struct AuthPorts {
     pub clock: Arc<dyn Clock>,
     /// Told when logins end.
     pub ended: Arc<dyn SessionEvents>,
+    pub passkeys: Arc<dyn PasskeyStore>,
+    pub webauthn: Option<Arc<dyn WebAuthn>>,
 }
 
 impl AuthService {
@@ -117,6 +146,8 @@ impl AuthService {
             audit,
             clock,
             ended,
+            passkeys,
+            webauthn,
         } = ports;
         Self {
             users,
@@ -128,6 +159,8 @@ impl AuthService {
             clock,
             policy,
             ended,
+            passkeys,
+            webauthn,
         }
     }
 
@@ -174,18 +207,44 @@ impl AuthService {
             self.failed(Some(user.id), reason).await;
             return Err(refused);
         }
+        self.first_factor_proven(user, SignInMethod::Password, client)
+            .await
+    }
+
+    /// A first factor other than a passkey was proven: a session, or for a TOTP user the
+    /// second step with the factors this user has.
+    async fn first_factor_proven(
+        &self,
+        user: User,
+        first: SignInMethod,
+        client: &ClientInfo,
+    ) -> Result<LoginStep, AuthError> {
         let now = self.clock.now();
         if user.totp.is_on() {
+            let methods =
+                if self.webauthn.is_some() && !self.passkeys.stored(user.id).await?.is_empty() {
+                    ALL_FACTORS
+                } else {
+                    TOTP_FACTORS
+                };
             let mfa_token = SecretToken::generate();
             self.sessions
-                .start_challenge(user.id, &mfa_token.hash(), now + MFA_TOKEN_LIFETIME, now)
+                .start_challenge(
+                    user.id,
+                    &mfa_token.hash(),
+                    first,
+                    now + MFA_TOKEN_LIFETIME,
+                    now,
+                )
                 .await?;
             return Ok(LoginStep::SecondStep {
                 token: mfa_token,
-                methods: &[SecondFactor::Totp, SecondFactor::RecoveryCode],
+                methods,
             });
         }
-        self.start_session(user, client, now)
+        let mut client = client.clone();
+        client.method = first;
+        self.start_session(user, &client, now)
             .await
             .map(LoginStep::Done)
     }
@@ -203,13 +262,7 @@ impl AuthService {
         client: &ClientInfo,
     ) -> Result<LoginOutcome, AuthError> {
         let now = self.clock.now();
-        let token = SecretToken::presented(mfa_token).hash();
-        let user = match self.sessions.challenge(&token, now).await? {
-            Some(id) => self.users.find_by_id(id).await?,
-            None => None,
-        }
-        .ok_or(AuthError::InvalidMfa)?;
-        self.may_hold_tokens(&user)?;
+        let (token, challenge, user) = self.open_challenge(mfa_token).await?;
         let right = mfa::spend_code(
             self.authenticator.as_ref(),
             self.users.as_ref(),
@@ -223,11 +276,45 @@ impl AuthService {
             self.sessions.fail_challenge(&token, MFA_ATTEMPTS).await?;
             return Err(AuthError::InvalidMfa);
         }
-        if !self.sessions.spend_challenge(&token, now).await? {
+        self.close_challenge(&token, user, challenge.first.then_totp(), client)
+            .await
+    }
+
+    /// The live challenge of an `mfa_token`, and its user if that user may still sign in.
+    async fn open_challenge(
+        &self,
+        mfa_token: &str,
+    ) -> Result<(TokenHash, Challenge, User), AuthError> {
+        let token = SecretToken::presented(mfa_token).hash();
+        let challenge = self
+            .sessions
+            .challenge(&token, self.clock.now())
+            .await?
+            .ok_or(AuthError::InvalidMfa)?;
+        let user = self
+            .users
+            .find_by_id(challenge.user)
+            .await?
+            .ok_or(AuthError::InvalidMfa)?;
+        self.may_hold_tokens(&user)?;
+        Ok((token, challenge, user))
+    }
+
+    /// Spends a challenge whose second factor was right, and starts the session; of two
+    /// racing steps, one wins.
+    async fn close_challenge(
+        &self,
+        token: &TokenHash,
+        user: User,
+        method: SignInMethod,
+        client: &ClientInfo,
+    ) -> Result<LoginOutcome, AuthError> {
+        let now = self.clock.now();
+        if !self.sessions.spend_challenge(token, now).await? {
             return Err(AuthError::InvalidMfa);
         }
         let mut client = client.clone();
-        client.method = SignInMethod::PasswordAndTotp;
+        client.method = method;
         self.start_session(user, &client, now).await
     }
 
@@ -529,9 +616,18 @@ mod tests {
                 audit: Arc::new(recording()),
                 clock: clock(),
                 ended: Arc::new(crate::cluster::NoSessions),
+                passkeys: Arc::new(no_passkeys()),
+                webauthn: None,
             },
             policy,
         )
+    }
+
+    /// A passkey store of users without passkeys.
+    fn no_passkeys() -> crate::passkeys::MockPasskeyStore {
+        let mut passkeys = crate::passkeys::MockPasskeyStore::new();
+        passkeys.expect_stored().returning(|_| Ok(Vec::new()));
+        passkeys
     }
 
     /// An audit log that takes every event.
@@ -557,6 +653,8 @@ mod tests {
                 audit: Arc::new(recording()),
                 clock: clock(),
                 ended: Arc::new(events),
+                passkeys: Arc::new(no_passkeys()),
+                webauthn: None,
             },
             POLICY,
         )
@@ -824,6 +922,8 @@ mod tests {
                 audit: Arc::new(recording()),
                 clock: clock(),
                 ended: Arc::new(ended),
+                passkeys: Arc::new(no_passkeys()),
+                webauthn: None,
             },
             POLICY,
         );

@@ -3,6 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
+use rand::Rng as _;
+use secrecy::{ExposeSecret as _, SecretString};
+
 use crate::address::EmailAddress;
 use crate::token::{SecretToken, TokenHash};
 
@@ -14,16 +17,24 @@ pub enum EmailKind {
     VerifyEmail,
     /// After a password-recovery request.
     PasswordReset,
+    /// A sign-in code and link (`POST /auth/email-code`).
+    SignInCode,
 }
 
 impl EmailKind {
-    pub const ALL: [Self; 3] = [Self::Welcome, Self::VerifyEmail, Self::PasswordReset];
+    pub const ALL: [Self; 4] = [
+        Self::Welcome,
+        Self::VerifyEmail,
+        Self::PasswordReset,
+        Self::SignInCode,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Welcome => "welcome",
             Self::VerifyEmail => "verify_email",
             Self::PasswordReset => "password_reset",
+            Self::SignInCode => "sign_in_code",
         }
     }
 
@@ -49,6 +60,8 @@ pub enum SpentLink {
 pub enum TokenPurpose {
     VerifyEmail,
     ResetPassword,
+    /// A sign-in link, with its six-digit code beside it in the same row.
+    SignIn,
 }
 
 impl TokenPurpose {
@@ -56,8 +69,41 @@ impl TokenPurpose {
         match self {
             Self::VerifyEmail => "verify_email",
             Self::ResetPassword => "reset_password",
+            Self::SignIn => "sign_in",
         }
     }
+}
+
+/// How a typed sign-in code is kept and compared: SHA-256 like every token, after
+/// removing the spaces a user may type. Six digits are not secret against someone holding
+/// the hash; they live ten minutes and five wrong tries spend them.
+pub fn code_hash(typed: &str) -> TokenHash {
+    let digits: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
+    SecretToken::presented(&digits).hash()
+}
+
+/// What is presented from a sign-in email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignInProof {
+    /// The link's token.
+    Link(TokenHash),
+    /// The six digits, typed with the address of `user`.
+    Code {
+        user: crate::user::UserId,
+        code: TokenHash,
+    },
+}
+
+/// What a sign-in email's proof came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SignInCheck {
+    /// Right: the email is spent; the user as it is now (its address verified).
+    Right(crate::user::User),
+    /// A wrong code against a live email (counted).
+    Wrong,
+    /// No live email: never sent, used, replaced, expired, spent by wrong codes, or sent
+    /// to an address the user has since changed.
+    Missing,
 }
 
 /// One email to deliver.
@@ -67,6 +113,8 @@ pub struct OutboundEmail {
     pub kind: EmailKind,
     pub username: String,
     pub token: SecretToken,
+    /// The six digits of a sign-in code email, typed where a link cannot be followed.
+    pub code: Option<SecretString>,
 }
 
 /// A one-time token to store (hashed) together with the email that carries it, in the
@@ -93,8 +141,25 @@ impl PendingToken {
                 kind,
                 username,
                 token,
+                code: None,
             },
         }
+    }
+
+    /// A sign-in email: a fresh link token and six random digits.
+    pub fn sign_in(to: EmailAddress, username: String, expires_at: DateTime<Utc>) -> Self {
+        let mut pending = Self::new(to, EmailKind::SignInCode, username, expires_at);
+        let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
+        pending.email.code = Some(SecretString::from(code));
+        pending
+    }
+
+    /// The hash of the six digits, for a sign-in email.
+    pub fn code_hash(&self) -> Option<TokenHash> {
+        self.email
+            .code
+            .as_ref()
+            .map(|code| code_hash(code.expose_secret()))
     }
 
     /// What the store keeps: the hash of the token the email carries, so the two cannot

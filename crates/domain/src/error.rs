@@ -190,6 +190,15 @@ pub enum AuthError {
     /// An unknown, expired or spent `mfa_token`, or a wrong or reused code.
     #[error("The code or the mfa_token is invalid")]
     InvalidMfa,
+    /// A passkey sign-in that failed, whatever the reason (one message for all).
+    #[error("The passkey could not be verified")]
+    InvalidPasskey,
+    /// A wrong, used, replaced or expired emailed code or link.
+    #[error("The code is wrong, used or expired")]
+    InvalidEmailCode,
+    /// The server has no WebAuthn relying party.
+    #[error("Passkeys are not available on this server")]
+    PasskeysUnavailable,
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
     #[error(transparent)]

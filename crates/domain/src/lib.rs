@@ -13,6 +13,8 @@
 //!   end, stale cached users) and the ports that carry what instances tell each other.
 //! - [`session`]: logins and the `sid` that ties access tokens to them.
 //! - [`mfa`]: the TOTP second factor (`MfaService`, the `Authenticator` port).
+//! - [`passkeys`]: WebAuthn passkeys (`PasskeyService`, the `WebAuthn` and `PasskeyStore`
+//!   ports); signing in with them, or with an emailed code, is in `auth`.
 //! - [`keys`]: which signing key signs and which are published, from their dates.
 //! - [`clients`]: the OAuth clients of the OpenID Connect provider (`ClientService`, the
 //!   `ClientStore` port).
@@ -33,6 +35,7 @@ pub mod keys;
 pub mod limits;
 pub mod mfa;
 pub mod oauth;
+pub mod passkeys;
 pub mod ports;
 pub mod session;
 pub mod token;
@@ -41,11 +44,15 @@ pub mod user;
 pub use accounts::{AccountUpdate, NewAccount, UserService};
 pub use address::{EmailAddress, EmailError};
 pub use auth::{AuthPorts, AuthService, LoginOutcome, LoginStep, SecondFactor, SessionPolicy};
-pub use email::{EmailKind, OutboundEmail, PendingToken, QueuedEmail, SpentLink, TokenPurpose};
+pub use email::{
+    EmailKind, OutboundEmail, PendingToken, QueuedEmail, SignInCheck, SignInProof, SpentLink,
+    TokenPurpose,
+};
 pub use error::{
     AuthError, Dependency, HashError, StorageError, StoreError, Unavailable, UserError,
 };
 pub use mfa::MfaService;
+pub use passkeys::{PasskeyError, PasskeyService};
 pub use session::{ClientInfo, Session, SessionId};
 pub use token::{SecretToken, TokenHash};
 pub use user::{

@@ -17,17 +17,20 @@ pub enum Limit {
     PasswordRecovery,
     /// `POST /auth/verify-email/resend`, per email, with the recovery quota.
     VerificationResend,
+    /// `POST /auth/email-code`, per email, with the recovery quota.
+    EmailCode,
     /// `POST /oauth/register` (dynamic client registration), per client address, with the
     /// signup quota.
     ClientRegistration,
 }
 
 impl Limit {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Login,
         Self::Signup,
         Self::PasswordRecovery,
         Self::VerificationResend,
+        Self::EmailCode,
         Self::ClientRegistration,
     ];
 
@@ -37,6 +40,7 @@ impl Limit {
             Self::Signup => "signup",
             Self::PasswordRecovery => "recovery",
             Self::VerificationResend => "verification_resend",
+            Self::EmailCode => "email_code",
             Self::ClientRegistration => "client_registration",
         }
     }

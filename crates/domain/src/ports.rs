@@ -21,10 +21,10 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use crate::address::EmailAddress;
-use crate::email::{PendingToken, QueuedEmail, SpentLink, TokenPurpose};
+use crate::email::{PendingToken, QueuedEmail, SignInCheck, SignInProof, SpentLink, TokenPurpose};
 use crate::error::{HashError, StorageError, StoreError};
 use crate::keys::PublishedKey;
-use crate::session::{ClientInfo, Session, SessionId};
+use crate::session::{Challenge, ClientInfo, Session, SessionId, SignInMethod};
 use crate::token::TokenHash;
 use crate::user::{
     NewUser, Page, Password, PasswordHash, User, UserChanges, UserFilter, UserId, Username,
@@ -85,7 +85,7 @@ pub trait UserRepository: Send + Sync {
     async fn delete(&self, id: UserId, expected_revision: Option<i64>) -> Result<(), StoreError>;
 
     /// Stores a one-time token for `user` and queues its email, in one transaction. A new
-    /// verification token retires the user's earlier unused ones.
+    /// verification or sign-in token retires the user's earlier unused ones of its kind.
     async fn create_one_time_token(
         &self,
         user: UserId,
@@ -109,6 +109,17 @@ pub trait UserRepository: Send + Sync {
         token: &TokenHash,
         now: DateTime<Utc>,
     ) -> Result<Option<User>, StoreError>;
+
+    /// Spends a sign-in email (by its link, or by its code for `user`, counting a wrong code
+    /// and spending the email at the `max_failures`th) and, as following it proves the
+    /// address, marks that address verified if it is still the user's. MUST be atomic: one
+    /// email makes one sign-in.
+    async fn spend_sign_in(
+        &self,
+        proof: SignInProof,
+        max_failures: u32,
+        now: DateTime<Utc>,
+    ) -> Result<SignInCheck, StoreError>;
 
     /// Records that `user` used the TOTP time step `step`, if TOTP is on and no step as late
     /// was used before; `false` otherwise. MUST be atomic, so of two requests with one code
@@ -201,21 +212,32 @@ pub trait RefreshTokenStore: Send + Sync {
     /// The live sessions of `user`, newest first.
     async fn list(&self, user: UserId, now: DateTime<Utc>) -> Result<Vec<Session>, StorageError>;
 
-    /// Stores the `mfa_token` (hashed) of a login waiting for its second factor.
+    /// Stores the `mfa_token` (hashed) of a login waiting for its second factor, with the
+    /// first factor it follows.
     async fn start_challenge(
         &self,
         user: UserId,
         token: &TokenHash,
+        first: SignInMethod,
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), StorageError>;
 
-    /// The user of an unexpired, unspent `mfa_token`.
+    /// An unexpired, unspent `mfa_token`.
     async fn challenge(
         &self,
         token: &TokenHash,
         now: DateTime<Utc>,
-    ) -> Result<Option<UserId>, StorageError>;
+    ) -> Result<Option<Challenge>, StorageError>;
+
+    /// Keeps the ceremony of a passkey offered as the second step of an unexpired, unspent
+    /// `mfa_token` (a newer offer replaces an older); `false` for no such token.
+    async fn offer_passkey(
+        &self,
+        token: &TokenHash,
+        ceremony: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StorageError>;
 
     /// Counts a wrong code against an `mfa_token`, spending it at the `max`th.
     async fn fail_challenge(&self, token: &TokenHash, max: u32) -> Result<(), StorageError>;

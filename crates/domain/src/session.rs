@@ -48,36 +48,99 @@ impl FromStr for SessionId {
 pub const MAX_USER_AGENT_CHARS: usize = 512;
 
 /// How a sign-in proved who it was: the `amr` claim (RFC 8176) of the ID tokens issued
-/// from it, so a relying party can ask whether a second factor was used.
+/// from it, so a relying party can ask whether a second factor was used, and the method
+/// `login_succeeded` records.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum SignInMethod {
     #[default]
     Password,
     /// A password, then a TOTP or recovery code.
     PasswordAndTotp,
+    /// A password, then a passkey as the second step.
+    PasswordAndPasskey,
+    /// A passkey with user verification: a key the user holds and a PIN or biometric that
+    /// unlocked it, two factors in one gesture.
+    Passkey,
+    /// A code or link sent by email: one factor.
+    EmailCode,
+    /// An emailed code, then a TOTP or recovery code.
+    EmailCodeAndTotp,
+    /// An emailed code, then a passkey.
+    EmailCodeAndPasskey,
 }
 
 impl SignInMethod {
+    const ALL: [Self; 7] = [
+        Self::Password,
+        Self::PasswordAndTotp,
+        Self::PasswordAndPasskey,
+        Self::Passkey,
+        Self::EmailCode,
+        Self::EmailCodeAndTotp,
+        Self::EmailCodeAndPasskey,
+    ];
+
     /// The RFC 8176 values, space-separated as the sessions table keeps them.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Password => "pwd",
             Self::PasswordAndTotp => "pwd otp mfa",
+            Self::PasswordAndPasskey => "pwd hwk mfa",
+            Self::Passkey => "hwk user mfa",
+            Self::EmailCode => "otp",
+            Self::EmailCodeAndTotp => "otp mfa",
+            Self::EmailCodeAndPasskey => "otp hwk mfa",
         }
     }
 
     /// A stored value; an unknown one (written by a newer version) reads as a password.
     pub fn from_stored(raw: &str) -> Self {
-        if raw == Self::PasswordAndTotp.as_str() {
-            Self::PasswordAndTotp
-        } else {
-            Self::Password
-        }
+        Self::ALL
+            .into_iter()
+            .find(|method| method.as_str() == raw)
+            .unwrap_or(Self::Password)
     }
 
     pub fn amr(self) -> Vec<&'static str> {
         self.as_str().split(' ').collect()
     }
+
+    /// The first factor, as `login_succeeded` names it.
+    pub fn first_factor(self) -> &'static str {
+        match self {
+            Self::Password | Self::PasswordAndTotp | Self::PasswordAndPasskey => "password",
+            Self::Passkey => "passkey",
+            Self::EmailCode | Self::EmailCodeAndTotp | Self::EmailCodeAndPasskey => "email_code",
+        }
+    }
+
+    /// This first factor followed by a TOTP (or recovery) code.
+    #[must_use]
+    pub fn then_totp(self) -> Self {
+        match self.first_factor() {
+            "email_code" => Self::EmailCodeAndTotp,
+            _ => Self::PasswordAndTotp,
+        }
+    }
+
+    /// This first factor followed by a passkey.
+    #[must_use]
+    pub fn then_passkey(self) -> Self {
+        match self.first_factor() {
+            "email_code" => Self::EmailCodeAndPasskey,
+            _ => Self::PasswordAndPasskey,
+        }
+    }
+}
+
+/// A login waiting for its second factor (the `mfa_token` of `POST /auth/mfa`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    pub user: crate::user::UserId,
+    /// The first factor, already proven.
+    pub first: SignInMethod,
+    /// The ceremony of a passkey offered for this step, once `POST /auth/mfa/options` asked.
+    pub passkey_ceremony: Option<String>,
 }
 
 /// Where and how a login comes from, as recorded with its session.

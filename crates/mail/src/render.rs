@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use minijinja::{Environment, Value, context};
+use secrecy::ExposeSecret as _;
 use shelter_domain::{EmailKind, OutboundEmail};
 
 /// An email's text, ready for a transport.
@@ -44,6 +45,14 @@ impl Renderer {
                 "password_reset.html",
                 include_str!("../templates/password_reset.html"),
             ),
+            (
+                "sign_in_code.txt",
+                include_str!("../templates/sign_in_code.txt"),
+            ),
+            (
+                "sign_in_code.html",
+                include_str!("../templates/sign_in_code.html"),
+            ),
         ] {
             templates
                 .add_template(name, source)
@@ -69,6 +78,10 @@ impl Renderer {
                 format!("Reset your {} password", self.app_name),
                 "reset-password",
             ),
+            EmailKind::SignInCode => (
+                format!("Your {} sign-in code", self.app_name),
+                "login/email",
+            ),
         };
         let token = email.token.expose();
         let link = format!("{}/{page}?token={token}", self.link_base);
@@ -84,6 +97,7 @@ impl Renderer {
             app_name => self.app_name,
             username => email.username,
             token => token,
+            code => email.code.as_ref().map(|code| code.expose_secret().to_owned()),
             link => link,
             html_link => Value::from_safe_string(attribute_safe),
         };
@@ -113,6 +127,7 @@ mod tests {
             kind,
             username: username.into(),
             token: SecretToken::presented("tok-123_ABC"),
+            code: (kind == EmailKind::SignInCode).then(|| "042917".into()),
         }
     }
 
@@ -141,6 +156,19 @@ mod tests {
             );
             assert!(rendered.html.contains("Shelter"), "{kind:?}");
         }
+    }
+
+    #[test]
+    fn a_sign_in_email_has_the_code_on_its_own_line_and_the_link() {
+        let templates = Renderer::new("Shelter", &"https://shelter.example/".parse().expect("url"))
+            .expect("templates");
+        let rendered = templates
+            .render(&email(EmailKind::SignInCode, "ann"))
+            .expect("rendered");
+        assert!(rendered.text.lines().any(|line| line == "Code: 042917"));
+        let link = "https://shelter.example/login/email?token=tok-123_ABC";
+        assert!(rendered.text.contains(link) && rendered.html.contains(link));
+        assert!(rendered.html.contains("042917"));
     }
 
     #[test]

@@ -197,6 +197,7 @@ mod tests {
             kind: EmailKind::Welcome,
             username: "ann".into(),
             token: SecretToken::presented("file-token-123"),
+            code: None,
         }
     }
 

@@ -227,6 +227,7 @@ mod tests {
                 kind: EmailKind::Welcome,
                 username: "ann".into(),
                 token: SecretToken::generate(),
+                code: None,
             },
         }
     }

@@ -22,11 +22,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use shelter_domain::cluster::{ClusterBus, ClusterEvent};
 use shelter_domain::ports::{NewRefreshToken, RefreshTokenStore, Rotation, UserRepository};
+use shelter_domain::session::{Challenge, SignInMethod};
 use shelter_domain::{
     ClientInfo, EmailAddress, NewUser, Page, PasswordHash, PendingToken, Session, SessionId,
     SpentLink, StorageError, StoreError, TokenHash, TokenPurpose, User, UserChanges, UserFilter,
     UserId, Username,
 };
+use shelter_domain::{SignInCheck, SignInProof};
 
 /// Rows kept at most; a row is about 300 bytes, so the cache stays under ~30 MiB.
 const CAPACITY: u64 = 100_000;
@@ -274,6 +276,19 @@ impl UserRepository for CachedUsers {
         Ok(user)
     }
 
+    async fn spend_sign_in(
+        &self,
+        proof: SignInProof,
+        max_failures: u32,
+        now: DateTime<Utc>,
+    ) -> Result<SignInCheck, StoreError> {
+        let check = self.store.spend_sign_in(proof, max_failures, now).await?;
+        if let SignInCheck::Right(user) = &check {
+            self.cache.changed(user.id()).await;
+        }
+        Ok(check)
+    }
+
     async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool, StoreError> {
         let result = self.store.use_totp_step(user, step).await;
         self.cache.after_write(user, &result).await;
@@ -375,11 +390,12 @@ impl RefreshTokenStore for CachedSessions {
         &self,
         user: UserId,
         token: &TokenHash,
+        first: SignInMethod,
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), StorageError> {
         self.store
-            .start_challenge(user, token, expires_at, now)
+            .start_challenge(user, token, first, expires_at, now)
             .await
     }
 
@@ -387,8 +403,17 @@ impl RefreshTokenStore for CachedSessions {
         &self,
         token: &TokenHash,
         now: DateTime<Utc>,
-    ) -> Result<Option<UserId>, StorageError> {
+    ) -> Result<Option<Challenge>, StorageError> {
         self.store.challenge(token, now).await
+    }
+
+    async fn offer_passkey(
+        &self,
+        token: &TokenHash,
+        ceremony: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        self.store.offer_passkey(token, ceremony, now).await
     }
 
     async fn fail_challenge(&self, token: &TokenHash, max: u32) -> Result<(), StorageError> {

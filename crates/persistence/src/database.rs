@@ -252,6 +252,14 @@ impl Database {
         crate::logouts::SeaOrmLogoutOutbox::new(self.connection.clone(), self.timeout)
     }
 
+    pub fn passkeys(&self) -> crate::passkeys::SeaOrmPasskeyStore {
+        crate::passkeys::SeaOrmPasskeyStore::new(
+            self.connection.clone(),
+            self.timeout,
+            self.origin.clone(),
+        )
+    }
+
     pub fn signing_keys(&self) -> SeaOrmSigningKeyStore {
         SeaOrmSigningKeyStore::new(self.connection.clone(), self.timeout, self.origin.clone())
     }

@@ -135,6 +135,9 @@ pub mod mfa_challenge {
         pub spent: bool,
         pub expires_at: DateTimeUtc,
         pub created_at: DateTimeUtc,
+        /// The first factor (`SignInMethod`'s stored form); empty for a password.
+        pub method: Option<String>,
+        pub passkey_state: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -183,6 +186,10 @@ pub mod one_time_token {
         pub expires_at: DateTimeUtc,
         pub used_at: Option<DateTimeUtc>,
         pub created_at: DateTimeUtc,
+        /// A sign-in email's six digits, hashed.
+        pub code_hash: Option<String>,
+        /// Wrong codes typed against it.
+        pub failures: i32,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -349,6 +356,53 @@ pub mod oauth_logout {
         pub last_error: Option<String>,
         pub created_at: DateTimeUtc,
         pub sent_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod passkey {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "passkeys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub user_id: i64,
+        pub name: String,
+        /// base64url, unique across users.
+        pub credential_id: String,
+        pub user_handle: String,
+        /// webauthn-rs's `Passkey`, serialised.
+        pub credential: String,
+        pub backed_up: bool,
+        pub created_at: DateTimeUtc,
+        pub last_used_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod passkey_flow {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "passkey_flows")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub token_hash: String,
+        pub purpose: String,
+        pub user_id: Option<i64>,
+        pub user_handle: Option<String>,
+        pub state: String,
+        pub expires_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

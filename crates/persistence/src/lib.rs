@@ -8,7 +8,8 @@
 //!   [`SeaOrmEmailOutbox`] its `EmailOutbox`, [`SeaOrmClientStore`] its `ClientStore` (the
 //!   OAuth client registry), [`SeaOrmOAuthStore`] its `OAuthStore` (consents and the
 //!   token families of the OpenID Connect provider), [`SeaOrmLogoutOutbox`] its
-//!   `LogoutOutbox` (back-channel logouts, queued where sign-ins end).
+//!   `LogoutOutbox` (back-channel logouts, queued where sign-ins end),
+//!   [`SeaOrmPasskeyStore`] its `PasskeyStore` (passkeys and their ceremonies in flight).
 //! - [`CachedUsers`] and [`CachedSessions`] put a [`UserCache`] in front of the user and
 //!   session stores, kept coherent across instances through the cluster bus.
 //! - `entity`: the SeaORM models, private to this crate: they are neither domain types nor
@@ -24,6 +25,7 @@ mod keys;
 mod logouts;
 mod oauth;
 mod outbox;
+mod passkeys;
 mod sessions;
 mod transaction;
 mod users;
@@ -36,5 +38,6 @@ pub use keys::SeaOrmSigningKeyStore;
 pub use logouts::SeaOrmLogoutOutbox;
 pub use oauth::SeaOrmOAuthStore;
 pub use outbox::SeaOrmEmailOutbox;
+pub use passkeys::SeaOrmPasskeyStore;
 pub use sessions::SeaOrmRefreshTokenStore;
 pub use users::SeaOrmUserRepository;

@@ -10,6 +10,7 @@ use sea_orm::{
     DatabaseConnection, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
+use secrecy::{ExposeSecret as _, SecretString};
 use shelter_domain::ports::EmailOutbox;
 use shelter_domain::{
     EmailAddress, EmailKind, OutboundEmail, PendingToken, QueuedEmail, SecretToken, StorageError,
@@ -45,6 +46,8 @@ pub(crate) async fn store_token_and_queue(
         user_id: Set(user.get()),
         purpose: Set(purpose.as_str().to_owned()),
         token_hash: Set(pending.hash().as_str().to_owned()),
+        code_hash: Set(pending.code_hash().map(|hash| hash.as_str().to_owned())),
+        failures: Set(0),
         email: Set(pending.email().to.as_str().to_owned()),
         expires_at: Set(pending.expires_at()),
         used_at: Set(None),
@@ -55,7 +58,11 @@ pub(crate) async fn store_token_and_queue(
     .await
     .store_context("store one-time token")?;
     let email = pending.email();
-    let payload = serde_json::json!({"username": email.username, "token": email.token.expose()});
+    let mut payload =
+        serde_json::json!({"username": email.username, "token": email.token.expose()});
+    if let Some(code) = &email.code {
+        payload["code"] = code.expose_secret().into();
+    }
     email_outbox::ActiveModel {
         recipient: Set(email.to.as_str().to_owned()),
         kind: Set(email.kind.as_str().to_owned()),
@@ -125,6 +132,7 @@ fn to_queued(row: &email_outbox::Model) -> anyhow::Result<QueuedEmail> {
             kind: EmailKind::parse(&row.kind).context("kind")?,
             username: field("username")?,
             token: SecretToken::presented(&field("token")?),
+            code: payload["code"].as_str().map(SecretString::from),
         },
     })
 }

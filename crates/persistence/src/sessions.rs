@@ -13,6 +13,7 @@ use sea_orm::{
 };
 use shelter_domain::audit::{AuditEvent, EventType, RequestOrigin};
 use shelter_domain::ports::{NewRefreshToken, RefreshTokenStore, Rotation};
+use shelter_domain::session::{Challenge, SignInMethod};
 use shelter_domain::{ClientInfo, Session, SessionId, StorageError, TokenHash, UserId};
 use std::sync::Arc;
 
@@ -169,7 +170,8 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
             .store_context("store session")?;
             insert(&txn, &id.to_string(), user.get(), token, now).await?;
             let login = AuditEvent::new(EventType::LoginSucceeded, Some(user), Some(user))
-                .detail("session", id.to_string());
+                .detail("session", id.to_string())
+                .detail("method", client.method.first_factor());
             audit::write(&txn, &*self.origin, [login], now).await?;
             txn.commit().await.store_context("commit session")?;
             Ok(id)
@@ -328,6 +330,7 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
         &self,
         user: UserId,
         token: &TokenHash,
+        first: SignInMethod,
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), StorageError> {
@@ -339,6 +342,8 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
                 spent: Set(false),
                 expires_at: Set(expires_at),
                 created_at: Set(now),
+                method: Set(Some(first.as_str().to_owned())),
+                passkey_state: Set(None),
             }
             .insert(&self.db)
             .await
@@ -352,19 +357,43 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
         &self,
         token: &TokenHash,
         now: DateTime<Utc>,
-    ) -> Result<Option<UserId>, StorageError> {
+    ) -> Result<Option<Challenge>, StorageError> {
         within(self.timeout, async {
             Ok(mfa_challenge::Entity::find()
-                .select_only()
-                .column(mfa_challenge::Column::UserId)
                 .filter(mfa_challenge::Column::TokenHash.eq(token.as_str()))
                 .filter(mfa_challenge::Column::Spent.eq(false))
                 .filter(mfa_challenge::Column::ExpiresAt.gt(now))
-                .into_tuple::<i64>()
                 .one(&self.db)
                 .await
                 .store_context("find an mfa token")?
-                .map(UserId::new))
+                .map(|row| Challenge {
+                    user: UserId::new(row.user_id),
+                    first: row
+                        .method
+                        .as_deref()
+                        .map_or(SignInMethod::Password, SignInMethod::from_stored),
+                    passkey_ceremony: row.passkey_state,
+                }))
+        })
+        .await
+    }
+
+    async fn offer_passkey(
+        &self,
+        token: &TokenHash,
+        ceremony: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        within(self.timeout, async {
+            let offered = mfa_challenge::Entity::update_many()
+                .col_expr(mfa_challenge::Column::PasskeyState, Expr::value(ceremony))
+                .filter(mfa_challenge::Column::TokenHash.eq(token.as_str()))
+                .filter(mfa_challenge::Column::Spent.eq(false))
+                .filter(mfa_challenge::Column::ExpiresAt.gt(now))
+                .exec(&self.db)
+                .await
+                .store_context("offer a passkey")?;
+            Ok(offered.rows_affected == 1)
         })
         .await
     }

@@ -15,8 +15,9 @@ use sea_orm::{
 use shelter_domain::audit::{AuditEvent, EventType, RequestOrigin, events_of};
 use shelter_domain::ports::UserRepository;
 use shelter_domain::{
-    EmailAddress, NewUser, Page, PasswordHash, PendingToken, SpentLink, StoreError, StoredUser,
-    TokenHash, TokenPurpose, Totp, User, UserChanges, UserFilter, UserId, Username,
+    EmailAddress, NewUser, Page, PasswordHash, PendingToken, SignInCheck, SignInProof, SpentLink,
+    StoreError, StoredUser, TokenHash, TokenPurpose, Totp, User, UserChanges, UserFilter, UserId,
+    Username,
 };
 
 use tokio::sync::Notify;
@@ -87,6 +88,31 @@ impl SeaOrmUserRepository {
             .await
             .store_context("lock the user")?;
         Ok(owner.map(|owner| (row, owner)))
+    }
+
+    /// Marks a locked user's current address verified (with its event) unless it is already.
+    async fn mark_verified(
+        &self,
+        txn: &DatabaseTransaction,
+        current: user::Model,
+        now: DateTime<Utc>,
+    ) -> Result<user::Model, StoreError> {
+        if current.email_verified {
+            return Ok(current);
+        }
+        let revision = current.revision;
+        let mut model = current.into_active_model();
+        model.email_verified = Set(true);
+        model.revision = Set(revision + 1);
+        model.updated_at = Set(now);
+        let updated = model.update(txn).await.store_context("verify email")?;
+        let verified = AuditEvent::new(
+            EventType::EmailVerified,
+            Some(UserId::new(updated.id)),
+            None,
+        );
+        audit::write(txn, &*self.origin, [verified], now).await?;
+        Ok(updated)
     }
 
     /// The user whose `column` equals `value` ignoring case; `lower()` on both sides makes
@@ -375,7 +401,7 @@ impl UserRepository for SeaOrmUserRepository {
     ) -> Result<(), StoreError> {
         within(self.timeout, async {
             let txn = self.begin_write().await?;
-            if purpose == TokenPurpose::VerifyEmail {
+            if matches!(purpose, TokenPurpose::VerifyEmail | TokenPurpose::SignIn) {
                 one_time_token::Entity::update_many()
                     .col_expr(one_time_token::Column::UsedAt, Expr::value(now))
                     .filter(one_time_token::Column::UserId.eq(user.get()))
@@ -383,13 +409,17 @@ impl UserRepository for SeaOrmUserRepository {
                     .filter(one_time_token::Column::UsedAt.is_null())
                     .exec(&txn)
                     .await
-                    .store_context("retire earlier verification links")?;
+                    .store_context("retire earlier links")?;
             }
             store_token_and_queue(&txn, user, purpose, &token, now).await?;
-            if purpose == TokenPurpose::ResetPassword {
-                let requested =
-                    AuditEvent::new(EventType::PasswordResetRequested, Some(user), None);
-                audit::write(&txn, &*self.origin, [requested], now).await?;
+            let requested = match purpose {
+                TokenPurpose::ResetPassword => Some(EventType::PasswordResetRequested),
+                TokenPurpose::SignIn => Some(EventType::EmailCodeSent),
+                TokenPurpose::VerifyEmail => None,
+            };
+            if let Some(kind) = requested {
+                let event = AuditEvent::new(kind, Some(user), None);
+                audit::write(&txn, &*self.origin, [event], now).await?;
             }
             txn.commit().await.store_context("commit one-time token")?;
             self.outbox.notify_one();
@@ -437,24 +467,83 @@ impl UserRepository for SeaOrmUserRepository {
             if current.email != spent.email {
                 return Ok(None);
             }
-            let updated = if current.email_verified {
-                current
-            } else {
-                let revision = current.revision;
-                let mut model = current.into_active_model();
-                model.email_verified = Set(true);
-                model.revision = Set(revision + 1);
-                model.updated_at = Set(now);
-                model.update(&txn).await.store_context("verify email")?
-            };
-            let verified = AuditEvent::new(
-                EventType::EmailVerified,
-                Some(UserId::new(updated.id)),
-                None,
-            );
-            audit::write(&txn, &*self.origin, [verified], now).await?;
+            let updated = self.mark_verified(&txn, current, now).await?;
             txn.commit().await.store_context("commit verification")?;
             to_domain(updated).map(Some)
+        })
+        .await
+    }
+
+    async fn spend_sign_in(
+        &self,
+        proof: SignInProof,
+        max_failures: u32,
+        now: DateTime<Utc>,
+    ) -> Result<SignInCheck, StoreError> {
+        within(self.timeout, async {
+            let txn = self.begin_write().await?;
+            let live = one_time_token::Entity::find()
+                .filter(one_time_token::Column::Purpose.eq(TokenPurpose::SignIn.as_str()))
+                .filter(one_time_token::Column::UsedAt.is_null())
+                .filter(one_time_token::Column::ExpiresAt.gt(now));
+            let live = match &proof {
+                SignInProof::Link(token) => {
+                    live.filter(one_time_token::Column::TokenHash.eq(token.as_str()))
+                }
+                // A newer email retires the older, so a user has one live code at most.
+                SignInProof::Code { user, .. } => {
+                    live.filter(one_time_token::Column::UserId.eq(user.get()))
+                }
+            };
+            let Some(row) = live
+                .lock_exclusive()
+                .one(&txn)
+                .await
+                .store_context("find a sign-in email")?
+            else {
+                return Ok(SignInCheck::Missing);
+            };
+            if let SignInProof::Code { code, .. } = &proof {
+                let right = row
+                    .code_hash
+                    .as_deref()
+                    .and_then(TokenHash::from_stored)
+                    .is_some_and(|stored| stored.matches(code));
+                if !right {
+                    let failures = row.failures + 1;
+                    let mut model = row.into_active_model();
+                    model.failures = Set(failures);
+                    if u32::try_from(failures).unwrap_or(u32::MAX) >= max_failures {
+                        model.used_at = Set(Some(now));
+                    }
+                    model
+                        .update(&txn)
+                        .await
+                        .store_context("count a wrong code")?;
+                    txn.commit().await.store_context("commit a wrong code")?;
+                    return Ok(SignInCheck::Wrong);
+                }
+            }
+            let Some(current) = user::Entity::find_by_id(row.user_id)
+                .lock_exclusive()
+                .one(&txn)
+                .await
+                .store_context("lock the user")?
+            else {
+                return Ok(SignInCheck::Missing);
+            };
+            if current.email != row.email {
+                return Ok(SignInCheck::Missing);
+            }
+            let mut spent = row.into_active_model();
+            spent.used_at = Set(Some(now));
+            spent
+                .update(&txn)
+                .await
+                .store_context("spend a sign-in email")?;
+            let updated = self.mark_verified(&txn, current, now).await?;
+            txn.commit().await.store_context("commit a sign-in email")?;
+            to_domain(updated).map(SignInCheck::Right)
         })
         .await
     }

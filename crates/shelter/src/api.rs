@@ -14,6 +14,7 @@ mod health;
 mod jwks;
 mod metrics;
 mod mfa;
+mod passkeys;
 mod sessions;
 mod users;
 
@@ -40,6 +41,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/users/me/mfa/totp/confirm").route(web::post().to(mfa::confirm)))
     .service(web::resource("/users/{id}/mfa/totp").route(web::delete().to(mfa::reset)))
+    .service(
+        web::resource("/users/me/passkeys/options")
+            .route(web::post().to(passkeys::registration_options)),
+    )
+    .service(
+        web::resource("/users/me/passkeys")
+            .route(web::post().to(passkeys::register))
+            .route(web::get().to(passkeys::list)),
+    )
+    .service(
+        web::resource("/users/me/passkeys/{id}")
+            .route(web::patch().to(passkeys::rename))
+            .route(web::delete().to(passkeys::remove)),
+    )
+    .service(web::resource("/users/{id}/passkeys").route(web::get().to(passkeys::list_of_user)))
+    .service(
+        web::resource("/users/{id}/passkeys/{passkey_id}")
+            .route(web::delete().to(passkeys::remove_of_user)),
+    )
     .service(web::resource("/users/me/sessions").route(web::get().to(sessions::list)))
     .service(web::resource("/users/me/grants").route(web::get().to(grants::list)))
     .service(web::resource("/users/me/grants/{client_id}").route(web::delete().to(grants::forget)))
@@ -69,6 +89,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/auth/token").route(web::post().to(auth::token)))
     .service(web::resource("/auth/mfa").route(web::post().to(mfa::second_step)))
+    .service(web::resource("/auth/mfa/options").route(web::post().to(mfa::passkey_options)))
+    .service(
+        web::resource("/auth/passkey/options").route(web::post().to(passkeys::sign_in_options)),
+    )
+    .service(web::resource("/auth/passkey").route(web::post().to(passkeys::sign_in)))
+    .service(web::resource("/auth/email-code").route(web::post().to(auth::email_code)))
+    .service(
+        web::resource("/auth/email-code/verify").route(web::post().to(auth::verify_email_code)),
+    )
     .service(web::resource("/auth/refresh").route(web::post().to(auth::refresh)))
     .service(web::resource("/auth/logout").route(web::post().to(auth::logout)))
     .service(web::resource("/auth/verify-email").route(web::post().to(auth::verify_email)))

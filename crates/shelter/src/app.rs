@@ -25,10 +25,11 @@ use shelter_domain::keys::KeyAlgorithm;
 use shelter_domain::limits::RateLimiter;
 use shelter_domain::mfa::Authenticator;
 use shelter_domain::oauth::{OAuthPolicy, OAuthPorts, OAuthService};
+use shelter_domain::passkeys::{PasskeyStore, WebAuthn};
 use shelter_domain::ports::{
     Clock, Mailer, PasswordHasher, RefreshTokenStore, SystemClock, UserRepository,
 };
-use shelter_domain::{AuthPorts, AuthService, MfaService, UserError, UserService};
+use shelter_domain::{AuthPorts, AuthService, MfaService, PasskeyService, UserError, UserService};
 use shelter_mail::{LettreMailer, OutboxWorker};
 use shelter_persistence::{CachedSessions, CachedUsers, Database, UserCache};
 use shelter_redis::{InProcessRateLimiter, LocalOnlyBus, Redis, RedisClusterBus, RedisRateLimiter};
@@ -47,6 +48,48 @@ use crate::{api, oauth, pages};
 
 /// Other instances' events: the Redis bus that receives them and the inbox it hands them to.
 pub type Subscription = (Arc<RedisClusterBus>, Arc<Inbox>);
+
+/// The cache, then authentication's users, the services' users and the sessions.
+type UserStores = (
+    Option<Arc<UserCache>>,
+    Arc<dyn UserRepository>,
+    Arc<dyn UserRepository>,
+    Arc<dyn RefreshTokenStore>,
+);
+
+/// The user and session stores: authentication's (read through the cache when there is one),
+/// the services' own (`fresh`) and the sessions, with the cache they share.
+fn user_stores(settings: &Settings, database: &Database, bus: &Arc<dyn ClusterBus>) -> UserStores {
+    let store: Arc<dyn UserRepository> = Arc::new(database.users());
+    // Authentication reads through the cache; the services' own reads, which writes
+    // compare revisions against, never do. Both views announce every write.
+    let cache = (!settings.user_cache.is_zero())
+        .then(|| UserCache::new(settings.user_cache, Arc::clone(bus)));
+    let sessions: Arc<dyn RefreshTokenStore> = Arc::new(database.refresh_tokens());
+    let (users, fresh_users, sessions): (_, _, Arc<dyn RefreshTokenStore>) = match &cache {
+        Some(cache) => (
+            Arc::new(CachedUsers::cached(Arc::clone(&store), Arc::clone(cache)))
+                as Arc<dyn UserRepository>,
+            Arc::new(CachedUsers::fresh(store, Arc::clone(cache))) as Arc<dyn UserRepository>,
+            Arc::new(CachedSessions::new(sessions, Arc::clone(cache))),
+        ),
+        None => (Arc::clone(&store), store, sessions),
+    };
+    (cache, users, fresh_users, sessions)
+}
+
+/// The WebAuthn relying party of the settings; `None`, said once in the log, when the public
+/// URL cannot name one (passkeys need a domain).
+fn relying_party(settings: &Settings) -> anyhow::Result<Option<Arc<dyn WebAuthn>>> {
+    let Some(party) = settings.relying_party()? else {
+        tracing::info!(
+            public_url = %settings.public_url,
+            "passkeys are off: the public URL's host is an IP address; set SHELTER_WEBAUTHN_RP_ID (and SHELTER_WEBAUTHN_ORIGINS) to a domain to turn them on"
+        );
+        return Ok(None);
+    };
+    Ok(Some(Arc::new(party)))
+}
 
 /// Builds the real adapters on an open database into the application's state; with Redis,
 /// also the bus whose subscription must feed the inbox.
@@ -80,35 +123,26 @@ pub fn build_state(
         }
         None => (Arc::new(LocalOnlyBus), None),
     };
-    let store: Arc<dyn UserRepository> = Arc::new(database.users());
-    // Authentication reads through the cache; the services' own reads, which writes
-    // compare revisions against, never do. Both views announce every write.
-    let cache = (!settings.user_cache.is_zero())
-        .then(|| UserCache::new(settings.user_cache, Arc::clone(&bus)));
-    let sessions: Arc<dyn RefreshTokenStore> = Arc::new(database.refresh_tokens());
-    let (users, fresh_users, sessions): (
-        Arc<dyn UserRepository>,
-        Arc<dyn UserRepository>,
-        Arc<dyn RefreshTokenStore>,
-    ) = match &cache {
-        Some(cache) => (
-            Arc::new(CachedUsers::cached(Arc::clone(&store), Arc::clone(cache))),
-            Arc::new(CachedUsers::fresh(store, Arc::clone(cache))),
-            Arc::new(CachedSessions::new(sessions, Arc::clone(cache))),
-        ),
-        None => (Arc::clone(&store), store, sessions),
-    };
+    let (cache, users, fresh_users, sessions) = user_stores(settings, database, &bus);
     let limiter = rate_limiter(settings, redis.as_ref());
-    let mut probes: Vec<Arc<dyn Probe>> = vec![Arc::new(database.clone())];
-    if let Some(redis) = redis {
-        probes.push(redis);
-    }
+    let probes: Vec<Arc<dyn Probe>> = std::iter::once(Arc::new(database.clone()) as Arc<dyn Probe>)
+        .chain(redis.map(|redis| redis as Arc<dyn Probe>))
+        .collect();
     let hub = Arc::new(Hub::new(bus));
     let inbox = Arc::new(Inbox {
         hub: Arc::clone(&hub),
         cache,
     });
+    let webauthn = relying_party(settings)?;
+    let passkeys: Arc<dyn PasskeyStore> = Arc::new(database.passkeys());
     let state = AppState {
+        passkeys: Arc::new(PasskeyService::new(
+            Arc::clone(&passkeys),
+            Arc::clone(&fresh_users),
+            webauthn.clone(),
+            Arc::clone(&clock),
+        )),
+        email_codes: settings.email.code_enabled,
         users: Arc::new(UserService::new(
             Arc::clone(&fresh_users),
             Arc::clone(&hasher),
@@ -145,6 +179,8 @@ pub fn build_state(
                 audit: Arc::new(database.audit_log()),
                 clock,
                 ended: hub.clone(),
+                passkeys,
+                webauthn,
             },
             settings.session_policy(),
         )),

@@ -21,6 +21,7 @@ pub use lenient::MIN_SECRET_KEY_BYTES;
 pub use sections::{
     DatabaseSection, EmailSection, EmailTransport, FirstSuperuserSection, HashingSection,
     JwtAlgorithm, JwtSection, KeyTiming, RateLimitSection, RedisSection, SmtpSection,
+    WebauthnSection,
 };
 
 /// A setting that could not be used, as one line naming it.
@@ -120,6 +121,7 @@ pub struct Settings {
     pub email: EmailSection,
     pub smtp: SmtpSection,
     pub first_superuser: FirstSuperuserSection,
+    pub webauthn: WebauthnSection,
 }
 
 impl Default for Settings {
@@ -149,6 +151,7 @@ impl Default for Settings {
             email: EmailSection::default(),
             smtp: SmtpSection::default(),
             first_superuser: FirstSuperuserSection::default(),
+            webauthn: WebauthnSection::default(),
         }
     }
 }
@@ -192,6 +195,7 @@ impl Settings {
             ));
         }
         self.mail()?;
+        self.relying_party()?;
         if self.first_superuser.is_partial() {
             return Err(ConfigError::new(
                 "first_superuser_email",

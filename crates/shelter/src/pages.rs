@@ -14,6 +14,7 @@ mod error;
 mod forms;
 mod frame;
 mod layout;
+mod passwordless;
 mod sign_in;
 
 use actix_web::middleware::from_fn;
@@ -32,6 +33,14 @@ pub fn scope() -> actix_web::Scope<
 > {
     web::scope("")
         .wrap(from_fn(frame::finish))
+        .configure(signing_in)
+        .configure(account)
+        .configure(administration)
+}
+
+/// Signing in and out, signing up, the email landing pages, the provider's browser side and the assets.
+fn signing_in(config: &mut web::ServiceConfig) {
+    config
         .service(web::resource("/").route(web::get().to(sign_in::home)))
         .service(web::resource(assets::STYLESHEET.route()).route(web::get().to(assets::stylesheet)))
         .service(
@@ -51,6 +60,22 @@ pub fn scope() -> actix_web::Scope<
                 .route(web::post().to(authorize::logout_post)),
         )
         .service(web::resource("/login/code").route(web::post().to(sign_in::second_step)))
+        .service(
+            web::resource("/login/email-code")
+                .route(web::get().to(entry::email_code_form))
+                .route(web::post().to(entry::email_code)),
+        )
+        .service(
+            web::resource("/login/email-code/verify")
+                .route(web::post().to(passwordless::email_code)),
+        )
+        .service(
+            web::resource("/login/email")
+                .route(web::get().to(entry::email_link_form))
+                .route(web::post().to(passwordless::email_link)),
+        )
+        .service(web::resource("/login/passkey").route(web::post().to(passwordless::passkey)))
+        .service(web::resource(assets::PASSKEY_SCRIPT.route()).route(web::get().to(assets::script)))
         .service(
             web::resource("/logout")
                 .route(web::get().to(sign_in::logout_form))
@@ -80,7 +105,12 @@ pub fn scope() -> actix_web::Scope<
             web::resource("/reset-password")
                 .route(web::get().to(entry::reset_form))
                 .route(web::post().to(entry::reset)),
-        )
+        );
+}
+
+/// The signed-in user's own account.
+fn account(config: &mut web::ServiceConfig) {
+    config
         .service(web::resource("/account").route(web::get().to(account::show)))
         .service(web::resource("/account/profile").route(web::post().to(account::profile)))
         .service(web::resource("/account/email").route(web::post().to(account::email)))
@@ -92,16 +122,38 @@ pub fn scope() -> actix_web::Scope<
             web::resource("/account/apps/{client_id}/revoke")
                 .route(web::post().to(account::revoke_app)),
         )
+        .service(
+            web::resource("/account/passkeys/options")
+                .route(web::post().to(account::passkey_options)),
+        )
+        .service(web::resource("/account/passkeys").route(web::post().to(account::passkey_add)))
+        .service(
+            web::resource("/account/passkeys/{id}/rename")
+                .route(web::post().to(account::passkey_rename)),
+        )
+        .service(
+            web::resource("/account/passkeys/{id}/remove")
+                .route(web::post().to(account::passkey_remove)),
+        )
         .service(web::resource("/account/totp").route(web::post().to(account::totp_enrol)))
         .service(
             web::resource("/account/totp/confirm").route(web::post().to(account::totp_confirm)),
         )
         .service(
             web::resource("/account/totp/disable").route(web::post().to(account::totp_disable)),
-        )
+        );
+}
+
+/// The superusers' pages.
+fn administration(config: &mut web::ServiceConfig) {
+    config
         .service(web::resource("/admin/users").route(web::get().to(admin::list)))
         .service(web::resource("/admin/users/{id}").route(web::get().to(admin::detail)))
         .service(web::resource("/admin/users/{id}/change").route(web::post().to(admin::change)))
+        .service(
+            web::resource("/admin/users/{id}/passkeys/{passkey_id}/remove")
+                .route(web::post().to(admin::remove_passkey)),
+        )
         .service(
             web::resource("/admin/clients")
                 .route(web::get().to(clients::list))
@@ -121,5 +173,5 @@ pub fn scope() -> actix_web::Scope<
             web::resource("/admin/users/{id}/delete")
                 .route(web::get().to(admin::delete_form))
                 .route(web::post().to(admin::delete)),
-        )
+        );
 }

@@ -4,15 +4,16 @@ use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use secrecy::ExposeSecret;
-use shelter_domain::{LoginOutcome, SecretToken};
+use shelter_domain::{LoginOutcome, SecondFactor, SecretToken};
 
 use super::dto::{Accepted, TokenResponse, UserResponse};
 use crate::edge::body::{Format, RawBody};
 use crate::edge::refusal::{PROBLEM_JSON, ProblemBody, Refusal};
 use crate::edge::requests::{
-    EmailRequest, RefreshRequest, ResetPasswordRequest, TokenRequest, VerifyEmailRequest,
+    EmailCodeRequest, EmailRequest, RefreshRequest, ResetPasswordRequest, TokenRequest,
+    VerifyEmailRequest,
 };
-use crate::edge::sign_in::{SignIn, attempt_login};
+use crate::edge::sign_in::{EmailProof, SignIn, attempt_email_code, attempt_login};
 use crate::edge::state::AppState;
 use crate::edge::steps::{EmailRequestKind, request_email};
 
@@ -51,18 +52,19 @@ pub async fn token(state: web::Data<AppState>, body: RawBody) -> Result<HttpResp
         .await?;
     match attempt_login(&state, &login, &password).await {
         SignIn::SignedIn(outcome) => Ok(tokens(&outcome)),
-        SignIn::SecondStep { token, .. } => Ok(second_step_required(&token)),
+        SignIn::SecondStep { token, methods } => Ok(second_step_required(&token, methods)),
         SignIn::Refused(refusal) => Err(refusal),
     }
 }
 
-/// The password was right and a second factor must follow: a 403 whose `code` says so and
-/// whose `mfa_token` the client presents to `POST /auth/mfa`.
-fn second_step_required(token: &SecretToken) -> HttpResponse {
+/// The first factor was right and a second must follow: a 403 whose `code` says so, whose
+/// `mfa_token` the client presents to `POST /auth/mfa`, and the `methods` it accepts.
+fn second_step_required(token: &SecretToken, methods: &[SecondFactor]) -> HttpResponse {
     let detail = "A second factor is required";
     let mut body = Refusal::new(StatusCode::FORBIDDEN, detail).body();
     body.code = Some("mfa_required");
     body.mfa_token = Some(token.expose().to_owned());
+    body.methods = Some(methods.iter().map(|method| method.as_str()).collect());
     HttpResponse::Forbidden()
         .content_type(PROBLEM_JSON)
         .json(body)
@@ -174,4 +176,70 @@ pub async fn reset_password(
     let (token, password) = body.json::<ResetPasswordRequest>().await?;
     state.auth.reset_password(&token, &password).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The refusal of an email-code request when the deployment turned them off.
+fn email_codes_on(state: &AppState) -> Result<(), Refusal> {
+    if state.email_codes {
+        Ok(())
+    } else {
+        Err(Refusal::not_found(
+            "Sign-in codes by email are off on this server",
+        ))
+    }
+}
+
+/// Ask for a sign-in email: six digits and a link, for 10 minutes, replacing any earlier
+/// one.
+#[utoipa::path(
+    post, path = "/auth/email-code", tag = "auth",
+    request_body = EmailRequest,
+    responses(
+        (status = 202, description = "The same answer whether or not the email is known", body = Accepted),
+        (status = 404, description = "Sign-in codes by email are off on this server", body = ProblemBody),
+        (status = 413, body = ProblemBody), (status = 415, body = ProblemBody), (status = 422, body = ProblemBody),
+        (status = 429, description = "Too many requests for this email", body = ProblemBody, headers(("Retry-After" = u64))),
+    )
+)]
+pub async fn email_code(
+    state: web::Data<AppState>,
+    body: RawBody,
+) -> Result<HttpResponse, Refusal> {
+    email_codes_on(&state)?;
+    let email = body.json::<EmailRequest>().await?;
+    request_email(&state, EmailRequestKind::SignInCode, email).await?;
+    Ok(HttpResponse::Accepted().json(Accepted {
+        detail: "If this email is registered, a sign-in code is on its way",
+    }))
+}
+
+/// Sign in with the six digits of a sign-in email. One factor: a TOTP user gets the 403
+/// `mfa_required` of `POST /auth/token`. Signing in this way verifies the email.
+#[utoipa::path(
+    post, path = "/auth/email-code/verify", tag = "auth",
+    request_body = EmailCodeRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, description = "A wrong, used, replaced or expired code, or an unknown email; the fifth wrong code spends it", body = ProblemBody),
+        (status = 403, description = "Inactive user; or, for a user with TOTP, `code: mfa_required` with the `mfa_token` of `POST /auth/mfa`", body = ProblemBody),
+        (status = 404, description = "Sign-in codes by email are off on this server", body = ProblemBody),
+        (status = 413, body = ProblemBody), (status = 415, body = ProblemBody), (status = 422, body = ProblemBody),
+        (status = 429, description = "Too many attempts from this address for this email", body = ProblemBody, headers(("Retry-After" = u64))),
+    )
+)]
+pub async fn verify_email_code(
+    state: web::Data<AppState>,
+    body: RawBody,
+) -> Result<HttpResponse, Refusal> {
+    email_codes_on(&state)?;
+    let (email, code) = body.json::<EmailCodeRequest>().await?;
+    let proof = EmailProof::Code {
+        email: &email,
+        code: &code,
+    };
+    match attempt_email_code(&state, proof).await {
+        SignIn::SignedIn(outcome) => Ok(tokens(&outcome)),
+        SignIn::SecondStep { token, methods } => Ok(second_step_required(&token, methods)),
+        SignIn::Refused(refusal) => Err(refusal),
+    }
 }

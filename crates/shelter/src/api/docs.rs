@@ -10,7 +10,9 @@ use utoipa::openapi::security::{
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use super::{audit, auth, chat, clients, dto, grants, health, jwks, metrics, mfa, sessions, users};
+use super::{
+    audit, auth, chat, clients, dto, grants, health, jwks, metrics, mfa, passkeys, sessions, users,
+};
 use crate::edge::refusal;
 use crate::edge::refusal::PROBLEM_JSON;
 use crate::oauth::doc::{OAuthDoc, is_protocol_path};
@@ -28,6 +30,10 @@ use crate::oauth::doc::{OAuthDoc, is_protocol_path};
         metrics::metrics, chat::connect,
         clients::create, clients::list, clients::read, clients::update, clients::delete,
         clients::rotate_secret,
+        auth::email_code, auth::verify_email_code, mfa::passkey_options,
+        passkeys::registration_options, passkeys::register, passkeys::list, passkeys::rename,
+        passkeys::remove, passkeys::list_of_user, passkeys::remove_of_user,
+        passkeys::sign_in_options, passkeys::sign_in,
     ),
     components(schemas(refusal::ProblemBody, refusal::FieldError, dto::UserResponse, dto::UserPage)),
     modifiers(&Security),
@@ -35,6 +41,7 @@ use crate::oauth::doc::{OAuthDoc, is_protocol_path};
         (name = "users", description = "Signup and account management"),
         (name = "auth", description = "Login, sessions, email verification and password reset"),
         (name = "mfa", description = "The TOTP second factor"),
+        (name = "passkeys", description = "Passkeys (WebAuthn): adding, naming and removing them"),
         (name = "audit", description = "The audit log of security events"),
         (name = "health", description = "Probes for orchestrators"),
         (name = "chat", description = "The WebSocket chat"),

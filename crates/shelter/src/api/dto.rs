@@ -34,6 +34,15 @@ pub struct TotpEnrolment {
     pub otpauth_uri: String,
 }
 
+/// `PublicKeyCredentialRequestOptionsJSON` for the second step, listing the user's
+/// passkeys.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MfaPasskeyOptions {
+    #[serde(rename = "publicKey")]
+    #[schema(value_type = Object)]
+    pub public_key: serde_json::Value,
+}
+
 /// Shown once, when TOTP is confirmed; each works once instead of a code.
 #[derive(Serialize, ToSchema)]
 pub struct RecoveryCodes {

@@ -5,11 +5,13 @@ use actix_web::{HttpResponse, web};
 use secrecy::ExposeSecret as _;
 
 use super::auth::tokens;
-use super::dto::{RecoveryCodes, TokenResponse, TotpEnrolment};
+use super::dto::{MfaPasskeyOptions, RecoveryCodes, TokenResponse, TotpEnrolment};
 use crate::edge::body::RawBody;
 use crate::edge::caller::{CurrentUser, user_id};
 use crate::edge::refusal::{ProblemBody, Refusal};
-use crate::edge::requests::{MfaRequest, TotpConfirmRequest, TotpDisableRequest, TotpEnrolRequest};
+use crate::edge::requests::{
+    MfaOptionsRequest, MfaRequest, TotpConfirmRequest, TotpDisableRequest, TotpEnrolRequest,
+};
 use crate::edge::sign_in::{SignIn, attempt_second_step};
 use crate::edge::state::AppState;
 
@@ -113,13 +115,13 @@ pub async fn reset(
 }
 
 /// The second step of a login with TOTP: the `mfa_token` from `POST /auth/token`'s 403
-/// and a TOTP or recovery code.
+/// and a TOTP or recovery code, or a passkey's answer to `POST /auth/mfa/options`.
 #[utoipa::path(
     post, path = "/auth/mfa", tag = "auth",
     request_body = MfaRequest,
     responses(
         (status = 200, body = TokenResponse),
-        (status = 401, description = "Unknown, expired or spent mfa_token, or a wrong or already used code; the fifth wrong code spends the token", body = ProblemBody),
+        (status = 401, description = "Unknown, expired or spent mfa_token, or a wrong or already used code, or a passkey answer that does not verify; the fifth failure spends the token", body = ProblemBody),
         (status = 403, description = "Inactive user, or unverified email when verification is required", body = ProblemBody),
         (status = 413, body = ProblemBody), (status = 415, body = ProblemBody), (status = 422, body = ProblemBody),
         (status = 429, description = "Too many attempts from this address", body = ProblemBody, headers(("Retry-After" = u64))),
@@ -136,4 +138,27 @@ pub async fn second_step(
         SignIn::SecondStep { .. } => Err(Refusal::unauthorized("Another step is required")),
         SignIn::Refused(refusal) => Err(refusal),
     }
+}
+
+/// Offer a passkey for the second step: request options listing the user's passkeys.
+/// The answer goes to `POST /auth/mfa` as `credential`.
+#[utoipa::path(
+    post, path = "/auth/mfa/options", tag = "auth",
+    request_body = MfaOptionsRequest,
+    responses(
+        (status = 200, body = MfaPasskeyOptions),
+        (status = 401, description = "Unknown, expired or spent mfa_token, or a user without passkeys", body = ProblemBody),
+        (status = 404, description = "Passkeys are not configured on this server", body = ProblemBody),
+        (status = 413, body = ProblemBody), (status = 415, body = ProblemBody), (status = 422, body = ProblemBody),
+    )
+)]
+pub async fn passkey_options(
+    state: web::Data<AppState>,
+    body: RawBody,
+) -> Result<HttpResponse, Refusal> {
+    let mfa_token = body.json::<MfaOptionsRequest>().await?;
+    let public_key = state.auth.passkey_second_step_options(&mfa_token).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .json(MfaPasskeyOptions { public_key }))
 }

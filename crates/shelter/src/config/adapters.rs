@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use shelter_crypto::{HashingPool, TokenAudience};
+use shelter_crypto::{HashingPool, RelyingParty, TokenAudience};
 use shelter_domain::SessionPolicy;
 use shelter_domain::limits::{Limit, Quota};
 use shelter_mail::{MailSettings, RetryPolicy, Transport, WorkerSettings};
@@ -103,6 +103,11 @@ impl Settings {
                     Duration::from_hours(1),
                 ),
                 (
+                    Limit::EmailCode,
+                    limits.recovery_per_hour,
+                    Duration::from_hours(1),
+                ),
+                (
                     Limit::ClientRegistration,
                     limits.signup_per_hour,
                     Duration::from_hours(1),
@@ -118,6 +123,34 @@ impl Settings {
                 )
             }),
         )
+    }
+
+    /// The passkeys' relying party; `None` when no RP id is set and `SHELTER_PUBLIC_URL`'s
+    /// host is an IP address, which browsers never accept as one (passkeys are then off).
+    ///
+    /// # Errors
+    /// An RP id that does not fit the origins (it must be their host or a parent domain).
+    pub fn relying_party(&self) -> Result<Option<RelyingParty>, ConfigError> {
+        let section = &self.webauthn;
+        let rp_id = match (&section.rp_id, self.public_url.domain()) {
+            (Some(id), _) => id.clone(),
+            (None, Some(domain)) => domain.to_owned(),
+            (None, None) => return Ok(None),
+        };
+        let origins = if section.origins.is_empty() {
+            vec![self.public_url.origin().ascii_serialization()]
+        } else {
+            section.origins.clone()
+        };
+        let origins = origins
+            .iter()
+            .map(|origin| url::Url::parse(origin))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| ConfigError::new("webauthn_origins", error.to_string()))?;
+        let name = section.rp_name.as_deref().unwrap_or("Shelter");
+        RelyingParty::new(&rp_id, name, &origins)
+            .map(Some)
+            .map_err(|error| ConfigError::new("webauthn_rp_id", format!("{error:#}")))
     }
 
     /// How emails are rendered and sent.

@@ -16,8 +16,9 @@ use shelter_redis::RedisUrl;
 use super::lenient;
 
 /// The prefixes that make a section, longest first where one could begin another.
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "database",
+    "webauthn",
     "jwt",
     "hashing",
     "redis",
@@ -213,6 +214,17 @@ pub enum EmailTransport {
     Smtp,
 }
 
+/// `SHELTER_WEBAUTHN_*`: the passkeys' relying party. Unset values come from
+/// `SHELTER_PUBLIC_URL` (its host, its origin).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct WebauthnSection {
+    pub rp_id: Option<String>,
+    pub rp_name: Option<String>,
+    #[serde(deserialize_with = "lenient::origins")]
+    pub origins: Vec<String>,
+}
+
 /// `SHELTER_EMAIL_*`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -234,6 +246,8 @@ pub struct EmailSection {
     /// The longest wait between two attempts.
     #[serde(rename = "retry_max_seconds", deserialize_with = "lenient::seconds")]
     pub retry_max: Duration,
+    /// `SHELTER_EMAIL_CODE_ENABLED`: sign-in codes by email (`POST /auth/email-code`).
+    pub code_enabled: bool,
 }
 
 impl Default for EmailSection {
@@ -245,6 +259,7 @@ impl Default for EmailSection {
                 .parse()
                 .expect("the default sender is a valid mailbox"),
             link_base: None,
+            code_enabled: true,
             max_attempts: NonZeroU32::new(8).expect("eight is not zero"),
             retry_base: Duration::from_secs(5),
             retry_max: Duration::from_mins(15),

@@ -8,7 +8,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use shelter_domain::clients::ClientError;
-use shelter_domain::{AuthError, Dependency, StorageError, Unavailable, UserError};
+use shelter_domain::{AuthError, Dependency, PasskeyError, StorageError, Unavailable, UserError};
 use utoipa::ToSchema;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -40,6 +40,11 @@ pub struct ProblemBody {
     /// valid five minutes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mfa_token: Option<String>,
+    /// With `mfa_required`: what the second step accepts, of `totp`, `recovery_code` and
+    /// `passkey` (the last when the user has one; `POST /auth/mfa/options` first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = json!(["totp", "recovery_code", "passkey"]))]
+    pub methods: Option<Vec<&'static str>>,
 }
 
 /// An error answered as problem+json.
@@ -171,6 +176,7 @@ impl Refusal {
             errors: self.errors.clone(),
             code: None,
             mfa_token: None,
+            methods: None,
         }
     }
 }
@@ -251,12 +257,31 @@ impl From<AuthError> for Refusal {
             AuthError::InvalidCredentials
             | AuthError::InvalidToken
             | AuthError::InvalidRefreshToken
-            | AuthError::InvalidMfa => StatusCode::UNAUTHORIZED,
+            | AuthError::InvalidMfa
+            | AuthError::InvalidPasskey
+            | AuthError::InvalidEmailCode => StatusCode::UNAUTHORIZED,
             AuthError::Inactive | AuthError::Unverified => StatusCode::FORBIDDEN,
             AuthError::InvalidResetToken => StatusCode::BAD_REQUEST,
-            AuthError::SessionNotFound => StatusCode::NOT_FOUND,
+            // No passkeys here is as if the endpoints were not: the contract's 404.
+            AuthError::SessionNotFound | AuthError::PasskeysUnavailable => StatusCode::NOT_FOUND,
             AuthError::Unavailable(unavailable) => return Self::dependency(unavailable),
             AuthError::Unexpected(cause) => return Self::internal(cause),
+        };
+        Self::new(status, error.to_string())
+    }
+}
+
+impl From<PasskeyError> for Refusal {
+    fn from(error: PasskeyError) -> Self {
+        let status = match &error {
+            PasskeyError::NotConfigured | PasskeyError::NotFound | PasskeyError::UserNotFound => {
+                StatusCode::NOT_FOUND
+            }
+            PasskeyError::Rejected => StatusCode::UNAUTHORIZED,
+            PasskeyError::AlreadyRegistered | PasskeyError::TooMany => StatusCode::CONFLICT,
+            PasskeyError::NotSuperuser => StatusCode::FORBIDDEN,
+            PasskeyError::Unavailable(unavailable) => return Self::dependency(unavailable),
+            PasskeyError::Unexpected(cause) => return Self::internal(cause),
         };
         Self::new(status, error.to_string())
     }

@@ -7,9 +7,11 @@ use std::collections::BTreeSet;
 use garde::Validate;
 use secrecy::SecretString;
 use serde::Deserialize;
+use serde_json::Value;
 use shelter_domain::clients::{
     ClientChanges, ClientName, ClientSettings, ClientType, ClientUri, GrantType, Scope,
 };
+use shelter_domain::passkeys::PasskeyName;
 use shelter_domain::{AccountUpdate, EmailAddress, Login, NewAccount, Password, Username};
 use utoipa::{IntoParams, ToSchema};
 
@@ -230,17 +232,183 @@ pub struct MfaRequest {
     #[garde(required, length(chars, min = 1, max = 512))]
     #[schema(value_type = String, min_length = 1, max_length = 512)]
     pub mfa_token: Option<String>,
-    /// A TOTP code or a recovery code.
-    #[garde(required, length(chars, min = 1, max = 64))]
+    /// A TOTP code or a recovery code; or, instead, `credential`.
+    #[garde(length(chars, min = 1, max = 64))]
     #[schema(value_type = String, min_length = 1, max_length = 64)]
     pub code: Option<String>,
+    /// A passkey's answer (`AuthenticationResponseJSON`) to the options of
+    /// `POST /auth/mfa/options`; or, instead, `code`.
+    #[garde(skip)]
+    #[schema(value_type = Object)]
+    pub credential: Option<Value>,
+}
+
+/// What a second step presents.
+pub enum SecondProof {
+    Code(String),
+    Passkey(Value),
 }
 
 impl FromBody for MfaRequest {
-    type Parsed = (String, String);
+    type Parsed = (String, SecondProof);
 
-    fn parse(self, _: &mut Fields) -> Option<(String, String)> {
-        Some((self.mfa_token?, self.code?))
+    fn parse(self, fields: &mut Fields) -> Option<(String, SecondProof)> {
+        let proof = match (self.code, self.credential) {
+            (Some(code), None) => Some(SecondProof::Code(code)),
+            (None, Some(credential)) => {
+                credential_object(fields, credential).map(SecondProof::Passkey)
+            }
+            (None, None) => {
+                fields.note("code", "a code or a credential is required");
+                None
+            }
+            (Some(_), Some(_)) => {
+                fields.note("credential", "send a code or a credential, not both");
+                None
+            }
+        };
+        Some((self.mfa_token?, proof?))
+    }
+}
+
+/// A WebAuthn answer must be a JSON object; what is inside is the library's to judge.
+fn credential_object(fields: &mut Fields, credential: Value) -> Option<Value> {
+    if credential.is_object() {
+        Some(credential)
+    } else {
+        fields.note(
+            "credential",
+            "must be an object (the WebAuthn JSON response)",
+        );
+        None
+    }
+}
+
+fn required_credential(fields: &mut Fields, credential: Option<Value>) -> Option<Value> {
+    let Some(credential) = credential else {
+        fields.note("credential", "is required");
+        return None;
+    };
+    credential_object(fields, credential)
+}
+
+/// `POST /auth/mfa/options`.
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MfaOptionsRequest {
+    #[garde(required, length(chars, min = 1, max = 512))]
+    #[schema(value_type = String, min_length = 1, max_length = 512)]
+    pub mfa_token: Option<String>,
+}
+
+impl FromBody for MfaOptionsRequest {
+    type Parsed = String;
+
+    fn parse(self, _: &mut Fields) -> Option<String> {
+        self.mfa_token
+    }
+}
+
+/// `POST /users/me/passkeys/options` and `POST /auth/passkey/options`: an empty object.
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyRequest {}
+
+impl FromBody for EmptyRequest {
+    type Parsed = ();
+
+    fn parse(self, _: &mut Fields) -> Option<()> {
+        Some(())
+    }
+}
+
+/// `POST /users/me/passkeys`.
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyRegistrationRequest {
+    /// From `POST /users/me/passkeys/options`; works once, for 5 minutes.
+    #[garde(required, length(chars, min = 1, max = 512))]
+    #[schema(value_type = String, min_length = 1, max_length = 512)]
+    pub flow_token: Option<String>,
+    /// What the user calls it: 1 to 64 characters.
+    #[garde(skip)]
+    #[schema(value_type = String, min_length = 1, max_length = 64)]
+    pub name: Option<String>,
+    /// The authenticator's `RegistrationResponseJSON`.
+    #[garde(skip)]
+    #[schema(value_type = Object)]
+    pub credential: Option<Value>,
+}
+
+impl FromBody for PasskeyRegistrationRequest {
+    type Parsed = (String, PasskeyName, Value);
+
+    fn parse(self, fields: &mut Fields) -> Option<Self::Parsed> {
+        let name = fields.require("name", self.name.as_deref(), PasskeyName::parse);
+        let credential = required_credential(fields, self.credential);
+        Some((self.flow_token?, name?, credential?))
+    }
+}
+
+/// `PATCH /users/me/passkeys/{id}`.
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyRenameRequest {
+    #[garde(skip)]
+    #[schema(value_type = String, min_length = 1, max_length = 64)]
+    pub name: Option<String>,
+}
+
+impl FromBody for PasskeyRenameRequest {
+    type Parsed = PasskeyName;
+
+    fn parse(self, fields: &mut Fields) -> Option<PasskeyName> {
+        fields.require("name", self.name.as_deref(), PasskeyName::parse)
+    }
+}
+
+/// `POST /auth/passkey`.
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeySignInRequest {
+    /// From `POST /auth/passkey/options`; works once, for 5 minutes.
+    #[garde(required, length(chars, min = 1, max = 512))]
+    #[schema(value_type = String, min_length = 1, max_length = 512)]
+    pub flow_token: Option<String>,
+    /// The authenticator's `AuthenticationResponseJSON`.
+    #[garde(skip)]
+    #[schema(value_type = Object)]
+    pub credential: Option<Value>,
+}
+
+impl FromBody for PasskeySignInRequest {
+    type Parsed = (String, Value);
+
+    fn parse(self, fields: &mut Fields) -> Option<(String, Value)> {
+        let credential = required_credential(fields, self.credential);
+        Some((self.flow_token?, credential?))
+    }
+}
+
+/// `POST /auth/email-code/verify`.
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailCodeRequest {
+    #[garde(skip)]
+    #[schema(value_type = String, format = "email")]
+    pub email: Option<String>,
+    /// The six digits of the email.
+    #[garde(required, length(chars, min = 1, max = 32))]
+    #[schema(value_type = String, min_length = 1, max_length = 32, example = "042917")]
+    pub code: Option<String>,
+}
+
+impl FromBody for EmailCodeRequest {
+    type Parsed = (EmailAddress, String);
+
+    fn parse(self, fields: &mut Fields) -> Option<(EmailAddress, String)> {
+        let email = fields.require("email", self.email.as_deref(), EmailAddress::parse);
+        Some((email?, self.code?))
     }
 }
 

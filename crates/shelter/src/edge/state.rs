@@ -9,7 +9,7 @@ use shelter_domain::audit::AuditService;
 use shelter_domain::clients::ClientService;
 use shelter_domain::limits::RateLimiter;
 use shelter_domain::oauth::OAuthService;
-use shelter_domain::{AuthService, MfaService, UserService};
+use shelter_domain::{AuthService, MfaService, PasskeyService, UserService};
 
 use super::cookies::BrowserSettings;
 use crate::runtime::hub::Hub;
@@ -27,6 +27,9 @@ pub struct AppState {
     pub users: Arc<UserService>,
     pub auth: Arc<AuthService>,
     pub mfa: Arc<MfaService>,
+    pub passkeys: Arc<PasskeyService>,
+    /// `SHELTER_EMAIL_CODE_ENABLED`: sign-in codes by email.
+    pub email_codes: bool,
     pub audit: Arc<AuditService>,
     /// The OAuth client registry.
     pub clients: Arc<ClientService>,

@@ -39,6 +39,7 @@ async fn per_address(req: &HttpRequest, state: &AppState, limit: Limit) -> Resul
 pub enum EmailRequestKind {
     PasswordReset,
     Verification,
+    SignInCode,
 }
 
 /// Asks for an email by address, for the API and the pages alike: rate-limited per
@@ -56,6 +57,7 @@ pub async fn request_email(
     let limit = match kind {
         EmailRequestKind::PasswordReset => Limit::PasswordRecovery,
         EmailRequestKind::Verification => Limit::VerificationResend,
+        EmailRequestKind::SignInCode => Limit::EmailCode,
     };
     enforce(state, limit, email.as_str()).await?;
     let (auth, users) = (state.auth.clone(), state.users.clone());
@@ -68,6 +70,10 @@ pub async fn request_email(
                 .map_err(anyhow::Error::from),
             EmailRequestKind::Verification => users
                 .resend_verification(&email)
+                .await
+                .map_err(anyhow::Error::from),
+            EmailRequestKind::SignInCode => auth
+                .request_email_code(&email)
                 .await
                 .map_err(anyhow::Error::from),
         };

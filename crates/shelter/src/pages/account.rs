@@ -1,4 +1,5 @@
-//! `/account`: the signed-in user's profile, email, password, sessions and second factor.
+//! `/account`: the signed-in user's profile, email, password, sessions, second factor and
+//! passkeys.
 //! Every change goes through the service the API uses (`PATCH /users/me`, the sessions and
 //! TOTP endpoints), read from the same request types.
 
@@ -10,17 +11,19 @@ use serde::Deserialize;
 use shelter_domain::auth::Authenticated;
 use shelter_domain::clients::ClientId;
 use shelter_domain::oauth::{GrantSummary, scope_string};
+use shelter_domain::passkeys::{Passkey, PasskeyId};
 use shelter_domain::{Login, SessionId, Totp};
 
 use super::error::{PageError, PageResult};
-use super::forms::{form, parse, text};
+use super::forms::{form, json_field, parse, text};
 use super::frame;
 use super::layout::{self, Input, Notice, notice, other_errors};
 use crate::edge::body::{RawBody, from_object};
 use crate::edge::browser;
-use crate::edge::refusal::FieldError;
+use crate::edge::refusal::{FieldError, Refusal};
 use crate::edge::requests::{
-    TotpConfirmRequest, TotpDisableRequest, TotpEnrolRequest, UpdateRequest,
+    PasskeyRegistrationRequest, PasskeyRenameRequest, TotpConfirmRequest, TotpDisableRequest,
+    TotpEnrolRequest, UpdateRequest,
 };
 use crate::edge::sign_in::{SignIn, attempt_login};
 use crate::edge::state::AppState;
@@ -61,6 +64,9 @@ pub async fn show(
         Some("session") => Some("That session is signed out."),
         Some("app") => Some("That application no longer has access."),
         Some("totp-off") => Some("Two-step sign-in is off."),
+        Some("passkey-added") => Some("The passkey is added: you can sign in with it now."),
+        Some("passkey-renamed") => Some("The passkey is renamed."),
+        Some("passkey-removed") => Some("The passkey is removed; it no longer signs you in."),
         _ => None,
     };
     account_page(
@@ -85,6 +91,7 @@ async fn account_page(
     let user = &login.user;
     let sessions = state.auth.sessions(user.id()).await?;
     let apps = state.oauth.grants(user.id()).await?;
+    let passkeys = state.passkeys.list(user.id()).await?;
     let csrf = browser::csrf_token(req, state);
     let section = |name: &str, title: &str, body: Markup| {
         let (errors, refused) = feedback.of(name);
@@ -92,7 +99,7 @@ async fn account_page(
             section.card aria-labelledby={ (name) "-title" } {
                 h2 id={ (name) "-title" } { (title) }
                 @if let Some(refused) = refused { (notice(Notice::Error, refused)) }
-                (other_errors(errors, &["username", "email", "password", "current_password", "code"]))
+                (other_errors(errors, &["username", "email", "password", "current_password", "code", "name"]))
                 (body)
             }
         }
@@ -158,11 +165,14 @@ async fn account_page(
         }))
         (section("apps", "Apps with access", apps_section(&apps, &csrf)))
         (section("totp", "Two-step sign-in", totp_section(user.totp(), &csrf, &errors("totp"))))
+        (section("passkeys", "Passkeys", passkeys_section(state, &passkeys, &csrf, &errors("passkeys"))))
     };
-    Ok(layout::html(
+    let mut page = layout::html(
         status,
-        &layout::page("Your account", Some(user), &html! { (body) }),
-    ))
+        &layout::page_with_passkeys("Your account", Some(user), &html! { (body) }),
+    );
+    layout::allow_script(&mut page);
+    Ok(page)
 }
 
 /// The applications the user allowed, each with a button that takes the access back.
@@ -220,6 +230,166 @@ fn totp_section(totp: &Totp, csrf: &str, errors: &[FieldError]) -> Markup {
             }
         }
     }
+}
+
+/// The user's passkeys, each renamed or removed by a form; adding one needs the script,
+/// so its form stays hidden without it.
+fn passkeys_section(
+    state: &AppState,
+    passkeys: &[Passkey],
+    csrf: &str,
+    errors: &[FieldError],
+) -> Markup {
+    html! {
+        p { "A passkey signs you in with your device's screen lock or security key: no password, and nothing a fake site can reuse." }
+        @if !passkeys.is_empty() {
+            div.table-scroll {
+                table {
+                    thead { tr { th scope="col" { "Name" } th scope="col" { "Added" } th scope="col" { "Last used" } th scope="col" { span.skip { "Actions" } } } }
+                    tbody {
+                        @for passkey in passkeys {
+                            tr {
+                                td {
+                                    form.inline method="post" action={ "/account/passkeys/" (passkey.id) "/rename" } {
+                                        (layout::csrf(csrf))
+                                        label.skip for={ "passkey-" (passkey.id) } { "Name" }
+                                        input id={ "passkey-" (passkey.id) } name="name" type="text" value=(passkey.name.as_str()) required maxlength="64";
+                                        button.secondary type="submit" { "Rename" }
+                                    }
+                                    @if passkey.backed_up { " " span.badge.on { "synced" } }
+                                }
+                                td { (passkey.created_at.format("%Y-%m-%d %H:%M UTC")) }
+                                td { (passkey.last_used_at.map_or_else(|| "never".to_owned(), |at| at.format("%Y-%m-%d %H:%M UTC").to_string())) }
+                                td {
+                                    form.inline method="post" action={ "/account/passkeys/" (passkey.id) "/remove" } {
+                                        (layout::csrf(csrf))
+                                        button.danger type="submit" { "Remove" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if state.passkeys.available() {
+            form method="post" action="/account/passkeys" data-passkey="create"
+                data-options="/account/passkeys/options" data-send=(browser::CSRF_FIELD)
+                data-format="form" hidden {
+                (layout::csrf(csrf))
+                (Input::new("name", "Name of the new passkey", "text", "off").within("passkeys")
+                    .value("Passkey").hint("Say which device or password manager keeps it.").render(errors))
+                (layout::passkey_fields(true))
+                button type="submit" { "Add a passkey" }
+            }
+        } @else {
+            p.hint { "Passkeys are not set up on this server." }
+        }
+    }
+}
+
+/// Begins adding a passkey for the page's script: the options as
+/// `POST /users/me/passkeys/options` gives them.
+pub async fn passkey_options(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: RawBody,
+) -> PageResult {
+    let login = frame::require(&req, &state).await?;
+    form(&req, &state, body).await?;
+    let (token, public_key) = state.passkeys.registration_options(&login.user).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "flow_token": token.expose(),
+        "publicKey": public_key,
+    })))
+}
+
+/// Finishes adding a passkey with what the script put in the form.
+pub async fn passkey_add(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: RawBody,
+) -> PageResult {
+    let login = frame::require(&req, &state).await?;
+    let mut fields = form(&req, &state, body).await?;
+    json_field(&mut fields, "credential");
+    let added = match from_object::<PasskeyRegistrationRequest>(fields) {
+        Ok((flow_token, name, credential)) => state
+            .passkeys
+            .register(&login.user, &flow_token, &name, &credential)
+            .await
+            .map(|_| ())
+            .map_err(Refusal::from),
+        Err(problem) => Err(problem),
+    };
+    match added {
+        Ok(()) => Ok(layout::redirect("/account?done=passkey-added")),
+        Err(problem) => passkey_refused(&req, &state, &login, problem).await,
+    }
+}
+
+pub async fn passkey_rename(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: RawBody,
+) -> PageResult {
+    let login = frame::require(&req, &state).await?;
+    let fields = form(&req, &state, body).await?;
+    let id = PasskeyId::parse(&path).ok_or_else(PageError::not_found)?;
+    let renamed = match from_object::<PasskeyRenameRequest>(fields) {
+        Ok(name) => state
+            .passkeys
+            .rename(login.user.id(), id, &name)
+            .await
+            .map(|_| ())
+            .map_err(Refusal::from),
+        Err(problem) => Err(problem),
+    };
+    match renamed {
+        Ok(()) => Ok(layout::redirect("/account?done=passkey-renamed")),
+        Err(problem) => passkey_refused(&req, &state, &login, problem).await,
+    }
+}
+
+pub async fn passkey_remove(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: RawBody,
+) -> PageResult {
+    let login = frame::require(&req, &state).await?;
+    form(&req, &state, body).await?;
+    let id = PasskeyId::parse(&path).ok_or_else(PageError::not_found)?;
+    state
+        .passkeys
+        .remove(&login.user, login.user.id(), id)
+        .await?;
+    Ok(layout::redirect("/account?done=passkey-removed"))
+}
+
+/// A passkey form's refusal shown in its section; other refusals are pages.
+async fn passkey_refused(
+    req: &HttpRequest,
+    state: &AppState,
+    login: &Authenticated,
+    problem: Refusal,
+) -> PageResult {
+    let status = problem.status();
+    let refused = match status.as_u16() {
+        401 => "The passkey did not answer as expected, or took too long. Try again.",
+        409 => {
+            "This passkey is on your account already, or you have as many as an account may have."
+        }
+        422 => "",
+        _ => return Err(problem.into()),
+    };
+    let feedback = Feedback {
+        section: "passkeys",
+        refused: (!refused.is_empty()).then(|| refused.to_owned()),
+        errors: problem.into_errors(),
+    };
+    account_page(req, state, login, status, None, &feedback).await
 }
 
 /// Applies a change the way `PATCH /users/me` does, showing what is wrong in `section`.

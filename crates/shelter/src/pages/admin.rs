@@ -4,10 +4,11 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
-use maud::html;
+use maud::{Markup, html};
 use serde::Deserialize;
 use shelter_domain::audit::AuditQuery;
 use shelter_domain::auth::Authenticated;
+use shelter_domain::passkeys::{Passkey, PasskeyId};
 use shelter_domain::{AccountUpdate, User, UserId};
 
 use super::error::{PageError, PageResult};
@@ -176,6 +177,7 @@ pub async fn detail(
         "grant" => "The user is a superuser.",
         "revoke" => "The user is no longer a superuser.",
         "reset-mfa" => "Two-step sign-in is off for this user.",
+        "passkey-removed" => "The passkey is removed; it no longer signs this user in.",
         _ => "Done.",
     });
     detail_page(
@@ -187,6 +189,38 @@ pub async fn detail(
         done.map(|d| (Notice::Ok, d)),
     )
     .await
+}
+
+/// The user's passkeys, each with a form that removes it.
+fn passkeys_card(user: &User, passkeys: &[Passkey], csrf: &str) -> Markup {
+    html! {
+    section.card aria-labelledby="passkeys-title" {
+        h2 #passkeys-title { "Passkeys" }
+        @if passkeys.is_empty() { p { "None." } }
+        @else {
+            div.table-scroll {
+                table {
+                    thead { tr { th scope="col" { "Name" } th scope="col" { "Added" } th scope="col" { "Last used" } th scope="col" { span.skip { "Action" } } } }
+                    tbody {
+                        @for passkey in passkeys {
+                            tr {
+                                td { (passkey.name.as_str()) @if passkey.backed_up { " " span.badge.on { "synced" } } }
+                                td { (passkey.created_at.format("%Y-%m-%d %H:%M UTC")) }
+                                td { (passkey.last_used_at.map_or_else(|| "never".to_owned(), |at| at.format("%Y-%m-%d %H:%M UTC").to_string())) }
+                                td {
+                                    form.inline method="post" action={ "/admin/users/" (user.id()) "/passkeys/" (passkey.id) "/remove" } {
+                                        (layout::csrf(csrf))
+                                        button.danger type="submit" { "Remove" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    }
 }
 
 async fn detail_page(
@@ -209,6 +243,7 @@ async fn detail_page(
             },
         )
         .await?;
+    let passkeys = state.passkeys.list_of(&login.user, user.id()).await?;
     let csrf = browser::csrf_token(req, state);
     let action = |name: &str, label: &str, class: &str| {
         html! {
@@ -244,6 +279,7 @@ async fn detail_page(
                 a.button.danger href={ "/admin/users/" (user.id()) "/delete" } { "Delete…" }
             }
         }
+        (passkeys_card(user, &passkeys, &csrf))
         section.card aria-labelledby="events-title" {
             h2 #events-title { "Audit events" }
             @if events.is_empty() { p { "None yet." } }
@@ -378,4 +414,21 @@ pub async fn delete(
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// A superuser removes a user's passkey (a lost or stolen device), as
+/// `DELETE /users/{id}/passkeys/{passkey_id}` does.
+pub async fn remove_passkey(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: RawBody,
+) -> PageResult {
+    let (login, id) = superuser_on(&req, &state, &path.0).await?;
+    form(&req, &state, body).await?;
+    let passkey = PasskeyId::parse(&path.1).ok_or_else(PageError::not_found)?;
+    state.passkeys.remove(&login.user, id, passkey).await?;
+    Ok(layout::redirect(&format!(
+        "/admin/users/{id}?done=passkey-removed"
+    )))
 }

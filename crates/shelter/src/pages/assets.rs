@@ -1,5 +1,6 @@
-//! The pages' one stylesheet, built into the binary and served under a name that carries a
-//! hash of its content, so browsers may keep it for a year and still see every change.
+//! The pages' one stylesheet and one script (the passkey buttons'), built into the binary
+//! and served under names that carry a hash of their content, so browsers may keep them
+//! for a year and still see every change.
 
 use std::fmt::Write as _;
 use std::sync::LazyLock;
@@ -11,6 +12,7 @@ use sha2::{Digest as _, Sha256};
 /// An asset built into the binary, named by its content.
 pub struct Asset {
     content: &'static str,
+    content_type: &'static str,
     route: LazyLock<String>,
 }
 
@@ -23,7 +25,15 @@ impl Asset {
 
 pub static STYLESHEET: Asset = Asset {
     content: include_str!("../../assets/shelter.css"),
+    content_type: "text/css; charset=utf-8",
     route: LazyLock::new(|| hashed("shelter", "css", include_str!("../../assets/shelter.css"))),
+};
+
+/// Runs the WebAuthn ceremonies of the passkey buttons, which it alone reveals.
+pub static PASSKEY_SCRIPT: Asset = Asset {
+    content: include_str!("../../assets/passkey.js"),
+    content_type: "text/javascript; charset=utf-8",
+    route: LazyLock::new(|| hashed("passkey", "js", include_str!("../../assets/passkey.js"))),
 };
 
 /// `/assets/{stem}-{first 16 hex digits of the SHA-256 of content}.{extension}`.
@@ -36,11 +46,19 @@ fn hashed(stem: &str, extension: &str, content: &str) -> String {
     format!("/assets/{stem}-{hex}.{extension}")
 }
 
-pub async fn stylesheet() -> HttpResponse {
+fn serve(asset: &Asset) -> HttpResponse {
     HttpResponse::Ok()
-        .content_type("text/css; charset=utf-8")
+        .content_type(asset.content_type)
         .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
-        .body(STYLESHEET.content)
+        .body(asset.content)
+}
+
+pub async fn stylesheet() -> HttpResponse {
+    serve(&STYLESHEET)
+}
+
+pub async fn script() -> HttpResponse {
+    serve(&PASSKEY_SCRIPT)
 }
 
 #[cfg(test)]

@@ -9,9 +9,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use shelter_domain::{SpentLink, TokenPurpose};
 
-use super::error::PageResult;
+use super::error::{PageError, PageResult};
 use super::forms::{form, parse, text};
 use super::layout::{self, Input, Notice, card, notice, other_errors};
+use super::passwordless::code_entry;
 use crate::edge::body::{RawBody, from_object};
 use crate::edge::browser;
 use crate::edge::refusal::FieldError;
@@ -128,6 +129,7 @@ fn broken_link(status: StatusCode, what: &str, purpose: TokenPurpose) -> HttpRes
     let (href, label) = match purpose {
         TokenPurpose::VerifyEmail => ("/verify-email/resend", "Send a new verification link"),
         TokenPurpose::ResetPassword => ("/forgot-password", "Send a new reset link"),
+        TokenPurpose::SignIn => ("/login/email-code", "Email me a new sign-in code"),
     };
     let body = html! {
         (notice(Notice::Error, what))
@@ -219,6 +221,13 @@ const RESEND: (&str, &str, &str, &str) = (
     "Send the link",
 );
 
+const EMAIL_CODE: (&str, &str, &str, &str) = (
+    "Sign in with a code",
+    "/login/email-code",
+    "We will email you a six-digit code and a link that sign you in, for 10 minutes.",
+    "Email me a sign-in code",
+);
+
 const FORGOT: (&str, &str, &str, &str) = (
     "Forgot your password?",
     "/forgot-password",
@@ -232,6 +241,64 @@ pub async fn resend_form(req: HttpRequest, state: web::Data<AppState>) -> PageRe
 
 pub async fn forgot_form(req: HttpRequest, state: web::Data<AppState>) -> PageResult {
     Ok(email_form(&req, &state, StatusCode::OK, FORGOT, "", &[]))
+}
+
+pub async fn email_code_form(req: HttpRequest, state: web::Data<AppState>) -> PageResult {
+    email_codes_on(&state)?;
+    Ok(email_form(
+        &req,
+        &state,
+        StatusCode::OK,
+        EMAIL_CODE,
+        "",
+        &[],
+    ))
+}
+
+pub async fn email_code(req: HttpRequest, state: web::Data<AppState>, body: RawBody) -> PageResult {
+    email_codes_on(&state)?;
+    ask_for_email(req, state, body, EmailRequestKind::SignInCode).await
+}
+
+/// The email-code pages do not exist where the deployment turned the codes off.
+pub(super) fn email_codes_on(state: &AppState) -> Result<(), PageError> {
+    if state.email_codes {
+        Ok(())
+    } else {
+        Err(PageError::not_found())
+    }
+}
+
+/// The sign-in link of an email: a button, since mail scanners fetch links; its POST
+/// (`passwordless::email_link`) signs in.
+pub async fn email_link_form(req: HttpRequest, state: web::Data<AppState>) -> PageResult {
+    email_codes_on(&state)?;
+    let Some(token) = link_token(req.query_string()) else {
+        return Ok(broken_link(
+            StatusCode::BAD_REQUEST,
+            "This link is incomplete: copy the whole link from the email.",
+            TokenPurpose::SignIn,
+        ));
+    };
+    let csrf = browser::csrf_token(&req, &state);
+    let body = html! {
+        p { "Press the button to sign in to Shelter in this browser." }
+        form method="post" action="/login/email" {
+            (layout::csrf(&csrf))
+            input type="hidden" name="token" value=(token);
+            button type="submit" { "Sign in" }
+        }
+    };
+    Ok(card(StatusCode::OK, "Sign in", &body))
+}
+
+/// A sign-in link that did not work.
+pub(super) fn broken_sign_in_link() -> HttpResponse {
+    broken_link(
+        StatusCode::BAD_REQUEST,
+        "This link was used already, a newer one was sent since, or it has expired.",
+        TokenPurpose::SignIn,
+    )
 }
 
 pub async fn resend(req: HttpRequest, state: web::Data<AppState>, body: RawBody) -> PageResult {
@@ -252,6 +319,7 @@ async fn ask_for_email(
     let texts = match kind {
         EmailRequestKind::Verification => RESEND,
         EmailRequestKind::PasswordReset => FORGOT,
+        EmailRequestKind::SignInCode => EMAIL_CODE,
     };
     let fields = form(&req, &state, body).await?;
     let typed = text(&fields, "email");
@@ -263,6 +331,9 @@ async fn ask_for_email(
         }
     };
     request_email(&state, kind, email.clone()).await?;
+    if let EmailRequestKind::SignInCode = kind {
+        return Ok(code_entry(&req, &state, StatusCode::OK, &email, &[], None));
+    }
     let body = html! {
         (notice(Notice::Ok, "If this address has an account, the email is on its way."))
         p { "Look for it in the inbox of " strong { (email.as_str()) } ". The link works once." }

@@ -6,7 +6,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, ResponseError};
 use maud::html;
 use shelter_domain::clients::ClientError;
-use shelter_domain::{AuthError, StorageError, UserError};
+use shelter_domain::{AuthError, PasskeyError, StorageError, UserError};
 
 use super::layout;
 use crate::edge::browser::Forged;
@@ -67,6 +67,12 @@ impl From<ClientError> for PageError {
 
 impl From<StorageError> for PageError {
     fn from(error: StorageError) -> Self {
+        Self::Refused(error.into())
+    }
+}
+
+impl From<PasskeyError> for PageError {
+    fn from(error: PasskeyError) -> Self {
         Self::Refused(error.into())
     }
 }

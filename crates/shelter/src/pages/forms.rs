@@ -45,3 +45,17 @@ pub(super) fn parse<T: FromBody>(
         Err(problem) => Err(problem.into()),
     }
 }
+
+/// A passkey form's `credential`: the JSON text the script put there, as the JSON the
+/// API reads. Text that is no JSON stays text, for the request type to refuse; an empty
+/// field is no field.
+pub(super) fn json_field(fields: &mut Map<String, Value>, name: &str) {
+    let Some(Value::String(raw)) = fields.get(name) else {
+        return;
+    };
+    if raw.is_empty() {
+        fields.remove(name);
+    } else if let Ok(parsed) = serde_json::from_str::<Value>(raw) {
+        fields.insert(name.to_owned(), parsed);
+    }
+}

@@ -6,13 +6,23 @@ use actix_web::http::header;
 use maud::{DOCTYPE, Markup, html};
 use shelter_domain::User;
 
-use super::assets::STYLESHEET;
+use super::assets::{PASSKEY_SCRIPT, STYLESHEET};
 use crate::edge::browser::CSRF_FIELD;
 use crate::edge::refusal::FieldError;
 
 /// A whole page: `title`, the navigation for `user` (signed in or not), and `body`.
 pub fn page(title: &str, user: Option<&User>, body: &Markup) -> Markup {
-    let nav = html! {
+    document(title, &navigation(user), body, false)
+}
+
+/// A page with passkey buttons: the script that reveals and runs them. Its response must
+/// [`allow_script`].
+pub fn page_with_passkeys(title: &str, user: Option<&User>, body: &Markup) -> Markup {
+    document(title, &navigation(user), body, true)
+}
+
+fn navigation(user: Option<&User>) -> Markup {
+    html! {
         @if let Some(user) = user {
             a href="/account" { "Account" }
             @if user.is_superuser() {
@@ -24,17 +34,16 @@ pub fn page(title: &str, user: Option<&User>, body: &Markup) -> Markup {
             a href="/login" { "Sign in" }
             a href="/signup" { "Create an account" }
         }
-    };
-    document(title, &nav, body)
+    }
 }
 
 /// An error page, which does not know who is asking, so it offers no navigation that
 /// would pretend to.
 pub fn error_page(title: &str, body: &Markup) -> Markup {
-    document(title, &html! { a href="/" { "Start" } }, body)
+    document(title, &html! { a href="/" { "Start" } }, body, false)
 }
 
-fn document(title: &str, nav: &Markup, body: &Markup) -> Markup {
+fn document(title: &str, nav: &Markup, body: &Markup, passkeys: bool) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -43,6 +52,7 @@ fn document(title: &str, nav: &Markup, body: &Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Shelter" }
                 link rel="stylesheet" href=(STYLESHEET.route());
+                @if passkeys { script src=(PASSKEY_SCRIPT.route()) defer {} }
             }
             body {
                 a.skip href="#main" { "Skip to the content" }
@@ -71,11 +81,33 @@ pub fn allow_form_target(response: &mut HttpResponse, uri: &str) {
     if origin == "null" {
         return;
     }
-    let policy = CSP.replace(
-        "form-action 'self'",
-        &format!("form-action 'self' {origin}"),
-    );
-    if let Ok(value) = header::HeaderValue::from_str(&policy) {
+    widen_policy(response, |policy| {
+        policy.replace(
+            "form-action 'self'",
+            &format!("form-action 'self' {origin}"),
+        )
+    });
+}
+
+/// Lets this page run the passkey script and the script ask this server for a ceremony's
+/// options: the pages with passkey buttons, and no other.
+pub fn allow_script(response: &mut HttpResponse) {
+    widen_policy(response, |policy| {
+        policy.replace(
+            "default-src 'none';",
+            "default-src 'none'; script-src 'self'; connect-src 'self';",
+        )
+    });
+}
+
+/// Edits the page's policy: the one it has, or every page's.
+fn widen_policy(response: &mut HttpResponse, edit: impl FnOnce(&str) -> String) {
+    let current = response
+        .headers()
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or(CSP);
+    if let Ok(value) = header::HeaderValue::from_str(&edit(current)) {
         response
             .headers_mut()
             .insert(header::CONTENT_SECURITY_POLICY, value);
@@ -253,4 +285,23 @@ pub fn card(status: StatusCode, title: &str, body: &Markup) -> HttpResponse {
         status,
         &page(title, None, &html! { div.card { h1 { (title) } (body) } }),
     )
+}
+
+/// A signed-out page with passkey buttons.
+pub fn passkey_card(status: StatusCode, title: &str, body: &Markup) -> HttpResponse {
+    let mut response = html(
+        status,
+        &page_with_passkeys(title, None, &html! { div.card { h1 { (title) } (body) } }),
+    );
+    allow_script(&mut response);
+    response
+}
+
+/// The hidden fields and the status line every passkey form has; the script fills them.
+pub fn passkey_fields(flow: bool) -> Markup {
+    html! {
+        @if flow { input type="hidden" name="flow_token" value=""; }
+        input type="hidden" name="credential" value="";
+        p.field-error data-passkey-status role="alert" hidden {}
+    }
 }

@@ -7,21 +7,21 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use maud::html;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use shelter_domain::LoginOutcome;
+use shelter_domain::{LoginOutcome, SecondFactor, SecretToken};
 
 use super::error::PageResult;
-use super::forms::{form, parse, text};
+use super::forms::{form, json_field, parse, text};
 use super::layout::{self, Input, Notice, card, notice, other_errors};
 use crate::edge::body::RawBody;
 use crate::edge::browser;
 use crate::edge::refusal::FieldError;
-use crate::edge::requests::{MfaRequest, TokenRequest};
+use crate::edge::requests::{MfaRequest, SecondProof, TokenRequest};
 use crate::edge::sign_in::{SignIn, attempt_login, attempt_second_step};
 use crate::edge::state::AppState;
 
 /// A login that has just succeeded: its page session starts, and the page the visitor
 /// came for (a local `next`) or the account page follows.
-fn signed_in(
+pub(super) fn signed_in(
     req: &HttpRequest,
     state: &AppState,
     login: &LoginOutcome,
@@ -32,7 +32,7 @@ fn signed_in(
 }
 
 /// The `next` of a sign-in form, taken out of its fields like the CSRF token.
-fn take_next(fields: &mut Map<String, Value>) -> Option<String> {
+pub(super) fn take_next(fields: &mut Map<String, Value>) -> Option<String> {
     match fields.remove(layout::NEXT_FIELD) {
         Some(Value::String(next)) => Some(next),
         _ => None,
@@ -78,7 +78,7 @@ pub async fn login_form(
     ))
 }
 
-fn login_page(
+pub(super) fn login_page(
     req: &HttpRequest,
     state: &AppState,
     status: StatusCode,
@@ -88,6 +88,7 @@ fn login_page(
     next: Option<&str>,
 ) -> HttpResponse {
     let csrf = browser::csrf_token(req, state);
+    let passkeys = state.passkeys.available();
     let body = html! {
         @if let Some(refused) = refused { (notice(Notice::Error, refused)) }
         (other_errors(errors, &["username", "password"]))
@@ -98,11 +99,28 @@ fn login_page(
             (Input::new("password", "Password", "password", "current-password").render(errors))
             button type="submit" { "Sign in" }
         }
+        @if passkeys {
+            form method="post" action="/login/passkey" data-passkey="get"
+                data-options="/auth/passkey/options" hidden {
+                (layout::csrf(&csrf))
+                (layout::next_field(next))
+                (layout::passkey_fields(true))
+                button.secondary type="submit" { "Sign in with a passkey" }
+            }
+        }
+        @if state.email_codes {
+            p { a href="/login/email-code" { "Email me a sign-in code" } }
+        }
         p { a href="/forgot-password" { "Forgot your password?" } }
         p { a href="/verify-email/resend" { "No confirmation email? Send it again" } }
         p { "New here? " a href="/signup" { "Create an account" } }
     };
-    with_target(card(status, "Sign in", &body), next)
+    let page = if passkeys {
+        layout::passkey_card(status, "Sign in", &body)
+    } else {
+        card(status, "Sign in", &body)
+    };
+    with_target(page, next)
 }
 
 pub async fn login(req: HttpRequest, state: web::Data<AppState>, body: RawBody) -> PageResult {
@@ -121,15 +139,8 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>, body: RawBody) 
     };
     match attempt_login(&state, &login, &password).await {
         SignIn::SignedIn(outcome) => Ok(signed_in(&req, &state, &outcome, next)),
-        SignIn::SecondStep { token, .. } => Ok(code_page(
-            &req,
-            &state,
-            StatusCode::OK,
-            token.expose(),
-            &[],
-            None,
-            next,
-        )),
+        SignIn::SecondStep { token, methods } => Ok(SecondStepPage::of(&token, methods, next)
+            .render(&req, &state, StatusCode::OK, &[], None)),
         SignIn::Refused(refusal) if matches!(refusal.status().as_u16(), 401 | 403) => {
             Ok(login_page(
                 &req,
@@ -145,33 +156,71 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>, body: RawBody) 
     }
 }
 
-fn code_page(
-    req: &HttpRequest,
-    state: &AppState,
-    status: StatusCode,
-    mfa_token: &str,
-    errors: &[FieldError],
-    refused: Option<&str>,
-    next: Option<&str>,
-) -> HttpResponse {
-    let csrf = browser::csrf_token(req, state);
-    let body = html! {
-        @if let Some(refused) = refused { (notice(Notice::Error, refused)) }
-        (other_errors(errors, &["code", "mfa_token"]))
-        form method="post" action="/login/code" {
-            (layout::csrf(&csrf))
-            (layout::next_field(next))
-            input type="hidden" name="mfa_token" value=(mfa_token);
-            (Input::new("code", "Code from your authenticator app, or a recovery code", "text", "one-time-code").render(errors))
-            button type="submit" { "Continue" }
+/// The second step's page: a code, or (for a user who has one) a passkey.
+pub(super) struct SecondStepPage<'a> {
+    pub mfa_token: &'a str,
+    pub passkey: bool,
+    pub next: Option<&'a str>,
+}
+
+impl<'a> SecondStepPage<'a> {
+    pub(super) fn of(
+        token: &'a SecretToken,
+        methods: &[SecondFactor],
+        next: Option<&'a str>,
+    ) -> Self {
+        Self {
+            mfa_token: token.expose(),
+            passkey: methods.contains(&SecondFactor::Passkey),
+            next,
         }
-    };
-    with_target(card(status, "Second step", &body), next)
+    }
+
+    pub(super) fn render(
+        &self,
+        req: &HttpRequest,
+        state: &AppState,
+        status: StatusCode,
+        errors: &[FieldError],
+        refused: Option<&str>,
+    ) -> HttpResponse {
+        let csrf = browser::csrf_token(req, state);
+        let (mfa_token, next) = (self.mfa_token, self.next);
+        let body = html! {
+            @if let Some(refused) = refused { (notice(Notice::Error, refused)) }
+            (other_errors(errors, &["code", "mfa_token"]))
+            form method="post" action="/login/code" {
+                (layout::csrf(&csrf))
+                (layout::next_field(next))
+                input type="hidden" name="mfa_token" value=(mfa_token);
+                input type="hidden" name="passkey" value=(self.passkey);
+                (Input::new("code", "Code from your authenticator app, or a recovery code", "text", "one-time-code").render(errors))
+                button type="submit" { "Continue" }
+            }
+            @if self.passkey {
+                form method="post" action="/login/code" data-passkey="get"
+                    data-options="/auth/mfa/options" data-send="mfa_token" hidden {
+                    (layout::csrf(&csrf))
+                    (layout::next_field(next))
+                    input type="hidden" name="mfa_token" value=(mfa_token);
+                    input type="hidden" name="passkey" value="true";
+                    (layout::passkey_fields(false))
+                    button.secondary type="submit" { "Use a passkey instead" }
+                }
+            }
+        };
+        let page = if self.passkey {
+            layout::passkey_card(status, "Second step", &body)
+        } else {
+            card(status, "Second step", &body)
+        };
+        with_target(page, next)
+    }
 }
 
 /// A sign-in page on the way back to an authorization request lets its form end at the
 /// application.
-fn with_target(mut page: HttpResponse, next: Option<&str>) -> HttpResponse {
+pub(super) fn with_target(mut page: HttpResponse, next: Option<&str>) -> HttpResponse {
     if let Some(target) = layout::authorization_target(next) {
         layout::allow_form_target(&mut page, &target);
     }
@@ -185,40 +234,39 @@ pub async fn second_step(
 ) -> PageResult {
     let mut fields = form(&req, &state, body).await?;
     let next = take_next(&mut fields);
-    let next = next.as_deref();
+    let passkey = fields
+        .remove("passkey")
+        .and_then(|v| v.as_str().map(|v| v == "true"));
+    json_field(&mut fields, "credential");
     let mfa_token = text(&fields, "mfa_token");
-    let (token, code) = match parse::<MfaRequest>(fields)? {
+    let page = SecondStepPage {
+        mfa_token: &mfa_token,
+        passkey: passkey.unwrap_or(false),
+        next: next.as_deref(),
+    };
+    let (token, proof) = match parse::<MfaRequest>(fields)? {
         Ok(parsed) => parsed,
         Err(errors) => {
             let status = StatusCode::UNPROCESSABLE_ENTITY;
-            return Ok(code_page(
-                &req, &state, status, &mfa_token, &errors, None, next,
-            ));
+            return Ok(page.render(&req, &state, status, &errors, None));
         }
     };
-    match attempt_second_step(&state, &token, &code).await {
-        SignIn::SignedIn(outcome) => Ok(signed_in(&req, &state, &outcome, next)),
-        SignIn::Refused(refusal) if refusal.status() == StatusCode::UNAUTHORIZED => Ok(code_page(
-            &req,
-            &state,
-            StatusCode::UNAUTHORIZED,
-            &token,
-            &[],
-            Some(
-                "That code is not right, or this sign-in has expired. Try again, or sign in again.",
-            ),
-            next,
-        )),
+    match attempt_second_step(&state, &token, &proof).await {
+        SignIn::SignedIn(outcome) => Ok(signed_in(&req, &state, &outcome, page.next)),
+        SignIn::Refused(refusal) if refusal.status() == StatusCode::UNAUTHORIZED => {
+            let refused = match proof {
+                SecondProof::Code(_) => {
+                    "That code is not right, or this sign-in has expired. Try again, or sign in again."
+                }
+                SecondProof::Passkey(_) => {
+                    "That passkey did not sign you in, or this sign-in has expired. Try again, or sign in again."
+                }
+            };
+            Ok(page.render(&req, &state, StatusCode::UNAUTHORIZED, &[], Some(refused)))
+        }
         // Another step after this one: its form, with its token.
-        SignIn::SecondStep { token, .. } => Ok(code_page(
-            &req,
-            &state,
-            StatusCode::OK,
-            token.expose(),
-            &[],
-            None,
-            next,
-        )),
+        SignIn::SecondStep { token, methods } => Ok(SecondStepPage::of(&token, methods, page.next)
+            .render(&req, &state, StatusCode::OK, &[], None)),
         SignIn::Refused(refusal) => Err(refusal.into()),
     }
 }

@@ -60,8 +60,8 @@ fn unused_provider(
     )
 }
 
-/// An app whose user store fails every call, as when the database is gone.
-fn broken_app() -> String {
+/// A user store whose every call fails, as when the database is gone.
+fn failing_users() -> MockUserRepository {
     let mut users = MockUserRepository::new();
     users.expect_insert().returning(|_, _| {
         Err(StoreError::Unexpected(anyhow::anyhow!(
@@ -73,7 +73,12 @@ fn broken_app() -> String {
             "a bug in the store"
         )))
     });
-    let users = Arc::new(users);
+    users
+}
+
+/// An app whose user store fails every call, as when the database is gone.
+fn broken_app() -> String {
+    let users = Arc::new(failing_users());
     let mut hasher = MockPasswordHasher::new();
     hasher
         .expect_hash()
@@ -91,7 +96,16 @@ fn broken_app() -> String {
     let hub = Arc::new(shelter::runtime::hub::Hub::new(Arc::new(
         shelter_redis::LocalOnlyBus,
     )));
+    let passkeys: Arc<dyn shelter_domain::passkeys::PasskeyStore> =
+        Arc::new(shelter_domain::passkeys::MockPasskeyStore::new());
     let state = AppState {
+        passkeys: Arc::new(shelter_domain::PasskeyService::new(
+            passkeys.clone(),
+            users.clone(),
+            None,
+            clock.clone(),
+        )),
+        email_codes: true,
         users: Arc::new(UserService::new(
             users.clone(),
             hasher.clone(),
@@ -122,8 +136,10 @@ fn broken_app() -> String {
                 tokens,
                 authenticator: Arc::new(MockAuthenticator::new()),
                 audit: Arc::new(accepting_audit()),
-                clock,
+                clock: clock.clone(),
                 ended: hub.clone(),
+                passkeys: passkeys.clone(),
+                webauthn: None,
             },
             SessionPolicy {
                 refresh_lifetime: chrono::Duration::days(30),

@@ -27,6 +27,7 @@ mod observability;
 mod oidc;
 mod outbox;
 mod pages;
+mod passkeys;
 mod ratelimits;
 mod relying_party;
 mod scaleout;

@@ -19,7 +19,7 @@ async fn post_as(app: &TestApp, path: &str, token: &str, json: &Value) -> reqwes
 }
 
 /// Enrols and confirms TOTP for `user`; the base32 secret and the recovery codes.
-async fn turn_on(app: &TestApp, user: &TestUser, token: &str) -> (String, Vec<String>) {
+pub async fn turn_on(app: &TestApp, user: &TestUser, token: &str) -> (String, Vec<String>) {
     let response = post_as(
         app,
         "/users/me/mfa/totp",
