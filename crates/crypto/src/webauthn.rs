@@ -126,8 +126,13 @@ impl WebAuthn for RelyingParty {
             .webauthn
             .start_discoverable_authentication()
             .map_err(library)?;
+        let mut public_key = serde_json::to_value(&options.public_key)?;
+        // The library sends an empty list; a discoverable request has none at all.
+        if let Some(options) = public_key.as_object_mut() {
+            options.remove("allowCredentials");
+        }
         Ok(Ceremony {
-            public_key: serde_json::to_value(&options.public_key)?,
+            public_key,
             state: serialised(&SignInState::Discoverable(state))?,
         })
     }

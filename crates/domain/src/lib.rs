@@ -44,10 +44,7 @@ pub mod user;
 pub use accounts::{AccountUpdate, NewAccount, UserService};
 pub use address::{EmailAddress, EmailError};
 pub use auth::{AuthPorts, AuthService, LoginOutcome, LoginStep, SecondFactor, SessionPolicy};
-pub use email::{
-    EmailKind, OutboundEmail, PendingToken, QueuedEmail, SignInCheck, SignInProof, SpentLink,
-    TokenPurpose,
-};
+pub use email::{EmailKind, OutboundEmail, PendingToken, QueuedEmail, SpentLink, TokenPurpose};
 pub use error::{
     AuthError, Dependency, HashError, StorageError, StoreError, Unavailable, UserError,
 };
@@ -56,6 +53,6 @@ pub use passkeys::{PasskeyError, PasskeyService};
 pub use session::{ClientInfo, Session, SessionId};
 pub use token::{SecretToken, TokenHash};
 pub use user::{
-    Login, NewUser, Page, PaginationError, Password, PasswordError, PasswordHash, StoredUser, Totp,
-    User, UserChanges, UserFilter, UserId, Username, UsernameError,
+    Login, NewUser, Page, PaginationError, Password, PasswordError, PasswordHash, SignInCheck,
+    SignInProof, StoredUser, Totp, User, UserChanges, UserFilter, UserId, Username, UsernameError,
 };

@@ -21,13 +21,14 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use crate::address::EmailAddress;
-use crate::email::{PendingToken, QueuedEmail, SignInCheck, SignInProof, SpentLink, TokenPurpose};
+use crate::email::{PendingToken, QueuedEmail, SpentLink, TokenPurpose};
 use crate::error::{HashError, StorageError, StoreError};
 use crate::keys::PublishedKey;
 use crate::session::{Challenge, ClientInfo, Session, SessionId, SignInMethod};
 use crate::token::TokenHash;
 use crate::user::{
-    NewUser, Page, Password, PasswordHash, User, UserChanges, UserFilter, UserId, Username,
+    NewUser, Page, Password, PasswordHash, SignInCheck, SignInProof, User, UserChanges, UserFilter,
+    UserId, Username,
 };
 
 /// The user store.

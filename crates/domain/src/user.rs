@@ -742,3 +742,24 @@ mod tests {
         assert!(Page::new(0, 101).is_err());
     }
 }
+
+/// What is presented from a sign-in email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignInProof {
+    /// The link's token.
+    Link(TokenHash),
+    /// The six digits, typed with the address of `user`.
+    Code { user: UserId, code: TokenHash },
+}
+
+/// What a sign-in email's proof came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SignInCheck {
+    /// Right: the email is spent; the user as it is now (its address verified).
+    Right(User),
+    /// A wrong code against a live email (counted).
+    Wrong,
+    /// No live email: never sent, used, replaced, expired, spent by wrong codes, or sent
+    /// to an address the user has since changed.
+    Missing,
+}

@@ -8,11 +8,12 @@ use serde_json::Value;
 use super::{AuthService, LoginOutcome, LoginStep, MFA_ATTEMPTS};
 use crate::address::EmailAddress;
 use crate::audit::{AuditEvent, EventType, LoginFailure};
-use crate::email::{PendingToken, SignInCheck, SignInProof, TokenPurpose, code_hash};
+use crate::email::{PendingToken, TokenPurpose, code_hash};
 use crate::error::AuthError;
 use crate::passkeys::{CeremonyRefusal, FLOW_LIFETIME, Flow, FlowPurpose, StoredPasskey, WebAuthn};
 use crate::session::{ClientInfo, SignInMethod};
 use crate::token::SecretToken;
+use crate::user::{SignInCheck, SignInProof};
 
 /// How long an emailed sign-in code and its link work.
 pub const EMAIL_CODE_LIFETIME: Duration = Duration::minutes(10);

@@ -114,7 +114,7 @@ pub async fn registration_options(
     post, path = "/users/me/passkeys", tag = "passkeys", security(("bearer" = [])),
     request_body = PasskeyRegistrationRequest,
     responses(
-        (status = 201, body = PasskeyResponse),
+        (status = 201, body = PasskeyResponse, headers(("Location" = String, description = "/users/me/passkeys/{id}"))),
         (status = 401, description = "No valid token; or a flow token that is unknown, spent, expired or another user's, or an answer that does not verify (wrong origin, no user verification)", body = ProblemBody),
         (status = 403, body = ProblemBody),
         (status = 404, description = "Passkeys are not configured on this server", body = ProblemBody),
@@ -132,7 +132,12 @@ pub async fn register(
         .passkeys
         .register(&user, &flow_token, &name, &credential)
         .await?;
-    Ok(HttpResponse::Created().json(PasskeyResponse::from(&passkey)))
+    Ok(HttpResponse::Created()
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            format!("/users/me/passkeys/{}", passkey.id),
+        ))
+        .json(PasskeyResponse::from(&passkey)))
 }
 
 /// The caller's passkeys, oldest first.

@@ -7,12 +7,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use maud::html;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use shelter_domain::{SpentLink, TokenPurpose};
+use shelter_domain::{EmailAddress, SpentLink, TokenPurpose};
 
 use super::error::{PageError, PageResult};
 use super::forms::{form, parse, text};
 use super::layout::{self, Input, Notice, card, notice, other_errors};
-use super::passwordless::code_entry;
 use crate::edge::body::{RawBody, from_object};
 use crate::edge::browser;
 use crate::edge::refusal::FieldError;
@@ -258,6 +257,32 @@ pub async fn email_code_form(req: HttpRequest, state: web::Data<AppState>) -> Pa
 pub async fn email_code(req: HttpRequest, state: web::Data<AppState>, body: RawBody) -> PageResult {
     email_codes_on(&state)?;
     ask_for_email(req, state, body, EmailRequestKind::SignInCode).await
+}
+
+/// Where the six digits of a sign-in email are typed, after asking for one.
+pub(super) fn code_entry(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    email: &EmailAddress,
+    errors: &[FieldError],
+    refused: Option<&str>,
+) -> HttpResponse {
+    let csrf = browser::csrf_token(req, state);
+    let body = html! {
+        @if let Some(refused) = refused { (notice(Notice::Error, refused)) }
+        @else { (notice(Notice::Ok, "If this address has an account, a sign-in code is on its way.")) }
+        (other_errors(errors, &["code"]))
+        p { "Type the six digits from the email sent to " strong { (email.as_str()) } ", or follow its link. Both work for 10 minutes, once." }
+        form method="post" action="/login/email-code/verify" {
+            (layout::csrf(&csrf))
+            input type="hidden" name="email" value=(email.as_str());
+            (Input::new("code", "Code", "text", "one-time-code").render(errors))
+            button type="submit" { "Sign in" }
+        }
+        p { a href="/login/email-code" { "Send a new code" } }
+    };
+    card(status, "Check your email", &body)
 }
 
 /// The email-code pages do not exist where the deployment turned the codes off.

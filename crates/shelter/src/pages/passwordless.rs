@@ -3,46 +3,17 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use maud::html;
 use shelter_domain::EmailAddress;
 
-use super::entry::{broken_sign_in_link, email_codes_on};
+use super::entry::{broken_sign_in_link, code_entry, email_codes_on};
 use super::error::PageResult;
 use super::forms::{form, json_field, parse, text};
-use super::layout::{self, Input, Notice, card, notice, other_errors};
+use super::layout;
 use super::sign_in::{SecondStepPage, login_page, signed_in, take_next};
 use crate::edge::body::{RawBody, from_object};
-use crate::edge::browser;
-use crate::edge::refusal::FieldError;
 use crate::edge::requests::{EmailCodeRequest, PasskeySignInRequest, VerifyEmailRequest};
 use crate::edge::sign_in::{EmailProof, SignIn, attempt_email_code, attempt_passkey};
 use crate::edge::state::AppState;
-
-/// Where the six digits of a sign-in email are typed, after asking for one.
-pub(super) fn code_entry(
-    req: &HttpRequest,
-    state: &AppState,
-    status: StatusCode,
-    email: &EmailAddress,
-    errors: &[FieldError],
-    refused: Option<&str>,
-) -> HttpResponse {
-    let csrf = browser::csrf_token(req, state);
-    let body = html! {
-        @if let Some(refused) = refused { (notice(Notice::Error, refused)) }
-        @else { (notice(Notice::Ok, "If this address has an account, a sign-in code is on its way.")) }
-        (other_errors(errors, &["code"]))
-        p { "Type the six digits from the email sent to " strong { (email.as_str()) } ", or follow its link. Both work for 10 minutes, once." }
-        form method="post" action="/login/email-code/verify" {
-            (layout::csrf(&csrf))
-            input type="hidden" name="email" value=(email.as_str());
-            (Input::new("code", "Code", "text", "one-time-code").render(errors))
-            button type="submit" { "Sign in" }
-        }
-        p { a href="/login/email-code" { "Send a new code" } }
-    };
-    card(status, "Check your email", &body)
-}
 
 /// What a sign-in email's code or link came to, as a page.
 fn email_sign_in(

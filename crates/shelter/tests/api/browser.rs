@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
@@ -120,6 +121,8 @@ impl Driver {
 /// back to it), writing its emails to files, and a driver for its browsers.
 struct Journey {
     app: TestApp,
+    /// The app's address as the browser names it.
+    base: String,
     emails: tempfile::TempDir,
     driver: Driver,
     /// Held for the whole journey.
@@ -128,12 +131,19 @@ struct Journey {
 
 impl Journey {
     async fn start(backend: Backend) -> Option<Self> {
+        Self::start_at(backend, "127.0.0.1").await
+    }
+
+    /// A journey whose browser knows the app as `host` (the server listens on 127.0.0.1
+    /// either way): passkeys need a domain, and `localhost` is one browsers trust.
+    async fn start_at(backend: Backend, host: &str) -> Option<Self> {
         let emails = tempfile::tempdir().expect("email folder");
         let port = free_port();
         let folder = emails.path().to_owned();
+        let base = format!("http://{host}:{port}");
         let app = TestApp::spawn_with(backend, |settings| {
             settings.port = port;
-            settings.public_url = format!("http://127.0.0.1:{port}").parse().expect("url");
+            settings.public_url = base.parse().expect("url");
             settings.email.transport = EmailTransport::File;
             settings.email.dir = folder;
         })
@@ -141,10 +151,17 @@ impl Journey {
         let permit = BROWSERS.acquire().await.expect("semaphore");
         Some(Self {
             app,
+            base,
             emails,
             driver: Driver::start().await?,
             _permit: permit,
         })
+    }
+}
+
+impl Journey {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
     }
 }
 
@@ -634,7 +651,138 @@ async fn a_relying_party_signs_a_user_with_totp_in_through_the_consent_page(back
     browser.close().await.expect("close");
 }
 
+/// Chromium's virtual authenticator (the WebAuthn `WebDriver` extension) for this session:
+/// a platform authenticator that keeps discoverable credentials and verifies its user, as a
+/// phone or a laptop's fingerprint reader does.
+#[derive(Debug)]
+struct AddVirtualAuthenticator;
+
+impl WebDriverCompatibleCommand for AddVirtualAuthenticator {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session_id.unwrap_or_default();
+        base_url.join(&format!("session/{session}/webauthn/authenticator"))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let authenticator = json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserVerified": true,
+            "automaticPresenceSimulation": true,
+        });
+        (http::Method::POST, Some(authenticator.to_string()))
+    }
+}
+
+/// Waits for the script to reveal the passkey form `css`: it shows it only where WebAuthn is.
+async fn revealed(browser: &Client, css: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let form = browser
+            .find(Locator::Css(css))
+            .await
+            .expect("the passkey form");
+        if form.is_displayed().await.expect("displayed") {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the script did not reveal {css}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn a_passkey_added_on_the_account_page_signs_in_without_typing(backend: Backend) {
+    let Some(journey) = Journey::start_at(backend, "localhost").await else {
+        return;
+    };
+    let (app, driver) = (&journey.app, &journey.driver);
+    let browser = driver.browser().await;
+    let authenticator = browser
+        .issue_cmd(AddVirtualAuthenticator)
+        .await
+        .expect("a virtual authenticator");
+    assert!(authenticator.is_string(), "its id: {authenticator}");
+    let user = TestUser::generate();
+    let id = app.create(&user).await;
+
+    browser
+        .goto(&journey.url("/login"))
+        .await
+        .expect("open /login");
+    fill(&browser, "#field-username", &user.username).await;
+    fill(&browser, "#field-password", &user.password).await;
+    press(&browser, "form[action='/login'] button[type=submit]").await;
+    assert_eq!(path(&browser).await, "/account", "{}", text(&browser).await);
+    let adding = "form[data-passkey='create']";
+    revealed(&browser, adding).await;
+    fill(&browser, "#passkeys-name", "This laptop").await;
+    press(&browser, &format!("{adding} button[type=submit]")).await;
+    let account = browser.source().await.expect("source");
+    assert!(
+        account.contains("value=\"This laptop\""),
+        "listed under its name: {account}"
+    );
+    browser
+        .execute(
+            "document.getElementById('passkeys-title').scrollIntoView()",
+            Vec::new(),
+        )
+        .await
+        .expect("scroll to the passkeys");
+    snap(&browser, "account-passkeys").await;
+
+    browser
+        .goto(&journey.url("/logout"))
+        .await
+        .expect("open /logout");
+    press(&browser, "form[action='/logout'] button").await;
+    browser
+        .goto(&journey.url("/login"))
+        .await
+        .expect("open /login");
+    let signing_in = "form[data-passkey='get']";
+    revealed(&browser, signing_in).await;
+    snap(&browser, "login-passkey").await;
+    press(&browser, &format!("{signing_in} button[type=submit]")).await;
+    assert_eq!(path(&browser).await, "/account", "{}", text(&browser).await);
+    let account = browser.source().await.expect("source");
+    assert!(
+        account.contains(&user.email),
+        "signed in as the user: {account}"
+    );
+
+    // The server saw a passkey sign-in: the passkey has been used, the method recorded.
+    let admin = app.admin_token().await;
+    let passkeys = body(app.get_as(&format!("/users/{id}/passkeys"), &admin).await).await;
+    assert!(
+        passkeys["items"][0]["last_used_at"].is_string(),
+        "{passkeys}"
+    );
+    let events = body(
+        app.get_as(
+            &format!("/audit-events?type=login_succeeded&user_id={id}"),
+            &admin,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        events["items"][0]["details"]["method"], "passkey",
+        "{events}"
+    );
+    browser.close().await.expect("close");
+}
+
 shelter_test_support::on_both_backends!(
+    a_passkey_added_on_the_account_page_signs_in_without_typing,
     a_relying_party_signs_a_user_with_totp_in_through_the_consent_page,
     a_new_user_signs_up_and_verifies_the_email_from_the_link,
     a_forgotten_password_is_reset_from_the_email_and_works,

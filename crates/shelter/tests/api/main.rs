@@ -16,6 +16,7 @@ mod chat;
 mod cli;
 mod clients;
 mod docs;
+mod email_codes;
 mod emails;
 mod faults;
 mod hardening;

@@ -279,7 +279,7 @@ async fn a_fresh_server_shows_every_metric_at_zero() {
         "shelter_http_requests_total{".to_owned(),
         "shelter_http_request_duration_seconds_bucket{".to_owned(),
     ];
-    for kind in ["welcome", "verify_email", "password_reset"] {
+    for kind in ["welcome", "verify_email", "password_reset", "sign_in_code"] {
         for name in [
             "shelter_emails_sent_total",
             "shelter_email_retries_total",
@@ -288,7 +288,14 @@ async fn a_fresh_server_shows_every_metric_at_zero() {
             expected.push(format!("{name}{{kind=\"{kind}\"}} 0"));
         }
     }
-    for limit in ["login", "signup", "recovery", "verification_resend"] {
+    for limit in [
+        "login",
+        "signup",
+        "recovery",
+        "verification_resend",
+        "email_code",
+        "client_registration",
+    ] {
         expected.push(format!("shelter_rate_limited_total{{limit=\"{limit}\"}} 0"));
     }
     for result in [

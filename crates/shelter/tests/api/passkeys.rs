@@ -18,6 +18,7 @@ use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
 use crate::helpers::{TestApp, body, problem};
+use crate::pages::PageClient;
 
 const ORIGIN: &str = "http://localhost:8080";
 
@@ -114,7 +115,15 @@ pub async fn add_passkey(app: &TestApp, token: &str, device: &mut Device, name: 
     )
     .await;
     assert_eq!(response.status(), StatusCode::CREATED);
+    let location = response.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
     let added = body(response).await;
+    assert_eq!(
+        location,
+        format!("/users/me/passkeys/{}", added["id"].as_str().expect("id"))
+    );
     assert_eq!(added["name"], name);
     assert!(added["last_used_at"].is_null(), "{added}");
     added["id"].as_str().expect("id").to_owned()
@@ -128,9 +137,7 @@ async fn sign_in_options(app: &TestApp) -> (Value, Value) {
     let options = body(response).await;
     let public_key = options["publicKey"].clone();
     assert!(
-        public_key["allowCredentials"]
-            .as_array()
-            .is_none_or(Vec::is_empty),
+        public_key.get("allowCredentials").is_none(),
         "usernameless: no allow list, {public_key}"
     );
     assert_eq!(public_key["userVerification"], "required");
@@ -544,7 +551,126 @@ async fn without_a_relying_party_passkeys_are_404(backend: Backend) {
     assert_eq!(listed["items"], json!([]));
 }
 
+/// The `Content-Security-Policy` of the page at `path`.
+async fn policy_of(browser: &mut PageClient, path: &str) -> (String, String) {
+    let (status, headers, html) = browser.get(path).await;
+    assert_eq!(status, StatusCode::OK, "{path}");
+    let policy = headers["content-security-policy"]
+        .to_str()
+        .expect("policy")
+        .to_owned();
+    (policy, html)
+}
+
+async fn the_script_is_allowed_only_beside_passkey_buttons_hidden_without_it(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, with_passkeys).await else {
+        return;
+    };
+    let mut browser = PageClient::new(&app);
+    let (policy, login) = policy_of(&mut browser, "/login").await;
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    let form = login
+        .split("<form")
+        .find(|form| form.contains("data-passkey=\"get\""))
+        .expect("a passkey form");
+    assert!(
+        form.split('>')
+            .next()
+            .is_some_and(|tag| tag.contains(" hidden")),
+        "hidden until the script shows it: {form}"
+    );
+    let script = login
+        .split('"')
+        .find(|part| {
+            part.strip_prefix("/assets/passkey-")
+                .is_some_and(|name| name.split_once('.').is_some_and(|(_, ext)| ext == "js"))
+        })
+        .expect("the script's hashed name")
+        .to_owned();
+    assert!(!login.contains("<script>"), "no inline script");
+    let (status, headers, source) = browser.get(&script).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers["cache-control"]
+            .to_str()
+            .is_ok_and(|v| v.contains("immutable"))
+    );
+    assert!(
+        source.contains("navigator.credentials"),
+        "the ceremony script"
+    );
+    let (policy, _) = policy_of(&mut browser, "/signup").await;
+    assert!(
+        !policy.contains("script-src"),
+        "no script elsewhere: {policy}"
+    );
+
+    // Without a relying party the login page has no button and no script.
+    let Some(off) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let (policy, login) = policy_of(&mut PageClient::new(&off), "/login").await;
+    assert!(!policy.contains("script-src"), "{policy}");
+    assert!(!login.contains("data-passkey"), "{login}");
+}
+
+async fn the_second_step_page_takes_a_passkey(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, with_passkeys).await else {
+        return;
+    };
+    let (user, _, token) = app.user_with_token().await;
+    crate::mfa::turn_on(&app, &user, &token).await;
+    let mut device = Device::new();
+    add_passkey(&app, &token, &mut device, "Key").await;
+    let mut browser = PageClient::new(&app);
+    let (status, _, step) = browser
+        .submit(
+            "/login",
+            "/login",
+            &[("username", &user.username), ("password", &user.password)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{step}");
+    assert!(
+        step.contains("data-options=\"/auth/mfa/options\""),
+        "{step}"
+    );
+    let marker = "name=\"mfa_token\" value=\"";
+    let mfa_token = step[step.find(marker).expect("mfa_token") + marker.len()..]
+        .split('"')
+        .next()
+        .expect("value")
+        .to_owned();
+    let options = body(
+        post(
+            &app,
+            "/auth/mfa/options",
+            None,
+            &json!({"mfa_token": mfa_token}),
+        )
+        .await,
+    )
+    .await;
+    let credential = device.sign(&options["publicKey"], ORIGIN).to_string();
+    let csrf = crate::pages::csrf_of(&step);
+    let (status, headers, html) = browser
+        .post(
+            "/login/code",
+            &[
+                ("csrf", csrf.as_str()),
+                ("mfa_token", &mfa_token),
+                ("passkey", "true"),
+                ("credential", &credential),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
+    assert_eq!(headers["location"], "/account");
+}
+
 shelter_test_support::on_both_backends!(
+    the_second_step_page_takes_a_passkey,
+    the_script_is_allowed_only_beside_passkey_buttons_hidden_without_it,
     a_passkey_is_added_named_and_signs_in_without_a_username,
     a_ceremony_that_is_not_right_is_401,
     a_counter_that_goes_backwards_is_refused_and_audited,
