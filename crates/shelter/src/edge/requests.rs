@@ -332,7 +332,7 @@ pub struct PasskeyRegistrationRequest {
     pub flow_token: Option<String>,
     /// What the user calls it: 1 to 64 characters.
     #[garde(skip)]
-    #[schema(value_type = String, min_length = 1, max_length = 64)]
+    #[schema(value_type = String, min_length = 1, max_length = 64, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub name: Option<String>,
     /// The authenticator's `RegistrationResponseJSON`.
     #[garde(skip)]
@@ -355,7 +355,7 @@ impl FromBody for PasskeyRegistrationRequest {
 #[serde(deny_unknown_fields)]
 pub struct PasskeyRenameRequest {
     #[garde(skip)]
-    #[schema(value_type = String, min_length = 1, max_length = 64)]
+    #[schema(value_type = String, min_length = 1, max_length = 64, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub name: Option<String>,
 }
 

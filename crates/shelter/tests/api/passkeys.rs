@@ -668,7 +668,45 @@ async fn the_second_step_page_takes_a_passkey(backend: Backend) {
     assert_eq!(headers["location"], "/account");
 }
 
+async fn a_superuser_removes_a_passkey_on_the_admin_pages(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, with_passkeys).await else {
+        return;
+    };
+    let (user, id, token) = app.user_with_token().await;
+    let mut device = Device::new();
+    let passkey = add_passkey(&app, &token, &mut device, "Old phone").await;
+    let mut admin = PageClient::new(&app);
+    admin
+        .sign_in(&app.admin.username, &app.admin.password)
+        .await;
+    let page = format!("/admin/users/{id}");
+    let (status, _, html) = admin.get(&page).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Old phone"), "{html}");
+    let (status, _, html) = admin
+        .submit(
+            &page,
+            &format!("/admin/users/{id}/passkeys/{passkey}/remove"),
+            &[],
+        )
+        .await;
+    assert!(
+        status.is_success() || status.is_redirection(),
+        "{status}: {html}"
+    );
+    let (_, _, html) = admin.get(&page).await;
+    assert!(!html.contains("Old phone"), "removed: {html}");
+    let listed = body(app.get_as("/users/me/passkeys", &token).await).await;
+    assert_eq!(listed["items"], json!([]), "{}", user.username);
+    // The lost passkey no longer signs in.
+    let (flow_token, options) = sign_in_options(&app).await;
+    let credential = device.sign(&options, ORIGIN);
+    let refused = sign_in(&app, &flow_token, &credential).await;
+    problem(refused, StatusCode::UNAUTHORIZED).await;
+}
+
 shelter_test_support::on_both_backends!(
+    a_superuser_removes_a_passkey_on_the_admin_pages,
     the_second_step_page_takes_a_passkey,
     the_script_is_allowed_only_beside_passkey_buttons_hidden_without_it,
     a_passkey_is_added_named_and_signs_in_without_a_username,

@@ -178,7 +178,58 @@ async fn second_steps_are_limited_per_address_like_logins(backend: Backend) {
     problem(limited, StatusCode::TOO_MANY_REQUESTS).await;
 }
 
+async fn sign_in_codes_are_limited_per_email_apart_from_recovery(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |s| {
+        s.rate_limit.enabled = true;
+        s.rate_limit.recovery_per_hour = NonZeroU32::new(2).expect("not zero");
+        s.rate_limit.login_per_minute = NonZeroU32::new(3).expect("not zero");
+    })
+    .await
+    else {
+        return;
+    };
+    let ask = |path: &'static str, email: &'static str| {
+        app.post(path).json(&json!({"email": email})).send()
+    };
+    for _ in 0..2 {
+        let asked = ask("/auth/email-code", "ann@example.com")
+            .await
+            .expect("request");
+        assert_eq!(asked.status(), StatusCode::ACCEPTED);
+    }
+    let limited = ask("/auth/email-code", "Ann@example.com")
+        .await
+        .expect("request");
+    assert!(retry_after(&limited) > 60, "an hour's quota refills slowly");
+    problem(limited, StatusCode::TOO_MANY_REQUESTS).await;
+    let other = ask("/auth/email-code", "bob@example.com")
+        .await
+        .expect("request");
+    assert_eq!(other.status(), StatusCode::ACCEPTED, "per email");
+    let recovery = ask("/auth/password-recovery", "ann@example.com")
+        .await
+        .expect("request");
+    assert_eq!(recovery.status(), StatusCode::ACCEPTED, "counted apart");
+
+    // Typing codes is limited like logins, per address and email.
+    let verify = || {
+        app.post("/auth/email-code/verify")
+            .json(&json!({"email": "ann@example.com", "code": "000000"}))
+            .send()
+    };
+    for _ in 0..3 {
+        let wrong = verify().await.expect("request");
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    }
+    problem(
+        verify().await.expect("request"),
+        StatusCode::TOO_MANY_REQUESTS,
+    )
+    .await;
+}
+
 shelter_test_support::on_both_backends!(
+    sign_in_codes_are_limited_per_email_apart_from_recovery,
     logins_are_limited_per_address_and_username,
     second_steps_are_limited_per_address_like_logins,
     signups_are_limited_per_address_and_recovery_per_email,
