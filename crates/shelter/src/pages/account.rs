@@ -167,9 +167,16 @@ async fn account_page(
         (section("totp", "Two-step sign-in", totp_section(user.totp(), &csrf, &errors("totp"))))
         (section("passkeys", "Passkeys", passkeys_section(state, &passkeys, &csrf, &errors("passkeys"))))
     };
+    let body = html! { (body) };
+    if !state.passkeys.available() {
+        return Ok(layout::html(
+            status,
+            &layout::page("Your account", Some(user), &body),
+        ));
+    }
     let mut page = layout::html(
         status,
-        &layout::page_with_passkeys("Your account", Some(user), &html! { (body) }),
+        &layout::page_with_passkeys("Your account", Some(user), &body),
     );
     layout::allow_script(&mut page);
     Ok(page)

@@ -612,6 +612,13 @@ async fn the_script_is_allowed_only_beside_passkey_buttons_hidden_without_it(bac
     let (policy, login) = policy_of(&mut PageClient::new(&off), "/login").await;
     assert!(!policy.contains("script-src"), "{policy}");
     assert!(!login.contains("data-passkey"), "{login}");
+    let user = crate::helpers::TestUser::generate();
+    off.create(&user).await;
+    let mut signed_in = PageClient::new(&off);
+    signed_in.sign_in(&user.username, &user.password).await;
+    let (policy, account) = policy_of(&mut signed_in, "/account").await;
+    assert!(!policy.contains("script-src"), "{policy}");
+    assert!(!account.contains("/assets/passkey-"), "no script to load");
 }
 
 async fn the_second_step_page_takes_a_passkey(backend: Backend) {
