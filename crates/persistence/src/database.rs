@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 
 use crate::audit::SeaOrmAuditLog;
 use crate::clients::SeaOrmClientStore;
-use crate::entity::{email_outbox, one_time_token, refresh_token, session};
+use crate::entity::{email_outbox, one_time_token, passkey_flow, refresh_token, session};
 use crate::keys::SeaOrmSigningKeyStore;
 use crate::outbox::{self, SeaOrmEmailOutbox};
 use crate::sessions::SeaOrmRefreshTokenStore;
@@ -33,6 +33,7 @@ pub struct Purged {
     pub sessions: u64,
     pub refresh_tokens: u64,
     pub one_time_tokens: u64,
+    pub passkey_flows: u64,
     pub emails: u64,
 }
 
@@ -333,8 +334,8 @@ impl Database {
     /// Deletes what can no longer be used or is past its keeping: audit events older than
     /// the retention, ended or expired sessions, expired or revoked
     /// refresh tokens (spent but
-    /// unexpired ones stay, to detect reuse), expired or spent one-time tokens, and emails
-    /// delivered more than a day ago.
+    /// unexpired ones stay, to detect reuse), expired or spent one-time tokens, passkey
+    /// ceremonies nobody finished, and emails delivered more than a day ago.
     ///
     /// # Errors
     /// When a delete fails.
@@ -372,6 +373,12 @@ impl Database {
             .await
             .context("purge one-time tokens")?
             .rows_affected;
+        let passkey_flows = passkey_flow::Entity::delete_many()
+            .filter(passkey_flow::Column::ExpiresAt.lte(now))
+            .exec(&self.connection)
+            .await
+            .context("purge passkey ceremonies")?
+            .rows_affected;
         let emails = email_outbox::Entity::delete_many()
             .filter(email_outbox::Column::Status.eq(outbox::SENT))
             .filter(email_outbox::Column::SentAt.lte(now - chrono::Duration::days(1)))
@@ -384,6 +391,7 @@ impl Database {
             sessions,
             refresh_tokens,
             one_time_tokens,
+            passkey_flows,
             emails,
         })
     }

@@ -257,15 +257,7 @@ impl PasskeyStore for SeaOrmPasskeyStore {
             .insert(&self.db)
             .await
             .store_context("start a passkey ceremony")?;
-            // Flows nobody finished go with the next one started after their expiry.
-            passkey_flow::Entity::delete_many()
-                .filter(
-                    passkey_flow::Column::ExpiresAt
-                        .lt(expires_at - shelter_domain::passkeys::FLOW_LIFETIME),
-                )
-                .exec(&self.db)
-                .await
-                .store_context("forget expired passkey ceremonies")?;
+            // Flows nobody finished go with the periodic purge (`Database::purge`).
             Ok(())
         })
         .await

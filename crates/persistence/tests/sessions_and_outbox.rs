@@ -515,6 +515,21 @@ async fn purge_removes_what_can_no_longer_be_used(backend: Backend) {
         .await
         .expect("claim");
     outbox.mark_sent(email[0].id, now()).await.expect("sent");
+    let unfinished = shelter_domain::passkeys::Flow {
+        purpose: shelter_domain::passkeys::FlowPurpose::SignIn,
+        user: None,
+        state: "{}".to_owned(),
+    };
+    let passkeys = database.passkeys();
+    let ceremony = SecretToken::generate().hash();
+    shelter_domain::passkeys::PasskeyStore::start_flow(
+        &passkeys,
+        &ceremony,
+        &unfinished,
+        now() + Duration::minutes(5),
+    )
+    .await
+    .expect("a ceremony begun");
 
     let purged = database
         .purge(now() + Duration::days(2))
@@ -524,6 +539,7 @@ async fn purge_removes_what_can_no_longer_be_used(backend: Backend) {
     assert_eq!(purged.audit_events, 0, "kept for 90 days: {purged:?}");
     assert_eq!(purged.refresh_tokens, 1, "{purged:?}");
     assert_eq!(purged.one_time_tokens, 1, "{purged:?}");
+    assert_eq!(purged.passkey_flows, 1, "nobody finished it: {purged:?}");
     assert_eq!(purged.emails, 1, "{purged:?}");
     let (_, record) = refresh(now() + Duration::days(30));
     let still = sessions

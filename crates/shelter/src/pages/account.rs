@@ -320,19 +320,16 @@ pub async fn passkey_add(
     let login = frame::require(&req, &state).await?;
     let mut fields = form(&req, &state, body).await?;
     json_field(&mut fields, "credential");
-    let added = match from_object::<PasskeyRegistrationRequest>(fields) {
-        Ok((flow_token, name, credential)) => state
-            .passkeys
+    let added: Result<(), Refusal> = async {
+        let (flow_token, name, credential) = from_object::<PasskeyRegistrationRequest>(fields)?;
+        let passkeys = &state.passkeys;
+        passkeys
             .register(&login.user, &flow_token, &name, &credential)
-            .await
-            .map(|_| ())
-            .map_err(Refusal::from),
-        Err(problem) => Err(problem),
-    };
-    match added {
-        Ok(()) => Ok(layout::redirect("/account?done=passkey-added")),
-        Err(problem) => passkey_refused(&req, &state, &login, problem).await,
+            .await?;
+        Ok(())
     }
+    .await;
+    passkey_answer(&req, &state, &login, added, "passkey-added").await
 }
 
 pub async fn passkey_rename(
@@ -344,19 +341,13 @@ pub async fn passkey_rename(
     let login = frame::require(&req, &state).await?;
     let fields = form(&req, &state, body).await?;
     let id = PasskeyId::parse(&path).ok_or_else(PageError::not_found)?;
-    let renamed = match from_object::<PasskeyRenameRequest>(fields) {
-        Ok(name) => state
-            .passkeys
-            .rename(login.user.id(), id, &name)
-            .await
-            .map(|_| ())
-            .map_err(Refusal::from),
-        Err(problem) => Err(problem),
-    };
-    match renamed {
-        Ok(()) => Ok(layout::redirect("/account?done=passkey-renamed")),
-        Err(problem) => passkey_refused(&req, &state, &login, problem).await,
+    let renamed: Result<(), Refusal> = async {
+        let name = from_object::<PasskeyRenameRequest>(fields)?;
+        state.passkeys.rename(login.user.id(), id, &name).await?;
+        Ok(())
     }
+    .await;
+    passkey_answer(&req, &state, &login, renamed, "passkey-renamed").await
 }
 
 pub async fn passkey_remove(
@@ -373,6 +364,20 @@ pub async fn passkey_remove(
         .remove(&login.user, login.user.id(), id)
         .await?;
     Ok(layout::redirect("/account?done=passkey-removed"))
+}
+
+/// Where a passkey form lands: back on `/account` saying it is `done`, or refused.
+async fn passkey_answer(
+    req: &HttpRequest,
+    state: &AppState,
+    login: &Authenticated,
+    outcome: Result<(), Refusal>,
+    done: &str,
+) -> PageResult {
+    match outcome {
+        Ok(()) => Ok(layout::redirect(&format!("/account?done={done}"))),
+        Err(problem) => passkey_refused(req, state, login, problem).await,
+    }
 }
 
 /// A passkey form's refusal shown in its section; other refusals are pages.
