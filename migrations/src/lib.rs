@@ -25,6 +25,7 @@ mod m20261203_000008_oauth_clients;
 mod m20261203_000009_rsa_keys;
 mod m20261203_000010_oauth_grants;
 mod m20261204_000011_passkeys;
+mod m20261204_000012_identities;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000009_rsa_keys::Migration),
             Box::new(m20261203_000010_oauth_grants::Migration),
             Box::new(m20261204_000011_passkeys::Migration),
+            Box::new(m20261204_000012_identities::Migration),
         ]
     }
 }

@@ -243,6 +243,7 @@ mod tests {
             email: EmailAddress::parse("ann@example.com").expect("email"),
             username: Username::parse("ann").expect("name"),
             password_hash: PasswordHash::from_phc(String::new()),
+            password_set: true,
             is_active: true,
             is_superuser: false,
             email_verified: false,

@@ -22,7 +22,7 @@ mod webauthn;
 pub use hasher::{Argon2PasswordHasher, HashingParams, HashingPool};
 pub use jwt::{JwtTokenIssuer, TokenAudience};
 pub use keys::KeyRing;
-pub use oidc::{OidcTokens, SealedCodes};
+pub use oidc::{OidcTokens, SealedCodes, SealedValues};
 pub use sealing::{Purpose, Sealer};
 pub use totp::{TotpAuthenticator, code_at};
 pub use webauthn::RelyingParty;

@@ -318,6 +318,37 @@ struct SealedCode {
     exp: i64,
 }
 
+/// Values sealed to travel through a browser (the domain's `Seal`): base64url, under a key
+/// of their own.
+pub struct SealedValues(Sealer);
+
+/// The associated data of every browser value.
+const BROWSER_AAD: &[u8] = b"shelter browser value v1";
+
+impl SealedValues {
+    pub fn new(secret: &SecretString) -> Self {
+        Self(Sealer::new(secret, Purpose::BrowserValues))
+    }
+}
+
+impl shelter_domain::identities::Seal for SealedValues {
+    fn seal(&self, plaintext: &[u8]) -> anyhow::Result<String> {
+        Ok(URL_SAFE_NO_PAD.encode(self.0.seal(plaintext, BROWSER_AAD)?))
+    }
+
+    fn open(&self, presented: &str) -> Option<Vec<u8>> {
+        // Far longer than anything Shelter seals: not worth decoding.
+        if presented.len() > 8192 {
+            return None;
+        }
+        let sealed = URL_SAFE_NO_PAD.decode(presented).ok()?;
+        self.0
+            .open(&sealed, BROWSER_AAD)
+            .ok()
+            .map(|plain| plain.to_vec())
+    }
+}
+
 /// The associated data of every sealed code, so that no other sealed value of the same
 /// key could pass for one.
 const CODE_AAD: &[u8] = b"shelter authorization code v1";

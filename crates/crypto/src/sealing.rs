@@ -19,6 +19,8 @@ pub enum Purpose {
     SigningKeys,
     TotpSecrets,
     AuthorizationCodes,
+    /// What travels through a browser: sign-ins with upstream providers in flight.
+    BrowserValues,
 }
 
 impl Purpose {
@@ -27,6 +29,7 @@ impl Purpose {
             Self::SigningKeys => b"shelter signing keys v1",
             Self::TotpSecrets => b"shelter totp secrets v1",
             Self::AuthorizationCodes => b"shelter authorization codes v1",
+            Self::BrowserValues => b"shelter browser values v1",
         }
     }
 }

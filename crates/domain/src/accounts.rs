@@ -379,6 +379,7 @@ pub(crate) mod tests {
             email: EmailAddress::parse(&format!("user{id}@example.com")).expect("email"),
             username: Username::parse(&format!("user{id}")).expect("username"),
             password_hash: PasswordHash::from_phc(format!("hash-of-user{id}")),
+            password_set: true,
             is_active: true,
             is_superuser: superuser,
             email_verified: false,

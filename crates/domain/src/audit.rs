@@ -44,10 +44,12 @@ pub enum EventType {
     PasskeyRemoved,
     PasskeyCounterRegressed,
     EmailCodeSent,
+    IdentityLinked,
+    IdentityUnlinked,
 }
 
 impl EventType {
-    pub const ALL: [Self; 27] = [
+    pub const ALL: [Self; 29] = [
         Self::Signup,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -75,6 +77,8 @@ impl EventType {
         Self::PasskeyRemoved,
         Self::PasskeyCounterRegressed,
         Self::EmailCodeSent,
+        Self::IdentityLinked,
+        Self::IdentityUnlinked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -106,6 +110,8 @@ impl EventType {
             Self::PasskeyRemoved => "passkey_removed",
             Self::PasskeyCounterRegressed => "passkey_counter_regressed",
             Self::EmailCodeSent => "email_code_sent",
+            Self::IdentityLinked => "identity_linked",
+            Self::IdentityUnlinked => "identity_unlinked",
         }
     }
 }

@@ -211,6 +211,35 @@ impl AuthService {
             .await
     }
 
+    /// An upstream provider vouched for `user`: one factor, so a TOTP user still takes the
+    /// second step.
+    pub(crate) async fn provider_signed_in(
+        &self,
+        user: User,
+        client: &ClientInfo,
+    ) -> Result<LoginStep, AuthError> {
+        self.may_hold_tokens(&user)?;
+        self.first_factor_proven(user, SignInMethod::Provider, client)
+            .await
+    }
+
+    /// Checks `user`'s password (confirming a link), recording a failure as a login's.
+    pub(crate) async fn check_password(
+        &self,
+        user: &User,
+        password: &SecretString,
+    ) -> Result<(), AuthError> {
+        let right = self
+            .hasher
+            .verify(password, Some(user.password_hash.clone()))
+            .await?;
+        if !right {
+            self.failed(Some(user.id), LoginFailure::BadPassword).await;
+            return Err(AuthError::InvalidCredentials);
+        }
+        Ok(())
+    }
+
     /// A first factor other than a passkey was proven: a session, or for a TOTP user the
     /// second step with the factors this user has.
     async fn first_factor_proven(
@@ -221,12 +250,11 @@ impl AuthService {
     ) -> Result<LoginStep, AuthError> {
         let now = self.clock.now();
         if user.totp.is_on() {
-            let methods =
-                if self.webauthn.is_some() && !self.passkeys.stored(user.id).await?.is_empty() {
-                    ALL_FACTORS
-                } else {
-                    TOTP_FACTORS
-                };
+            let methods = if self.has_passkeys(user.id).await? {
+                ALL_FACTORS
+            } else {
+                TOTP_FACTORS
+            };
             let mfa_token = SecretToken::generate();
             self.sessions
                 .start_challenge(

@@ -15,6 +15,9 @@
 //! - [`mfa`]: the TOTP second factor (`MfaService`, the `Authenticator` port).
 //! - [`passkeys`]: WebAuthn passkeys (`PasskeyService`, the `WebAuthn` and `PasskeyStore`
 //!   ports); signing in with them, or with an emailed code, is in `auth`.
+//! - [`identities`]: sign-in with upstream OpenID Connect providers and the accounts
+//!   linked from them (`FederationService`, the `Upstream`, `IdentityStore` and `Seal`
+//!   ports).
 //! - [`keys`]: which signing key signs and which are published, from their dates.
 //! - [`clients`]: the OAuth clients of the OpenID Connect provider (`ClientService`, the
 //!   `ClientStore` port).
@@ -31,6 +34,7 @@ pub mod clients;
 pub mod cluster;
 pub mod email;
 pub mod error;
+pub mod identities;
 pub mod keys;
 pub mod limits;
 pub mod mfa;

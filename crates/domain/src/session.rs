@@ -67,10 +67,17 @@ pub enum SignInMethod {
     EmailCodeAndTotp,
     /// An emailed code, then a passkey.
     EmailCodeAndPasskey,
+    /// An account at an upstream OpenID Connect provider: one factor here, whatever the
+    /// provider asked (Shelter cannot see it).
+    Provider,
+    /// A provider, then a TOTP or recovery code.
+    ProviderAndTotp,
+    /// A provider, then a passkey.
+    ProviderAndPasskey,
 }
 
 impl SignInMethod {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 10] = [
         Self::Password,
         Self::PasswordAndTotp,
         Self::PasswordAndPasskey,
@@ -78,6 +85,9 @@ impl SignInMethod {
         Self::EmailCode,
         Self::EmailCodeAndTotp,
         Self::EmailCodeAndPasskey,
+        Self::Provider,
+        Self::ProviderAndTotp,
+        Self::ProviderAndPasskey,
     ];
 
     /// The RFC 8176 values, space-separated as the sessions table keeps them.
@@ -90,6 +100,10 @@ impl SignInMethod {
             Self::EmailCode => "otp",
             Self::EmailCodeAndTotp => "otp mfa",
             Self::EmailCodeAndPasskey => "otp hwk mfa",
+            // RFC 8176 has no value for federation; "fed" is the one in common use.
+            Self::Provider => "fed",
+            Self::ProviderAndTotp => "fed otp mfa",
+            Self::ProviderAndPasskey => "fed hwk mfa",
         }
     }
 
@@ -111,6 +125,7 @@ impl SignInMethod {
             Self::Password | Self::PasswordAndTotp | Self::PasswordAndPasskey => "password",
             Self::Passkey => "passkey",
             Self::EmailCode | Self::EmailCodeAndTotp | Self::EmailCodeAndPasskey => "email_code",
+            Self::Provider | Self::ProviderAndTotp | Self::ProviderAndPasskey => "provider",
         }
     }
 
@@ -119,6 +134,7 @@ impl SignInMethod {
     pub fn then_totp(self) -> Self {
         match self.first_factor() {
             "email_code" => Self::EmailCodeAndTotp,
+            "provider" => Self::ProviderAndTotp,
             _ => Self::PasswordAndTotp,
         }
     }
@@ -128,6 +144,7 @@ impl SignInMethod {
     pub fn then_passkey(self) -> Self {
         match self.first_factor() {
             "email_code" => Self::EmailCodeAndPasskey,
+            "provider" => Self::ProviderAndPasskey,
             _ => Self::PasswordAndPasskey,
         }
     }

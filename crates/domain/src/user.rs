@@ -4,6 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::identities::NewIdentity;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -189,11 +190,16 @@ impl fmt::Debug for PasswordHash {
 /// A stored user. Read-only outside the domain: only the domain's services change a user,
 /// through [`UserChanges`], so no adapter or handler can pass on a user it altered itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent facts of a user, one per column"
+)]
 pub struct User {
     pub(crate) id: UserId,
     pub(crate) email: EmailAddress,
     pub(crate) username: Username,
     pub(crate) password_hash: PasswordHash,
+    pub(crate) password_set: bool,
     pub(crate) is_active: bool,
     pub(crate) is_superuser: bool,
     pub(crate) email_verified: bool,
@@ -206,11 +212,17 @@ pub struct User {
 
 /// A user as a store reads it back, the one way to make a [`User`] outside the domain.
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent facts of a user, one per column"
+)]
 pub struct StoredUser {
     pub id: UserId,
     pub email: EmailAddress,
     pub username: Username,
     pub password_hash: PasswordHash,
+    /// False for a user created from a provider until a reset sets a password.
+    pub password_set: bool,
     pub is_active: bool,
     pub is_superuser: bool,
     pub email_verified: bool,
@@ -228,6 +240,7 @@ impl From<StoredUser> for User {
             email: row.email,
             username: row.username,
             password_hash: row.password_hash,
+            password_set: row.password_set,
             is_active: row.is_active,
             is_superuser: row.is_superuser,
             email_verified: row.email_verified,
@@ -255,6 +268,12 @@ impl User {
 
     pub fn password_hash(&self) -> &PasswordHash {
         &self.password_hash
+    }
+
+    /// Whether the user chose a password: one created from a provider has a hash of a
+    /// secret nobody was told until a reset sets one.
+    pub fn password_set(&self) -> bool {
+        self.password_set
     }
 
     pub fn is_active(&self) -> bool {
@@ -305,6 +324,8 @@ pub struct NewUser {
     username: Username,
     password_hash: PasswordHash,
     is_superuser: bool,
+    /// The provider account it is created from, linked in the same transaction.
+    identity: Option<NewIdentity>,
     now: DateTime<Utc>,
 }
 
@@ -320,8 +341,34 @@ impl NewUser {
             username,
             password_hash,
             is_superuser: false,
+            identity: None,
             now,
         }
+    }
+
+    /// A user created from a provider's account: `unused_hash` is of a secret nobody was
+    /// told, so the password is no way in until a reset sets one.
+    pub fn from_provider(
+        email: EmailAddress,
+        username: Username,
+        unused_hash: PasswordHash,
+        identity: NewIdentity,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            identity: Some(identity),
+            ..Self::new(email, username, unused_hash, now)
+        }
+    }
+
+    /// The provider account this user is created from.
+    pub fn identity(&self) -> Option<&NewIdentity> {
+        self.identity.as_ref()
+    }
+
+    /// Whether the user chose the password (not one made from a provider's account).
+    pub fn password_set(&self) -> bool {
+        self.identity.is_none()
     }
 
     /// A superuser, created with a verified email.
@@ -349,8 +396,14 @@ impl NewUser {
         self.is_superuser
     }
 
+    /// A superuser's address is vouched for by the operator; a provider's account's by
+    /// the provider, when it says so.
     pub fn email_verified(&self) -> bool {
         self.is_superuser
+            || self
+                .identity
+                .as_ref()
+                .is_some_and(|identity| identity.email_verified)
     }
 
     /// When the user is created.

@@ -261,6 +261,14 @@ impl Database {
         )
     }
 
+    pub fn identities(&self) -> crate::identities::SeaOrmIdentityStore {
+        crate::identities::SeaOrmIdentityStore::new(
+            self.connection.clone(),
+            self.timeout,
+            self.origin.clone(),
+        )
+    }
+
     pub fn signing_keys(&self) -> SeaOrmSigningKeyStore {
         SeaOrmSigningKeyStore::new(self.connection.clone(), self.timeout, self.origin.clone())
     }

@@ -15,6 +15,8 @@ pub mod user {
         pub email: String,
         pub username: String,
         pub password_hash: String,
+        /// False for a user created from a provider, until a reset sets a password.
+        pub password_set: bool,
         pub is_active: bool,
         pub is_superuser: bool,
         pub email_verified: bool,
@@ -403,6 +405,27 @@ pub mod passkey_flow {
         pub user_handle: Option<String>,
         pub state: String,
         pub expires_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod user_identity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "user_identities")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub provider: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub subject: String,
+        pub user_id: i64,
+        pub email: Option<String>,
+        pub linked_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,7 +9,8 @@
 //!   OAuth client registry), [`SeaOrmOAuthStore`] its `OAuthStore` (consents and the
 //!   token families of the OpenID Connect provider), [`SeaOrmLogoutOutbox`] its
 //!   `LogoutOutbox` (back-channel logouts, queued where sign-ins end),
-//!   [`SeaOrmPasskeyStore`] its `PasskeyStore` (passkeys and their ceremonies in flight).
+//!   [`SeaOrmPasskeyStore`] its `PasskeyStore` (passkeys and their ceremonies in flight),
+//!   [`SeaOrmIdentityStore`] its `IdentityStore` (accounts at upstream providers).
 //! - [`CachedUsers`] and [`CachedSessions`] put a [`UserCache`] in front of the user and
 //!   session stores, kept coherent across instances through the cluster bus.
 //! - `entity`: the SeaORM models, private to this crate: they are neither domain types nor
@@ -21,6 +22,7 @@ mod clients;
 mod database;
 mod entity;
 mod fault;
+mod identities;
 mod keys;
 mod logouts;
 mod oauth;
@@ -34,6 +36,7 @@ pub use audit::SeaOrmAuditLog;
 pub use cache::{CachedSessions, CachedUsers, UserCache};
 pub use clients::SeaOrmClientStore;
 pub use database::{Database, DatabaseSettings, DatabaseUrl, Purged};
+pub use identities::SeaOrmIdentityStore;
 pub use keys::SeaOrmSigningKeyStore;
 pub use logouts::SeaOrmLogoutOutbox;
 pub use oauth::SeaOrmOAuthStore;

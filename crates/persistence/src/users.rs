@@ -190,6 +190,7 @@ impl UserRepository for SeaOrmUserRepository {
                 email: Set(new.email().as_str().to_owned()),
                 username: Set(new.username().as_str().to_owned()),
                 password_hash: Set(new.password_hash().as_str().to_owned()),
+                password_set: Set(new.password_set()),
                 is_active: Set(true),
                 is_superuser: Set(new.is_superuser()),
                 email_verified: Set(new.email_verified()),
@@ -215,8 +216,21 @@ impl UserRepository for SeaOrmUserRepository {
                 )
                 .await?;
             }
-            let signup = AuditEvent::new(EventType::Signup, Some(UserId::new(model.id)), None);
+            let id = UserId::new(model.id);
+            let signup = AuditEvent::new(EventType::Signup, Some(id), None);
             audit::write(&txn, &*self.origin, [signup], now).await?;
+            if let Some(identity) = new.identity() {
+                crate::identities::insert(&txn, id, identity, now)
+                    .await
+                    .map_err(|e| classify(e, "link the new user's provider account"))?;
+                audit::write(
+                    &txn,
+                    &*self.origin,
+                    [crate::identities::linked(id, identity)],
+                    now,
+                )
+                .await?;
+            }
             txn.commit().await.store_context("commit signup")?;
             if verification.is_some() {
                 self.outbox.notify_one();
@@ -325,6 +339,7 @@ impl UserRepository for SeaOrmUserRepository {
                 }
                 if let Some(hash) = changes.new_password_hash() {
                     model.password_hash = Set(hash.as_str().to_owned());
+                    model.password_set = Set(true);
                 }
                 if let Some(active) = changes.is_active() {
                     model.is_active = Set(active);
@@ -627,6 +642,7 @@ impl UserRepository for SeaOrmUserRepository {
             let (revision, token_version) = (current.revision, current.token_version);
             let mut model = current.into_active_model();
             model.password_hash = Set(new_hash.as_str().to_owned());
+            model.password_set = Set(true);
             model.token_version = Set(token_version + 1);
             model.revision = Set(revision + 1);
             model.updated_at = Set(now);
@@ -713,6 +729,7 @@ fn to_domain(model: user::Model) -> Result<User, StoreError> {
         email,
         username,
         password_hash: PasswordHash::from_phc(model.password_hash),
+        password_set: model.password_set,
         is_active: model.is_active,
         is_superuser: model.is_superuser,
         email_verified: model.email_verified,

@@ -11,6 +11,7 @@ mod docs;
 mod dto;
 mod grants;
 mod health;
+mod identities;
 mod jwks;
 mod metrics;
 mod mfa;
@@ -60,6 +61,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/users/{id}/passkeys/{passkey_id}")
             .route(web::delete().to(passkeys::remove_of_user)),
     )
+    .service(web::resource("/users/me/identities").route(web::get().to(identities::list)))
+    .service(
+        web::resource("/users/me/identities/{provider}")
+            .route(web::delete().to(identities::unlink)),
+    )
+    .service(web::resource("/auth/providers").route(web::get().to(identities::providers)))
     .service(web::resource("/users/me/sessions").route(web::get().to(sessions::list)))
     .service(web::resource("/users/me/grants").route(web::get().to(grants::list)))
     .service(web::resource("/users/me/grants/{client_id}").route(web::delete().to(grants::forget)))

@@ -16,11 +16,12 @@ use rand::RngCore as _;
 use secrecy::SecretString;
 use shelter_crypto::{
     Argon2PasswordHasher, HashingParams, JwtTokenIssuer, KeyRing, OidcTokens, SealedCodes,
-    TotpAuthenticator,
+    SealedValues, TotpAuthenticator,
 };
 use shelter_domain::audit::AuditService;
 use shelter_domain::clients::ClientService;
 use shelter_domain::cluster::{ClusterBus, ClusterEvent, ClusterSink};
+use shelter_domain::identities::{FederationPorts, FederationService};
 use shelter_domain::keys::KeyAlgorithm;
 use shelter_domain::limits::RateLimiter;
 use shelter_domain::mfa::Authenticator;
@@ -33,6 +34,7 @@ use shelter_domain::{AuthPorts, AuthService, MfaService, PasskeyService, UserErr
 use shelter_mail::{LettreMailer, OutboxWorker};
 use shelter_persistence::{CachedSessions, CachedUsers, Database, UserCache};
 use shelter_redis::{InProcessRateLimiter, LocalOnlyBus, Redis, RedisClusterBus, RedisRateLimiter};
+use shelter_upstream::Upstreams;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -91,16 +93,23 @@ fn relying_party(settings: &Settings) -> anyhow::Result<Option<Arc<dyn WebAuthn>
     Ok(Some(Arc::new(party)))
 }
 
-/// Builds the real adapters on an open database into the application's state; with Redis,
-/// also the bus whose subscription must feed the inbox.
+/// The longest wait for one request to a provider; a callback makes up to three (the
+/// token, a refetched key set, userinfo), so a third of the request deadline at most.
+const PROVIDER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Builds the real adapters on an open database into the application's state.
 ///
 /// # Errors
 /// When an adapter cannot be built.
+#[expect(
+    clippy::too_many_lines,
+    reason = "the composition root: every service, each named once, with its adapters"
+)]
 pub fn build_state(
     settings: &Settings,
     database: &Database,
     keys: &Arc<KeyRing>,
-) -> anyhow::Result<(AppState, Option<Subscription>)> {
+) -> anyhow::Result<Built> {
     let hasher: Arc<dyn PasswordHasher> = Arc::new(Argon2PasswordHasher::new(
         HashingParams::default(),
         settings.hashing_pool(),
@@ -135,7 +144,34 @@ pub fn build_state(
     });
     let webauthn = relying_party(settings)?;
     let passkeys: Arc<dyn PasskeyStore> = Arc::new(database.passkeys());
+    let auth = Arc::new(AuthService::new(
+        AuthPorts {
+            user_store: users,
+            sessions,
+            hasher: Arc::clone(&hasher),
+            tokens,
+            authenticator: Arc::clone(&authenticator),
+            audit: Arc::new(database.audit_log()),
+            clock: Arc::clone(&clock),
+            ended: hub.clone(),
+            passkeys: Arc::clone(&passkeys),
+            webauthn: webauthn.clone(),
+        },
+        settings.session_policy(),
+    ));
+    let upstreams = upstreams(settings)?;
+    let federation = Arc::new(FederationService::new(FederationPorts {
+        auth: Arc::clone(&auth),
+        users: Arc::clone(&fresh_users),
+        hasher: Arc::clone(&hasher),
+        identities: Arc::new(database.identities()),
+        upstream: upstreams.clone(),
+        seal: Arc::new(SealedValues::new(&secret)),
+        clock: Arc::clone(&clock),
+    }));
     let state = AppState {
+        auth,
+        federation,
         passkeys: Arc::new(PasskeyService::new(
             Arc::clone(&passkeys),
             Arc::clone(&fresh_users),
@@ -163,34 +199,42 @@ pub fn build_state(
         )),
         issuer,
         dynamic_registration: settings.oauth_dynamic_registration,
-        mfa: Arc::new(MfaService::new(
-            fresh_users,
-            Arc::clone(&hasher),
-            Arc::clone(&authenticator),
-            Arc::clone(&clock),
-        )),
-        auth: Arc::new(AuthService::new(
-            AuthPorts {
-                user_store: users,
-                sessions,
-                hasher,
-                tokens,
-                authenticator,
-                audit: Arc::new(database.audit_log()),
-                clock,
-                ended: hub.clone(),
-                passkeys,
-                webauthn,
-            },
-            settings.session_policy(),
-        )),
+        mfa: Arc::new(MfaService::new(fresh_users, hasher, authenticator, clock)),
         probes,
         hub,
         limiter,
         trusted_proxies: settings.trusted_proxies.clone(),
         browser: settings.browser(&secret),
     };
-    Ok((state, redis_bus.map(|bus| (bus, inbox))))
+    Ok(Built {
+        state,
+        subscription: redis_bus.map(|bus| (bus, inbox)),
+        upstreams,
+    })
+}
+
+/// What [`build_state`] makes: the state, and what must run beside it.
+pub struct Built {
+    pub state: AppState,
+    /// With Redis, the bus whose subscription must feed the inbox.
+    pub subscription: Option<Subscription>,
+    /// The upstream providers, to discover once the server runs.
+    pub upstreams: Arc<Upstreams>,
+}
+
+/// The upstream OpenID Connect providers; their requests share one bounded HTTP client.
+fn upstreams(settings: &Settings) -> anyhow::Result<Arc<Upstreams>> {
+    let timeout = PROVIDER_TIMEOUT.min(settings.request_timeout / 3);
+    let public = settings
+        .public_url
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned();
+    Ok(Arc::new(Upstreams::new(
+        settings.providers()?,
+        crate::runtime::backchannel::http_client(timeout)?,
+        |id| format!("{public}/auth/providers/{id}/callback"),
+    )?))
 }
 
 /// The signer of Shelter's own access tokens: `EdDSA` with the ring, or HS256 with the
@@ -406,7 +450,11 @@ impl Application {
             .await?
             .with_origin(Arc::new(EdgeOrigin));
         let keys = key_ring(settings, &database).await?;
-        let (state, redis_bus) = build_state(settings, &database, &keys)?;
+        let Built {
+            state,
+            subscription: redis_bus,
+            upstreams,
+        } = build_state(settings, &database, &keys)?;
         ensure_first_superuser(settings, &state.users).await?;
         let mailer: Arc<dyn Mailer> = Arc::new(mailer(settings)?);
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
@@ -430,6 +478,7 @@ impl Application {
         let sampled = database.clone();
         application.spawn(move |stop| sampled.sample_until_stopped(stop));
         Self::spawn_detached(database.clone().warm_up());
+        Self::spawn_detached(upstreams.discover_all());
         if let Some((bus, inbox)) = redis_bus {
             application.spawn(move |stop| bus.deliver_to(inbox, stop));
         }

@@ -122,6 +122,9 @@ pub struct Settings {
     pub smtp: SmtpSection,
     pub first_superuser: FirstSuperuserSection,
     pub webauthn: WebauthnSection,
+    /// Upstream OpenID Connect providers; see [`Self::providers`].
+    #[serde(deserialize_with = "lenient::providers")]
+    pub providers: Vec<sections::ProviderEntry>,
 }
 
 impl Default for Settings {
@@ -152,6 +155,7 @@ impl Default for Settings {
             smtp: SmtpSection::default(),
             first_superuser: FirstSuperuserSection::default(),
             webauthn: WebauthnSection::default(),
+            providers: Vec::new(),
         }
     }
 }
@@ -196,6 +200,7 @@ impl Settings {
         }
         self.mail()?;
         self.relying_party()?;
+        self.providers()?;
         if self.first_superuser.is_partial() {
             return Err(ConfigError::new(
                 "first_superuser_email",

@@ -15,6 +15,7 @@ mod forms;
 mod frame;
 mod layout;
 mod passwordless;
+mod providers;
 mod sign_in;
 
 use actix_web::middleware::from_fn;
@@ -75,6 +76,16 @@ fn signing_in(config: &mut web::ServiceConfig) {
                 .route(web::post().to(passwordless::email_link)),
         )
         .service(web::resource("/login/passkey").route(web::post().to(passwordless::passkey)))
+        .service(web::resource("/auth/providers/{id}/start").route(web::get().to(providers::start)))
+        .service(
+            web::resource("/auth/providers/{id}/callback")
+                .route(web::get().to(providers::callback)),
+        )
+        .service(web::resource("/auth/providers/confirm").route(web::post().to(providers::confirm)))
+        .service(
+            web::resource("/auth/providers/confirm/passkey")
+                .route(web::post().to(providers::confirm_passkey)),
+        )
         .service(web::resource(assets::PASSKEY_SCRIPT.route()).route(web::get().to(assets::script)))
         .service(
             web::resource("/logout")
@@ -127,6 +138,14 @@ fn account(config: &mut web::ServiceConfig) {
                 .route(web::post().to(account::passkey_options)),
         )
         .service(web::resource("/account/passkeys").route(web::post().to(account::passkey_add)))
+        .service(
+            web::resource("/account/identities/{provider}/link")
+                .route(web::post().to(providers::link)),
+        )
+        .service(
+            web::resource("/account/identities/{provider}/unlink")
+                .route(web::post().to(providers::unlink)),
+        )
         .service(
             web::resource("/account/passkeys/{id}/rename")
                 .route(web::post().to(account::passkey_rename)),

@@ -13,7 +13,7 @@ use crate::error::AuthError;
 use crate::passkeys::{CeremonyRefusal, FLOW_LIFETIME, Flow, FlowPurpose, StoredPasskey, WebAuthn};
 use crate::session::{ClientInfo, SignInMethod};
 use crate::token::SecretToken;
-use crate::user::{SignInCheck, SignInProof};
+use crate::user::{SignInCheck, SignInProof, User, UserId};
 
 /// How long an emailed sign-in code and its link work.
 pub const EMAIL_CODE_LIFETIME: Duration = Duration::minutes(10);
@@ -59,6 +59,16 @@ impl AuthService {
         response: &Value,
         client: &ClientInfo,
     ) -> Result<LoginOutcome, AuthError> {
+        let user = self.passkey_user(flow_token, response).await?;
+        self.passkey_session(user, client).await
+    }
+
+    /// The user whose passkey answered a sign-in ceremony, once the answer is verified.
+    pub(crate) async fn passkey_user(
+        &self,
+        flow_token: &str,
+        response: &Value,
+    ) -> Result<User, AuthError> {
         let webauthn = self.webauthn()?;
         let now = self.clock.now();
         let state = self
@@ -80,9 +90,23 @@ impl AuthService {
             .await?
             .ok_or(AuthError::InvalidPasskey)?;
         self.may_hold_tokens(&user)?;
+        Ok(user)
+    }
+
+    /// The session of a verified passkey sign-in: it stands alone, TOTP or not.
+    pub(crate) async fn passkey_session(
+        &self,
+        user: User,
+        client: &ClientInfo,
+    ) -> Result<LoginOutcome, AuthError> {
         let mut client = client.clone();
         client.method = SignInMethod::Passkey;
-        self.start_session(user, &client, now).await
+        self.start_session(user, &client, self.clock.now()).await
+    }
+
+    /// Whether the user has a passkey this server can ask for.
+    pub(crate) async fn has_passkeys(&self, user: UserId) -> Result<bool, AuthError> {
+        Ok(self.webauthn.is_some() && !self.passkeys.stored(user).await?.is_empty())
     }
 
     /// Offers the passkeys of a TOTP user's second step: request options listing them.

@@ -11,7 +11,8 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::{
-    audit, auth, chat, clients, dto, grants, health, jwks, metrics, mfa, passkeys, sessions, users,
+    audit, auth, chat, clients, dto, grants, health, identities, jwks, metrics, mfa, passkeys,
+    sessions, users,
 };
 use crate::edge::refusal;
 use crate::edge::refusal::PROBLEM_JSON;
@@ -34,6 +35,7 @@ use crate::oauth::doc::{OAuthDoc, is_protocol_path};
         passkeys::registration_options, passkeys::register, passkeys::list, passkeys::rename,
         passkeys::remove, passkeys::list_of_user, passkeys::remove_of_user,
         passkeys::sign_in_options, passkeys::sign_in,
+        identities::providers, identities::list, identities::unlink,
     ),
     components(schemas(refusal::ProblemBody, refusal::FieldError, dto::UserResponse, dto::UserPage)),
     modifiers(&Security),

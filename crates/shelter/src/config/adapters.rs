@@ -4,11 +4,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use secrecy::SecretString;
 use shelter_crypto::{HashingPool, RelyingParty, TokenAudience};
 use shelter_domain::SessionPolicy;
+use shelter_domain::identities::{LinkPolicy, Provider, ProviderId};
 use shelter_domain::limits::{Limit, Quota};
 use shelter_mail::{MailSettings, RetryPolicy, Transport, WorkerSettings};
 use shelter_persistence::DatabaseSettings;
+use shelter_upstream::ProviderSettings;
 
 use super::sections::EmailTransport;
 use super::{ConfigError, Environment, Settings};
@@ -151,6 +154,86 @@ impl Settings {
         RelyingParty::new(&rp_id, name, &origins)
             .map(Some)
             .map_err(|error| ConfigError::new("webauthn_rp_id", format!("{error:#}")))
+    }
+
+    /// The upstream providers, each entry checked: a bad one is one line naming it
+    /// (`providers[gitlab].issuer: …`). A secret named by `client_secret_env` is read here,
+    /// with the rest of the settings.
+    ///
+    /// # Errors
+    /// The first entry that cannot be used.
+    pub fn providers(&self) -> Result<Vec<ProviderSettings>, ConfigError> {
+        let mut seen = std::collections::HashSet::new();
+        self.providers
+            .iter()
+            .enumerate()
+            .map(|(index, entry)| {
+                let label = if entry.id.is_empty() {
+                    format!("{index}")
+                } else {
+                    entry.id.clone()
+                };
+                let bad = |field: &str, reason: String| ConfigError {
+                    setting: format!("providers[{label}].{field}"),
+                    reason,
+                };
+                let id = ProviderId::parse(&entry.id).map_err(|e| bad("id", e.to_string()))?;
+                if !seen.insert(id.clone()) {
+                    return Err(bad("id", "is given to two providers".into()));
+                }
+                let name = entry.name.trim();
+                if name.is_empty()
+                    || name.chars().count() > 64
+                    || name.chars().any(char::is_control)
+                {
+                    return Err(bad(
+                        "name",
+                        "must be 1 to 64 characters, without control characters".into(),
+                    ));
+                }
+                let issuer = url::Url::parse(entry.issuer.trim())
+                    .map_err(|e| bad("issuer", format!("is not a URL: {e}")))?;
+                ProviderSettings::check_issuer(&issuer).map_err(|e| bad("issuer", e))?;
+                if entry.client_id.trim().is_empty() {
+                    return Err(bad("client_id", "must not be empty".into()));
+                }
+                let client_secret = match (&entry.client_secret, &entry.client_secret_env) {
+                    (Some(secret), None) => secret.clone(),
+                    (None, Some(variable)) => std::env::var(variable)
+                        .ok()
+                        .filter(|secret| !secret.is_empty())
+                        .map(SecretString::from)
+                        .ok_or_else(|| {
+                            bad(
+                                "client_secret_env",
+                                format!("names {variable}, which is not set"),
+                            )
+                        })?,
+                    _ => {
+                        return Err(bad(
+                            "client_secret",
+                            "give exactly one of client_secret and client_secret_env".into(),
+                        ));
+                    }
+                };
+                if !entry.scopes.iter().any(|scope| scope == "openid") {
+                    return Err(bad("scopes", "must include \"openid\"".into()));
+                }
+                let link = LinkPolicy::parse(&entry.link).map_err(|e| bad("link", e))?;
+                Ok(ProviderSettings {
+                    provider: Provider {
+                        id,
+                        name: name.to_owned(),
+                        link,
+                        create_users: entry.create_users,
+                    },
+                    issuer,
+                    client_id: entry.client_id.trim().to_owned(),
+                    client_secret,
+                    scopes: entry.scopes.clone(),
+                })
+            })
+            .collect()
     }
 
     /// How emails are rendered and sent.

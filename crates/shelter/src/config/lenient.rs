@@ -228,3 +228,25 @@ pub fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D:
         })
         .collect()
 }
+
+/// `[[providers]]` from `shelter.toml`, or `SHELTER_PROVIDERS` as a JSON list of the same
+/// entries; an entry that does not read is named by its place and field.
+pub fn providers<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<super::sections::ProviderEntry>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    let read = |value: serde_json::Value| {
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            de::Error::custom(format!("at {path}: {}", e.into_inner()))
+        })
+    };
+    match value {
+        serde_json::Value::String(text) => {
+            let list: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| de::Error::custom(format!("not a JSON list: {e}")))?;
+            read(list)
+        }
+        other => read(other),
+    }
+}

@@ -319,3 +319,47 @@ impl FirstSuperuserSection {
         })
     }
 }
+
+/// One `[[providers]]` entry (or one object of `SHELTER_PROVIDERS`' JSON list), as written;
+/// [`super::Settings::providers`] checks it. `Debug` shows no secret.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderEntry {
+    pub id: String,
+    pub name: String,
+    pub issuer: String,
+    pub client_id: String,
+    #[serde(default, deserialize_with = "lenient::optional_secret")]
+    pub client_secret: Option<secrecy::SecretString>,
+    /// The name of an environment variable that holds the secret.
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    #[serde(default = "default_link")]
+    pub link: String,
+    #[serde(default = "default_create_users")]
+    pub create_users: bool,
+}
+
+impl std::fmt::Debug for ProviderEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderEntry")
+            .field("id", &self.id)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn default_scopes() -> Vec<String> {
+    ["openid", "email", "profile"].map(String::from).to_vec()
+}
+
+fn default_link() -> String {
+    "confirm".into()
+}
+
+fn default_create_users() -> bool {
+    true
+}

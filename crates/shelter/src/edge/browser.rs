@@ -29,7 +29,7 @@ use shelter_domain::auth::Authenticated;
 use shelter_domain::{AuthError, LoginOutcome};
 
 use super::context;
-use super::cookies::{ACCESS_COOKIE, CSRF_COOKIE, REFRESH_COOKIE};
+use super::cookies::{ACCESS_COOKIE, CSRF_COOKIE, PROVIDER_FLOW_COOKIE, REFRESH_COOKIE};
 use super::refusal::Refusal;
 use super::state::AppState;
 
@@ -148,6 +148,36 @@ pub fn clear(req: &HttpRequest, state: &AppState) {
             state.browser.cookie(name, String::new(), Duration::ZERO),
         );
     }
+}
+
+/// Keeps a sign-in with a provider in flight in this browser, for its callback: the
+/// `state` the provider returns is checked against it, so a callback opened in another
+/// browser (a forged or stolen one) finds nothing.
+pub fn keep_provider_flow(req: &HttpRequest, state: &AppState, sealed: String) {
+    let lifetime = Duration::from_secs(
+        u64::try_from(shelter_domain::identities::FLOW_LIFETIME.num_seconds()).unwrap_or(600),
+    );
+    set_cookie(
+        req,
+        state.browser.cookie(PROVIDER_FLOW_COOKIE, sealed, lifetime),
+    );
+}
+
+/// The sign-in with a provider in flight in this browser; the cookie goes with this
+/// request, used or not, so a callback is honoured once.
+pub fn take_provider_flow(req: &HttpRequest, state: &AppState) -> Option<String> {
+    let flow = req
+        .cookie(PROVIDER_FLOW_COOKIE)
+        .map(|c| c.value().to_owned());
+    if flow.is_some() {
+        set_cookie(
+            req,
+            state
+                .browser
+                .cookie(PROVIDER_FLOW_COOKIE, String::new(), Duration::ZERO),
+        );
+    }
+    flow
 }
 
 /// The refresh token of this browser's page session, to log it out.

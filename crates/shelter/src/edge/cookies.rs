@@ -12,6 +12,9 @@ use sha2::Sha256;
 pub(super) const ACCESS_COOKIE: &str = "shelter_access";
 pub(super) const REFRESH_COOKIE: &str = "shelter_refresh";
 pub(super) const CSRF_COOKIE: &str = "shelter_csrf";
+/// A sign-in with an upstream provider in flight, sealed; `SameSite=Lax` lets the
+/// provider's redirect back (a top-level GET) bring it.
+pub(super) const PROVIDER_FLOW_COOKIE: &str = "shelter_provider_flow";
 
 /// How the browser session's cookies are made and its CSRF tokens signed.
 #[derive(Clone)]

@@ -8,6 +8,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use shelter_domain::clients::ClientError;
+use shelter_domain::identities::FederationError;
 use shelter_domain::{AuthError, Dependency, PasskeyError, StorageError, Unavailable, UserError};
 use utoipa::ToSchema;
 
@@ -270,6 +271,39 @@ impl From<AuthError> for Refusal {
         Self::new(status, error.to_string())
     }
 }
+
+impl From<FederationError> for Refusal {
+    fn from(error: FederationError) -> Self {
+        let error = match error {
+            FederationError::Auth(inner) => return inner.into(),
+            other => other,
+        };
+        let status = match &error {
+            FederationError::UnknownProvider | FederationError::NotLinked => StatusCode::NOT_FOUND,
+            FederationError::InvalidFlow
+            | FederationError::Declined(_)
+            | FederationError::NoEmail => StatusCode::BAD_REQUEST,
+            FederationError::Unverified => StatusCode::UNAUTHORIZED,
+            FederationError::NoAccount => StatusCode::FORBIDDEN,
+            FederationError::LinkRefused
+            | FederationError::TakenByAnother
+            | FederationError::ProviderTaken
+            | FederationError::LastWay => StatusCode::CONFLICT,
+            FederationError::Unavailable(cause) => {
+                tracing::warn!(error = format!("{cause:#}"), "a provider is unavailable");
+                return Self::unavailable(
+                    "The provider did not answer; try again in a moment, or sign in another way",
+                    PROVIDER_RETRY_SECONDS,
+                );
+            }
+            FederationError::Auth(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(status, error.to_string())
+    }
+}
+
+/// When to try a provider that did not answer again.
+const PROVIDER_RETRY_SECONDS: u64 = 10;
 
 impl From<PasskeyError> for Refusal {
     fn from(error: PasskeyError) -> Self {

@@ -5,10 +5,14 @@
 
 use secrecy::SecretString;
 use serde_json::Value;
+use shelter_domain::identities::{
+    Arrival, CallbackAnswer, FederationError, PendingLink, ProviderId,
+};
 use shelter_domain::limits::Limit;
 use shelter_domain::{
     AuthError, ClientInfo, EmailAddress, Login, LoginOutcome, LoginStep, SecondFactor, SecretToken,
 };
+use shelter_domain::{SessionId, UserId};
 
 use super::context;
 use super::limits::enforce;
@@ -130,6 +134,94 @@ pub async fn attempt_second_step(state: &AppState, mfa_token: &str, proof: &Seco
     }
 }
 
+/// What a provider's callback came to.
+#[derive(Debug)]
+pub enum ProviderArrival {
+    /// A sign-in step, then `next`.
+    SignIn(SignIn, Option<String>),
+    /// An account with the provider's email exists: ask for its password or passkey.
+    Confirm(PendingLink),
+    /// Linked to the signed-in user.
+    Linked,
+}
+
+/// A provider's callback: rate-limited per client address with the login quota, and
+/// counted like a first step when it signs in.
+///
+/// # Errors
+/// Everything that signs nobody in and links nothing, as the refusal to show.
+pub async fn attempt_provider(
+    state: &AppState,
+    provider: &ProviderId,
+    cookie: Option<&str>,
+    answer: CallbackAnswer<'_>,
+    signed_in: Option<(UserId, SessionId)>,
+) -> Result<ProviderArrival, Refusal> {
+    let client = context::current().client;
+    if let Err(limited) = enforce(state, Limit::Login, &limit_key(&client, "provider")).await {
+        count_login("rate_limited");
+        return Err(limited);
+    }
+    let arrival = state
+        .federation
+        .callback(provider, cookie, answer, signed_in, &client)
+        .await;
+    match arrival {
+        Ok(Arrival::SignedIn { step, next }) => {
+            Ok(ProviderArrival::SignIn(first_step(Ok(step)), next))
+        }
+        Ok(Arrival::Confirm(pending)) => Ok(ProviderArrival::Confirm(pending)),
+        Ok(Arrival::Linked(_)) => Ok(ProviderArrival::Linked),
+        Err(FederationError::Auth(refused)) => {
+            count_login(failure(&refused));
+            Err(refused.into())
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// What confirms a pending link: the existing account's password, or its passkey.
+pub enum LinkProof<'a> {
+    Password(&'a SecretString),
+    Passkey {
+        flow_token: &'a str,
+        response: &'a Value,
+    },
+}
+
+/// Confirms a pending link and signs in: rate-limited like a login, and counted.
+pub async fn attempt_link_confirmation(
+    state: &AppState,
+    sealed: &str,
+    proof: LinkProof<'_>,
+) -> (SignIn, Option<String>) {
+    let client = context::current().client;
+    if let Err(limited) = enforce(state, Limit::Login, &limit_key(&client, "provider-link")).await {
+        count_login("rate_limited");
+        return (SignIn::Refused(limited), None);
+    }
+    let federation = &state.federation;
+    let outcome = match proof {
+        LinkProof::Password(password) => {
+            federation
+                .confirm_with_password(sealed, password, &client)
+                .await
+        }
+        LinkProof::Passkey {
+            flow_token,
+            response,
+        } => federation
+            .confirm_with_passkey(sealed, flow_token, response, &client)
+            .await
+            .map(|(login, next)| (LoginStep::Done(login), next)),
+    };
+    match outcome {
+        Ok((step, next)) => (first_step(Ok(step)), next),
+        Err(FederationError::Auth(refused)) => (first_step(Err(refused)), None),
+        Err(other) => (SignIn::Refused(other.into()), None),
+    }
+}
+
 /// The rate limiter's key: the client's address and what it tries.
 fn limit_key(client: &ClientInfo, what: &str) -> String {
     format!(
@@ -143,18 +235,25 @@ fn first_step(outcome: Result<LoginStep, AuthError>) -> SignIn {
     count_login(match &outcome {
         Ok(LoginStep::Done(_)) => "success",
         Ok(LoginStep::SecondStep { .. }) => "mfa_required",
-        Err(
-            AuthError::InvalidCredentials | AuthError::InvalidPasskey | AuthError::InvalidEmailCode,
-        ) => "invalid_credentials",
-        Err(AuthError::Inactive) => "inactive",
-        Err(AuthError::Unverified) => "unverified",
-        Err(AuthError::Unavailable(_)) => "unavailable",
-        Err(_) => "error",
+        Err(refused) => failure(refused),
     });
     match outcome {
         Ok(LoginStep::Done(login)) => SignIn::SignedIn(login),
         Ok(LoginStep::SecondStep { token, methods }) => SignIn::SecondStep { token, methods },
         Err(refused) => SignIn::Refused(refused.into()),
+    }
+}
+
+/// The `result` a refused first step is counted under.
+fn failure(refused: &AuthError) -> &'static str {
+    match refused {
+        AuthError::InvalidCredentials | AuthError::InvalidPasskey | AuthError::InvalidEmailCode => {
+            "invalid_credentials"
+        }
+        AuthError::Inactive => "inactive",
+        AuthError::Unverified => "unverified",
+        AuthError::Unavailable(_) => "unavailable",
+        _ => "error",
     }
 }
 

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use ipnet::IpNet;
 use shelter_domain::audit::AuditService;
 use shelter_domain::clients::ClientService;
+use shelter_domain::identities::FederationService;
 use shelter_domain::limits::RateLimiter;
 use shelter_domain::oauth::OAuthService;
 use shelter_domain::{AuthService, MfaService, PasskeyService, UserService};
@@ -26,6 +27,8 @@ pub trait Probe: Send + Sync {
 pub struct AppState {
     pub users: Arc<UserService>,
     pub auth: Arc<AuthService>,
+    /// Sign-in with upstream providers, and the accounts linked from them.
+    pub federation: Arc<FederationService>,
     pub mfa: Arc<MfaService>,
     pub passkeys: Arc<PasskeyService>,
     /// `SHELTER_EMAIL_CODE_ENABLED`: sign-in codes by email.

@@ -10,9 +10,10 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use shelter_domain::auth::Authenticated;
 use shelter_domain::clients::ClientId;
+use shelter_domain::identities::{Identity, Provider, ProviderId};
 use shelter_domain::oauth::{GrantSummary, scope_string};
 use shelter_domain::passkeys::{Passkey, PasskeyId};
-use shelter_domain::{Login, SessionId, Totp};
+use shelter_domain::{EmailAddress, Login, SessionId, Totp};
 
 use super::error::{PageError, PageResult};
 use super::forms::{form, json_field, parse, text};
@@ -67,6 +68,8 @@ pub async fn show(
         Some("passkey-added") => Some("The passkey is added: you can sign in with it now."),
         Some("passkey-renamed") => Some("The passkey is renamed."),
         Some("passkey-removed") => Some("The passkey is removed; it no longer signs you in."),
+        Some("identity-linked") => Some("The account is linked: it signs you in here now."),
+        Some("identity-unlinked") => Some("The account is unlinked; it no longer signs you in."),
         _ => None,
     };
     account_page(
@@ -92,6 +95,8 @@ async fn account_page(
     let sessions = state.auth.sessions(user.id()).await?;
     let apps = state.oauth.grants(user.id()).await?;
     let passkeys = state.passkeys.list(user.id()).await?;
+    let identities = state.federation.identities(user.id()).await?;
+    let providers = state.federation.providers();
     let csrf = browser::csrf_token(req, state);
     let section = |name: &str, title: &str, body: Markup| {
         let (errors, refused) = feedback.of(name);
@@ -166,6 +171,9 @@ async fn account_page(
         (section("apps", "Apps with access", apps_section(&apps, &csrf)))
         (section("totp", "Two-step sign-in", totp_section(user.totp(), &csrf, &errors("totp"))))
         (section("passkeys", "Passkeys", passkeys_section(state, &passkeys, &csrf, &errors("passkeys"))))
+        @if !providers.is_empty() || !identities.is_empty() {
+            (section("providers", "Sign-in providers", providers_section(&providers, &identities, &csrf)))
+        }
     };
     let body = html! { (body) };
     if !state.passkeys.available() {
@@ -213,6 +221,54 @@ fn apps_section(apps: &[GrantSummary], csrf: &str) -> Markup {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The upstream accounts linked to this user, each with a button that unlinks it, and a
+/// button to link each configured provider that is not.
+fn providers_section(providers: &[Provider], identities: &[Identity], csrf: &str) -> Markup {
+    let name_of = |id: &ProviderId| {
+        providers
+            .iter()
+            .find(|provider| provider.id == *id)
+            .map_or_else(|| id.to_string(), |provider| provider.name.clone())
+    };
+    let unlinked = providers.iter().filter(|provider| {
+        !identities
+            .iter()
+            .any(|identity| identity.provider == provider.id)
+    });
+    html! {
+        @if identities.is_empty() {
+            p { "No account elsewhere signs you in here." }
+        } @else {
+            div.table-scroll {
+                table {
+                    thead { tr { th scope="col" { "Provider" } th scope="col" { "Account" } th scope="col" { "Linked" } th scope="col" { span.skip { "Action" } } } }
+                    tbody {
+                        @for identity in identities {
+                            tr {
+                                td { (name_of(&identity.provider)) }
+                                td { (identity.email.as_ref().map_or(identity.subject.as_str(), EmailAddress::as_str)) }
+                                td { (identity.linked_at.format("%Y-%m-%d %H:%M UTC")) }
+                                td {
+                                    form.inline method="post" action={ "/account/identities/" (identity.provider) "/unlink" } {
+                                        (layout::csrf(csrf))
+                                        button.secondary type="submit" { "Unlink" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @for provider in unlinked {
+            form.inline method="post" action={ "/account/identities/" (provider.id) "/link" } {
+                (layout::csrf(csrf))
+                button.secondary type="submit" { "Link " (provider.name) }
             }
         }
     }

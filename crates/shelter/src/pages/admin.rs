@@ -8,6 +8,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use shelter_domain::audit::AuditQuery;
 use shelter_domain::auth::Authenticated;
+use shelter_domain::identities::Identity;
 use shelter_domain::passkeys::{Passkey, PasskeyId};
 use shelter_domain::{AccountUpdate, User, UserId};
 
@@ -223,6 +224,33 @@ fn passkeys_card(user: &User, passkeys: &[Passkey], csrf: &str) -> Markup {
     }
 }
 
+/// The accounts at other providers linked to the user.
+fn identities_card(identities: &[Identity]) -> Markup {
+    html! {
+    section.card aria-labelledby="identities-title" {
+        h2 #identities-title { "Sign-in providers" }
+        @if identities.is_empty() { p { "None." } }
+        @else {
+            div.table-scroll {
+                table {
+                    thead { tr { th scope="col" { "Provider" } th scope="col" { "Subject" } th scope="col" { "Email" } th scope="col" { "Linked" } } }
+                    tbody {
+                        @for identity in identities {
+                            tr {
+                                td { (identity.provider) }
+                                td { (identity.subject) }
+                                td { (identity.email.as_ref().map_or("", |email| email.as_str())) }
+                                td { (identity.linked_at.format("%Y-%m-%d %H:%M UTC")) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    }
+}
+
 async fn detail_page(
     req: &HttpRequest,
     state: &AppState,
@@ -244,6 +272,7 @@ async fn detail_page(
         )
         .await?;
     let passkeys = state.passkeys.list_of(&login.user, user.id()).await?;
+    let identities = state.federation.identities(user.id()).await?;
     let csrf = browser::csrf_token(req, state);
     let action = |name: &str, label: &str, class: &str| {
         html! {
@@ -266,6 +295,7 @@ async fn detail_page(
                     tr { th scope="row" { "Email" } td { (user.email().as_str()) " " (if user.email_verified() { "(verified)" } else { "(not verified)" }) } }
                     tr { th scope="row" { "Active" } td { (yes_no(user.is_active())) } }
                     tr { th scope="row" { "Superuser" } td { (yes_no(user.is_superuser())) } }
+                    tr { th scope="row" { "Password" } td { (if user.password_set() { "set" } else { "none (created from a provider)" }) } }
                     tr { th scope="row" { "Two-step sign-in" } td { (if user.totp().is_on() { "on" } else { "off" }) } }
                     tr { th scope="row" { "Created" } td { (user.created_at().format("%Y-%m-%d %H:%M UTC")) } }
                 }
@@ -280,6 +310,7 @@ async fn detail_page(
             }
         }
         (passkeys_card(user, &passkeys, &csrf))
+        (identities_card(&identities))
         section.card aria-labelledby="events-title" {
             h2 #events-title { "Audit events" }
             @if events.is_empty() { p { "None yet." } }

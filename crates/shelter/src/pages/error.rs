@@ -6,6 +6,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, ResponseError};
 use maud::html;
 use shelter_domain::clients::ClientError;
+use shelter_domain::identities::FederationError;
 use shelter_domain::{AuthError, PasskeyError, StorageError, UserError};
 
 use super::layout;
@@ -50,6 +51,12 @@ impl From<Forged> for PageError {
 impl From<Refusal> for PageError {
     fn from(problem: Refusal) -> Self {
         Self::Refused(problem)
+    }
+}
+
+impl From<FederationError> for PageError {
+    fn from(error: FederationError) -> Self {
+        Self::Refused(error.into())
     }
 }
 

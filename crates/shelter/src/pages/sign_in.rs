@@ -39,6 +39,17 @@ pub(super) fn take_next(fields: &mut Map<String, Value>) -> Option<String> {
     }
 }
 
+/// Where a provider's button leads, with `next` when it is a local path.
+fn provider_start(id: &str, next: Option<&str>) -> String {
+    match layout::after_sign_in(next) {
+        "/account" => format!("/auth/providers/{id}/start"),
+        next => format!(
+            "/auth/providers/{id}/start?next={}",
+            percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC)
+        ),
+    }
+}
+
 /// `?next=` of the login page's address.
 #[derive(Deserialize)]
 pub struct NextQuery {
@@ -106,6 +117,14 @@ pub(super) fn login_page(
                 (layout::next_field(next))
                 (layout::passkey_fields(true))
                 button.secondary type="submit" { "Sign in with a passkey" }
+            }
+        }
+        @let providers = state.federation.providers();
+        @if !providers.is_empty() {
+            ul.providers aria-label="Sign in with another account" {
+                @for provider in &providers {
+                    li { a.button.secondary href=(provider_start(provider.id.as_str(), next)) { "Sign in with " (provider.name) } }
+                }
             }
         }
         @if state.email_codes {

@@ -34,8 +34,12 @@ pub fn install_tls_provider() {
 }
 
 /// An HTTP client on rustls with ring and the web's root certificates; no redirects (a
-/// logout token goes to the registered URI and nowhere else).
-fn http_client() -> anyhow::Result<reqwest::Client> {
+/// logout token goes to the registered URI and nowhere else; a provider's endpoints are
+/// the discovered ones), every request bounded by `timeout`.
+///
+/// # Errors
+/// When TLS cannot be set up.
+pub fn http_client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
@@ -48,7 +52,7 @@ fn http_client() -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(SEND_TIMEOUT)
+        .timeout(timeout)
         .build()?)
 }
 
@@ -62,7 +66,7 @@ impl BackchannelWorker {
         Ok(Self {
             outbox,
             tokens,
-            http: http_client()?,
+            http: http_client(SEND_TIMEOUT)?,
         })
     }
 

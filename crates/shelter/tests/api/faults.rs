@@ -98,6 +98,26 @@ fn broken_app() -> String {
     )));
     let passkeys: Arc<dyn shelter_domain::passkeys::PasskeyStore> =
         Arc::new(shelter_domain::passkeys::MockPasskeyStore::new());
+    let users_for_federation = users.clone();
+    let auth = Arc::new(AuthService::new(
+        AuthPorts {
+            user_store: users.clone(),
+            sessions: Arc::new(MockRefreshTokenStore::new()),
+            hasher: hasher.clone(),
+            tokens,
+            authenticator: Arc::new(MockAuthenticator::new()),
+            audit: Arc::new(accepting_audit()),
+            clock: clock.clone(),
+            ended: hub.clone(),
+            passkeys: passkeys.clone(),
+            webauthn: None,
+        },
+        SessionPolicy {
+            refresh_lifetime: chrono::Duration::days(30),
+            reuse_grace: chrono::Duration::seconds(10),
+            require_verified_email: false,
+        },
+    ));
     let state = AppState {
         passkeys: Arc::new(shelter_domain::PasskeyService::new(
             passkeys.clone(),
@@ -128,25 +148,8 @@ fn broken_app() -> String {
             Arc::new(MockAuthenticator::new()),
             clock.clone(),
         )),
-        auth: Arc::new(AuthService::new(
-            AuthPorts {
-                user_store: users,
-                sessions: Arc::new(MockRefreshTokenStore::new()),
-                hasher,
-                tokens,
-                authenticator: Arc::new(MockAuthenticator::new()),
-                audit: Arc::new(accepting_audit()),
-                clock: clock.clone(),
-                ended: hub.clone(),
-                passkeys: passkeys.clone(),
-                webauthn: None,
-            },
-            SessionPolicy {
-                refresh_lifetime: chrono::Duration::days(30),
-                reuse_grace: chrono::Duration::seconds(10),
-                require_verified_email: false,
-            },
-        )),
+        auth: auth.clone(),
+        federation: Arc::new(no_providers(auth, users_for_federation, clock.clone())),
         probes: vec![Arc::new(DownProbe)],
         hub,
         limiter: None,
@@ -170,6 +173,28 @@ fn broken_app() -> String {
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     address
+}
+
+/// Sign-in with providers, with none configured: nothing of it is reached.
+fn no_providers(
+    auth: Arc<AuthService>,
+    users: Arc<dyn shelter_domain::ports::UserRepository>,
+    clock: Arc<dyn shelter_domain::ports::Clock>,
+) -> shelter_domain::identities::FederationService {
+    use shelter_domain::identities::{
+        FederationPorts, FederationService, MockIdentityStore, MockSeal, MockUpstream,
+    };
+    let mut upstream = MockUpstream::new();
+    upstream.expect_providers().returning(Vec::new);
+    FederationService::new(FederationPorts {
+        auth,
+        users,
+        hasher: Arc::new(shelter_domain::ports::MockPasswordHasher::new()),
+        identities: Arc::new(MockIdentityStore::new()),
+        upstream: Arc::new(upstream),
+        seal: Arc::new(MockSeal::new()),
+        clock,
+    })
 }
 
 #[tokio::test]

@@ -29,6 +29,7 @@ mod oidc;
 mod outbox;
 mod pages;
 mod passkeys;
+mod providers;
 mod ratelimits;
 mod relying_party;
 mod scaleout;

@@ -126,6 +126,10 @@ impl PageClient {
     pub fn has_cookie(&self, name: &str) -> bool {
         self.cookies.contains_key(name)
     }
+
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies.get(name).map(String::as_str)
+    }
 }
 
 /// The CSRF token of the first form of a page.

@@ -1,0 +1,305 @@
+//! Sign-in with upstream providers on the pages: the start (off to the provider), the
+//! callback (back from it), the page that asks an existing account's password or passkey
+//! before linking, and linking or unlinking from the account page.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use maud::html;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use shelter_domain::identities::{CallbackAnswer, Intent, PendingLink, ProviderId};
+
+use super::error::{PageError, PageResult};
+use super::forms::{form, json_field, text};
+use super::frame;
+use super::layout::{self, Notice, notice};
+use super::sign_in::{SecondStepPage, signed_in};
+use crate::edge::body::RawBody;
+use crate::edge::browser;
+use crate::edge::refusal::Refusal;
+use crate::edge::sign_in::{
+    LinkProof, ProviderArrival, SignIn, attempt_link_confirmation, attempt_provider,
+};
+use crate::edge::state::AppState;
+
+/// The form field that carries a sealed pending link.
+const LINK_FIELD: &str = "link";
+
+/// A provider id from the path; an id no provider could have is no page.
+fn provider_id(raw: &str) -> Result<ProviderId, PageError> {
+    ProviderId::parse(raw).map_err(|_| PageError::not_found())
+}
+
+#[derive(Deserialize)]
+pub struct StartQuery {
+    next: Option<String>,
+}
+
+/// `GET /auth/providers/{id}/start?next=…`: off to the provider, with the flow sealed in a
+/// cookie of this browser.
+pub async fn start(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: Option<web::Query<StartQuery>>,
+) -> PageResult {
+    let provider = provider_id(&path)?;
+    let next = query
+        .and_then(|query| query.into_inner().next)
+        .filter(|next| layout::after_sign_in(Some(next)) == next.as_str());
+    let started = state
+        .federation
+        .start(&provider, Intent::SignIn { next })
+        .await?;
+    browser::keep_provider_flow(&req, &state, started.cookie);
+    Ok(layout::redirect(&started.url))
+}
+
+/// `POST /account/identities/{provider}/link`: off to the provider to link an account to
+/// the signed-in user.
+pub async fn link(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: RawBody,
+) -> PageResult {
+    let login = frame::require(&req, &state).await?;
+    form(&req, &state, body).await?;
+    let provider = provider_id(&path)?;
+    let intent = Intent::Link {
+        user: login.user.id(),
+        session: login.session,
+    };
+    let started = state.federation.start(&provider, intent).await?;
+    browser::keep_provider_flow(&req, &state, started.cookie);
+    Ok(layout::redirect(&started.url))
+}
+
+/// `POST /account/identities/{provider}/unlink`.
+pub async fn unlink(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: RawBody,
+) -> PageResult {
+    let login = frame::require(&req, &state).await?;
+    form(&req, &state, body).await?;
+    let provider = provider_id(&path)?;
+    state.federation.unlink(login.user.id(), &provider).await?;
+    Ok(layout::redirect("/account?done=identity-unlinked"))
+}
+
+/// `GET /auth/providers/{id}/callback`: the provider sends the browser back with `code`
+/// and `state`, or with `error`.
+pub async fn callback(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> PageResult {
+    let provider = provider_id(&path)?;
+    let flow = browser::take_provider_flow(&req, &state);
+    let query: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
+    let field = |name: &str| {
+        query
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    };
+    let declined = field("error").map(|error| {
+        field("error_description")
+            .map_or_else(|| error.to_owned(), |text| format!("{error}: {text}"))
+    });
+    let outcome = match (&declined, field("code")) {
+        (Some(declined), _) => Err(declined.as_str()),
+        (None, Some(code)) => Ok(code),
+        (None, None) => {
+            return Err(Refusal::bad_request("The provider sent no code back").into());
+        }
+    };
+    let answer = CallbackAnswer {
+        state: field("state").unwrap_or_default(),
+        outcome,
+    };
+    let current = browser::signed_in(&req, &state)
+        .await?
+        .map(|login| (login.user.id(), login.session));
+    match attempt_provider(&state, &provider, flow.as_deref(), answer, current).await? {
+        ProviderArrival::SignIn(outcome, next) => arrive(&req, &state, outcome, next.as_deref()),
+        ProviderArrival::Confirm(pending) => Ok(confirm_page(
+            &req,
+            &state,
+            &pending.sealed,
+            &Confirm::of(&pending),
+            StatusCode::OK,
+            None,
+        )),
+        ProviderArrival::Linked => Ok(layout::redirect("/account?done=identity-linked")),
+    }
+}
+
+/// Signed in, or on to the second step; a refusal is a page of its own.
+fn arrive(req: &HttpRequest, state: &AppState, outcome: SignIn, next: Option<&str>) -> PageResult {
+    match outcome {
+        SignIn::SignedIn(login) => Ok(signed_in(req, state, &login, next)),
+        SignIn::SecondStep { token, methods } => Ok(
+            SecondStepPage::of(&token, methods, next).render(req, state, StatusCode::OK, &[], None)
+        ),
+        SignIn::Refused(refusal) => Err(refusal.into()),
+    }
+}
+
+/// What the confirmation page shows, kept in its form so that a wrong password can show it
+/// again without opening the link.
+struct Confirm {
+    provider: String,
+    email: String,
+    passkey: bool,
+}
+
+impl Confirm {
+    fn of(pending: &PendingLink) -> Self {
+        Self {
+            provider: pending.provider.name.clone(),
+            email: pending.email.as_str().to_owned(),
+            passkey: pending.has_passkey,
+        }
+    }
+
+    fn from_fields(fields: &Map<String, Value>) -> Self {
+        Self {
+            provider: text(fields, "provider_name"),
+            email: text(fields, "email"),
+            passkey: text(fields, "passkey") == "true",
+        }
+    }
+}
+
+fn confirm_page(
+    req: &HttpRequest,
+    state: &AppState,
+    sealed: &str,
+    shown: &Confirm,
+    status: StatusCode,
+    refused: Option<&str>,
+) -> HttpResponse {
+    let csrf = browser::csrf_token(req, state);
+    let passkey = shown.passkey && state.passkeys.available();
+    let hidden = html! {
+        (layout::csrf(&csrf))
+        input type="hidden" name=(LINK_FIELD) value=(sealed);
+        input type="hidden" name="provider_name" value=(shown.provider);
+        input type="hidden" name="email" value=(shown.email);
+        input type="hidden" name="passkey" value=(shown.passkey);
+    };
+    let body = html! {
+        @if let Some(refused) = refused { (notice(Notice::Error, refused)) }
+        p {
+            "An account with the email " strong { (shown.email) } " already exists here. "
+            "To link your " (shown.provider) " account to it, prove it is yours once: "
+            "after that, " (shown.provider) " signs you in."
+        }
+        form method="post" action="/auth/providers/confirm" {
+            (hidden)
+            (layout::Input::new("password", "Password of this account", "password", "current-password").render(&[]))
+            button type="submit" { "Link and sign in" }
+        }
+        @if passkey {
+            form method="post" action="/auth/providers/confirm/passkey" data-passkey="get"
+                data-options="/auth/passkey/options" hidden {
+                (hidden)
+                (layout::passkey_fields(true))
+                button.secondary type="submit" { "Use a passkey instead" }
+            }
+        }
+        p { a href="/login" { "Cancel" } " — nothing is linked." }
+    };
+    let title = format!("Link {}", shown.provider);
+    if passkey {
+        layout::passkey_card(status, &title, &body)
+    } else {
+        layout::card(status, &title, &body)
+    }
+}
+
+/// `POST /auth/providers/confirm`: the existing account's password.
+pub async fn confirm(req: HttpRequest, state: web::Data<AppState>, body: RawBody) -> PageResult {
+    let fields = form(&req, &state, body).await?;
+    let sealed = text(&fields, LINK_FIELD);
+    let shown = Confirm::from_fields(&fields);
+    let password = text(&fields, "password");
+    if password.is_empty() {
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        let why = "Type the password of this account.";
+        return Ok(confirm_page(
+            &req,
+            &state,
+            &sealed,
+            &shown,
+            status,
+            Some(why),
+        ));
+    }
+    let password = secrecy::SecretString::from(password);
+    let (outcome, next) =
+        attempt_link_confirmation(&state, &sealed, LinkProof::Password(&password)).await;
+    confirmed(&req, &state, outcome, next.as_deref(), &sealed, &shown)
+}
+
+/// `POST /auth/providers/confirm/passkey`: one of the existing account's passkeys.
+pub async fn confirm_passkey(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: RawBody,
+) -> PageResult {
+    let mut fields = form(&req, &state, body).await?;
+    json_field(&mut fields, "credential");
+    let sealed = text(&fields, LINK_FIELD);
+    let shown = Confirm::from_fields(&fields);
+    let flow_token = text(&fields, "flow_token");
+    let Some(response) = fields.get("credential").filter(|value| value.is_object()) else {
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        let why = "That passkey did not answer. Try again, or type the password.";
+        return Ok(confirm_page(
+            &req,
+            &state,
+            &sealed,
+            &shown,
+            status,
+            Some(why),
+        ));
+    };
+    let proof = LinkProof::Passkey {
+        flow_token: &flow_token,
+        response,
+    };
+    let (outcome, next) = attempt_link_confirmation(&state, &sealed, proof).await;
+    confirmed(&req, &state, outcome, next.as_deref(), &sealed, &shown)
+}
+
+/// A confirmation's outcome: signed in (or on to the second step), or the page again with
+/// why; a link that is no longer good is a page of its own.
+fn confirmed(
+    req: &HttpRequest,
+    state: &AppState,
+    outcome: SignIn,
+    next: Option<&str>,
+    sealed: &str,
+    shown: &Confirm,
+) -> PageResult {
+    match outcome {
+        SignIn::Refused(refusal) if refusal.status() == StatusCode::UNAUTHORIZED => {
+            let why = "That did not prove the account is yours. Try again.";
+            Ok(confirm_page(
+                req,
+                state,
+                sealed,
+                shown,
+                StatusCode::UNAUTHORIZED,
+                Some(why),
+            ))
+        }
+        other => arrive(req, state, other, next),
+    }
+}
