@@ -507,4 +507,96 @@ mod tests {
             Ok(())
         });
     }
+
+    #[test]
+    fn providers_come_from_the_file_or_as_json_from_the_environment() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "shelter.toml",
+                r#"
+                [[providers]]
+                id = "gitlab"
+                name = "GitLab"
+                issuer = "https://gitlab.example.com"
+                client_id = "shelter"
+                client_secret_env = "GITLAB_SECRET"
+                link = "verified_email"
+                "#,
+            )?;
+            jail.set_env("GITLAB_SECRET", "s3cret");
+            let settings = load_in(jail).expect("loads");
+            let providers = settings.providers().expect("providers");
+            assert_eq!(providers.len(), 1);
+            let gitlab = &providers[0];
+            assert_eq!(gitlab.provider.id.as_str(), "gitlab");
+            assert_eq!(
+                gitlab.provider.link,
+                shelter_domain::identities::LinkPolicy::VerifiedEmail
+            );
+            assert!(gitlab.provider.create_users, "by default");
+            assert_eq!(gitlab.scopes, ["openid", "email", "profile"]);
+            assert!(
+                !format!("{settings:?}").contains("s3cret"),
+                "no secret in Debug"
+            );
+
+            jail.set_env(
+                "SHELTER_PROVIDERS",
+                r#"[{"id": "corp", "name": "Corp", "issuer": "http://127.0.0.1:9000", "client_id": "a", "client_secret": "b", "link": "never", "create_users": false}]"#,
+            );
+            let settings = load_in(jail).expect("loads");
+            let providers = settings.providers().expect("providers");
+            assert_eq!(providers[0].provider.id.as_str(), "corp");
+            assert!(!providers[0].provider.create_users);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_provider_entry_is_one_line_naming_it() {
+        let entry = |fields: &str| {
+            format!(
+                r#"[{{"id": "corp", "name": "Corp", "client_id": "a", "client_secret": "b", {fields}}}]"#
+            )
+        };
+        for (fields, setting) in [
+            (
+                r#""issuer": "http://corp.example.com""#,
+                "providers[corp].issuer",
+            ),
+            (r#""issuer": "not a url""#, "providers[corp].issuer"),
+            (
+                r#""issuer": "https://corp.example", "link": "auto""#,
+                "providers[corp].link",
+            ),
+            (
+                r#""issuer": "https://corp.example", "scopes": ["email"]"#,
+                "providers[corp].scopes",
+            ),
+            (
+                r#""issuer": "https://corp.example", "client_secret_env": "UNSET_SECRET""#,
+                "providers[corp].client_secret",
+            ),
+        ] {
+            Jail::expect_with(|jail| {
+                jail.set_env("SHELTER_PROVIDERS", entry(fields));
+                let error = load_in(jail).expect_err(fields);
+                assert_eq!(error.setting, setting, "{fields}: {error}");
+                assert!(!error.to_string().contains('\n'), "one line: {error}");
+                Ok(())
+            });
+        }
+        Jail::expect_with(|jail| {
+            jail.set_env("SHELTER_PROVIDERS", r#"[{"id": "Corp!", "name": "x", "issuer": "https://a.example", "client_id": "a", "client_secret": "b"}]"#);
+            assert_eq!(
+                load_in(jail).expect_err("a bad id").setting,
+                "providers[Corp!].id"
+            );
+            jail.set_env("SHELTER_PROVIDERS", r#"[{"id": "corp", "nmae": "typo"}]"#);
+            let error = load_in(jail).expect_err("an unknown field");
+            assert_eq!(error.setting, "SHELTER_PROVIDERS");
+            assert!(error.reason.contains("nmae"), "{error}");
+            Ok(())
+        });
+    }
 }

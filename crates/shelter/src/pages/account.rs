@@ -135,12 +135,19 @@ async fn account_page(
             }
         }))
         (section("password", "Password", html! {
+            @if !user.password_set() {
+                p {
+                    "You sign in with a provider and have no password here. To set one, "
+                    a href="/forgot-password" { "ask for a reset link" } " by email."
+                }
+            } @else {
             form method="post" action="/account/password" {
                 (layout::csrf(&csrf))
                 (Input::new("current_password", "Current password", "password", "current-password").within("password").render(&errors("password")))
                 (Input::new("password", "New password", "password", "new-password").within("password")
                     .hint("8 to 128 characters. Every other device is signed out.").render(&errors("password")))
                 button type="submit" { "Change the password" }
+            }
             }
         }))
         (section("sessions", "Where you are signed in", html! {

@@ -137,8 +137,17 @@ impl Journey {
     /// A journey whose browser knows the app as `host` (the server listens on 127.0.0.1
     /// either way): passkeys need a domain, and `localhost` is one browsers trust.
     async fn start_at(backend: Backend, host: &str) -> Option<Self> {
+        Self::start_on(backend, host, free_port(), |_| {}).await
+    }
+
+    /// As [`Self::start_at`], on `port`, with more settings.
+    async fn start_on(
+        backend: Backend,
+        host: &str,
+        port: u16,
+        configure: impl FnOnce(&mut shelter::config::Settings),
+    ) -> Option<Self> {
         let emails = tempfile::tempdir().expect("email folder");
-        let port = free_port();
         let folder = emails.path().to_owned();
         let base = format!("http://{host}:{port}");
         let app = TestApp::spawn_with(backend, |settings| {
@@ -146,6 +155,7 @@ impl Journey {
             settings.public_url = base.parse().expect("url");
             settings.email.transport = EmailTransport::File;
             settings.email.dir = folder;
+            configure(settings);
         })
         .await?;
         let permit = BROWSERS.acquire().await.expect("semaphore");
@@ -781,7 +791,92 @@ async fn a_passkey_added_on_the_account_page_signs_in_without_typing(backend: Ba
     browser.close().await.expect("close");
 }
 
+/// `/login`, the provider's button, the upstream's own sign-in and consent pages (a second
+/// Shelter, known to the browser by another host so their cookies stay apart), and back
+/// signed in on `/account`, where the provider is listed.
+async fn a_provider_button_signs_in_through_the_upstreams_pages(backend: Backend) {
+    let up_port = free_port();
+    let up_base = format!("http://127.0.0.1:{up_port}");
+    let Some(up) = TestApp::spawn_with(backend, |s| {
+        s.port = up_port;
+        s.public_url = up_base.parse().expect("url");
+    })
+    .await
+    else {
+        return;
+    };
+    let port = free_port();
+    let callback = format!("http://localhost:{port}/auth/providers/upstream/callback");
+    let registered = body(
+        up.client
+            .post(up.url("/oauth/clients"))
+            .bearer_auth(up.admin_token().await)
+            .json(&json!({"name": "Shelter downstream", "redirect_uris": [callback]}))
+            .send()
+            .await
+            .expect("register"),
+    )
+    .await;
+    let (id, secret) = (
+        registered["client_id"].as_str().expect("id").to_owned(),
+        registered["client_secret"]
+            .as_str()
+            .expect("secret")
+            .to_owned(),
+    );
+    let Some(journey) = Journey::start_on(backend, "localhost", port, |s| {
+        s.providers = vec![crate::providers::provider_entry(
+            &up_base, &id, &secret, "confirm", true,
+        )];
+    })
+    .await
+    else {
+        return;
+    };
+    let person = TestUser::generate();
+    up.create(&person).await;
+    let browser = journey.driver.browser().await;
+    browser
+        .goto(&journey.url("/login"))
+        .await
+        .expect("open /login");
+    snap(&browser, "login-providers").await;
+    press(&browser, "a[href='/auth/providers/upstream/start']").await;
+    let there = browser.current_url().await.expect("url");
+    assert!(
+        there.as_str().starts_with(&up_base),
+        "at the upstream: {there}"
+    );
+    fill(&browser, "#field-username", &person.username).await;
+    fill(&browser, "#field-password", &person.password).await;
+    press(&browser, "form[action='/login'] button[type=submit]").await;
+    press(&browser, "button[name=decision][value=allow]").await;
+    let landed = browser.current_url().await.expect("url");
+    assert_eq!(
+        landed.as_str(),
+        journey.url("/account"),
+        "{}",
+        text(&browser).await
+    );
+    let account = text(&browser).await;
+    assert!(account.contains(&person.email), "{account}");
+    assert!(
+        account.contains("Sign-in providers") && account.contains("Upstream"),
+        "{account}"
+    );
+    browser
+        .execute(
+            "document.getElementById('providers-title').scrollIntoView()",
+            Vec::new(),
+        )
+        .await
+        .expect("scroll to the providers");
+    snap(&browser, "account-providers").await;
+    browser.close().await.expect("close");
+}
+
 shelter_test_support::on_both_backends!(
+    a_provider_button_signs_in_through_the_upstreams_pages,
     a_passkey_added_on_the_account_page_signs_in_without_typing,
     a_relying_party_signs_a_user_with_totp_in_through_the_consent_page,
     a_new_user_signs_up_and_verifies_the_email_from_the_link,

@@ -34,4 +34,5 @@ mod ratelimits;
 mod relying_party;
 mod scaleout;
 mod sessions;
+mod upstream_oidc_provider;
 mod users;

@@ -127,6 +127,12 @@ impl PageClient {
         self.cookies.contains_key(name)
     }
 
+    /// The same client at another server (its own cookies start empty).
+    pub fn rebase(&mut self, base: &str) {
+        base.clone_into(&mut self.base);
+        self.cookies.clear();
+    }
+
     pub fn cookie(&self, name: &str) -> Option<&str> {
         self.cookies.get(name).map(String::as_str)
     }
