@@ -21,12 +21,18 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq as _;
 
 use crate::address::EmailAddress;
+
+pub mod model;
+
 use crate::auth::{AuthService, LoginOutcome, LoginStep};
 use crate::error::{AuthError, StoreError};
 use crate::ports::{Clock, PasswordHasher, UserRepository};
 use crate::session::{ClientInfo, SessionId};
 use crate::token::SecretToken;
 use crate::user::{NewUser, Password, User, UserId, Username};
+pub use model::{
+    Identity, InvalidProviderId, LinkPolicy, NewIdentity, Provider, ProviderId, UpstreamAccount,
+};
 
 /// How long a browser has between leaving for the provider and coming back, and then to
 /// confirm a link with its password.
@@ -34,131 +40,6 @@ pub const FLOW_LIFETIME: Duration = Duration::minutes(10);
 
 /// Tries at a free username before one with a random suffix.
 const USERNAME_TRIES: usize = 5;
-
-/// A provider's id in `shelter.toml` and in URLs: 1 to 32 of `a-z`, `0-9` and `-`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ProviderId(String);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("must be 1 to 32 characters of a-z, 0-9 and -")]
-pub struct InvalidProviderId;
-
-impl ProviderId {
-    /// # Errors
-    /// Anything but 1 to 32 characters of `a-z`, `0-9` and `-`.
-    pub fn parse(raw: &str) -> Result<Self, InvalidProviderId> {
-        let valid = (1..=32).contains(&raw.len())
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        valid.then(|| Self(raw.to_owned())).ok_or(InvalidProviderId)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for ProviderId {
-    type Error = InvalidProviderId;
-
-    fn try_from(raw: String) -> Result<Self, InvalidProviderId> {
-        Self::parse(&raw)
-    }
-}
-
-impl From<ProviderId> for String {
-    fn from(id: ProviderId) -> Self {
-        id.0
-    }
-}
-
-impl fmt::Display for ProviderId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// What happens when an unknown upstream account has the email of an existing user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LinkPolicy {
-    /// Ask the existing account's password (or passkey) once, then link.
-    #[default]
-    Confirm,
-    /// Link at once when the provider says the email is verified; refuse otherwise.
-    VerifiedEmail,
-    /// Refuse: the user signs in another way and links from their account page.
-    Never,
-}
-
-impl LinkPolicy {
-    /// # Errors
-    /// Anything but `confirm`, `verified_email` or `never`.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        match raw {
-            "confirm" => Ok(Self::Confirm),
-            "verified_email" => Ok(Self::VerifiedEmail),
-            "never" => Ok(Self::Never),
-            other => Err(format!(
-                "link must be \"confirm\", \"verified_email\" or \"never\", not {other:?}"
-            )),
-        }
-    }
-}
-
-/// A configured provider as the rest of Shelter sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Provider {
-    pub id: ProviderId,
-    /// On the sign-in button.
-    pub name: String,
-    pub link: LinkPolicy,
-    /// Whether an upstream account with no user here becomes one.
-    pub create_users: bool,
-}
-
-/// An upstream account as a checked ID token (and the provider's userinfo) tells it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpstreamAccount {
-    pub provider: ProviderId,
-    /// The provider's `sub`: stable and unique at that provider, unlike the email.
-    pub subject: String,
-    pub email: Option<EmailAddress>,
-    /// The provider's `email_verified`; absent counts as false.
-    pub email_verified: bool,
-    pub preferred_username: Option<String>,
-}
-
-/// An upstream account about to be linked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewIdentity {
-    pub provider: ProviderId,
-    pub subject: String,
-    pub email: Option<EmailAddress>,
-    pub email_verified: bool,
-}
-
-impl From<UpstreamAccount> for NewIdentity {
-    fn from(account: UpstreamAccount) -> Self {
-        Self {
-            provider: account.provider,
-            subject: account.subject,
-            email: account.email,
-            email_verified: account.email_verified,
-        }
-    }
-}
-
-/// A linked upstream account, as its user sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub provider: ProviderId,
-    pub subject: String,
-    /// The email the provider gave when the account was linked.
-    pub email: Option<EmailAddress>,
-    pub linked_at: DateTime<Utc>,
-}
 
 /// What linking did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -422,39 +303,16 @@ pub struct FederationPorts {
 }
 
 pub struct FederationService {
-    auth: Arc<AuthService>,
-    users: Arc<dyn UserRepository>,
-    hasher: Arc<dyn PasswordHasher>,
-    identities: Arc<dyn IdentityStore>,
-    upstream: Arc<dyn Upstream>,
-    seal: Arc<dyn Seal>,
-    clock: Arc<dyn Clock>,
+    ports: FederationPorts,
 }
 
 impl FederationService {
     pub fn new(ports: FederationPorts) -> Self {
-        let FederationPorts {
-            auth,
-            users,
-            hasher,
-            identities,
-            upstream,
-            seal,
-            clock,
-        } = ports;
-        Self {
-            auth,
-            users,
-            hasher,
-            identities,
-            upstream,
-            seal,
-            clock,
-        }
+        Self { ports }
     }
 
     pub fn providers(&self) -> Vec<Provider> {
-        self.upstream.providers()
+        self.ports.upstream.providers()
     }
 
     fn provider(&self, id: &ProviderId) -> Result<Provider, FederationError> {
@@ -474,7 +332,12 @@ impl FederationService {
         intent: Intent,
     ) -> Result<Started, FederationError> {
         self.provider(provider)?;
-        let authorization = self.upstream.begin(provider).await.map_err(upstream)?;
+        let authorization = self
+            .ports
+            .upstream
+            .begin(provider)
+            .await
+            .map_err(upstream)?;
         let (next, link) = match intent {
             Intent::SignIn { next } => (next, None),
             Intent::Link { user, session } => (None, Some((user.get(), session.to_string()))),
@@ -484,7 +347,7 @@ impl FederationService {
             secrets: authorization.secrets,
             next,
             link,
-            expires_at: (self.clock.now() + FLOW_LIFETIME).timestamp(),
+            expires_at: (self.ports.clock.now() + FLOW_LIFETIME).timestamp(),
         };
         Ok(Started {
             url: authorization.url,
@@ -530,6 +393,7 @@ impl FederationService {
             Err(error) => return Err(FederationError::Declined(error.to_owned())),
         };
         let account = self
+            .ports
             .upstream
             .finish(provider, code, &secrets)
             .await
@@ -554,31 +418,34 @@ impl FederationService {
         client: &ClientInfo,
     ) -> Result<Arrival, FederationError> {
         if let Some(owner) = self
+            .ports
             .identities
             .owner(&account.provider, &account.subject)
             .await?
         {
             let user = self
+                .ports
                 .users
                 .find_by_id(owner)
                 .await?
                 .ok_or(FederationError::NoAccount)?;
-            let step = self.auth.provider_signed_in(user, client).await?;
+            let step = self.ports.auth.provider_signed_in(user, client).await?;
             return Ok(Arrival::SignedIn { step, next });
         }
         let email = account.email.clone().ok_or(FederationError::NoEmail)?;
-        if let Some(existing) = self.users.find_by_email(&email).await? {
+        if let Some(existing) = self.ports.users.find_by_email(&email).await? {
             return self.meet(provider, existing, account, next, client).await;
         }
         if !provider.create_users {
             return Err(FederationError::NoAccount);
         }
         if let Some(user) = self.create(email.clone(), account.clone()).await? {
-            let step = self.auth.provider_signed_in(user, client).await?;
+            let step = self.ports.auth.provider_signed_in(user, client).await?;
             return Ok(Arrival::SignedIn { step, next });
         }
         // Someone took the address meanwhile: the account exists now.
         let existing = self
+            .ports
             .users
             .find_by_email(&email)
             .await?
@@ -603,11 +470,11 @@ impl FederationService {
             }
             LinkPolicy::VerifiedEmail => {
                 self.link(existing.id(), account.into()).await?;
-                let step = self.auth.provider_signed_in(existing, client).await?;
+                let step = self.ports.auth.provider_signed_in(existing, client).await?;
                 Ok(Arrival::SignedIn { step, next })
             }
             LinkPolicy::Confirm => {
-                let has_passkey = self.auth.has_passkeys(existing.id()).await?;
+                let has_passkey = self.ports.auth.has_passkeys(existing.id()).await?;
                 let sealed = self.seal(&Sealed::Link {
                     user: existing.id().get(),
                     provider: account.provider,
@@ -615,7 +482,7 @@ impl FederationService {
                     email: account.email.map(|email| email.as_str().to_owned()),
                     email_verified: account.email_verified,
                     next,
-                    expires_at: (self.clock.now() + FLOW_LIFETIME).timestamp(),
+                    expires_at: (self.ports.clock.now() + FLOW_LIFETIME).timestamp(),
                 })?;
                 Ok(Arrival::Confirm(PendingLink {
                     provider,
@@ -637,7 +504,12 @@ impl FederationService {
     ) -> Result<Option<User>, FederationError> {
         let unused = Password::parse(SecretToken::generate().expose())
             .map_err(|e| AuthError::Unexpected(anyhow::anyhow!("a random password: {e}")))?;
-        let unused_hash = self.hasher.hash(&unused).await.map_err(AuthError::from)?;
+        let unused_hash = self
+            .ports
+            .hasher
+            .hash(&unused)
+            .await
+            .map_err(AuthError::from)?;
         let base = username_base(&account, &email);
         let identity = NewIdentity::from(account);
         for attempt in 0..=USERNAME_TRIES {
@@ -647,9 +519,9 @@ impl FederationService {
                 candidate,
                 unused_hash.clone(),
                 identity.clone(),
-                self.clock.now(),
+                self.ports.clock.now(),
             );
-            match self.users.insert(new, None).await {
+            match self.ports.users.insert(new, None).await {
                 Ok(user) => return Ok(Some(user)),
                 Err(StoreError::UsernameTaken) => {}
                 Err(StoreError::EmailTaken) => return Ok(None),
@@ -672,9 +544,9 @@ impl FederationService {
         client: &ClientInfo,
     ) -> Result<(LoginStep, Option<String>), FederationError> {
         let (user, identity, next) = self.pending(sealed).await?;
-        self.auth.check_password(&user, password).await?;
+        self.ports.auth.check_password(&user, password).await?;
         self.link(user.id(), identity).await?;
-        let step = self.auth.provider_signed_in(user, client).await?;
+        let step = self.ports.auth.provider_signed_in(user, client).await?;
         Ok((step, next))
     }
 
@@ -691,12 +563,12 @@ impl FederationService {
         client: &ClientInfo,
     ) -> Result<(LoginOutcome, Option<String>), FederationError> {
         let (user, identity, next) = self.pending(sealed).await?;
-        let owner = self.auth.passkey_user(flow_token, response).await?;
+        let owner = self.ports.auth.passkey_user(flow_token, response).await?;
         if owner.id() != user.id() {
             return Err(AuthError::InvalidPasskey.into());
         }
         self.link(user.id(), identity).await?;
-        let outcome = self.auth.passkey_session(owner, client).await?;
+        let outcome = self.ports.auth.passkey_session(owner, client).await?;
         Ok((outcome, next))
     }
 
@@ -723,6 +595,7 @@ impl FederationService {
             email_verified,
         };
         let user = self
+            .ports
             .users
             .find_by_id(UserId::new(user))
             .await?
@@ -732,8 +605,9 @@ impl FederationService {
 
     async fn link(&self, user: UserId, identity: NewIdentity) -> Result<(), FederationError> {
         match self
+            .ports
             .identities
-            .link(user, &identity, self.clock.now())
+            .link(user, &identity, self.ports.clock.now())
             .await?
         {
             Linked::Done => Ok(()),
@@ -745,15 +619,16 @@ impl FederationService {
     /// # Errors
     /// `Unavailable` or `Unexpected` only.
     pub async fn identities(&self, user: UserId) -> Result<Vec<Identity>, FederationError> {
-        Ok(self.identities.identities(user).await?)
+        Ok(self.ports.identities.identities(user).await?)
     }
 
     /// # Errors
     /// `NotLinked`, or `LastWay` when it is the user's only way to sign in.
     pub async fn unlink(&self, user: UserId, provider: &ProviderId) -> Result<(), FederationError> {
         match self
+            .ports
             .identities
-            .unlink(user, provider, self.clock.now())
+            .unlink(user, provider, self.ports.clock.now())
             .await?
         {
             Unlinked::Done => Ok(()),
@@ -764,13 +639,17 @@ impl FederationService {
 
     fn seal(&self, value: &Sealed) -> Result<String, FederationError> {
         let bytes = serde_json::to_vec(value).map_err(|e| AuthError::Unexpected(e.into()))?;
-        Ok(self.seal.seal(&bytes).map_err(AuthError::Unexpected)?)
+        Ok(self
+            .ports
+            .seal
+            .seal(&bytes)
+            .map_err(AuthError::Unexpected)?)
     }
 
     /// A sealed value of Shelter's that has not expired.
     fn open(&self, presented: &str) -> Option<Sealed> {
-        let value: Sealed = serde_json::from_slice(&self.seal.open(presented)?).ok()?;
-        (value.expires_at() > self.clock.now().timestamp()).then_some(value)
+        let value: Sealed = serde_json::from_slice(&self.ports.seal.open(presented)?).ok()?;
+        (value.expires_at() > self.ports.clock.now().timestamp()).then_some(value)
     }
 }
 

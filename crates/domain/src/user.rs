@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::identities::NewIdentity;
+use crate::identities::model::NewIdentity;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 

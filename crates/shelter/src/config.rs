@@ -123,7 +123,7 @@ pub struct Settings {
     pub first_superuser: FirstSuperuserSection,
     pub webauthn: WebauthnSection,
     /// Upstream OpenID Connect providers; see [`Self::providers`].
-    #[serde(deserialize_with = "lenient::providers")]
+    #[serde(deserialize_with = "lenient::json_list")]
     pub providers: Vec<sections::ProviderEntry>,
 }
 

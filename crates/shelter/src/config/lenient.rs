@@ -229,11 +229,14 @@ pub fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D:
         .collect()
 }
 
-/// `[[providers]]` from `shelter.toml`, or `SHELTER_PROVIDERS` as a JSON list of the same
-/// entries; an entry that does not read is named by its place and field.
-pub fn providers<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Vec<super::sections::ProviderEntry>, D::Error> {
+/// A list of tables from the file (`[[providers]]`), or the same list as JSON text from the
+/// environment (`SHELTER_PROVIDERS`); an entry that does not read is named by its place
+/// and field.
+pub fn json_list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
     let value = serde_json::Value::deserialize(d)?;
     let read = |value: serde_json::Value| {
         serde_path_to_error::deserialize(value).map_err(|e| {

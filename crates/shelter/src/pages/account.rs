@@ -13,7 +13,7 @@ use shelter_domain::clients::ClientId;
 use shelter_domain::identities::{Identity, Provider, ProviderId};
 use shelter_domain::oauth::{GrantSummary, scope_string};
 use shelter_domain::passkeys::{Passkey, PasskeyId};
-use shelter_domain::{EmailAddress, Login, SessionId, Totp};
+use shelter_domain::{EmailAddress, Login, SessionId, Totp, User};
 
 use super::error::{PageError, PageResult};
 use super::forms::{form, json_field, parse, text};
@@ -134,22 +134,7 @@ async fn account_page(
                 button type="submit" { "Change the email" }
             }
         }))
-        (section("password", "Password", html! {
-            @if !user.password_set() {
-                p {
-                    "You sign in with a provider and have no password here. To set one, "
-                    a href="/forgot-password" { "ask for a reset link" } " by email."
-                }
-            } @else {
-            form method="post" action="/account/password" {
-                (layout::csrf(&csrf))
-                (Input::new("current_password", "Current password", "password", "current-password").within("password").render(&errors("password")))
-                (Input::new("password", "New password", "password", "new-password").within("password")
-                    .hint("8 to 128 characters. Every other device is signed out.").render(&errors("password")))
-                button type="submit" { "Change the password" }
-            }
-            }
-        }))
+        (section("password", "Password", password_section(user, &csrf, &errors("password"))))
         (section("sessions", "Where you are signed in", html! {
             div.table-scroll {
                 table {
@@ -228,6 +213,27 @@ fn apps_section(apps: &[GrantSummary], csrf: &str) -> Markup {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The password change, or for a user created from a provider (who has none) how to set
+/// one.
+fn password_section(user: &User, csrf: &str, errors: &[FieldError]) -> Markup {
+    html! {
+        @if user.password_set() {
+            form method="post" action="/account/password" {
+                (layout::csrf(csrf))
+                (Input::new("current_password", "Current password", "password", "current-password").within("password").render(errors))
+                (Input::new("password", "New password", "password", "new-password").within("password")
+                    .hint("8 to 128 characters. Every other device is signed out.").render(errors))
+                button type="submit" { "Change the password" }
+            }
+        } @else {
+            p {
+                "You sign in with a provider and have no password here. To set one, "
+                a href="/forgot-password" { "ask for a reset link" } " by email."
             }
         }
     }

@@ -47,11 +47,18 @@ pub async fn start(
     let next = query
         .and_then(|query| query.into_inner().next)
         .filter(|next| layout::after_sign_in(Some(next)) == next.as_str());
-    let started = state
-        .federation
-        .start(&provider, Intent::SignIn { next })
-        .await?;
-    browser::keep_provider_flow(&req, &state, started.cookie);
+    away(&req, &state, &provider, Intent::SignIn { next }).await
+}
+
+/// Off to the provider, the flow sealed in a cookie of this browser for the callback.
+async fn away(
+    req: &HttpRequest,
+    state: &AppState,
+    provider: &ProviderId,
+    intent: Intent,
+) -> PageResult {
+    let started = state.federation.start(provider, intent).await?;
+    browser::keep_provider_flow(req, state, started.cookie);
     Ok(layout::redirect(&started.url))
 }
 
@@ -70,9 +77,7 @@ pub async fn link(
         user: login.user.id(),
         session: login.session,
     };
-    let started = state.federation.start(&provider, intent).await?;
-    browser::keep_provider_flow(&req, &state, started.cookie);
-    Ok(layout::redirect(&started.url))
+    away(&req, &state, &provider, intent).await
 }
 
 /// `POST /account/identities/{provider}/unlink`.
@@ -107,9 +112,14 @@ pub async fn callback(
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.as_str())
     };
+    // The provider's words, shown escaped, and no more of them than a page needs.
     let declined = field("error").map(|error| {
         field("error_description")
             .map_or_else(|| error.to_owned(), |text| format!("{error}: {text}"))
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect::<String>()
     });
     let outcome = match (&declined, field("code")) {
         (Some(declined), _) => Err(declined.as_str()),

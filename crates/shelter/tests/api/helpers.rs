@@ -297,3 +297,54 @@ pub fn with_smtp(settings: &mut Settings, url: &str) {
     settings.email.retry_base = Duration::from_secs(1);
     settings.email.retry_max = Duration::from_secs(1);
 }
+
+/// `.ci/oidc`, where the independent OpenID Connect peers live, when Node and `package`
+/// are there; `None` (the test skips, saying why) without them, except with `CI=true`,
+/// where that fails.
+pub fn node_peers(package: &str) -> Option<std::path::PathBuf> {
+    let folder = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ci/oidc");
+    let ready = folder.join("node_modules").join(package).exists()
+        && std::process::Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok();
+    if !ready {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true: node and .ci/oidc/node_modules are needed (npm ci --prefix .ci/oidc)"
+        );
+        eprintln!("skipped: no node or no .ci/oidc/node_modules (npm ci --prefix .ci/oidc)");
+        return None;
+    }
+    Some(folder)
+}
+
+/// Reads one HTTP/1.1 request from a test's own little server: its head and its body (as
+/// long as `content-length` says); `None` when the peer goes away first.
+pub async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<(String, String)> {
+    use tokio::io::AsyncReadExt as _;
+    let mut request = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let read = socket.read(&mut buffer).await.ok()?;
+        if read == 0 {
+            return None;
+        }
+        request.extend_from_slice(&buffer[..read]);
+        let text = String::from_utf8_lossy(&request).into_owned();
+        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let length = head
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse::<usize>().ok())?
+            })
+            .unwrap_or(0);
+        if body.len() >= length {
+            return Some((head.to_owned(), body.to_owned()));
+        }
+    }
+}

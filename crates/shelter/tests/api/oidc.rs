@@ -719,7 +719,7 @@ async fn dynamic_registration_makes_public_pkce_clients_only_when_on(backend: Ba
 /// A relying party's back-channel logout endpoint: answers 200 to every POST and hands
 /// over the `logout_token`s it receives.
 async fn logout_receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::io::AsyncWriteExt as _;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -732,43 +732,17 @@ async fn logout_receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<Stri
         while let Ok((mut socket, _)) = listener.accept().await {
             let sender = sender.clone();
             tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buffer = [0u8; 4096];
-                loop {
-                    let Ok(read) = socket.read(&mut buffer).await else {
-                        return;
-                    };
-                    if read == 0 {
-                        return;
-                    }
-                    request.extend_from_slice(&buffer[..read]);
-                    let text = String::from_utf8_lossy(&request).into_owned();
-                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-                        continue;
-                    };
-                    let length = head
-                        .lines()
-                        .find_map(|line| {
-                            let (name, value) = line.split_once(':')?;
-                            name.eq_ignore_ascii_case("content-length")
-                                .then(|| value.trim().parse::<usize>().ok())?
-                        })
-                        .unwrap_or(0);
-                    if body.len() < length {
-                        continue;
-                    }
-                    for (name, value) in form_urlencoded::parse(body.as_bytes()) {
-                        if name == "logout_token" {
-                            let _ = sender.send(value.into_owned());
-                        }
-                    }
-                    let _ = socket
-                        .write_all(
-                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                        )
-                        .await;
+                let Some((_, body)) = crate::helpers::read_request(&mut socket).await else {
                     return;
+                };
+                for (name, value) in form_urlencoded::parse(body.as_bytes()) {
+                    if name == "logout_token" {
+                        let _ = sender.send(value.into_owned());
+                    }
                 }
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
             });
         }
     });

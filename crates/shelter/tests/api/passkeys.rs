@@ -20,7 +20,7 @@ use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use crate::helpers::{TestApp, body, problem};
 use crate::pages::PageClient;
 
-const ORIGIN: &str = "http://localhost:8080";
+pub const ORIGIN: &str = "http://localhost:8080";
 
 pub fn with_passkeys(settings: &mut Settings) {
     settings.webauthn.rp_id = Some("localhost".to_owned());

@@ -70,6 +70,16 @@ pub struct Federation {
 
 impl Federation {
     async fn start(backend: Backend, link: &str, create: bool) -> Option<Self> {
+        Self::start_with(backend, link, create, |_| {}).await
+    }
+
+    /// As [`Self::start`], with more settings for the downstream.
+    async fn start_with(
+        backend: Backend,
+        link: &str,
+        create: bool,
+        configure: impl FnOnce(&mut shelter::config::Settings),
+    ) -> Option<Self> {
         let (up_port, down_port) = (free_port(), free_port());
         let up_base = format!("http://127.0.0.1:{up_port}");
         let up = TestApp::spawn_with(backend, |s| {
@@ -99,6 +109,7 @@ impl Federation {
                 .parse()
                 .expect("url");
             s.providers = vec![provider_entry(&up_base, &id, &secret, link, create)];
+            configure(s);
         })
         .await?;
         Some(Self { up, down })
@@ -144,6 +155,16 @@ fn hidden(html: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Posts `form` (name, value pairs) to `path`.
+async fn post_form(
+    client: &mut PageClient,
+    path: &str,
+    form: &[(String, String)],
+) -> (StatusCode, HeaderMap, String) {
+    let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    client.post(path, &fields).await
+}
+
 fn location(headers: &HeaderMap) -> String {
     headers[header::LOCATION]
         .to_str()
@@ -185,16 +206,12 @@ impl Journey {
                 let mut form = hidden(&html);
                 form.push(("username".into(), login.username.clone()));
                 form.push(("password".into(), login.password.clone()));
-                let form: Vec<(&str, &str)> =
-                    form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                self.up.post("/login", &form).await
+                post_form(&mut self.up, "/login", &form).await
             } else if status == StatusCode::OK && html.contains("name=\"decision\" value=\"allow\"")
             {
                 let mut form = hidden(&html);
                 form.push(("decision".into(), "allow".into()));
-                let form: Vec<(&str, &str)> =
-                    form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                self.up.post("/oauth/consent", &form).await
+                post_form(&mut self.up, "/oauth/consent", &form).await
             } else {
                 (status, headers, html)
             };
@@ -383,9 +400,8 @@ async fn confirm_asks_the_accounts_password_once_then_links(backend: Backend) {
 
         let mut form = hidden(&page);
         form.push(("password".into(), "not-the-password".into()));
-        let fields: Vec<(&str, &str)> =
-            form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let (status, _, again) = journey.down.post("/auth/providers/confirm", &fields).await;
+        let (status, _, again) =
+            post_form(&mut journey.down, "/auth/providers/confirm", &form).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert!(
             again.contains("name=\"password\""),
@@ -400,9 +416,8 @@ async fn confirm_asks_the_accounts_password_once_then_links(backend: Backend) {
 
         let mut form = hidden(&again);
         form.push(("password".into(), person.password.clone()));
-        let fields: Vec<(&str, &str)> =
-            form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let (status, headers, html) = journey.down.post("/auth/providers/confirm", &fields).await;
+        let (status, headers, html) =
+            post_form(&mut journey.down, "/auth/providers/confirm", &form).await;
         assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
         assert_eq!(location(&headers), "/account");
         assert_eq!(signed_in_as(&journey, down).await["id"], local);
@@ -418,11 +433,7 @@ async fn confirm_asks_the_accounts_password_once_then_links(backend: Backend) {
         forged.retain(|(name, _)| name != "link");
         forged.push(("link".into(), "not-sealed-by-shelter".into()));
         forged.push(("password".into(), person.password.clone()));
-        let fields: Vec<(&str, &str)> = forged
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let (status, _, _) = journey.down.post("/auth/providers/confirm", &fields).await;
+        let (status, _, _) = post_form(&mut journey.down, "/auth/providers/confirm", &forged).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
 
         // Linked: the provider alone signs in now, without the question.
@@ -432,6 +443,76 @@ async fn confirm_asks_the_accounts_password_once_then_links(backend: Backend) {
         assert_eq!(location(&headers), "/account");
         assert_eq!(signed_in_as(&later, down).await["id"], local);
     }
+}
+
+async fn confirm_takes_the_accounts_passkey_instead_of_its_password(backend: Backend) {
+    use crate::passkeys::{Device, ORIGIN, add_passkey, with_passkeys};
+    let Some(federation) = Federation::start_with(backend, "confirm", true, with_passkeys).await
+    else {
+        return;
+    };
+    let (up, down) = (&federation.up, &federation.down);
+    let person = TestUser::generate();
+    account(up, &person, false).await;
+    let local = account(down, &person, false).await;
+    let mut device = Device::new();
+    add_passkey(
+        down,
+        &down.token(&person.username, &person.password).await,
+        &mut device,
+        "Laptop",
+    )
+    .await;
+    let (_, _, other_token) = down.user_with_token().await;
+    let mut other_device = Device::new();
+    add_passkey(down, &other_token, &mut other_device, "Theirs").await;
+
+    let mut journey = federation.journey();
+    let (status, _, page) = journey.through_upstream(&start_path(), &person).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("action=\"/auth/providers/confirm/passkey\""),
+        "{page}"
+    );
+    let confirm_with = |device: &mut Device, options: &Value| {
+        let credential = device.sign(&options["publicKey"], ORIGIN);
+        let mut form: Vec<(String, String)> = Vec::new();
+        for (name, value) in hidden(&page) {
+            if !["flow_token", "credential"].contains(&name.as_str())
+                && !form.iter().any(|(n, _)| *n == name)
+            {
+                form.push((name, value));
+            }
+        }
+        form.push((
+            "flow_token".into(),
+            options["flow_token"].as_str().expect("flow").to_owned(),
+        ));
+        form.push(("credential".into(), credential.to_string()));
+        form
+    };
+    let options = |app: &TestApp| {
+        let request = app.post("/auth/passkey/options").json(&json!({}));
+        async move { body(request.send().await.expect("options")).await }
+    };
+
+    // Another account's passkey proves nothing about this one.
+    let form = confirm_with(&mut other_device, &options(down).await);
+    let (status, _, html) =
+        post_form(&mut journey.down, "/auth/providers/confirm/passkey", &form).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{html}");
+    assert!(!journey.down.has_cookie("shelter_access"));
+
+    let form = confirm_with(&mut device, &options(down).await);
+    let (status, headers, html) =
+        post_form(&mut journey.down, "/auth/providers/confirm/passkey", &form).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
+    assert_eq!(location(&headers), "/account");
+    assert_eq!(signed_in_as(&journey, down).await["id"], local);
+    assert_eq!(
+        identities(down, &access(&journey)).await["items"][0]["provider"],
+        PROVIDER
+    );
 }
 
 async fn verified_email_links_at_once_only_when_the_provider_verified_it(backend: Backend) {
@@ -606,8 +687,7 @@ async fn the_local_second_factor_still_applies(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{page}");
     let mut form = hidden(&page);
     form.push(("password".into(), person.password.clone()));
-    let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let (status, _, html) = journey.down.post("/auth/providers/confirm", &fields).await;
+    let (status, _, html) = post_form(&mut journey.down, "/auth/providers/confirm", &form).await;
     assert_eq!(
         status,
         StatusCode::OK,
@@ -630,8 +710,7 @@ async fn the_local_second_factor_still_applies(backend: Backend) {
     let code =
         shelter_crypto::code_at(&secret, Utc::now() + chrono::Duration::seconds(30)).expect("code");
     form.push(("code".into(), code));
-    let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let (status, headers, html) = later.down.post("/login/code", &fields).await;
+    let (status, headers, html) = post_form(&mut later.down, "/login/code", &form).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
     assert_eq!(location(&headers), "/account");
     let events = body(down.get_as("/users/me/audit-events", &access(&later)).await).await;
@@ -674,7 +753,7 @@ struct Rogue {
 
 impl Rogue {
     async fn start() -> Self {
-        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        use tokio::io::AsyncWriteExt as _;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -691,31 +770,8 @@ impl Rogue {
                     issuer.clone(),
                 );
                 tokio::spawn(async move {
-                    let mut request = Vec::new();
-                    let mut buffer = [0u8; 4096];
-                    let (head, body) = loop {
-                        let Ok(read) = socket.read(&mut buffer).await else {
-                            return;
-                        };
-                        if read == 0 {
-                            return;
-                        }
-                        request.extend_from_slice(&buffer[..read]);
-                        let text = String::from_utf8_lossy(&request).into_owned();
-                        let Some((head, body)) = text.split_once("\r\n\r\n") else {
-                            continue;
-                        };
-                        let length = head
-                            .lines()
-                            .find_map(|line| {
-                                let (name, value) = line.split_once(':')?;
-                                name.eq_ignore_ascii_case("content-length")
-                                    .then(|| value.trim().parse::<usize>().ok())?
-                            })
-                            .unwrap_or(0);
-                        if body.len() >= length {
-                            break (head.to_owned(), body.to_owned());
-                        }
+                    let Some((head, body)) = crate::helpers::read_request(&mut socket).await else {
+                        return;
                     };
                     let path = head
                         .split_whitespace()
@@ -821,6 +877,19 @@ fn request_of(headers: &HeaderMap) -> (String, String) {
     (get("state"), get("nonce"))
 }
 
+/// Starts a flow in `browser`: the state and nonce the provider would be sent.
+async fn start_flow(browser: &mut PageClient) -> (String, String) {
+    let (_, headers, _) = browser.get(&start_path()).await;
+    request_of(&headers)
+}
+
+/// The provider's redirect back to the downstream, with `query`.
+async fn callback(browser: &mut PageClient, query: &str) -> (StatusCode, HeaderMap, String) {
+    browser
+        .get(&format!("/auth/providers/{PROVIDER}/callback?{query}"))
+        .await
+}
+
 async fn rogue_downstream(backend: Backend, rogue: &Rogue) -> Option<TestApp> {
     let issuer = rogue.base.clone();
     TestApp::spawn_with(backend, |s| {
@@ -850,13 +919,9 @@ async fn an_id_token_that_fails_a_check_signs_nobody_in(backend: Backend) {
     ] {
         rogue.answer(answer);
         let mut browser = PageClient::new(&down);
-        let (_, headers, _) = browser.get(&start_path()).await;
-        let (state, nonce) = request_of(&headers);
-        let (status, headers, html) = browser
-            .get(&format!(
-                "/auth/providers/{PROVIDER}/callback?code={nonce}&state={state}"
-            ))
-            .await;
+        let (state, nonce) = start_flow(&mut browser).await;
+        let (status, headers, html) =
+            callback(&mut browser, &format!("code={nonce}&state={state}")).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer:?}: {html}");
         assert!(
             headers[header::CONTENT_TYPE]
@@ -877,57 +942,35 @@ async fn a_callback_works_once_in_its_own_browser_and_follows_a_key_rotation(bac
     // another browser, or a second use, signs nobody in.
     rogue.answer(Answer::Good);
     let mut browser = PageClient::new(&down);
-    let (_, headers, _) = browser.get(&start_path()).await;
-    let (state, nonce) = request_of(&headers);
-    let (status, _, _) = browser
-        .get(&format!(
-            "/auth/providers/{PROVIDER}/callback?code={nonce}&state=forged"
-        ))
-        .await;
+    let (state, nonce) = start_flow(&mut browser).await;
+    let (status, _, _) = callback(&mut browser, &format!("code={nonce}&state=forged")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "a forged state");
-    let (_, headers, _) = browser.get(&start_path()).await;
-    let (state2, nonce2) = request_of(&headers);
+    let (state2, nonce2) = start_flow(&mut browser).await;
     assert_ne!(state, state2);
     let mut other = PageClient::new(&down);
-    let (status, _, _) = other
-        .get(&format!(
-            "/auth/providers/{PROVIDER}/callback?code={nonce2}&state={state2}"
-        ))
-        .await;
+    let (status, _, _) = callback(&mut other, &format!("code={nonce2}&state={state2}")).await;
     assert_eq!(
         status,
         StatusCode::BAD_REQUEST,
         "another browser's callback"
     );
-    let (status, headers, html) = browser
-        .get(&format!(
-            "/auth/providers/{PROVIDER}/callback?code={nonce2}&state={state2}"
-        ))
-        .await;
+    let (status, headers, html) =
+        callback(&mut browser, &format!("code={nonce2}&state={state2}")).await;
     assert_eq!(
         status,
         StatusCode::SEE_OTHER,
         "the good answer signs in: {html}"
     );
     assert_eq!(location(&headers), "/account");
-    let (status, _, _) = browser
-        .get(&format!(
-            "/auth/providers/{PROVIDER}/callback?code={nonce2}&state={state2}"
-        ))
-        .await;
+    let (status, _, _) = callback(&mut browser, &format!("code={nonce2}&state={state2}")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "a callback works once");
 
     // The provider rotated its key: the first token with the new kid refetches the JWKS.
     *rogue.published.lock().expect("kid") = "new";
     rogue.answer(Answer::NewKey);
     let mut browser = PageClient::new(&down);
-    let (_, headers, _) = browser.get(&start_path()).await;
-    let (state, nonce) = request_of(&headers);
-    let (status, _, html) = browser
-        .get(&format!(
-            "/auth/providers/{PROVIDER}/callback?code={nonce}&state={state}"
-        ))
-        .await;
+    let (state, nonce) = start_flow(&mut browser).await;
+    let (status, _, html) = callback(&mut browser, &format!("code={nonce}&state={state}")).await;
     assert_eq!(
         status,
         StatusCode::SEE_OTHER,
@@ -936,13 +979,9 @@ async fn a_callback_works_once_in_its_own_browser_and_follows_a_key_rotation(bac
 
     // The provider said no: an error page.
     let mut browser = PageClient::new(&down);
-    let (_, headers, _) = browser.get(&start_path()).await;
-    let (state, _) = request_of(&headers);
-    let (status, _, html) = browser
-        .get(&format!(
-            "/auth/providers/{PROVIDER}/callback?error=access_denied&state={state}"
-        ))
-        .await;
+    let (state, _) = start_flow(&mut browser).await;
+    let (status, _, html) =
+        callback(&mut browser, &format!("error=access_denied&state={state}")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("access_denied"), "{html}");
     let (status, _, _) = browser.get("/auth/providers/nope/start").await;
@@ -958,18 +997,11 @@ async fn a_provider_that_stops_answering_is_a_503_page_and_passwords_still_work(
     };
     rogue.answer(Answer::Silent);
     let mut browser = PageClient::new(&down);
-    let (_, headers, _) = browser.get(&start_path()).await;
-    let (state, nonce) = request_of(&headers);
+    let (state, nonce) = start_flow(&mut browser).await;
     let started = Instant::now();
     let callback = tokio::spawn({
         let mut browser = browser;
-        async move {
-            browser
-                .get(&format!(
-                    "/auth/providers/{PROVIDER}/callback?code={nonce}&state={state}"
-                ))
-                .await
-        }
+        async move { callback(&mut browser, &format!("code={nonce}&state={state}")).await }
     });
     // Meanwhile, a password still signs in.
     let (user, _, _) = down.user_with_token().await;
@@ -1015,6 +1047,7 @@ shelter_test_support::on_both_backends!(
     a_new_account_becomes_a_user_and_comes_back_by_its_subject,
     without_create_users_an_unknown_account_is_refused,
     confirm_asks_the_accounts_password_once_then_links,
+    confirm_takes_the_accounts_passkey_instead_of_its_password,
     verified_email_links_at_once_only_when_the_provider_verified_it,
     never_refuses_then_the_user_links_from_the_account_page,
     the_last_way_to_sign_in_cannot_be_unlinked,

@@ -9,7 +9,6 @@
 
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::Command;
 
 use serde_json::{Value, json};
 use shelter_test_support::Backend;
@@ -17,18 +16,7 @@ use shelter_test_support::Backend;
 use crate::helpers::{TestApp, TestUser, body};
 
 fn relying_party() -> Option<PathBuf> {
-    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ci/oidc");
-    let ready = folder.join("node_modules/openid-client").exists()
-        && Command::new("node").arg("--version").output().is_ok();
-    if !ready {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true: node and .ci/oidc/node_modules are needed (npm ci --prefix .ci/oidc)"
-        );
-        eprintln!("skipped: no node or no .ci/oidc/node_modules (npm ci --prefix .ci/oidc)");
-        return None;
-    }
-    Some(folder)
+    crate::helpers::node_peers("openid-client")
 }
 
 async fn register(app: &TestApp, admin: &str, settings: &Value) -> (String, String) {

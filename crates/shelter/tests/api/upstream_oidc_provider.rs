@@ -22,21 +22,7 @@ use crate::pages::PageClient;
 use crate::providers::{free_port, provider_entry};
 
 fn provider_script() -> Option<PathBuf> {
-    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ci/oidc");
-    let ready = folder.join("node_modules/oidc-provider").exists()
-        && std::process::Command::new("node")
-            .arg("--version")
-            .output()
-            .is_ok();
-    if !ready {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true: node and .ci/oidc/node_modules are needed (npm ci --prefix .ci/oidc)"
-        );
-        eprintln!("skipped: no node or no .ci/oidc/node_modules (npm ci --prefix .ci/oidc)");
-        return None;
-    }
-    Some(folder.join("op.mjs"))
+    crate::helpers::node_peers("oidc-provider").map(|folder| folder.join("op.mjs"))
 }
 
 /// Starts the provider and waits until it listens.
