@@ -250,15 +250,17 @@ pub trait PasskeyStore: Send + Sync {
         name: &PasskeyName,
     ) -> Result<Option<Passkey>, StorageError>;
 
-    /// Removes a passkey of `owner` and records `passkey_removed` by `actor`; `false` when
-    /// there is no such passkey.
+    /// Removes a passkey of `owner` and records `passkey_removed` by `actor`. When the
+    /// owner removes their own, it MUST refuse (`LastWay`) to remove their last way to sign
+    /// in (no password of their own, no provider linked, no other passkey), counted in the
+    /// same transaction with the user's row locked.
     async fn remove(
         &self,
         actor: UserId,
         owner: UserId,
         id: PasskeyId,
         now: DateTime<Utc>,
-    ) -> Result<bool, StorageError>;
+    ) -> Result<Removal, StorageError>;
 
     /// Keeps a passkey's new counter and flags after a sign-in.
     async fn used(
@@ -284,6 +286,15 @@ pub trait PasskeyStore: Send + Sync {
     ) -> Result<Option<Flow>, StorageError>;
 }
 
+/// What removing a passkey did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    Done,
+    NotFound,
+    /// It is the owner's last way to sign in.
+    LastWay,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PasskeyError {
     /// The server has no relying party: its public URL is an IP address and no
@@ -303,6 +314,11 @@ pub enum PasskeyError {
     UserNotFound,
     #[error("Only a superuser may do this")]
     NotSuperuser,
+    /// The owner's last way to sign in (a user created from a provider who unlinked it).
+    #[error(
+        "This is the last way to sign in to this account; set a password or link a provider first"
+    )]
+    LastWay,
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
     #[error(transparent)]
@@ -450,7 +466,8 @@ impl PasskeyService {
     /// Removes a passkey of `owner`: the owner's own, or any user's by a superuser.
     ///
     /// # Errors
-    /// `NotSuperuser`, `UserNotFound`, `NotFound`.
+    /// `NotSuperuser`, `UserNotFound`, `NotFound`; `LastWay` for the owner's last way to
+    /// sign in (a superuser may still remove it: a lost or stolen key must be able to go).
     pub async fn remove(
         &self,
         actor: &User,
@@ -458,14 +475,14 @@ impl PasskeyService {
         id: PasskeyId,
     ) -> Result<(), PasskeyError> {
         self.may_see(actor, owner).await?;
-        if self
+        match self
             .store
             .remove(actor.id, owner, id, self.clock.now())
             .await?
         {
-            Ok(())
-        } else {
-            Err(PasskeyError::NotFound)
+            Removal::Done => Ok(()),
+            Removal::NotFound => Err(PasskeyError::NotFound),
+            Removal::LastWay => Err(PasskeyError::LastWay),
         }
     }
 

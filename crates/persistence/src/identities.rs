@@ -6,8 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
 use shelter_domain::audit::{AuditEvent, EventType, RequestOrigin};
 use shelter_domain::identities::{
@@ -63,6 +63,49 @@ pub(crate) async fn insert(
 pub(crate) fn linked(user: UserId, identity: &NewIdentity) -> AuditEvent {
     AuditEvent::new(EventType::IdentityLinked, Some(user), Some(user))
         .detail("provider", identity.provider.as_str())
+}
+
+/// One of a user's ways to sign in, about to go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Way {
+    Identity,
+    Passkey,
+}
+
+/// Whether removing one `way` would leave `user` no way to sign in: no password of their
+/// own, and nothing else but that one. The user's row is locked first, so two removals of
+/// one user take turns and cannot both see the other's way still there.
+pub(crate) async fn is_last_way(
+    txn: &DatabaseTransaction,
+    user: UserId,
+    way: Way,
+) -> Result<bool, StorageError> {
+    let Some(owner) = user::Entity::find_by_id(user.get())
+        .lock_exclusive()
+        .one(txn)
+        .await
+        .store_context("lock the user")?
+    else {
+        return Ok(false);
+    };
+    if owner.password_set {
+        return Ok(false);
+    }
+    let identities = user_identity::Entity::find()
+        .filter(user_identity::Column::UserId.eq(user.get()))
+        .count(txn)
+        .await
+        .store_context("count linked accounts")?;
+    let passkeys = passkey::Entity::find()
+        .filter(passkey::Column::UserId.eq(user.get()))
+        .count(txn)
+        .await
+        .store_context("count passkeys")?;
+    let others = match way {
+        Way::Identity => identities.saturating_sub(1) + passkeys,
+        Way::Passkey => identities + passkeys.saturating_sub(1),
+    };
+    Ok(others == 0)
 }
 
 fn to_identity(row: user_identity::Model) -> Result<Identity, StorageError> {
@@ -181,30 +224,16 @@ impl IdentityStore for SeaOrmIdentityStore {
     ) -> Result<Unlinked, StoreError> {
         within(self.timeout, async {
             let txn = begin_write(&self.db).await?;
-            // The lock makes two unlinks of one user take turns, so they cannot both see
-            // the other's account still there.
-            let Some(owner) = user::Entity::find_by_id(user.get())
-                .lock_exclusive()
-                .one(&txn)
-                .await
-                .store_context("lock the user")?
-            else {
-                return Ok(Unlinked::NotLinked);
-            };
             let linked = user_identity::Entity::find()
                 .filter(user_identity::Column::UserId.eq(user.get()))
-                .all(&txn)
-                .await
-                .store_context("list linked accounts")?;
-            if !linked.iter().any(|row| row.provider == provider.as_str()) {
-                return Ok(Unlinked::NotLinked);
-            }
-            let passkeys = passkey::Entity::find()
-                .filter(passkey::Column::UserId.eq(user.get()))
+                .filter(user_identity::Column::Provider.eq(provider.as_str()))
                 .count(&txn)
                 .await
-                .store_context("count passkeys")?;
-            if !owner.password_set && passkeys == 0 && linked.len() == 1 {
+                .store_context("find the linked account")?;
+            if linked == 0 {
+                return Ok(Unlinked::NotLinked);
+            }
+            if is_last_way(&txn, user, Way::Identity).await? {
                 return Ok(Unlinked::LastWay);
             }
             user_identity::Entity::delete_many()

@@ -13,7 +13,7 @@ use sea_orm::{
 use shelter_domain::audit::{AuditEvent, EventType, RequestOrigin};
 use shelter_domain::passkeys::{
     Assertion, Flow, FlowPurpose, NewCredential, Passkey, PasskeyId, PasskeyName, PasskeyStore,
-    StoredPasskey,
+    Removal, StoredPasskey,
 };
 use shelter_domain::{StorageError, TokenHash, UserId};
 use uuid::Uuid;
@@ -21,6 +21,7 @@ use uuid::Uuid;
 use crate::audit;
 use crate::entity::{passkey, passkey_flow};
 use crate::fault::{DbResultExt as _, within};
+use crate::identities::Way;
 use crate::transaction::begin_write;
 
 pub struct SeaOrmPasskeyStore {
@@ -193,9 +194,12 @@ impl PasskeyStore for SeaOrmPasskeyStore {
         owner: UserId,
         id: PasskeyId,
         now: DateTime<Utc>,
-    ) -> Result<bool, StorageError> {
+    ) -> Result<Removal, StorageError> {
         within(self.timeout, async {
             let txn = begin_write(&self.db).await?;
+            if actor == owner && crate::identities::is_last_way(&txn, owner, Way::Passkey).await? {
+                return Ok(Removal::LastWay);
+            }
             let removed = passkey::Entity::delete_many()
                 .filter(passkey::Column::Id.eq(id.to_string()))
                 .filter(passkey::Column::UserId.eq(owner.get()))
@@ -203,7 +207,7 @@ impl PasskeyStore for SeaOrmPasskeyStore {
                 .await
                 .store_context("remove a passkey")?;
             if removed.rows_affected == 0 {
-                return Ok(false);
+                return Ok(Removal::NotFound);
             }
             let event = AuditEvent::new(EventType::PasskeyRemoved, Some(owner), Some(actor))
                 .detail("passkey", id.to_string());
@@ -211,7 +215,7 @@ impl PasskeyStore for SeaOrmPasskeyStore {
             txn.commit()
                 .await
                 .store_context("commit a removed passkey")?;
-            Ok(true)
+            Ok(Removal::Done)
         })
         .await
     }

@@ -187,6 +187,7 @@ pub async fn rename(
         (status = 204, description = "Removed"),
         (status = 401, body = ProblemBody), (status = 403, body = ProblemBody),
         (status = 404, description = "The caller has no such passkey", body = ProblemBody),
+        (status = 409, description = "It is the caller's last way to sign in (no password set, no provider linked)", body = ProblemBody),
     )
 )]
 pub async fn remove(

@@ -312,7 +312,9 @@ impl From<PasskeyError> for Refusal {
                 StatusCode::NOT_FOUND
             }
             PasskeyError::Rejected => StatusCode::UNAUTHORIZED,
-            PasskeyError::AlreadyRegistered | PasskeyError::TooMany => StatusCode::CONFLICT,
+            PasskeyError::AlreadyRegistered | PasskeyError::TooMany | PasskeyError::LastWay => {
+                StatusCode::CONFLICT
+            }
             PasskeyError::NotSuperuser => StatusCode::FORBIDDEN,
             PasskeyError::Unavailable(unavailable) => return Self::dependency(unavailable),
             PasskeyError::Unexpected(cause) => return Self::internal(cause),

@@ -25,6 +25,10 @@ use crate::edge::state::AppState;
 /// The form field that carries a sealed pending link.
 const LINK_FIELD: &str = "link";
 
+/// The longest `next` carried to a provider and back: the flow's cookie must stay under
+/// the 4 KiB a browser keeps (an authorization request to come back to is well under 2).
+const MAX_NEXT: usize = 2048;
+
 /// A provider id from the path; an id no provider could have is no page.
 fn provider_id(raw: &str) -> Result<ProviderId, PageError> {
     ProviderId::parse(raw).map_err(|_| PageError::not_found())
@@ -46,7 +50,9 @@ pub async fn start(
     let provider = provider_id(&path)?;
     let next = query
         .and_then(|query| query.into_inner().next)
-        .filter(|next| layout::after_sign_in(Some(next)) == next.as_str());
+        .filter(|next| {
+            next.len() <= MAX_NEXT && layout::after_sign_in(Some(next)) == next.as_str()
+        });
     away(&req, &state, &provider, Intent::SignIn { next }).await
 }
 

@@ -617,7 +617,9 @@ async fn never_refuses_then_the_user_links_from_the_account_page(backend: Backen
 }
 
 async fn the_last_way_to_sign_in_cannot_be_unlinked(backend: Backend) {
-    let Some(federation) = Federation::start(backend, "confirm", true).await else {
+    use crate::passkeys::{Device, add_passkey, with_passkeys};
+    let Some(federation) = Federation::start_with(backend, "confirm", true, with_passkeys).await
+    else {
         return;
     };
     let person = TestUser::generate();
@@ -648,6 +650,28 @@ async fn the_last_way_to_sign_in_cannot_be_unlinked(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(html.contains("last way to sign in"), "{html}");
+
+    // With a passkey the provider may go; then the passkey is the last way, and stays.
+    let down = &federation.down;
+    let mut device = Device::new();
+    let passkey = add_passkey(down, &token, &mut device, "Phone").await;
+    let unlinked = down
+        .delete_as(&format!("/users/me/identities/{PROVIDER}"), &token)
+        .await;
+    assert_eq!(unlinked.status(), StatusCode::NO_CONTENT);
+    let refused = down
+        .delete_as(&format!("/users/me/passkeys/{passkey}"), &token)
+        .await;
+    problem(refused, StatusCode::CONFLICT).await;
+    let kept = body(down.get_as("/users/me/passkeys", &token).await).await;
+    assert_eq!(kept["items"].as_array().map(Vec::len), Some(1), "{kept}");
+    // A superuser may still remove a lost or stolen one.
+    let me = body(down.get_as("/users/me", &token).await).await;
+    let admin = down.admin_token().await;
+    let removed = down
+        .delete_as(&format!("/users/{}/passkeys/{passkey}", me["id"]), &admin)
+        .await;
+    assert_eq!(removed.status(), StatusCode::NO_CONTENT);
 }
 
 async fn the_local_second_factor_still_applies(backend: Backend) {
