@@ -3,18 +3,18 @@
 // signs in; the account's email is `{login}@example.com`, verified when the login starts
 // with "verified".
 //
-// node op.mjs PORT CLIENT_ID CLIENT_SECRET REDIRECT_URI   (prints "ready" once listening)
+// node op.mjs PORT CLIENT_ID CLIENT_SECRET REDIRECT_URI[,REDIRECT_URI…]   (prints "ready")
 
 import Provider from 'oidc-provider';
 
-const [port, clientId, clientSecret, redirectUri] = process.argv.slice(2);
+const [port, clientId, clientSecret, redirectUris] = process.argv.slice(2);
 const issuer = `http://127.0.0.1:${port}`;
 
 const provider = new Provider(issuer, {
   clients: [{
     client_id: clientId,
     client_secret: clientSecret,
-    redirect_uris: [redirectUri],
+    redirect_uris: redirectUris.split(','),
     grant_types: ['authorization_code'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',

@@ -334,6 +334,19 @@ async fn a_new_account_becomes_a_user_and_comes_back_by_its_subject(backend: Bac
             .find(|e| e["type"] == "login_succeeded")
             .expect("a login");
         assert_eq!(signed["details"]["method"], "provider", "{signed}");
+
+        // A superuser sees the link, and that the user has no password, on the admin page.
+        let mut admin = PageClient::new(down);
+        admin
+            .sign_in(&down.admin.username, &down.admin.password)
+            .await;
+        let (status, _, page) = admin.get(&format!("/admin/users/{}", me["id"])).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            page.contains("Sign-in providers") && page.contains(&upstream_id.to_string()),
+            "{page}"
+        );
+        assert!(page.contains("none (created from a provider)"), "{page}");
     }
 
     // The provider's `next` is kept across the round trip, when it is a local path.

@@ -1,6 +1,7 @@
 //! An independent upstream provider: panva's `oidc-provider` (Node, OpenID Certified), run
 //! from `.ci/oidc/op.mjs` with its development sign-in pages. Shelter signs people in with
-//! it, creates users, and links by verified email, on both databases. Its ID tokens of a
+//! it, creates users, links under each policy, unlinks, and shows a 503 page when it goes
+//! away mid-flow, on both databases. Its ID tokens of a
 //! code flow carry only `sub`, as the specification allows, so the email comes from its
 //! userinfo endpoint.
 //!
@@ -80,13 +81,13 @@ fn form_of(html: &str) -> (String, Vec<(String, String)>) {
 }
 
 /// From Shelter's provider button through the provider's sign-in (as `login`) and consent
-/// pages, to Shelter's answer to the callback.
-async fn sign_in_with(
+/// pages, to the address of Shelter's callback the provider sends the browser back to.
+async fn through_provider(
     shelter: &mut PageClient,
     provider: &mut PageClient,
     provider_base: &str,
     login: &str,
-) -> (StatusCode, HeaderMap, String) {
+) -> String {
     let (status, headers, html) = shelter.get("/auth/providers/upstream/start").await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
     let mut url = location(&headers);
@@ -95,7 +96,7 @@ async fn sign_in_with(
             let (_, path) = url
                 .split_once("/auth/providers/")
                 .expect("Shelter's callback");
-            return shelter.get(&format!("/auth/providers/{path}")).await;
+            return format!("/auth/providers/{path}");
         };
         let path = path.to_owned();
         let (status, headers, html) = provider.get(&path).await;
@@ -123,6 +124,17 @@ async fn sign_in_with(
         };
     }
     panic!("too many redirects");
+}
+
+/// As [`through_provider`], then Shelter's answer to the callback.
+async fn sign_in_with(
+    shelter: &mut PageClient,
+    provider: &mut PageClient,
+    provider_base: &str,
+    login: &str,
+) -> (StatusCode, HeaderMap, String) {
+    let callback = through_provider(shelter, provider, provider_base, login).await;
+    shelter.get(&callback).await
 }
 
 async fn me(app: &TestApp, browser: &PageClient) -> Value {
@@ -199,6 +211,114 @@ async fn oidc_provider_signs_people_in_creates_users_and_links_verified_emails(b
     assert_eq!(linked["items"][0]["subject"], "verified-cy", "{linked}");
 }
 
+/// Two Shelters on one `oidc-provider`: one links after the password (`confirm`), the
+/// other never links and creates nobody. Then the provider goes away mid-flow.
+async fn oidc_provider_confirm_never_unlink_and_an_outage(backend: Backend) {
+    let Some(script) = provider_script() else {
+        return;
+    };
+    let (op_port, confirming, never) = (free_port(), free_port(), free_port());
+    let op_base = format!("http://127.0.0.1:{op_port}");
+    let callback = |port: u16| format!("http://127.0.0.1:{port}/auth/providers/upstream/callback");
+    let redirects = format!("{},{}", callback(confirming), callback(never));
+    let mut provider_process = start_provider(&script, op_port, &redirects).await;
+    let spawn = |port: u16, link: &'static str, create: bool| {
+        let op_base = op_base.clone();
+        TestApp::spawn_with(backend, move |s| {
+            s.port = port;
+            s.public_url = format!("http://127.0.0.1:{port}").parse().expect("url");
+            s.providers = vec![provider_entry(
+                &op_base,
+                "shelter",
+                "upstream-secret",
+                link,
+                create,
+            )];
+        })
+    };
+    let Some(confirm_app) = spawn(confirming, "confirm", true).await else {
+        return;
+    };
+    let Some(never_app) = spawn(never, "never", false).await else {
+        return;
+    };
+    let provider_at = |app: &TestApp| {
+        let mut client = PageClient::new(app);
+        client.rebase(&op_base);
+        client
+    };
+
+    // confirm: the account here proves itself with its password, then it is linked.
+    let mut dana = TestUser::generate();
+    dana.email = "dana@example.com".into();
+    let dana_id = confirm_app.create(&dana).await;
+    let mut shelter = PageClient::new(&confirm_app);
+    let mut provider = provider_at(&confirm_app);
+    let (status, _, page) = sign_in_with(&mut shelter, &mut provider, &op_base, "dana").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("name=\"password\""), "{page}");
+    let (_, mut fields) = form_of(&page);
+    fields.dedup_by(|a, b| a.0 == b.0);
+    fields.push(("password".into(), dana.password.clone()));
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (status, headers, html) = shelter.post("/auth/providers/confirm", &fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
+    assert_eq!(location(&headers), "/account");
+    assert_eq!(me(&confirm_app, &shelter).await["id"], dana_id);
+    let token = shelter
+        .cookie("shelter_access")
+        .expect("signed in")
+        .to_owned();
+    let linked = body(confirm_app.get_as("/users/me/identities", &token).await).await;
+    assert_eq!(linked["items"][0]["subject"], "dana", "{linked}");
+
+    // Unlinking: dana has a password, so the link may go.
+    let unlinked = confirm_app
+        .delete_as("/users/me/identities/upstream", &token)
+        .await;
+    assert_eq!(unlinked.status(), StatusCode::NO_CONTENT);
+    let linked = body(confirm_app.get_as("/users/me/identities", &token).await).await;
+    assert_eq!(linked["items"], serde_json::json!([]));
+
+    // never, and no creation: an account here is not linked, an unknown one not made.
+    let mut eve = TestUser::generate();
+    eve.email = "verified-eve@example.com".into();
+    never_app.create(&eve).await;
+    for (login, status) in [
+        ("verified-eve", StatusCode::CONFLICT),
+        ("verified-frank", StatusCode::FORBIDDEN),
+    ] {
+        let mut shelter = PageClient::new(&never_app);
+        let mut provider = provider_at(&never_app);
+        let (answer, _, html) = sign_in_with(&mut shelter, &mut provider, &op_base, login).await;
+        assert_eq!(answer, status, "{login}: {html}");
+        assert!(!shelter.has_cookie("shelter_access"));
+    }
+
+    // The provider goes away between its redirect back and the code exchange: a 503 page.
+    let mut shelter = PageClient::new(&confirm_app);
+    let mut provider = provider_at(&confirm_app);
+    let callback = through_provider(&mut shelter, &mut provider, &op_base, "verified-gus").await;
+    provider_process.kill().await.expect("stop the provider");
+    let (status, headers, html) = shelter.get(&callback).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{html}");
+    assert!(headers.contains_key(header::RETRY_AFTER));
+    assert!(!shelter.has_cookie("shelter_access"));
+    let (user, _, _) = confirm_app.user_with_token().await;
+    assert_eq!(
+        confirm_app
+            .login(&user.username, &user.password)
+            .await
+            .status(),
+        StatusCode::OK,
+        "a password still signs in"
+    );
+}
+
 shelter_test_support::on_both_backends!(
     oidc_provider_signs_people_in_creates_users_and_links_verified_emails,
+    oidc_provider_confirm_never_unlink_and_an_outage,
 );
