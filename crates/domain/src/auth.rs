@@ -523,13 +523,13 @@ impl AuthService {
             .tokens
             .verify(token, now)
             .map_err(|_| AuthError::InvalidToken)?;
-        let user = self
+        let (user, live) = self
             .users
-            .find_by_id(claims.user_id)
+            .signed_in(claims.user_id, claims.session, now)
             .await?
-            .filter(|user| user.token_version == claims.token_version)
+            .filter(|(user, _)| user.token_version == claims.token_version)
             .ok_or(AuthError::InvalidToken)?;
-        if !self.sessions.is_live(user.id, claims.session, now).await? {
+        if !live {
             return Err(AuthError::InvalidToken);
         }
         if !user.is_active {
@@ -615,7 +615,6 @@ mod tests {
         sessions
             .expect_start_session()
             .returning(|_, _, _, _| Ok(session()));
-        sessions.expect_is_live().returning(|_, _, _| Ok(true));
         sessions
     }
 
@@ -776,6 +775,9 @@ mod tests {
         users
             .expect_find_by_id()
             .returning(|id| Ok(Some(user(id.get(), false))));
+        users
+            .expect_signed_in()
+            .returning(|id, _, _| Ok(Some((user(id.get(), false), true))));
         users
     }
 
@@ -1140,8 +1142,10 @@ mod tests {
     async fn a_valid_token_resolves_to_its_user() {
         let mut users = MockUserRepository::new();
         users
-            .expect_find_by_id()
-            .returning(|id| Ok(Some(user(id.get(), false))));
+            .expect_signed_in()
+            .withf(|id, sid, now| *id == UserId::new(1) && *sid == session() && *now == at())
+            .times(1)
+            .returning(|id, _, _| Ok(Some((user(id.get(), false), true))));
         let found = service(users, MockPasswordHasher::new(), verifying(1))
             .authenticate("good")
             .await
@@ -1152,21 +1156,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_token_of_an_ended_session_is_refused() {
-        let mut sessions = MockRefreshTokenStore::new();
-        sessions
-            .expect_is_live()
-            .withf(|user, sid, now| *user == UserId::new(1) && *sid == session() && *now == at())
+        let mut users = MockUserRepository::new();
+        users
+            .expect_signed_in()
+            .withf(|id, sid, now| *id == UserId::new(1) && *sid == session() && *now == at())
             .times(1)
-            .returning(|_, _, _| Ok(false));
-        let result = service_with(
-            found(),
-            MockPasswordHasher::new(),
-            verifying(1),
-            sessions,
-            POLICY,
-        )
-        .authenticate("good")
-        .await;
+            .returning(|id, _, _| Ok(Some((user(id.get(), false), false))));
+        let result = service(users, MockPasswordHasher::new(), verifying(1))
+            .authenticate("good")
+            .await;
         assert!(matches!(result, Err(AuthError::InvalidToken)), "{result:?}");
     }
 
@@ -1174,8 +1172,8 @@ mod tests {
     async fn bad_stale_or_orphaned_tokens_are_refused() {
         let mut users = MockUserRepository::new();
         users
-            .expect_find_by_id()
-            .returning(|id| Ok(Some(user(id.get(), false))));
+            .expect_signed_in()
+            .returning(|id, _, _| Ok(Some((user(id.get(), false), true))));
         let service_ = service(users, MockPasswordHasher::new(), verifying(1));
         assert!(matches!(
             service_.authenticate("forged").await,
@@ -1184,15 +1182,15 @@ mod tests {
 
         let mut users = MockUserRepository::new();
         users
-            .expect_find_by_id()
-            .returning(|id| Ok(Some(user(id.get(), false))));
+            .expect_signed_in()
+            .returning(|id, _, _| Ok(Some((user(id.get(), false), true))));
         let stale = service(users, MockPasswordHasher::new(), verifying(0))
             .authenticate("good")
             .await;
         assert!(matches!(stale, Err(AuthError::InvalidToken)), "{stale:?}");
 
         let mut users = MockUserRepository::new();
-        users.expect_find_by_id().returning(|_| Ok(None));
+        users.expect_signed_in().returning(|_, _, _| Ok(None));
         let deleted = service(users, MockPasswordHasher::new(), verifying(1))
             .authenticate("good")
             .await;
@@ -1205,10 +1203,10 @@ mod tests {
     #[tokio::test]
     async fn a_deactivated_users_token_is_forbidden() {
         let mut users = MockUserRepository::new();
-        users.expect_find_by_id().returning(|id| {
+        users.expect_signed_in().returning(|id, _, _| {
             let mut u = user(id.get(), false);
             u.is_active = false;
-            Ok(Some(u))
+            Ok(Some((u, true)))
         });
         let result = service(users, MockPasswordHasher::new(), verifying(1))
             .authenticate("good")

@@ -53,6 +53,16 @@ pub trait UserRepository: Send + Sync {
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
 
+    /// The user of an access token and whether the sign-in (`session`) it came from is
+    /// still live, in one read: what every authenticated request asks, so one query (or
+    /// none, from a cache) rather than two.
+    async fn signed_in(
+        &self,
+        id: UserId,
+        session: crate::session::SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(User, bool)>, StoreError>;
+
     /// Finds the user with this email.
     async fn find_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StoreError>;
 
@@ -248,14 +258,6 @@ pub trait RefreshTokenStore: Send + Sync {
     async fn spend_challenge(
         &self,
         token: &TokenHash,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StorageError>;
-
-    /// Whether `session` is a live session of `user`: asked on every authenticated request.
-    async fn is_live(
-        &self,
-        user: UserId,
-        session: SessionId,
         now: DateTime<Utc>,
     ) -> Result<bool, StorageError>;
 }

@@ -82,34 +82,58 @@ impl UserCache {
         self.sessions.invalidate(&session);
     }
 
-    /// Whether `session` is a live session of `user`, through the cache; `load` is the
-    /// store's answer. Only "live" is kept: an ended session never comes back.
-    async fn session_is_live<F>(
+    /// Whether `session` is known here to be a live session of `user`.
+    fn live_session(&self, user: UserId, session: SessionId) -> bool {
+        self.bus.subscription().is_some_and(|subscription| {
+            self.sessions
+                .get(&session)
+                .is_some_and(|entry| entry.subscription == subscription && entry.user == user)
+        })
+    }
+
+    /// A user and whether `session` is a live session of theirs, through the cache: no
+    /// query when both are known here, else `load`, the store's one read, whose answers are
+    /// kept (only "live": an ended session never comes back).
+    async fn signed_in<F>(
         &self,
-        user: UserId,
+        id: UserId,
         session: SessionId,
         load: F,
-    ) -> Result<bool, StorageError>
+    ) -> Result<Option<(User, bool)>, StoreError>
     where
-        F: Future<Output = Result<bool, StorageError>>,
+        F: Future<Output = Result<Option<(User, bool)>, StoreError>>,
     {
-        let subscription = self.bus.subscription();
-        if let Some(subscription) = subscription
-            && let Some(entry) = self.sessions.get(&session)
-            && entry.subscription == subscription
+        if self.live_session(id, session)
+            && let Some(user) = self.get(id)
         {
-            return Ok(entry.user == user);
+            return Ok(Some((user, true)));
         }
-        let epoch = self.epoch.load(Ordering::SeqCst);
-        let live = load.await?;
-        if let (true, Some(subscription)) = (live, subscription) {
-            self.sessions
-                .insert(session, LiveSession { user, subscription });
+        let (epoch, subscription) = (self.epoch.load(Ordering::SeqCst), self.bus.subscription());
+        let found = load.await?;
+        if let (Some((user, live)), Some(subscription)) = (&found, subscription) {
+            self.rows.insert(
+                id,
+                Entry {
+                    user: user.clone(),
+                    subscription,
+                },
+            );
+            if *live {
+                self.sessions.insert(
+                    session,
+                    LiveSession {
+                        user: id,
+                        subscription,
+                    },
+                );
+            }
+            // An invalidation since the read began may have run before the inserts.
             if self.epoch.load(Ordering::SeqCst) != epoch {
+                self.rows.invalidate(&id);
                 self.sessions.invalidate(&session);
             }
         }
-        Ok(live)
+        Ok(found)
     }
 
     fn get(&self, id: UserId) -> Option<User> {
@@ -210,6 +234,21 @@ impl UserRepository for CachedUsers {
             self.cache.read(id, self.store.find_by_id(id)).await
         } else {
             self.store.find_by_id(id).await
+        }
+    }
+
+    async fn signed_in(
+        &self,
+        id: UserId,
+        session: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(User, bool)>, StoreError> {
+        if self.cached_reads {
+            self.cache
+                .signed_in(id, session, self.store.signed_in(id, session, now))
+                .await
+        } else {
+            self.store.signed_in(id, session, now).await
         }
     }
 
@@ -426,16 +465,5 @@ impl RefreshTokenStore for CachedSessions {
         now: DateTime<Utc>,
     ) -> Result<bool, StorageError> {
         self.store.spend_challenge(token, now).await
-    }
-
-    async fn is_live(
-        &self,
-        user: UserId,
-        session: SessionId,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StorageError> {
-        self.cache
-            .session_is_live(user, session, self.store.is_live(user, session, now))
-            .await
     }
 }

@@ -66,7 +66,7 @@ async fn insert(
     Ok(())
 }
 
-fn live(now: DateTime<Utc>) -> sea_orm::Condition {
+pub(crate) fn live(now: DateTime<Utc>) -> sea_orm::Condition {
     sea_orm::Condition::all()
         .add(session::Column::EndedAt.is_null())
         .add(session::Column::ExpiresAt.gt(now))
@@ -429,28 +429,6 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
                 .await
                 .store_context("spend an mfa token")?;
             Ok(spent.rows_affected == 1)
-        })
-        .await
-    }
-
-    async fn is_live(
-        &self,
-        user: UserId,
-        session: SessionId,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StorageError> {
-        within(self.timeout, async {
-            let found = session::Entity::find()
-                .select_only()
-                .column(session::Column::UserId)
-                .filter(session::Column::Id.eq(session.to_string()))
-                .filter(session::Column::UserId.eq(user.get()))
-                .filter(live(now))
-                .into_tuple::<i64>()
-                .one(&self.db)
-                .await
-                .store_context("check a session")?;
-            Ok(found.is_some())
         })
         .await
     }

@@ -6,24 +6,24 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, DatabaseTransaction, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement,
+    DatabaseConnection, DatabaseTransaction, EntityTrait, FromQueryResult, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Statement,
 };
 use shelter_domain::audit::{AuditEvent, EventType, RequestOrigin, events_of};
 use shelter_domain::ports::UserRepository;
 use shelter_domain::{
-    EmailAddress, NewUser, Page, PasswordHash, PendingToken, SignInCheck, SignInProof, SpentLink,
-    StoreError, StoredUser, TokenHash, TokenPurpose, Totp, User, UserChanges, UserFilter, UserId,
-    Username,
+    EmailAddress, NewUser, Page, PasswordHash, PendingToken, SessionId, SignInCheck, SignInProof,
+    SpentLink, StoreError, StoredUser, TokenHash, TokenPurpose, Totp, User, UserChanges,
+    UserFilter, UserId, Username,
 };
 
 use tokio::sync::Notify;
 
 use crate::audit;
-use crate::entity::{one_time_token, recovery_code, user};
+use crate::entity::{one_time_token, recovery_code, session, user};
 use crate::fault::{DbResultExt as _, classify, retrying, within};
 use crate::outbox::store_token_and_queue;
 use crate::sessions::revoke_all_of;
@@ -248,6 +248,42 @@ impl UserRepository for SeaOrmUserRepository {
                 .store_context("find user by id")?
                 .map(to_domain)
                 .transpose()
+        })
+        .await
+    }
+
+    async fn signed_in(
+        &self,
+        id: UserId,
+        session: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(User, bool)>, StoreError> {
+        within(self.timeout, async {
+            // One statement: the row, and whether the session is a live one of this user.
+            let live = Query::select()
+                .expr(Expr::val(1))
+                .from(session::Entity)
+                .and_where(session::Column::Id.eq(session.to_string()))
+                .and_where(session::Column::UserId.eq(id.get()))
+                .cond_where(crate::sessions::live(now))
+                .to_owned();
+            let statement = user::Entity::find_by_id(id.get())
+                .column_as(Expr::exists(live), "live")
+                .build(self.db.get_database_backend());
+            let Some(row) = self
+                .db
+                .query_one_raw(statement)
+                .await
+                .store_context("read a signed-in user")?
+            else {
+                return Ok(None);
+            };
+            let model = user::Model::from_query_result(&row, "")
+                .store_context("read a signed-in user's row")?;
+            let live: bool = row
+                .try_get("", "live")
+                .store_context("read whether the sign-in is live")?;
+            Ok(Some((to_domain(model)?, live)))
         })
         .await
     }
