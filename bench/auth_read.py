@@ -8,14 +8,13 @@ wrk (2 threads, 8 connections, SECONDS seconds). Beside them, `pgbench -S` with 
 8 connections on its own database: one indexed primary-key SELECT per transaction, the
 most a round trip to this PostgreSQL can do. The ratio is what counts on a shared machine.
 """
-import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
+
+from bench import call, free_port
 
 ADMIN = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 SECONDS = int(os.environ.get("SECONDS_PER_SCENARIO", "8"))
@@ -24,27 +23,6 @@ BASE = ADMIN.rsplit("/", 1)[0]
 
 def psql(sql, database="postgres"):
     subprocess.run(["psql", f"{BASE}/{database}", "-qAtc", sql], check=True, capture_output=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def call(url, data=None, token=None, form=False):
-    headers = {}
-    if data is not None:
-        if form:
-            data = "&".join(f"{k}={v}" for k, v in data.items()).encode()
-            headers["content-type"] = "application/x-www-form-urlencoded"
-        else:
-            data = json.dumps(data).encode()
-            headers["content-type"] = "application/json"
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    with urllib.request.urlopen(urllib.request.Request(url, data=data, headers=headers), timeout=30) as r:
-        return json.loads(r.read() or b"null")
 
 
 def wrk_rate(url, token):
@@ -86,12 +64,14 @@ def shelter_rate(binary):
         base = f"http://127.0.0.1:{port}"
         for _ in range(200):
             try:
-                call(f"{base}/health/ready")
+                call("GET", f"{base}/health/ready")
                 break
             except OSError:
                 time.sleep(0.05)
-        call(f"{base}/users", {"email": "ann@example.com", "username": "ann", "password": "bench-password"})
-        token = call(f"{base}/auth/token", {"username": "ann", "password": "bench-password"}, form=True)["access_token"]
+        call("POST", f"{base}/users", {"email": "ann@example.com", "username": "ann", "password": "bench-password"})
+        token = call("POST", f"{base}/auth/token", {"username": "ann", "password": "bench-password"}, form=True)[0][
+            "access_token"
+        ]
         wrk_rate(f"{base}/users/me", token)  # warm-up: the pool and the prepared statements
         return wrk_rate(f"{base}/users/me", token)
     finally:

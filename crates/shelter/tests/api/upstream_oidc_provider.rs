@@ -137,6 +137,23 @@ async fn sign_in_with(
     shelter.get(&callback).await
 }
 
+/// Checks the browser is signed in as `id` with `subject` linked; its access token.
+async fn signed_in_and_linked(
+    app: &TestApp,
+    browser: &PageClient,
+    id: i64,
+    subject: &str,
+) -> String {
+    assert_eq!(me(app, browser).await["id"], id);
+    let token = browser
+        .cookie("shelter_access")
+        .expect("signed in")
+        .to_owned();
+    let linked = body(app.get_as("/users/me/identities", &token).await).await;
+    assert_eq!(linked["items"][0]["subject"], subject, "{linked}");
+    token
+}
+
 async fn me(app: &TestApp, browser: &PageClient) -> Value {
     let token = browser.cookie("shelter_access").expect("signed in");
     body(app.get_as("/users/me", token).await).await
@@ -202,13 +219,7 @@ async fn oidc_provider_signs_people_in_creates_users_and_links_verified_emails(b
     let (status, _, html) =
         sign_in_with(&mut shelter, &mut provider, &op_base, "verified-cy").await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
-    assert_eq!(me(&app, &shelter).await["id"], cy_id);
-    let token = shelter
-        .cookie("shelter_access")
-        .expect("signed in")
-        .to_owned();
-    let linked = body(app.get_as("/users/me/identities", &token).await).await;
-    assert_eq!(linked["items"][0]["subject"], "verified-cy", "{linked}");
+    signed_in_and_linked(&app, &shelter, cy_id, "verified-cy").await;
 }
 
 /// Two Shelters on one `oidc-provider`: one links after the password (`confirm`), the
@@ -267,13 +278,7 @@ async fn oidc_provider_confirm_never_unlink_and_an_outage(backend: Backend) {
     let (status, headers, html) = shelter.post("/auth/providers/confirm", &fields).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
     assert_eq!(location(&headers), "/account");
-    assert_eq!(me(&confirm_app, &shelter).await["id"], dana_id);
-    let token = shelter
-        .cookie("shelter_access")
-        .expect("signed in")
-        .to_owned();
-    let linked = body(confirm_app.get_as("/users/me/identities", &token).await).await;
-    assert_eq!(linked["items"][0]["subject"], "dana", "{linked}");
+    let token = signed_in_and_linked(&confirm_app, &shelter, dana_id, "dana").await;
 
     // Unlinking: dana has a password, so the link may go.
     let unlinked = confirm_app
