@@ -66,7 +66,7 @@ async fn insert(
     Ok(())
 }
 
-pub(crate) fn live(now: DateTime<Utc>) -> sea_orm::Condition {
+fn live(now: DateTime<Utc>) -> sea_orm::Condition {
     sea_orm::Condition::all()
         .add(session::Column::EndedAt.is_null())
         .add(session::Column::ExpiresAt.gt(now))
