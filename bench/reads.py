@@ -1,0 +1,114 @@
+"""Reads against their ceilings in PostgreSQL, in one run (issue: speed and soak).
+
+Usage: python3 bench/reads.py BINARY [BINARY...]   (needs wrk and pgbench)
+
+For each binary (say the builds before and after a change), on a fresh database:
+- `GET /users/me` with the user cache off (one query a request), wrk with 8 connections,
+  beside `pgbench -S` with 8 connections: one primary-key SELECT a transaction, the most a
+  round trip to this PostgreSQL can do;
+- `GET /users?limit=100` over 10,000 seeded users, wrk with 32 connections, beside
+  `pgbench -f` running the same `SELECT … ORDER BY id LIMIT 100`, prepared, with 32
+  connections on the same database.
+Each scenario runs SECONDS_PER_SCENARIO seconds (8). The ratios are what count on a shared
+machine.
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+from bench import call, free_port, seed
+
+ADMIN = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+BASE = ADMIN.rsplit("/", 1)[0]
+SECONDS = int(os.environ.get("SECONDS_PER_SCENARIO", "8"))
+PASSWORD = "bench-password"
+PAGE = "SELECT * FROM users ORDER BY id LIMIT 100;"
+
+
+def psql(sql, database="postgres"):
+    subprocess.run(["psql", "-q", f"{BASE}/{database}", "-c", sql], check=True, capture_output=True)
+
+
+def fresh(database):
+    psql(f"DROP DATABASE IF EXISTS {database}")
+    psql(f"CREATE DATABASE {database}")
+    return f"{BASE}/{database}"
+
+
+def wrk(url, token, connections):
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{SECONDS}s", "--latency",
+               "-H", f"Authorization: Bearer {token}", url]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    p99 = re.search(r"99%\s+([\d.]+)(\w+)", out)
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), f"{p99.group(1)} {p99.group(2)}"
+
+
+def pgbench(url, connections, *arguments):
+    out = subprocess.run(["pgbench", "-n", f"-c{connections}", "-j2", f"-T{SECONDS}", *arguments, url],
+                         check=True, capture_output=True, text=True).stdout
+    return float(re.search(r"tps = ([\d.]+)", out).group(1))
+
+
+def measure(binary):
+    """The two reads of one build: (users/me rate, p99), (list rate, p99)."""
+    url = fresh("bench_reads")
+    port = free_port()
+    env = dict(os.environ)
+    env.update({
+        "SHELTER_PORT": str(port),
+        "SHELTER_DATABASE_URL": f"{url}?sslmode=disable",
+        "SHELTER_SECRET_KEY": "bench-only-secret-key-of-at-least-32-bytes",
+        "SHELTER_USER_CACHE_SECONDS": "0",
+        "SHELTER_RATE_LIMIT_ENABLED": "false",
+        "SHELTER_FIRST_SUPERUSER_EMAIL": "bench@example.com",
+        "SHELTER_FIRST_SUPERUSER_USERNAME": "bench",
+        "SHELTER_FIRST_SUPERUSER_PASSWORD": PASSWORD,
+        "RUST_LOG": "warn",
+    })
+    server = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                call("GET", f"{base}/health/ready")
+                break
+            except OSError:
+                time.sleep(0.05)
+        seed("postgres", url, None)
+        token = call("POST", f"{base}/auth/token", {"username": "bench", "password": PASSWORD}, form=True)[0][
+            "access_token"]
+        wrk(f"{base}/users/me", token, 8)  # warm-up: the pool and the prepared statements
+        me = wrk(f"{base}/users/me", token, 8)
+        page = wrk(f"{base}/users?limit=100", token, 32)
+        return me, page
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def main():
+    results = [(binary, *measure(binary)) for binary in sys.argv[1:]]
+    url = f"{BASE}/bench_reads"
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
+        script.write(PAGE + "\n")
+    page_ceiling = pgbench(url, 32, "-M", "prepared", "-f", script.name)
+    os.unlink(script.name)
+    select_url = fresh("bench_pgbench")
+    subprocess.run(["pgbench", "-i", "-q", "-s", "1", select_url], check=True, capture_output=True)
+    select_ceiling = pgbench(select_url, 8, "-S")
+    print("| what | req/s | p99 | of its ceiling |")
+    print("| --- | --- | --- | --- |")
+    for binary, (me, me_p99), (page, page_p99) in results:
+        print(f"| `GET /users/me`, cache off, 8 connections, {binary} | {me:,.0f} | {me_p99} | "
+              f"{me / select_ceiling:.0%} of `pgbench -S` |")
+        print(f"| `GET /users?limit=100`, 32 connections, {binary} | {page:,.0f} | {page_p99} | "
+              f"{page / page_ceiling:.0%} of `pgbench -f` |")
+    print(f"| `pgbench -S`, 8 connections | {select_ceiling:,.0f} | | |")
+    print(f"| `pgbench -f` `{PAGE}`, 32 connections, prepared | {page_ceiling:,.0f} | | |")
+
+
+if __name__ == "__main__":
+    main()
