@@ -17,23 +17,26 @@ sign-ins of each kind, interleaved:
   and the callback alone;
 - password: `POST /auth/token` at the downstream (argon2id at OWASP's minimum).
 
-Both instances share the machine's cores, as they would on one host; the table says what
-one sign-in costs from the browser's side.
+Then 8 browsers sign in with the provider at once for 10 s: the rate, and the downstream's
+RSS before, at the peak (sampled every 50 ms) and after. Both instances share the
+machine's cores, as they would on one host.
 """
 import http.cookiejar
 import json
 import os
 import random
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+
+from bench import call, free_port
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -64,12 +67,6 @@ def hidden(html):
     return re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start(binary, folder, name, port, extra):
     env = dict(os.environ)
     env.update({
@@ -94,17 +91,13 @@ def start(binary, folder, name, port, extra):
     raise SystemExit(f"{name} did not start")
 
 
-def api(base, path, body=None, token=None, form=None):
-    headers = {}
-    if form is not None:
-        data = urllib.parse.urlencode(form).encode()
-    else:
-        data = json.dumps(body or {}).encode()
-        headers["content-type"] = "application/json"
-    if token:
-        headers["authorization"] = "Bearer " + token
-    with urllib.request.urlopen(urllib.request.Request(base + path, data=data, headers=headers), timeout=30) as r:
-        return json.loads(r.read() or b"null")
+LOAD_SECONDS = 10
+
+
+def rss(pid):
+    """The resident set of a process, KiB."""
+    with open(f"/proc/{pid}/status") as status:
+        return int(next(line for line in status if line.startswith("VmRSS:")).split()[1])
 
 
 def row(name, xs):
@@ -122,11 +115,12 @@ def main():
     down = f"http://127.0.0.1:{down_port}"
     processes = [start(binary, folder, "upstream", up_port, {})]
     try:
-        admin = api(up, "/auth/token", form={"username": "admin", "password": "a long admin password"})["access_token"]
-        client = api(up, "/oauth/clients", {
+        admin = call("POST", f"{up}/auth/token", {"username": "admin", "password": "a long admin password"},
+                     form=True)[0]["access_token"]
+        client = call("POST", f"{up}/oauth/clients", {
             "name": "downstream",
             "redirect_uris": [f"{down}/auth/providers/upstream/callback"],
-        }, token=admin)
+        }, token=admin)[0]
         providers = [{
             "id": "upstream", "name": "Upstream", "issuer": up,
             "client_id": client["client_id"], "client_secret": client["client_secret"],
@@ -134,8 +128,8 @@ def main():
         processes.append(start(binary, folder, "downstream", down_port,
                                {"SHELTER_PROVIDERS": json.dumps(providers)}))
         name, password = f"bench{random.randrange(10**9)}", "a long enough password"
-        api(up, "/users", {"email": f"{name}@example.com", "username": name, "password": password})
-        api(down, "/users", {"email": f"local{name}@example.com", "username": name, "password": password})
+        call("POST", f"{up}/users", {"email": f"{name}@example.com", "username": name, "password": password})
+        call("POST", f"{down}/users", {"email": f"local{name}@example.com", "username": name, "password": password})
 
         upstream = browser()
         _, _, page = get(upstream, f"{up}/login")
@@ -159,7 +153,7 @@ def main():
 
         def password_sign_in():
             begin = time.perf_counter()
-            tokens = api(down, "/auth/token", form={"username": name, "password": password})
+            tokens = call("POST", f"{down}/auth/token", {"username": name, "password": password}, form=True)[0]
             assert tokens["access_token"]
             return (time.perf_counter() - begin) * 1000
 
@@ -175,11 +169,39 @@ def main():
                 callbacks.append(callback)
             else:
                 passwords.append(password_sign_in())
+        # Under load: 8 browsers signing in with the provider for SECONDS, the downstream's
+        # RSS sampled throughout.
+        downstream = processes[1].pid
+        time.sleep(3)  # the hashing threads give their argon2 memory back after 2 idle seconds
+        idle = rss(downstream)
+        peak, done, stop = [idle], [0] * 8, time.perf_counter() + LOAD_SECONDS
+
+        def sampler():
+            while time.perf_counter() < stop:
+                peak.append(rss(downstream))
+                time.sleep(0.05)
+
+        def client(i):
+            while time.perf_counter() < stop:
+                provider_sign_in()
+                done[i] += 1
+
+        threads = [threading.Thread(target=sampler)] + [threading.Thread(target=client, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        time.sleep(3)
+        after = rss(downstream)
         print("| sign-in | n | p50 ms | p95 ms | mean ms |")
         print("| --- | --- | --- | --- | --- |")
         print(row("password (`POST /auth/token`)", passwords))
         print(row("provider, whole round trip (3 requests)", whole))
         print(row("provider, the callback alone", callbacks))
+        print()
+        print(f"8 browsers at once for {LOAD_SECONDS} s: {sum(done) / LOAD_SECONDS:.0f} provider sign-ins/s; "
+              f"downstream RSS {idle / 1024:.0f} MiB before, {max(peak) / 1024:.0f} MiB at the peak, "
+              f"{after / 1024:.0f} MiB 3 s after")
     finally:
         for process in processes:
             process.terminate()

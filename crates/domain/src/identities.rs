@@ -474,7 +474,6 @@ impl FederationService {
                 Ok(Arrival::SignedIn { step, next })
             }
             LinkPolicy::Confirm => {
-                let has_passkey = self.ports.auth.has_passkeys(existing.id()).await?;
                 let sealed = self.seal(&Sealed::Link {
                     user: existing.id().get(),
                     provider: account.provider,
@@ -485,9 +484,9 @@ impl FederationService {
                     expires_at: (self.ports.clock.now() + FLOW_LIFETIME).timestamp(),
                 })?;
                 Ok(Arrival::Confirm(PendingLink {
+                    has_passkey: self.ports.auth.has_passkeys(existing.id()).await?,
                     provider,
                     email: existing.email().clone(),
-                    has_passkey,
                     sealed,
                 }))
             }
@@ -570,6 +569,21 @@ impl FederationService {
         self.link(user.id(), identity).await?;
         let outcome = self.ports.auth.passkey_session(owner, client).await?;
         Ok((outcome, next))
+    }
+
+    /// What a pending link's confirmation page shows, read again from the sealed link (so
+    /// a form cannot change it).
+    ///
+    /// # Errors
+    /// `InvalidFlow` for a link that is not Shelter's or too old.
+    pub async fn pending_link(&self, sealed: &str) -> Result<PendingLink, FederationError> {
+        let (user, identity, _) = self.pending(sealed).await?;
+        Ok(PendingLink {
+            provider: self.provider(&identity.provider)?,
+            email: user.email().clone(),
+            has_passkey: self.ports.auth.has_passkeys(user.id()).await?,
+            sealed: sealed.to_owned(),
+        })
     }
 
     async fn pending(

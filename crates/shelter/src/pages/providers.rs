@@ -6,7 +6,6 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use maud::html;
 use serde::Deserialize;
-use serde_json::{Map, Value};
 use shelter_domain::identities::{CallbackAnswer, Intent, PendingLink, ProviderId};
 
 use super::error::{PageError, PageResult};
@@ -143,14 +142,9 @@ pub async fn callback(
         .map(|login| (login.user.id(), login.session));
     match attempt_provider(&state, &provider, flow.as_deref(), answer, current).await? {
         ProviderArrival::SignIn(outcome, next) => arrive(&req, &state, outcome, next.as_deref()),
-        ProviderArrival::Confirm(pending) => Ok(confirm_page(
-            &req,
-            &state,
-            &pending.sealed,
-            &Confirm::of(&pending),
-            StatusCode::OK,
-            None,
-        )),
+        ProviderArrival::Confirm(pending) => {
+            Ok(confirm_page(&req, &state, &pending, StatusCode::OK, None))
+        }
         ProviderArrival::Linked => Ok(layout::redirect("/account?done=identity-linked")),
     }
 }
@@ -166,55 +160,26 @@ fn arrive(req: &HttpRequest, state: &AppState, outcome: SignIn, next: Option<&st
     }
 }
 
-/// What the confirmation page shows, kept in its form so that a wrong password can show it
-/// again without opening the link.
-struct Confirm {
-    provider: String,
-    email: String,
-    passkey: bool,
-}
-
-impl Confirm {
-    fn of(pending: &PendingLink) -> Self {
-        Self {
-            provider: pending.provider.name.clone(),
-            email: pending.email.as_str().to_owned(),
-            passkey: pending.has_passkey,
-        }
-    }
-
-    fn from_fields(fields: &Map<String, Value>) -> Self {
-        Self {
-            provider: text(fields, "provider_name"),
-            email: text(fields, "email"),
-            passkey: text(fields, "passkey") == "true",
-        }
-    }
-}
-
 fn confirm_page(
     req: &HttpRequest,
     state: &AppState,
-    sealed: &str,
-    shown: &Confirm,
+    pending: &PendingLink,
     status: StatusCode,
     refused: Option<&str>,
 ) -> HttpResponse {
     let csrf = browser::csrf_token(req, state);
-    let passkey = shown.passkey && state.passkeys.available();
+    let passkey = pending.has_passkey && state.passkeys.available();
+    let (provider, email) = (&pending.provider.name, pending.email.as_str());
     let hidden = html! {
         (layout::csrf(&csrf))
-        input type="hidden" name=(LINK_FIELD) value=(sealed);
-        input type="hidden" name="provider_name" value=(shown.provider);
-        input type="hidden" name="email" value=(shown.email);
-        input type="hidden" name="passkey" value=(shown.passkey);
+        input type="hidden" name=(LINK_FIELD) value=(pending.sealed);
     };
     let body = html! {
         @if let Some(refused) = refused { (notice(Notice::Error, refused)) }
         p {
-            "An account with the email " strong { (shown.email) } " already exists here. "
-            "To link your " (shown.provider) " account to it, prove it is yours once: "
-            "after that, " (shown.provider) " signs you in."
+            "An account with the email " strong { (email) } " already exists here. "
+            "To link your " (provider) " account to it, prove it is yours once: "
+            "after that, " (provider) " signs you in."
         }
         form method="post" action="/auth/providers/confirm" {
             (hidden)
@@ -231,7 +196,7 @@ fn confirm_page(
         }
         p { a href="/login" { "Cancel" } " — nothing is linked." }
     };
-    let title = format!("Link {}", shown.provider);
+    let title = format!("Link {provider}");
     if passkey {
         layout::passkey_card(status, &title, &body)
     } else {
@@ -243,24 +208,15 @@ fn confirm_page(
 pub async fn confirm(req: HttpRequest, state: web::Data<AppState>, body: RawBody) -> PageResult {
     let fields = form(&req, &state, body).await?;
     let sealed = text(&fields, LINK_FIELD);
-    let shown = Confirm::from_fields(&fields);
     let password = text(&fields, "password");
     if password.is_empty() {
-        let status = StatusCode::UNPROCESSABLE_ENTITY;
         let why = "Type the password of this account.";
-        return Ok(confirm_page(
-            &req,
-            &state,
-            &sealed,
-            &shown,
-            status,
-            Some(why),
-        ));
+        return ask_again(&req, &state, &sealed, StatusCode::UNPROCESSABLE_ENTITY, why).await;
     }
     let password = secrecy::SecretString::from(password);
     let (outcome, next) =
         attempt_link_confirmation(&state, &sealed, LinkProof::Password(&password)).await;
-    confirmed(&req, &state, outcome, next.as_deref(), &sealed, &shown)
+    confirmed(&req, &state, outcome, next.as_deref(), &sealed).await
 }
 
 /// `POST /auth/providers/confirm/passkey`: one of the existing account's passkeys.
@@ -272,50 +228,46 @@ pub async fn confirm_passkey(
     let mut fields = form(&req, &state, body).await?;
     json_field(&mut fields, "credential");
     let sealed = text(&fields, LINK_FIELD);
-    let shown = Confirm::from_fields(&fields);
     let flow_token = text(&fields, "flow_token");
     let Some(response) = fields.get("credential").filter(|value| value.is_object()) else {
-        let status = StatusCode::UNPROCESSABLE_ENTITY;
         let why = "That passkey did not answer. Try again, or type the password.";
-        return Ok(confirm_page(
-            &req,
-            &state,
-            &sealed,
-            &shown,
-            status,
-            Some(why),
-        ));
+        return ask_again(&req, &state, &sealed, StatusCode::UNPROCESSABLE_ENTITY, why).await;
     };
     let proof = LinkProof::Passkey {
         flow_token: &flow_token,
         response,
     };
     let (outcome, next) = attempt_link_confirmation(&state, &sealed, proof).await;
-    confirmed(&req, &state, outcome, next.as_deref(), &sealed, &shown)
+    confirmed(&req, &state, outcome, next.as_deref(), &sealed).await
 }
 
 /// A confirmation's outcome: signed in (or on to the second step), or the page again with
 /// why; a link that is no longer good is a page of its own.
-fn confirmed(
+async fn confirmed(
     req: &HttpRequest,
     state: &AppState,
     outcome: SignIn,
     next: Option<&str>,
     sealed: &str,
-    shown: &Confirm,
 ) -> PageResult {
     match outcome {
         SignIn::Refused(refusal) if refusal.status() == StatusCode::UNAUTHORIZED => {
             let why = "That did not prove the account is yours. Try again.";
-            Ok(confirm_page(
-                req,
-                state,
-                sealed,
-                shown,
-                StatusCode::UNAUTHORIZED,
-                Some(why),
-            ))
+            ask_again(req, state, sealed, StatusCode::UNAUTHORIZED, why).await
         }
         other => arrive(req, state, other, next),
     }
+}
+
+/// The confirmation page again, with why; what it shows is read from the sealed link, so
+/// a link that is not Shelter's or too old is a page of its own.
+async fn ask_again(
+    req: &HttpRequest,
+    state: &AppState,
+    sealed: &str,
+    status: StatusCode,
+    why: &str,
+) -> PageResult {
+    let pending = state.federation.pending_link(sealed).await?;
+    Ok(confirm_page(req, state, &pending, status, Some(why)))
 }
