@@ -38,3 +38,8 @@ cluster-stop:
 # Sign up on one instance, verify by the caught email, log in on the other, chat across.
 smoke:
     /var/tmp/shelter-venv/bin/python ops/smoke.py
+
+# Two release instances on PostgreSQL and Redis under a mixed Locust load while an instance
+# is killed, Redis restarts and PostgreSQL is cut off; checks and a report (ops/soak.sh).
+soak seconds="600":
+    bash ops/soak.sh --seconds {{seconds}}

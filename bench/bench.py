@@ -319,8 +319,12 @@ def write(backends, ceilings, ws, elapsed):
                      f"{f['errors']} | {f['rss']:.1f} | {f['cpu']:.0f} | {ratio} | {f['note']} |")
     lines += ["", "WebSocket (SQLite, bench/ws.sh: 1,000 idle connections, then 50 messages to all):", "",
               "```", ws, "```", ""]
-    with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as out:
-        out.write("\n".join(lines))
+    path = os.path.join(ROOT, "BENCHMARKS.md")
+    # The soak's section (ops/soak/soak.py --benchmarks) is its own; it stays as it was.
+    previous = open(path).read() if os.path.exists(path) else ""
+    soak = re.search(r"<!-- soak:.*?<!-- /soak -->", previous, re.DOTALL)
+    with open(path, "w") as out:
+        out.write("\n".join(lines) + ("\n" + soak.group(0) + "\n" if soak else ""))
     print("\n".join(lines))
 
 

@@ -539,6 +539,9 @@ impl Application {
                     middleware::observe(req, next, deadline)
                 }))
         })
+        // Without it a WebSocket's second frame in a row waits for the peer's delayed ACK of
+        // the first (Nagle): a chat broadcast arrived 40 ms after "Message received".
+        .tcp_nodelay(true)
         .listen(listener)?
         // Signals are handled in `run_until_stopped`, which closes WebSockets first.
         .disable_signals()
