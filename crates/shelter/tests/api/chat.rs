@@ -247,7 +247,44 @@ async fn shutdown_closes_connections_with_1001(backend: Backend) {
         .expect("clean stop");
 }
 
+/// Found by the soak: with Nagle's algorithm on, the broadcast written right after
+/// "Message received" waited for the client's delayed ACK (40 ms on Linux). The server is
+/// in this process, so the test finds the server's end of the connection among its own
+/// descriptors and reads the option, rather than timing anything.
+async fn the_servers_sockets_send_small_frames_at_once(backend: Backend) {
+    use rustix::net::{SocketAddrAny, getpeername, getsockname, sockopt};
+    use rustix::process::{PidfdFlags, PidfdGetfdFlags, getpid, pidfd_getfd, pidfd_open};
+
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let (_, id, token) = app.user_with_token().await;
+    let socket = open(&app, id, &token).await;
+    let client = match socket.get_ref() {
+        MaybeTlsStream::Plain(stream) => stream.local_addr().expect("the client's address"),
+        _ => panic!("a plain TCP connection"),
+    };
+    let port: u16 = app
+        .address
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.parse().ok())
+        .expect("the app's port");
+    let as_std = |address: SocketAddrAny| std::net::SocketAddr::try_from(address).ok();
+    let this_process = pidfd_open(getpid(), PidfdFlags::empty()).expect("pidfd_open");
+    let server_ends: Vec<bool> = std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .filter_map(|fd| pidfd_getfd(&this_process, fd, PidfdGetfdFlags::empty()).ok())
+        .filter(|fd| getpeername(fd).ok().flatten().and_then(as_std) == Some(client))
+        .filter(|fd| getsockname(fd).ok().and_then(as_std).map(|a| a.port()) == Some(port))
+        .map(|fd| sockopt::tcp_nodelay(&fd).expect("TCP_NODELAY"))
+        .collect();
+    assert_eq!(server_ends, [true], "the server's end of the WebSocket");
+}
+
 shelter_test_support::on_both_backends!(
+    the_servers_sockets_send_small_frames_at_once,
     the_classic_chat_texts,
     the_upgrade_needs_a_valid_token_of_that_user,
     bad_frames_get_an_error_and_the_connection_lives_on,
