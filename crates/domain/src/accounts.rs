@@ -14,7 +14,8 @@ use crate::error::{StoreError, UserError};
 use crate::ports::{Clock, PasswordHasher, UserRepository};
 use crate::token::SecretToken;
 use crate::user::{
-    NewUser, Page, Password, PasswordHash, User, UserChanges, UserFilter, UserId, Username,
+    NewUser, Page, Password, PasswordHash, User, UserChanges, UserFilter, UserId, UserSummary,
+    Username,
 };
 
 /// A validated signup request.
@@ -195,7 +196,7 @@ impl UserService {
         actor: &User,
         filter: &UserFilter,
         page: Page,
-    ) -> Result<(Vec<User>, u64), UserError> {
+    ) -> Result<(Vec<UserSummary>, u64), UserError> {
         Self::require_superuser(actor)?;
         Ok(self.users.list(filter, page).await?)
     }
@@ -638,7 +639,7 @@ pub(crate) mod tests {
         users
             .expect_list()
             .times(1)
-            .returning(|_, _| Ok((vec![user(1, true)], 1)));
+            .returning(|_, _| Ok((vec![user(1, true).summary()], 1)));
         let service = service(users, MockPasswordHasher::new());
         let page = Page::new(0, 100).expect("page");
         let everyone = UserFilter::default();

@@ -58,5 +58,6 @@ pub use session::{ClientInfo, Session, SessionId};
 pub use token::{SecretToken, TokenHash};
 pub use user::{
     Login, NewUser, Page, PaginationError, Password, PasswordError, PasswordHash, SignInCheck,
-    SignInProof, StoredUser, Totp, User, UserChanges, UserFilter, UserId, Username, UsernameError,
+    SignInProof, StoredUser, Totp, User, UserChanges, UserFilter, UserId, UserSummary, Username,
+    UsernameError,
 };

@@ -28,7 +28,7 @@ use crate::session::{Challenge, ClientInfo, Session, SessionId, SignInMethod};
 use crate::token::TokenHash;
 use crate::user::{
     NewUser, Page, Password, PasswordHash, SignInCheck, SignInProof, User, UserChanges, UserFilter,
-    UserId, Username,
+    UserId, UserSummary, Username,
 };
 
 /// The user store.
@@ -70,7 +70,11 @@ pub trait UserRepository: Send + Sync {
     async fn find_by_username(&self, username: &Username) -> Result<Option<User>, StoreError>;
 
     /// One page of the users `filter` shows, ordered by id, and how many it shows in all.
-    async fn list(&self, filter: &UserFilter, page: Page) -> Result<(Vec<User>, u64), StoreError>;
+    async fn list(
+        &self,
+        filter: &UserFilter,
+        page: Page,
+    ) -> Result<(Vec<UserSummary>, u64), StoreError>;
 
     /// Applies `changes` to a user, bumps its revision and sets `updated_at` to `now`;
     /// when it `revokes_tokens` also increments its token version and revokes every

@@ -210,6 +210,27 @@ pub struct User {
     pub(crate) updated_at: DateTime<Utc>,
 }
 
+/// What a page of users shows of each: nothing to decide with (no hash, no secret, no
+/// versions). A page is read as these from a narrow SELECT, because reading whole users for
+/// it would decode a hundred password hashes and sealed secrets only to drop them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent facts of a user, one per column"
+)]
+pub struct UserSummary {
+    pub id: UserId,
+    pub email: EmailAddress,
+    pub username: Username,
+    pub is_active: bool,
+    pub is_superuser: bool,
+    pub email_verified: bool,
+    /// Whether sign-in needs a second step ([`Totp::On`]).
+    pub mfa_enabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// A user as a store reads it back, the one way to make a [`User`] outside the domain.
 #[derive(Debug, Clone)]
 #[expect(
@@ -254,6 +275,20 @@ impl From<StoredUser> for User {
 }
 
 impl User {
+    pub fn summary(&self) -> UserSummary {
+        UserSummary {
+            id: self.id,
+            email: self.email.clone(),
+            username: self.username.clone(),
+            is_active: self.is_active,
+            is_superuser: self.is_superuser,
+            email_verified: self.email_verified,
+            mfa_enabled: self.totp.is_on(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+
     pub fn id(&self) -> UserId {
         self.id
     }

@@ -26,7 +26,7 @@ use shelter_domain::session::{Challenge, SignInMethod};
 use shelter_domain::{
     ClientInfo, EmailAddress, NewUser, Page, PasswordHash, PendingToken, Session, SessionId,
     SpentLink, StorageError, StoreError, TokenHash, TokenPurpose, User, UserChanges, UserFilter,
-    UserId, Username,
+    UserId, UserSummary, Username,
 };
 use shelter_domain::{SignInCheck, SignInProof};
 
@@ -260,7 +260,11 @@ impl UserRepository for CachedUsers {
         self.store.find_by_username(username).await
     }
 
-    async fn list(&self, filter: &UserFilter, page: Page) -> Result<(Vec<User>, u64), StoreError> {
+    async fn list(
+        &self,
+        filter: &UserFilter,
+        page: Page,
+    ) -> Result<(Vec<UserSummary>, u64), StoreError> {
         self.store.list(filter, page).await
     }
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use shelter_domain::ports::UserRepository;
 use shelter_domain::{
-    EmailAddress, NewUser, Page, PasswordHash, StoreError, User, UserChanges, UserFilter, UserId,
-    Username,
+    EmailAddress, NewUser, Page, PasswordHash, StoreError, Totp, UserChanges, UserFilter, UserId,
+    UserSummary, Username,
 };
 use shelter_persistence::SeaOrmUserRepository;
 use shelter_test_support::{Backend, TestDatabase};
@@ -247,7 +247,7 @@ async fn two_superusers_demoting_each_other_at_once_leave_one(backend: Backend) 
             .list(&UserFilter::default(), Page::new(0, 100).expect("page"))
             .await
             .expect("listed");
-        let superusers = all.iter().filter(|u| u.is_active_superuser()).count();
+        let superusers = all.iter().filter(|u| u.is_active && u.is_superuser).count();
         assert_eq!(superusers, 1, "round {round}");
     }
 }
@@ -272,7 +272,7 @@ async fn lists_pages_in_id_order_with_the_total(backend: Backend) {
     assert_eq!(total, 5);
     let names: Vec<_> = page
         .iter()
-        .map(|u| u.username().as_str().to_owned())
+        .map(|u| u.username.as_str().to_owned())
         .collect();
     assert_eq!(names, ["user1", "user2"]);
     let (beyond, total) = users
@@ -304,10 +304,10 @@ async fn filters_search_email_and_username_ignoring_case_and_count_what_they_sho
             .expect("inserted");
     }
     let page = Page::new(0, 100).expect("page");
-    let names = |found: &[User]| -> Vec<String> {
+    let names = |found: &[UserSummary]| -> Vec<String> {
         found
             .iter()
-            .map(|u| u.username().as_str().to_owned())
+            .map(|u| u.username.as_str().to_owned())
             .collect()
     };
     let search = |text: &str| UserFilter::default().search(text).expect("short");
@@ -375,7 +375,66 @@ async fn the_total_follows_concurrent_inserts_refusals_and_deletions(backend: Ba
     assert_eq!(total(Arc::clone(&users)).await, 5);
 }
 
+/// A page reads its own narrow set of columns by position; each user on it must be what
+/// the whole-row read says, in every TOTP state (on, pending, off) and flag.
+async fn a_page_shows_each_user_as_the_whole_row_reads_it(backend: Backend) {
+    let Some((_db, users)) = repository(backend).await else {
+        return;
+    };
+    let sealed = || vec![7_u8; 40];
+    for (i, totp, superuser) in [
+        (
+            0,
+            Totp::On {
+                sealed_secret: sealed(),
+            },
+            true,
+        ),
+        (
+            1,
+            Totp::Pending {
+                sealed_secret: sealed(),
+            },
+            false,
+        ),
+        (2, Totp::Off, false),
+    ] {
+        let user = users
+            .insert(
+                new_user(
+                    &format!("Sum{i}@Example.com"),
+                    &format!("Sum{i}"),
+                    superuser,
+                ),
+                None,
+            )
+            .await
+            .expect("inserted");
+        let changes = UserChanges::default().totp(totp, Vec::new()).active(i != 2);
+        users
+            .update(user.id(), None, changes, now())
+            .await
+            .expect("updated");
+    }
+    let (page, _) = users
+        .list(&UserFilter::default(), Page::new(0, 100).expect("page"))
+        .await
+        .expect("listed");
+    assert_eq!(page.len(), 3);
+    for shown in &page {
+        let whole = users
+            .find_by_id(shown.id)
+            .await
+            .expect("read")
+            .expect("there");
+        assert_eq!(*shown, whole.summary());
+    }
+    let on: Vec<_> = page.iter().map(|u| u.mfa_enabled).collect();
+    assert_eq!(on, [true, false, false], "only Totp::On is a second step");
+}
+
 shelter_test_support::on_both_backends!(
+    a_page_shows_each_user_as_the_whole_row_reads_it,
     filters_search_email_and_username_ignoring_case_and_count_what_they_show,
     the_total_follows_concurrent_inserts_refusals_and_deletions,
     stores_and_finds_users_ignoring_case,

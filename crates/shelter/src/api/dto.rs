@@ -4,7 +4,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use shelter_domain::clients::{Client, ClientUri};
-use shelter_domain::{SecretToken, Session, SessionId, User};
+use shelter_domain::{SecretToken, Session, SessionId, User, UserSummary};
 use utoipa::ToSchema;
 
 /// A successful login or refresh.
@@ -130,19 +130,25 @@ pub fn rfc3339(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+impl From<&UserSummary> for UserResponse {
+    fn from(user: &UserSummary) -> Self {
+        Self {
+            id: user.id.get(),
+            email: user.email.to_string(),
+            username: user.username.to_string(),
+            is_active: user.is_active,
+            is_superuser: user.is_superuser,
+            email_verified: user.email_verified,
+            mfa_enabled: user.mfa_enabled,
+            created_at: rfc3339(user.created_at),
+            updated_at: rfc3339(user.updated_at),
+        }
+    }
+}
+
 impl From<&User> for UserResponse {
     fn from(user: &User) -> Self {
-        Self {
-            id: user.id().get(),
-            email: user.email().to_string(),
-            username: user.username().to_string(),
-            is_active: user.is_active(),
-            is_superuser: user.is_superuser(),
-            email_verified: user.email_verified(),
-            mfa_enabled: user.totp().is_on(),
-            created_at: rfc3339(user.created_at()),
-            updated_at: rfc3339(user.updated_at()),
-        }
+        Self::from(&user.summary())
     }
 }
 

@@ -132,11 +132,11 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> PageResult {
                     tbody {
                         @for user in &users {
                             tr {
-                                td { a href={ "/admin/users/" (user.id()) } { (user.username().as_str()) } }
-                                td { (user.email().as_str()) }
-                                td { (yes_no(user.is_active())) }
-                                td { (yes_no(user.is_superuser())) }
-                                td { (user.created_at().format("%Y-%m-%d")) }
+                                td { a href={ "/admin/users/" (user.id) } { (user.username.as_str()) } }
+                                td { (user.email.as_str()) }
+                                td { (yes_no(user.is_active)) }
+                                td { (yes_no(user.is_superuser)) }
+                                td { (user.created_at.format("%Y-%m-%d")) }
                             }
                         }
                     }
