@@ -320,12 +320,29 @@ def write(backends, ceilings, ws, elapsed):
     lines += ["", "WebSocket (SQLite, bench/ws.sh: 1,000 idle connections, then 50 messages to all):", "",
               "```", ws, "```", ""]
     path = os.path.join(ROOT, "BENCHMARKS.md")
-    # The soak's section (ops/soak/soak.py --benchmarks) is its own; it stays as it was.
+    # Sections other tools write (the soak's, the token endpoints') stay as they were.
     previous = open(path).read() if os.path.exists(path) else ""
-    soak = re.search(r"<!-- soak:.*?<!-- /soak -->", previous, re.DOTALL)
+    kept = re.findall(r"<!-- kept: (?P<name>[\w-]+) -->.*?<!-- /kept: (?P=name) -->", previous, re.DOTALL)
+    sections = [re.search(rf"<!-- kept: {name} -->.*?<!-- /kept: {name} -->", previous, re.DOTALL).group(0)
+                for name in kept]
     with open(path, "w") as out:
-        out.write("\n".join(lines) + ("\n" + soak.group(0) + "\n" if soak else ""))
+        out.write("\n".join(lines) + "".join(f"\n{section}\n" for section in sections))
     print("\n".join(lines))
+
+
+def keep_section(name, text):
+    """Puts `text` into BENCHMARKS.md as the section `name`, in place of its last version;
+    `write` keeps it when it rewrites the rest."""
+    path = os.path.join(ROOT, "BENCHMARKS.md")
+    previous = open(path).read() if os.path.exists(path) else ""
+    section = f"<!-- kept: {name} -->\n{text.rstrip()}\n<!-- /kept: {name} -->"
+    pattern = rf"<!-- kept: {name} -->.*?<!-- /kept: {name} -->"
+    if re.search(pattern, previous, re.DOTALL):
+        updated = re.sub(pattern, lambda _: section, previous, flags=re.DOTALL)
+    else:
+        updated = previous.rstrip("\n") + "\n\n" + section + "\n"
+    with open(path, "w") as out:
+        out.write(updated)
 
 
 if __name__ == "__main__":

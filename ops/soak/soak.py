@@ -40,8 +40,6 @@ ADMIN = ("soak-admin@example.com", "soak_admin", "soak-admin-password")
 REDIRECT_URI = "http://127.0.0.1:9/callback"
 SETTLE = 10.0  # seconds after a fault ends during which its errors are excused
 POOL = 10  # SHELTER_DATABASE_MAX_CONNECTIONS of each instance
-# BENCHMARKS.md's soak section, which bench/bench.py keeps when it writes the rest.
-SOAK_BEGIN, SOAK_END = "<!-- soak: written by ops/soak/soak.py --benchmarks -->", "<!-- /soak -->"
 
 
 def free_port():
@@ -507,14 +505,10 @@ def main():
         with open(args.report, "w") as out:
             out.write("\n".join(report) + "\n")
     if args.benchmarks:
-        benchmarks = os.path.join(HERE, "..", "..", "BENCHMARKS.md")
-        text = open(benchmarks).read()
-        section = "\n".join([SOAK_BEGIN, "## Soak under faults (`just soak`)", "", *report, SOAK_END])
-        start, end = text.find(SOAK_BEGIN), text.find(SOAK_END)
-        text = (text[:start] + section + text[end + len(SOAK_END):] if start >= 0 and end > start
-                else text.rstrip("\n") + "\n\n" + section + "\n")
-        with open(benchmarks, "w") as out:
-            out.write(text)
+        sys.path.insert(0, os.path.join(HERE, "..", "..", "bench"))
+        from bench import keep_section  # noqa: PLC0415 (bench/ is not a package)
+
+        keep_section("soak", "\n".join(["## Soak under faults (`just soak`)", "", *report]))
     sys.exit(1 if failures else 0)
 
 
