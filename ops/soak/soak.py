@@ -36,18 +36,13 @@ import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "bench"))
+from bench import free_port, keep_section  # noqa: E402 (bench/ is a folder of scripts, not a package)
+
 ADMIN = ("soak-admin@example.com", "soak_admin", "soak-admin-password")
 REDIRECT_URI = "http://127.0.0.1:9/callback"
 SETTLE = 10.0  # seconds after a fault ends during which its errors are excused
 POOL = 10  # SHELTER_DATABASE_MAX_CONNECTIONS of each instance
-
-
-def free_port():
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def http(method, url, body=None, token=None):
@@ -323,7 +318,7 @@ class Soak:
     def excused(self, entry):
         """A fault excuses the answers to requests in flight during it or SETTLE seconds after."""
         for name, started, ended, _ in self.faults:
-            if started <= entry["t"] + entry["ms"] / 1000 and entry["t"] <= ended + SETTLE:
+            if during(entry, started, ended):
                 if entry["status"] == 0:
                     return name.startswith("kill") and entry.get("host") == 1 or entry["name"].startswith("WS")
                 return (entry["status"] == 503 and entry["retry_after"]) or entry["status"] == 429 \
@@ -385,7 +380,7 @@ class Soak:
 
         # Latency in calm phases and recovery.
         calm = sorted(e["ms"] for e in answers if e["name"] == "GET /users/me" and e["status"] == 200
-                      and not any(s <= e["t"] <= end + SETTLE for _, s, end, _ in self.faults))
+                      and not any(during(e, started, ended) for _, started, ended, _ in self.faults))
         if calm:
             lines.append(f"- GET /users/me outside the faults: n = {len(calm):,}, p50 {percentile(calm, 50):.1f} ms, "
                          f"p99 {percentile(calm, 99):.1f} ms")
@@ -396,8 +391,8 @@ class Soak:
         lines += ["", "| fault | lasted s | every instance ready after s | errors stopped after s |",
                   "| --- | ---: | ---: | ---: |"]
         for name, started, ended, ready in self.faults:
-            errors = [e["t"] + e["ms"] / 1000 for e in answers if not e["expected"] and self.excused(e)
-                      and started <= e["t"] + e["ms"] / 1000 and e["t"] <= ended + SETTLE]
+            errors = [e["t"] + e["ms"] / 1000 for e in answers
+                      if not e["expected"] and self.excused(e) and during(e, started, ended)]
             last = f"{max(errors) - started:.1f}" if errors else "none"
             lines.append(f"| {name} | {ended - started:.1f} | {ready - started:.1f} | {last} |")
         return failures, lines
@@ -468,6 +463,11 @@ class Soak:
                        capture_output=True)
 
 
+def during(entry, started, ended):
+    """Whether the request was in flight during the fault or in the SETTLE seconds after it."""
+    return started <= entry["t"] + entry["ms"] / 1000 and entry["t"] <= ended + SETTLE
+
+
 def summary(entries):
     kinds = {}
     for e in entries:
@@ -505,9 +505,6 @@ def main():
         with open(args.report, "w") as out:
             out.write("\n".join(report) + "\n")
     if args.benchmarks:
-        sys.path.insert(0, os.path.join(HERE, "..", "..", "bench"))
-        from bench import keep_section  # noqa: PLC0415 (bench/ is not a package)
-
         keep_section("soak", "\n".join(["## Soak under faults (`just soak`)", "", *report]))
     sys.exit(1 if failures else 0)
 

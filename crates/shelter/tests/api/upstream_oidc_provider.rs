@@ -159,6 +159,35 @@ async fn me(app: &TestApp, browser: &PageClient) -> Value {
     body(app.get_as("/users/me", token).await).await
 }
 
+/// A Shelter on `port` whose provider "upstream" is the `oidc-provider` at `op_base`.
+async fn downstream(
+    backend: Backend,
+    port: u16,
+    op_base: &str,
+    link: &'static str,
+    create: bool,
+) -> Option<TestApp> {
+    TestApp::spawn_with(backend, |s| {
+        s.port = port;
+        s.public_url = format!("http://127.0.0.1:{port}").parse().expect("url");
+        s.providers = vec![provider_entry(
+            op_base,
+            "shelter",
+            "upstream-secret",
+            link,
+            create,
+        )];
+    })
+    .await
+}
+
+/// A browser of `app`'s pages pointed at the provider's.
+fn provider_at(app: &TestApp, op_base: &str) -> PageClient {
+    let mut client = PageClient::new(app);
+    client.rebase(op_base);
+    client
+}
+
 async fn oidc_provider_signs_people_in_creates_users_and_links_verified_emails(backend: Backend) {
     let Some(script) = provider_script() else {
         return;
@@ -167,30 +196,13 @@ async fn oidc_provider_signs_people_in_creates_users_and_links_verified_emails(b
     let op_base = format!("http://127.0.0.1:{op_port}");
     let redirect = format!("http://127.0.0.1:{port}/auth/providers/upstream/callback");
     let _provider = start_provider(&script, op_port, &redirect).await;
-    let Some(app) = TestApp::spawn_with(backend, |s| {
-        s.port = port;
-        s.public_url = format!("http://127.0.0.1:{port}").parse().expect("url");
-        s.providers = vec![provider_entry(
-            &op_base,
-            "shelter",
-            "upstream-secret",
-            "verified_email",
-            true,
-        )];
-    })
-    .await
-    else {
+    let Some(app) = downstream(backend, port, &op_base, "verified_email", true).await else {
         return;
-    };
-    let provider_at = |app: &TestApp| {
-        let mut client = PageClient::new(app);
-        client.rebase(&op_base);
-        client
     };
 
     // A new account, its email verified by the provider: a new user, verified.
     let mut shelter = PageClient::new(&app);
-    let mut provider = provider_at(&app);
+    let mut provider = provider_at(&app, &op_base);
     let (status, headers, html) =
         sign_in_with(&mut shelter, &mut provider, &op_base, "verified-ada").await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
@@ -205,7 +217,7 @@ async fn oidc_provider_signs_people_in_creates_users_and_links_verified_emails(b
     bob.email = "bob@example.com".into();
     app.create(&bob).await;
     let mut shelter = PageClient::new(&app);
-    let mut provider = provider_at(&app);
+    let mut provider = provider_at(&app, &op_base);
     let (status, _, html) = sign_in_with(&mut shelter, &mut provider, &op_base, "bob").await;
     assert_eq!(status, StatusCode::CONFLICT, "{html}");
     assert!(!shelter.has_cookie("shelter_access"));
@@ -215,7 +227,7 @@ async fn oidc_provider_signs_people_in_creates_users_and_links_verified_emails(b
     cy.email = "verified-cy@example.com".into();
     let cy_id = app.create(&cy).await;
     let mut shelter = PageClient::new(&app);
-    let mut provider = provider_at(&app);
+    let mut provider = provider_at(&app, &op_base);
     let (status, _, html) =
         sign_in_with(&mut shelter, &mut provider, &op_base, "verified-cy").await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
@@ -233,30 +245,11 @@ async fn oidc_provider_confirm_never_unlink_and_an_outage(backend: Backend) {
     let callback = |port: u16| format!("http://127.0.0.1:{port}/auth/providers/upstream/callback");
     let redirects = format!("{},{}", callback(confirming), callback(never));
     let mut provider_process = start_provider(&script, op_port, &redirects).await;
-    let spawn = |port: u16, link: &'static str, create: bool| {
-        let op_base = op_base.clone();
-        TestApp::spawn_with(backend, move |s| {
-            s.port = port;
-            s.public_url = format!("http://127.0.0.1:{port}").parse().expect("url");
-            s.providers = vec![provider_entry(
-                &op_base,
-                "shelter",
-                "upstream-secret",
-                link,
-                create,
-            )];
-        })
-    };
-    let Some(confirm_app) = spawn(confirming, "confirm", true).await else {
+    let Some(confirm_app) = downstream(backend, confirming, &op_base, "confirm", true).await else {
         return;
     };
-    let Some(never_app) = spawn(never, "never", false).await else {
+    let Some(never_app) = downstream(backend, never, &op_base, "never", false).await else {
         return;
-    };
-    let provider_at = |app: &TestApp| {
-        let mut client = PageClient::new(app);
-        client.rebase(&op_base);
-        client
     };
 
     // confirm: the account here proves itself with its password, then it is linked.
@@ -264,7 +257,7 @@ async fn oidc_provider_confirm_never_unlink_and_an_outage(backend: Backend) {
     dana.email = "dana@example.com".into();
     let dana_id = confirm_app.create(&dana).await;
     let mut shelter = PageClient::new(&confirm_app);
-    let mut provider = provider_at(&confirm_app);
+    let mut provider = provider_at(&confirm_app, &op_base);
     let (status, _, page) = sign_in_with(&mut shelter, &mut provider, &op_base, "dana").await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("name=\"password\""), "{page}");
@@ -297,7 +290,7 @@ async fn oidc_provider_confirm_never_unlink_and_an_outage(backend: Backend) {
         ("verified-frank", StatusCode::FORBIDDEN),
     ] {
         let mut shelter = PageClient::new(&never_app);
-        let mut provider = provider_at(&never_app);
+        let mut provider = provider_at(&never_app, &op_base);
         let (answer, _, html) = sign_in_with(&mut shelter, &mut provider, &op_base, login).await;
         assert_eq!(answer, status, "{login}: {html}");
         assert!(!shelter.has_cookie("shelter_access"));
@@ -305,7 +298,7 @@ async fn oidc_provider_confirm_never_unlink_and_an_outage(backend: Backend) {
 
     // The provider goes away between its redirect back and the code exchange: a 503 page.
     let mut shelter = PageClient::new(&confirm_app);
-    let mut provider = provider_at(&confirm_app);
+    let mut provider = provider_at(&confirm_app, &op_base);
     let callback = through_provider(&mut shelter, &mut provider, &op_base, "verified-gus").await;
     provider_process.kill().await.expect("stop the provider");
     let (status, headers, html) = shelter.get(&callback).await;
