@@ -4,8 +4,8 @@
 //! ws_bench <ws://host:port> <user id> <access token> <connections> <fan-out rounds>
 //! ```
 //!
-//! Opens the connections (all as one user), prints when they are up and holds them while
-//! the script reads the server's memory, then times how long one message takes to reach
+//! Opens the connections (all as one user), pausing at half of them, prints when they are
+//! up and holds them while the script reads the server's memory, then times how long one message takes to reach
 //! every connection, over several rounds.
 
 #![allow(
@@ -36,7 +36,14 @@ async fn main() {
     let (arrived_tx, mut arrived) = mpsc::unbounded_channel::<(usize, Instant)>();
     let ready = Arc::new(Barrier::new(connections + 1));
     let mut senders = Vec::new();
-    for _ in 0..connections {
+    for opened in 0..connections {
+        if opened == connections / 2 {
+            // The script reads the server's memory at half the connections and at all of
+            // them: the difference is what a connection costs, whatever the idle process
+            // gave back meanwhile.
+            println!("half");
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }
         let (socket, _) = connect_async(&url).await.expect("connect");
         let (sink, mut stream) = socket.split();
         senders.push(sink);

@@ -5,7 +5,7 @@
 
 mod audit;
 mod auth;
-mod chat;
+pub(crate) mod chat;
 mod clients;
 mod docs;
 mod dto;

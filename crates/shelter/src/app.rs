@@ -7,9 +7,16 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server;
+use std::rc::Rc;
+
+use actix_http::{HttpService, KeepAlive};
+use actix_server::Server;
+use actix_service::{
+    IntoServiceFactory as _, ServiceFactory as _, boxed, fn_factory, fn_service, map_config,
+};
+use actix_web::dev::AppConfig;
 use actix_web::middleware::{Condition, from_fn};
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use anyhow::Context;
 use async_trait::async_trait;
 use rand::RngCore as _;
@@ -38,6 +45,7 @@ use shelter_upstream::Upstreams;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::api::chat;
 use crate::config::{JwtAlgorithm, Settings};
 use crate::edge::context::EdgeOrigin;
 use crate::edge::state::{AppState, Probe};
@@ -525,7 +533,7 @@ impl Application {
         let state = web::Data::new(state);
         let origins = settings.allowed_origins.clone();
         let deadline = settings.request_timeout;
-        let mut server = HttpServer::new(move || {
+        let application = move || {
             App::new()
                 .app_data(state.clone())
                 .configure(api::routes)
@@ -538,17 +546,57 @@ impl Application {
                 .wrap(from_fn(move |req, next| {
                     middleware::observe(req, next, deadline)
                 }))
-        })
-        // Without it a WebSocket's second frame in a row waits for the peer's delayed ACK of
-        // the first (Nagle): a chat broadcast arrived 40 ms after "Message received".
-        .tcp_nodelay(true)
-        .listen(listener)?
-        // Signals are handled in `run_until_stopped`, which closes WebSockets first.
-        .disable_signals()
-        .shutdown_timeout(10);
+        };
+        // actix-web's `HttpServer` has no upgrade service, so the server is put together here
+        // as it would put it together (its timeouts and graceful shutdown), with one: upgrade
+        // requests and their sockets go to the chat (`chat::switch`), which takes the
+        // connection over. `AppConfig` only feeds `ConnectionInfo` and `url_for`, which
+        // nothing here reads, so its default stands.
+        let mut builder = Server::build();
+        let closing = builder.graceful_shutdown_signal();
+        builder = builder
+            .listen("shelter", listener, move || {
+                let closing = closing.clone();
+                let upgrade = {
+                    let application = application.clone();
+                    fn_factory(move || {
+                        let factory =
+                            map_config(application().into_factory(), |()| AppConfig::default());
+                        async move {
+                            let service = factory.new_service(()).await?;
+                            let service: chat::AppService = Rc::new(boxed::service(service));
+                            Ok::<_, ()>(fn_service(move |call| {
+                                chat::switch(Rc::clone(&service), call)
+                            }))
+                        }
+                    })
+                };
+                HttpService::build()
+                    .graceful_shutdown_signal(move || {
+                        let closing = closing.clone();
+                        async move { closing.notified().await }
+                    })
+                    .keep_alive(KeepAlive::default())
+                    .client_request_timeout(Duration::from_secs(5))
+                    .client_disconnect_timeout(Duration::from_secs(1))
+                    .h1_allow_half_closed(true)
+                    // Without it a WebSocket's second frame in a row waits for the peer's
+                    // delayed ACK of the first (Nagle): a chat broadcast arrived 40 ms after
+                    // "Message received".
+                    .tcp_nodelay(true)
+                    .upgrade(upgrade)
+                    .finish(map_config(application().into_factory(), |()| {
+                        AppConfig::default()
+                    }))
+                    .tcp()
+            })?
+            // Signals are handled in `run_until_stopped`, which closes WebSockets first.
+            .disable_signals()
+            .shutdown_timeout(10);
         if let Some(workers) = settings.workers {
-            server = server.workers(workers);
+            builder = builder.workers(workers);
         }
+        let server = builder;
         Ok(Self {
             port,
             server: server.run(),

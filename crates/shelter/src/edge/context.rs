@@ -67,19 +67,6 @@ where
     tokio::spawn(scope(current(), work))
 }
 
-/// As [`spawn`], for work that must stay on this worker thread (a WebSocket session is
-/// not `Send`).
-#[expect(
-    clippy::disallowed_methods,
-    reason = "the one place that spawns on the worker, carrying the context"
-)]
-pub fn spawn_local<F>(work: F) -> actix_web::rt::task::JoinHandle<F::Output>
-where
-    F: Future + 'static,
-{
-    actix_web::rt::spawn(scope(current(), work))
-}
-
 /// The request origin the audit log asks: this module's context.
 pub struct EdgeOrigin;
 

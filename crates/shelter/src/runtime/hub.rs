@@ -11,10 +11,11 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use actix_ws::{CloseCode, CloseReason};
 use shelter_domain::cluster::{ClusterBus, ClusterEvent, ClusterSink, SessionEvents};
 use shelter_domain::{SessionId, UserId};
 use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 /// Messages waiting for one client before it counts as too slow.
 pub const QUEUE_CAPACITY: usize = 256;
@@ -23,7 +24,7 @@ struct Client {
     user: UserId,
     session: SessionId,
     outgoing: mpsc::Sender<Arc<str>>,
-    close: oneshot::Sender<CloseReason>,
+    close: oneshot::Sender<CloseFrame>,
 }
 
 /// This instance's connections.
@@ -37,13 +38,18 @@ pub struct Hub {
 pub struct Registration {
     pub(crate) id: u64,
     pub(crate) outgoing: mpsc::Receiver<Arc<str>>,
-    pub(crate) close: oneshot::Receiver<CloseReason>,
+    pub(crate) close: oneshot::Receiver<CloseFrame>,
 }
 
-pub(crate) fn reason(code: CloseCode, description: &str) -> CloseReason {
-    CloseReason {
+/// A close frame; its reason is cut to the 123 bytes a close frame has room for.
+pub(crate) fn reason(code: CloseCode, description: &str) -> CloseFrame {
+    let mut end = description.len().min(123);
+    while !description.is_char_boundary(end) {
+        end -= 1;
+    }
+    CloseFrame {
         code,
-        description: Some(description.to_owned()),
+        reason: description[..end].into(),
     }
 }
 

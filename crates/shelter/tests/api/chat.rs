@@ -283,8 +283,106 @@ async fn the_servers_sockets_send_small_frames_at_once(backend: Backend) {
     assert_eq!(server_ends, [true], "the server's end of the WebSocket");
 }
 
+/// Writes `request` on a new connection and reads until the server closes it (a hang fails
+/// the test after 10 s).
+async fn exchange(app: &TestApp, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let address = app.address.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    stream.write_all(request).await.expect("write");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("the server closes the connection")
+        .expect("read");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn upgrade_request(path: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+}
+
+/// The server takes an upgraded connection over from the HTTP layer: what the client sent
+/// right behind its handshake, in the same packet, is the chat's first frame.
+async fn a_frame_sent_with_the_handshake_is_read(backend: Backend) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let (_, id, token) = app.user_with_token().await;
+    let mut bytes = upgrade_request(&format!("/ws/{id}?token={token}")).into_bytes();
+    let payload = br#"{"content": "early"}"#;
+    let mask = [7_u8, 1, 2, 3];
+    bytes.extend([0x81, 0x80 | u8::try_from(payload.len()).expect("short")]);
+    bytes.extend(mask);
+    bytes.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+    let address = app.address.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    stream.write_all(&bytes).await.expect("write");
+    let mut seen = Vec::new();
+    let mut chunk = [0_u8; 4096];
+    let read = async {
+        while !String::from_utf8_lossy(&seen).contains("Message received: early") {
+            let n = stream.read(&mut chunk).await.expect("read");
+            assert_ne!(n, 0, "closed early: {}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&chunk[..n]);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("the early frame is answered");
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(seen.starts_with("HTTP/1.1 101"), "{seen}");
+    assert!(
+        seen.contains("sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+        "{seen}"
+    );
+}
+
+/// Every upgrade request passes through the whole application, so a refused or misdirected
+/// one gets the answer any request would (problem+json, the request id), and then the
+/// connection closes: what would follow it is not HTTP.
+async fn other_upgrades_get_an_http_answer_then_the_connection_closes(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let (_, id, _) = app.user_with_token().await;
+    for (path, status) in [
+        (format!("/ws/{id}?token=garbage"), "401"),
+        ("/nowhere".to_owned(), "404"),
+        ("/health/live".to_owned(), "200"),
+    ] {
+        let answer = exchange(&app, upgrade_request(&path).as_bytes()).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{path}: {answer}"
+        );
+        assert!(answer.contains("x-request-id: "), "{path}: {answer}");
+        assert!(answer.contains("connection: close"), "{path}: {answer}");
+        if status != "200" {
+            assert!(
+                answer.contains("content-type: application/problem+json"),
+                "{path}: {answer}"
+            );
+        }
+    }
+    let answer = exchange(
+        &app,
+        b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 4"), "CONNECT: {answer}");
+}
+
 shelter_test_support::on_both_backends!(
     the_servers_sockets_send_small_frames_at_once,
+    a_frame_sent_with_the_handshake_is_read,
+    other_upgrades_get_an_http_answer_then_the_connection_closes,
     the_classic_chat_texts,
     the_upgrade_needs_a_valid_token_of_that_user,
     bad_frames_get_an_error_and_the_connection_lives_on,
