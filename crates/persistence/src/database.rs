@@ -23,6 +23,7 @@ use crate::clients::SeaOrmClientStore;
 use crate::entity::{email_outbox, one_time_token, passkey_flow, refresh_token, session};
 use crate::keys::SeaOrmSigningKeyStore;
 use crate::outbox::{self, SeaOrmEmailOutbox};
+use crate::pipelined::SignedIn;
 use crate::sessions::SeaOrmRefreshTokenStore;
 use crate::users::SeaOrmUserRepository;
 
@@ -97,6 +98,8 @@ pub struct Database {
     audit_retention: chrono::Duration,
     /// Which request the stores' audit events come from; none until composition says.
     origin: Arc<dyn RequestOrigin>,
+    /// PostgreSQL's shared connection for the signed-in read, where it may be used.
+    signed_in: Option<Arc<SignedIn>>,
 }
 
 impl fmt::Debug for Database {
@@ -150,7 +153,26 @@ impl Database {
         let connection = sea_orm::Database::connect(options)
             .await
             .context("connect to the database")?;
+        let signed_in = (connection.get_database_backend() == DatabaseBackend::Postgres)
+            .then(|| {
+                SignedIn::new(
+                    settings.url.expose(),
+                    settings.statement_timeout,
+                    settings.acquire_timeout,
+                    crate::users::SIGNED_IN_POSTGRES,
+                )
+            })
+            .flatten()
+            .map(Arc::new);
+        if connection.get_database_backend() == DatabaseBackend::Postgres {
+            tracing::info!(
+                shared = signed_in.is_some(),
+                "signed-in reads: over one shared connection where the pool would not \
+                 encrypt either (sslmode=disable, or a local host), else over the pool"
+            );
+        }
         Ok(Self {
+            signed_in,
             connection,
             outbox_signal: Arc::default(),
             timeout: settings.acquire_timeout,
@@ -213,8 +235,11 @@ impl Database {
             .context("ping the database")
     }
 
-    /// Closes the pool, waiting for connections in use.
+    /// Closes the pool, waiting for connections in use, and the shared connection.
     pub async fn close(self) {
+        if let Some(shared) = &self.signed_in {
+            shared.close();
+        }
         if let Err(error) = self.connection.close().await {
             tracing::warn!(%error, "closing the database pool");
         }
@@ -227,6 +252,7 @@ impl Database {
             self.timeout,
             self.origin.clone(),
         )
+        .with_signed_in(self.signed_in.clone())
     }
 
     pub fn refresh_tokens(&self) -> SeaOrmRefreshTokenStore {

@@ -90,7 +90,7 @@ fn sqlx_unavailable(error: &sea_orm::sqlx::Error) -> bool {
 /// exception), 53 (insufficient resources: too many connections, disk full, out of
 /// memory), 57P0x (shutting down, starting up), 57014 (cancelled by `statement_timeout`),
 /// and the conflicts [`retrying`] tries again, should they outlast its tries.
-fn postgres_unavailable(code: &str) -> bool {
+pub(crate) fn postgres_unavailable(code: &str) -> bool {
     code.starts_with("08")
         || code.starts_with("53")
         || code.starts_with("57P0")

@@ -26,6 +26,7 @@ use crate::audit;
 use crate::entity::{one_time_token, recovery_code, user};
 use crate::fault::{DbResultExt as _, classify, retrying, within};
 use crate::outbox::store_token_and_queue;
+use crate::pipelined::SignedIn;
 use crate::sessions::revoke_all_of;
 use crate::transaction::begin_write;
 
@@ -35,6 +36,7 @@ pub struct SeaOrmUserRepository {
     /// The longest any one operation may take before it is `Unavailable`.
     timeout: Duration,
     origin: Arc<dyn RequestOrigin>,
+    signed_in: Option<Arc<SignedIn>>,
 }
 
 impl SeaOrmUserRepository {
@@ -49,7 +51,13 @@ impl SeaOrmUserRepository {
             outbox,
             timeout,
             origin,
+            signed_in: None,
         }
+    }
+
+    pub(crate) fn with_signed_in(mut self, signed_in: Option<Arc<SignedIn>>) -> Self {
+        self.signed_in = signed_in;
+        self
     }
 
     async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
@@ -180,7 +188,7 @@ impl SeaOrmUserRepository {
 /// `$3` now. Written out rather than built, since every uncached authenticated request
 /// runs it (built each time, it cost about 14 % of such a request here); "live" is what
 /// `sessions::live` says, and the persistence tests hold both to the same sessions.
-const SIGNED_IN_POSTGRES: &str = r#"SELECT "users".*, EXISTS (SELECT 1 FROM "sessions" WHERE "sessions"."id" = $1 AND "sessions"."user_id" = $2 AND "sessions"."ended_at" IS NULL AND "sessions"."expires_at" > $3) AS "live" FROM "users" WHERE "users"."id" = $2"#;
+pub(crate) const SIGNED_IN_POSTGRES: &str = r#"SELECT "users".*, EXISTS (SELECT 1 FROM "sessions" WHERE "sessions"."id" = $1 AND "sessions"."user_id" = $2 AND "sessions"."ended_at" IS NULL AND "sessions"."expires_at" > $3) AS "live" FROM "users" WHERE "users"."id" = $2"#;
 
 /// The same for SQLite, whose numbered parameters are `?N`.
 const SIGNED_IN_SQLITE: &str = r#"SELECT "users".*, EXISTS (SELECT 1 FROM "sessions" WHERE "sessions"."id" = ?1 AND "sessions"."user_id" = ?2 AND "sessions"."ended_at" IS NULL AND "sessions"."expires_at" > ?3) AS "live" FROM "users" WHERE "users"."id" = ?2"#;
@@ -267,6 +275,15 @@ impl UserRepository for SeaOrmUserRepository {
         session: SessionId,
         now: DateTime<Utc>,
     ) -> Result<Option<(User, bool)>, StoreError> {
+        if let Some(shared) = &self.signed_in {
+            // Bounded in time by the shared connection itself, which must know of a timeout
+            // to drop a connection gone silent.
+            return shared
+                .read(id.get(), &session.to_string(), now)
+                .await?
+                .map(|(model, live)| Ok((to_domain(model)?, live)))
+                .transpose();
+        }
         within(self.timeout, async {
             // One statement, written out so that nothing is built per request; the driver
             // prepares it once per pooled connection.

@@ -588,3 +588,39 @@ async fn a_saturated_hasher_answers_503_instead_of_queueing_without_bound() {
     }
     let _: Value = app.tokens(&admin).await;
 }
+
+/// On PostgreSQL an authenticated request's read goes over one connection that the
+/// requests in flight share (tokio-postgres pipelines them), not over a pooled connection
+/// each: fifty at once are served by that one connection, seen by its name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn signed_in_reads_on_postgres_share_one_connection() {
+    let Some(app) = TestApp::spawn_with(Backend::Postgres, |s| s.user_cache = Duration::ZERO).await
+    else {
+        return;
+    };
+    let (_, _, token) = app.user_with_token().await;
+    let answers =
+        futures::future::join_all((0..50).map(|_| app.get("/users/me").bearer_auth(&token).send()))
+            .await;
+    for answer in answers {
+        assert_eq!(answer.expect("an answer").status(), StatusCode::OK);
+    }
+    let database = sea_orm::Database::connect(&app.database_url)
+        .await
+        .expect("connect");
+    let shared: i64 = database
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND application_name = '{}'",
+                shelter_persistence::SHARED_READ_NAME
+            ),
+        ))
+        .await
+        .expect("pg_stat_activity")
+        .expect("a row")
+        .try_get_by_index(0)
+        .expect("a count");
+    assert_eq!(shared, 1, "one shared connection");
+}
