@@ -43,7 +43,7 @@ ADMIN = ("soak-admin@example.com", "soak_admin", "soak-admin-password")
 REDIRECT_URI = "http://127.0.0.1:9/callback"
 SETTLE = 10.0  # seconds after a fault ends during which its errors are excused
 POOL = 10  # SHELTER_DATABASE_MAX_CONNECTIONS of each instance
-SHARED = 1  # and the connection its signed-in reads share (persistence/src/pipelined.rs)
+SHARED = os.cpu_count() or 1  # and the connections its signed-in reads share, one a worker (pipelined.rs)
 
 
 def http(method, url, body=None, token=None):
@@ -443,7 +443,7 @@ class Soak:
                          f"pool connections in use: {in_use:.0f}, WebSockets open: {sockets:.0f}; "
                          f"TCP by peer port: {peers(pid)}")
             # The pool holds up to POOL connections that may have closed and reopened, and
-            # the shared connection opens at the first signed-in read.
+            # the shared connections open at the first signed-in reads.
             if now[1] > baseline[1] + POOL + SHARED or now[3] > baseline[3] + 2:
                 failures.append(f"instance {index} holds more than before the load: {now} against {baseline}")
             if in_use or sockets:

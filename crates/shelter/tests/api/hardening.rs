@@ -589,11 +589,12 @@ async fn a_saturated_hasher_answers_503_instead_of_queueing_without_bound() {
     let _: Value = app.tokens(&admin).await;
 }
 
-/// On PostgreSQL an authenticated request's read goes over one connection that the
-/// requests in flight share (tokio-postgres pipelines them), not over a pooled connection
-/// each: fifty at once are served by that one connection, seen by its name.
+/// On PostgreSQL an authenticated request's read goes over a connection that the requests
+/// in flight on its worker thread share (tokio-postgres pipelines them), not over a pooled
+/// connection each: fifty at once are served by at most one such connection a core, seen
+/// by their name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn signed_in_reads_on_postgres_share_one_connection() {
+async fn signed_in_reads_on_postgres_share_a_connection_a_thread() {
     let Some(app) = TestApp::spawn_with(Backend::Postgres, |s| s.user_cache = Duration::ZERO).await
     else {
         return;
@@ -622,5 +623,9 @@ async fn signed_in_reads_on_postgres_share_one_connection() {
         .expect("a row")
         .try_get_by_index(0)
         .expect("a count");
-    assert_eq!(shared, 1, "one shared connection");
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    assert!(
+        (1..=i64::try_from(cores).expect("a count")).contains(&shared),
+        "{shared} shared connections for {cores} cores"
+    );
 }
