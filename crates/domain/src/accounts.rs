@@ -14,7 +14,7 @@ use crate::error::{StoreError, UserError};
 use crate::ports::{Clock, PasswordHasher, UserRepository};
 use crate::token::SecretToken;
 use crate::user::{
-    NewUser, Page, Password, PasswordHash, User, UserChanges, UserFilter, UserId, UserSummary,
+    ListSink, NewUser, Page, Password, PasswordHash, User, UserChanges, UserFilter, UserId,
     Username,
 };
 
@@ -187,7 +187,8 @@ impl UserService {
         self.users.find_by_id(id).await?.ok_or(UserError::NotFound)
     }
 
-    /// Lists users ordered by id, for superusers.
+    /// Lists users ordered by id into `sink`, for superusers; returns how many `filter`
+    /// shows in all.
     ///
     /// # Errors
     /// `Forbidden` or `Unexpected`.
@@ -196,9 +197,10 @@ impl UserService {
         actor: &User,
         filter: &UserFilter,
         page: Page,
-    ) -> Result<(Vec<UserSummary>, u64), UserError> {
+        sink: &mut ListSink,
+    ) -> Result<u64, UserError> {
         Self::require_superuser(actor)?;
-        Ok(self.users.list(filter, page).await?)
+        Ok(self.users.list(filter, page, sink).await?)
     }
 
     /// Changes a user: oneself, or anyone for a superuser. Only a superuser sets
@@ -636,19 +638,22 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn only_superusers_list_users() {
         let mut users = MockUserRepository::new();
-        users
-            .expect_list()
-            .times(1)
-            .returning(|_, _| Ok((vec![user(1, true).summary()], 1)));
+        users.expect_list().times(1).returning(|_, _, sink| {
+            sink.user(user(1, true).summary());
+            Ok(1)
+        });
         let service = service(users, MockPasswordHasher::new());
         let page = Page::new(0, 100).expect("page");
         let everyone = UserFilter::default();
+        let mut items = Vec::new();
         assert!(matches!(
-            service.list(&user(2, false), &everyone, page).await,
+            service
+                .list(&user(2, false), &everyone, page, &mut items)
+                .await,
             Err(UserError::NotSuperuser)
         ));
-        let (items, total) = service
-            .list(&user(1, true), &everyone, page)
+        let total = service
+            .list(&user(1, true), &everyone, page, &mut items)
             .await
             .expect("listed");
         assert_eq!((items.len(), total), (1, 1));

@@ -57,7 +57,7 @@ pub use passkeys::{PasskeyError, PasskeyService};
 pub use session::{ClientInfo, Session, SessionId};
 pub use token::{SecretToken, TokenHash};
 pub use user::{
-    Login, NewUser, Page, PaginationError, Password, PasswordError, PasswordHash, SignInCheck,
-    SignInProof, StoredUser, Totp, User, UserChanges, UserFilter, UserId, UserSummary, Username,
-    UsernameError,
+    ListSink, ListedUser, Login, NewUser, Page, PaginationError, Password, PasswordError,
+    PasswordHash, SignInCheck, SignInProof, StoredUser, Totp, User, UserChanges, UserFilter,
+    UserId, UserSink, Username, UsernameError,
 };

@@ -27,8 +27,8 @@ use crate::keys::PublishedKey;
 use crate::session::{Challenge, ClientInfo, Session, SessionId, SignInMethod};
 use crate::token::TokenHash;
 use crate::user::{
-    NewUser, Page, Password, PasswordHash, SignInCheck, SignInProof, User, UserChanges, UserFilter,
-    UserId, UserSummary, Username,
+    ListSink, NewUser, Page, Password, PasswordHash, SignInCheck, SignInProof, User, UserChanges,
+    UserFilter, UserId, Username,
 };
 
 /// The user store.
@@ -69,12 +69,14 @@ pub trait UserRepository: Send + Sync {
     /// Finds the user with this username, ignoring case.
     async fn find_by_username(&self, username: &Username) -> Result<Option<User>, StoreError>;
 
-    /// One page of the users `filter` shows, ordered by id, and how many it shows in all.
+    /// Puts one page of the users `filter` shows into `sink`, ordered by id, and returns
+    /// how many it shows in all. On an error `sink` may hold part of the page.
     async fn list(
         &self,
         filter: &UserFilter,
         page: Page,
-    ) -> Result<(Vec<UserSummary>, u64), StoreError>;
+        sink: &mut ListSink,
+    ) -> Result<u64, StoreError>;
 
     /// Applies `changes` to a user, bumps its revision and sets `updated_at` to `now`;
     /// when it `revokes_tokens` also increments its token version and revokes every

@@ -211,17 +211,20 @@ pub struct User {
 }
 
 /// What a page of users shows of each: nothing to decide with (no hash, no secret, no
-/// versions). A page is read as these from a narrow SELECT, because reading whole users for
-/// it would decode a hundred password hashes and sealed secrets only to drop them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// versions). A store hands a page over one user at a time, borrowed from its row
+/// (`ListedUser<&str>`), so that a hundred users are written out as they are read with
+/// nothing copied per user; a caller that keeps them collects `ListedUser<String>`. The
+/// email and username are only shown, as stored, so they stay text rather than being
+/// parsed again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[expect(
     clippy::struct_excessive_bools,
     reason = "independent facts of a user, one per column"
 )]
-pub struct UserSummary {
+pub struct ListedUser<S> {
     pub id: UserId,
-    pub email: EmailAddress,
-    pub username: Username,
+    pub email: S,
+    pub username: S,
     pub is_active: bool,
     pub is_superuser: bool,
     pub email_verified: bool,
@@ -229,6 +232,38 @@ pub struct UserSummary {
     pub mfa_enabled: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl ListedUser<&str> {
+    pub fn to_owned(&self) -> ListedUser<String> {
+        ListedUser {
+            id: self.id,
+            email: self.email.to_owned(),
+            username: self.username.to_owned(),
+            is_active: self.is_active,
+            is_superuser: self.is_superuser,
+            email_verified: self.email_verified,
+            mfa_enabled: self.mfa_enabled,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+/// Where a store puts the users of a page, in order.
+pub trait UserSink: Send {
+    fn user(&mut self, user: ListedUser<&str>);
+}
+
+/// A sink as the stores take it: owned (`'static`) and named in full, because mockall
+/// cannot mock a method whose trait object has an elided lifetime.
+pub type ListSink = dyn UserSink + 'static;
+
+/// Keeps the page, for callers that show few users (a page of HTML, a test).
+impl UserSink for Vec<ListedUser<String>> {
+    fn user(&mut self, user: ListedUser<&str>) {
+        self.push(user.to_owned());
+    }
 }
 
 /// A user as a store reads it back, the one way to make a [`User`] outside the domain.
@@ -275,11 +310,12 @@ impl From<StoredUser> for User {
 }
 
 impl User {
-    pub fn summary(&self) -> UserSummary {
-        UserSummary {
+    /// The user as a listing shows it.
+    pub fn summary(&self) -> ListedUser<&str> {
+        ListedUser {
             id: self.id,
-            email: self.email.clone(),
-            username: self.username.clone(),
+            email: self.email.as_str(),
+            username: self.username.as_str(),
             is_active: self.is_active,
             is_superuser: self.is_superuser,
             email_verified: self.email_verified,

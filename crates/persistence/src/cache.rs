@@ -24,9 +24,9 @@ use shelter_domain::cluster::{ClusterBus, ClusterEvent};
 use shelter_domain::ports::{NewRefreshToken, RefreshTokenStore, Rotation, UserRepository};
 use shelter_domain::session::{Challenge, SignInMethod};
 use shelter_domain::{
-    ClientInfo, EmailAddress, NewUser, Page, PasswordHash, PendingToken, Session, SessionId,
-    SpentLink, StorageError, StoreError, TokenHash, TokenPurpose, User, UserChanges, UserFilter,
-    UserId, UserSummary, Username,
+    ClientInfo, EmailAddress, ListSink, NewUser, Page, PasswordHash, PendingToken, Session,
+    SessionId, SpentLink, StorageError, StoreError, TokenHash, TokenPurpose, User, UserChanges,
+    UserFilter, UserId, Username,
 };
 use shelter_domain::{SignInCheck, SignInProof};
 
@@ -264,8 +264,9 @@ impl UserRepository for CachedUsers {
         &self,
         filter: &UserFilter,
         page: Page,
-    ) -> Result<(Vec<UserSummary>, u64), StoreError> {
-        self.store.list(filter, page).await
+        sink: &mut ListSink,
+    ) -> Result<u64, StoreError> {
+        self.store.list(filter, page, sink).await
     }
 
     async fn update(

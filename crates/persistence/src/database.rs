@@ -23,7 +23,7 @@ use crate::clients::SeaOrmClientStore;
 use crate::entity::{email_outbox, one_time_token, passkey_flow, refresh_token, session};
 use crate::keys::SeaOrmSigningKeyStore;
 use crate::outbox::{self, SeaOrmEmailOutbox};
-use crate::pipelined::SignedIn;
+use crate::pipelined::Shared;
 use crate::sessions::SeaOrmRefreshTokenStore;
 use crate::users::SeaOrmUserRepository;
 
@@ -98,8 +98,8 @@ pub struct Database {
     audit_retention: chrono::Duration,
     /// Which request the stores' audit events come from; none until composition says.
     origin: Arc<dyn RequestOrigin>,
-    /// PostgreSQL's shared connection for the signed-in read, where it may be used.
-    signed_in: Option<Arc<SignedIn>>,
+    /// PostgreSQL's shared connections for the hottest reads, where they may be used.
+    shared: Option<Arc<Shared>>,
 }
 
 impl fmt::Debug for Database {
@@ -153,26 +153,27 @@ impl Database {
         let connection = sea_orm::Database::connect(options)
             .await
             .context("connect to the database")?;
-        let signed_in = (connection.get_database_backend() == DatabaseBackend::Postgres)
+        let shared = (connection.get_database_backend() == DatabaseBackend::Postgres)
             .then(|| {
-                SignedIn::new(
+                Shared::new(
                     settings.url.expose(),
                     settings.statement_timeout,
                     settings.acquire_timeout,
-                    crate::users::SIGNED_IN_POSTGRES,
+                    crate::users::SHARED_QUERIES,
                 )
             })
             .flatten()
             .map(Arc::new);
         if connection.get_database_backend() == DatabaseBackend::Postgres {
             tracing::info!(
-                shared = signed_in.is_some(),
-                "signed-in reads: over one shared connection where the pool would not \
-                 encrypt either (sslmode=disable, or a local host), else over the pool"
+                shared = shared.is_some(),
+                "signed-in reads and unfiltered user pages: over shared connections where \
+                 the pool would not encrypt either (sslmode=disable, or a local host), else \
+                 over the pool"
             );
         }
         Ok(Self {
-            signed_in,
+            shared,
             connection,
             outbox_signal: Arc::default(),
             timeout: settings.acquire_timeout,
@@ -237,7 +238,7 @@ impl Database {
 
     /// Closes the pool, waiting for connections in use, and the shared connection.
     pub async fn close(self) {
-        if let Some(shared) = &self.signed_in {
+        if let Some(shared) = &self.shared {
             shared.close();
         }
         if let Err(error) = self.connection.close().await {
@@ -252,7 +253,7 @@ impl Database {
             self.timeout,
             self.origin.clone(),
         )
-        .with_signed_in(self.signed_in.clone())
+        .with_shared(self.shared.clone())
     }
 
     pub fn refresh_tokens(&self) -> SeaOrmRefreshTokenStore {

@@ -1,5 +1,6 @@
-//! The hottest read on PostgreSQL, an authenticated request's user and whether its sign-in
-//! is live, over a connection that the requests in flight on a worker thread share.
+//! The hottest reads on PostgreSQL, over a connection that the requests in flight on a
+//! worker thread share: an authenticated request's user and whether its sign-in is live,
+//! and the unfiltered page of users with its total.
 //!
 //! Through the pool, each such request takes a connection of its own: one query, one
 //! wake-up of a PostgreSQL backend, one of ours for its answer. tokio-postgres pipelines a
@@ -8,18 +9,20 @@
 //! machine where waking a process costs more than the query (a VM), that is most of an
 //! uncached request's cost. Each worker thread has its connection (its I/O runs on that
 //! thread), so a read never wakes another thread either: one connection for all went from
-//! 9,500 to 24,300 reads a second, one a thread to 28,400.
+//! 9,500 to 24,300 reads a second, one a thread to 28,400. A page's rows are read in
+//! PostgreSQL's binary format and handed to the caller's sink borrowed from the answer.
 //!
 //! The connection is opened on first use and again after it breaks; a query that finds it
 //! broken, or cannot open it, is `Unavailable` like any store operation. It is used only
 //! where the pool would not encrypt either (`sslmode=disable`, or a loopback or socket
 //! host): everything else stays on the pool, which speaks TLS.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use shelter_domain::{StorageError, StoreError};
+use shelter_domain::{ListSink, ListedUser, Page, StorageError, StoreError, UserId};
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
@@ -27,13 +30,22 @@ use crate::entity::user;
 use crate::fault::postgres_unavailable;
 
 /// How the shared connections name themselves to PostgreSQL.
-pub const APPLICATION_NAME: &str = "shelter-signed-in";
+pub const APPLICATION_NAME: &str = "shelter-shared-reads";
 
-/// The user and whether the session is live, in one statement (see `users::SIGNED_IN_POSTGRES`).
-pub(crate) struct SignedIn {
+/// What is read over the shared connections, prepared on each when it opens.
+pub(crate) struct Queries {
+    /// The user row and `live`: `$1` the session, `$2` the user, `$3` now.
+    pub signed_in: &'static str,
+    /// A listing's columns (`ListedUser`'s, in order), ordered by id: `$1` limit, `$2` skip.
+    pub page: &'static str,
+    /// How many users there are, as one `int8`.
+    pub total: &'static str,
+}
+
+pub(crate) struct Shared {
     config: Config,
     timeout: Duration,
-    sql: &'static str,
+    queries: Queries,
     /// One connection per worker thread, so a read and its connection's I/O run on the
     /// same thread and no request wakes another.
     slots: Vec<Slot>,
@@ -57,16 +69,18 @@ std::thread_local! {
 
 struct Live {
     client: Client,
-    statement: Statement,
+    signed_in: Statement,
+    page: Statement,
+    total: Statement,
 }
 
-impl SignedIn {
+impl Shared {
     /// `None` when the URL is not one this path may use (see the module's note).
     pub(crate) fn new(
         url: &str,
         statement_timeout: Duration,
         timeout: Duration,
-        sql: &'static str,
+        queries: Queries,
     ) -> Option<Self> {
         let mut config: Config = url.parse().ok()?;
         let plain = config.get_ssl_mode() == SslMode::Disable
@@ -94,49 +108,79 @@ impl SignedIn {
         Some(Self {
             config,
             timeout,
-            sql,
+            queries,
             slots: (0..std::thread::available_parallelism().map_or(1, usize::from))
                 .map(|_| Slot::default())
                 .collect(),
         })
     }
 
-    /// The row of user `id` with `live`, or `None` when there is no such user. Bounded in
-    /// time as a whole (opening included); a connection that did not answer in time is
-    /// dropped, so that one gone silent (a dead route) is not waited on again.
-    pub(crate) async fn read(
+    /// The row of user `id` with `live`, or `None` when there is no such user.
+    pub(crate) async fn signed_in(
         &self,
         id: i64,
         session: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<(user::Model, bool)>, StoreError> {
+        let what = "read a signed-in user";
+        let row = self
+            .run(what, |live| async move {
+                live.client
+                    .query_opt(&live.signed_in, &[&session, &id, &now])
+                    .await
+            })
+            .await?;
+        row.map(|row| to_model(&row).map_err(|error| unexpected(what, &error)))
+            .transpose()
+    }
+
+    /// Puts a page of all users into `sink` and returns how many there are: the page and
+    /// the count go out together and come back in one answer.
+    pub(crate) async fn page(&self, page: Page, sink: &mut ListSink) -> Result<u64, StoreError> {
+        let what = "list users";
+        let (limit, skip) = (to_int8(page.limit())?, to_int8(page.skip())?);
+        let (rows, total) = self
+            .run(what, |live| async move {
+                let window: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&limit, &skip];
+                tokio::try_join!(
+                    live.client.query(&live.page, &window),
+                    live.client.query_one(&live.total, &[]),
+                )
+            })
+            .await?;
+        for row in &rows {
+            sink.user(listed(row).map_err(|error| unexpected(what, &error))?);
+        }
+        let total: i64 = total.try_get(0).map_err(|error| unexpected(what, &error))?;
+        Ok(u64::try_from(total).unwrap_or_default())
+    }
+
+    /// Runs `query` on this thread's connection, bounded in time as a whole (opening
+    /// included); a connection that did not answer in time is dropped, so that one gone
+    /// silent (a dead route) is not waited on again.
+    async fn run<T, F, A>(&self, what: &'static str, query: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(Arc<Live>) -> A,
+        A: Future<Output = Result<T, tokio_postgres::Error>>,
+    {
         let mut used = None;
         let answer = tokio::time::timeout(self.timeout, async {
-            let live = self.connection().await?;
+            let live = self.connection(what).await?;
             used = Some(Arc::clone(&live));
-            live.client
-                .query_opt(&live.statement, &[&session, &id, &now])
-                .await
-                .map_err(failed)
+            query(live).await.map_err(|error| failed(what, error))
         })
         .await;
-        let Ok(row) = answer else {
+        let Ok(answer) = answer else {
             if let Some(silent) = used {
                 self.forget(&silent);
             }
             return Err(StorageError::Unavailable(anyhow::anyhow!(
-                "the database did not answer within {:?}",
+                "{what}: the database did not answer within {:?}",
                 self.timeout
             ))
             .into());
         };
-        row?.map(|row| {
-            to_model(&row).map_err(|error| {
-                StorageError::Unexpected(anyhow::anyhow!("read a signed-in user's row: {error}"))
-                    .into()
-            })
-        })
-        .transpose()
+        answer
     }
 
     /// Drops the connections; each closes once the reads in flight on it are done.
@@ -155,7 +199,7 @@ impl SignedIn {
         }
     }
 
-    async fn connection(&self) -> Result<Arc<Live>, StoreError> {
+    async fn connection(&self, what: &'static str) -> Result<Arc<Live>, StoreError> {
         let slot = self.slot();
         if let Some(live) = slot.current() {
             return Ok(live);
@@ -164,7 +208,7 @@ impl SignedIn {
         if let Some(live) = slot.current() {
             return Ok(live);
         }
-        let live = Arc::new(self.open().await?);
+        let live = Arc::new(self.open().await.map_err(|error| failed(what, error))?);
         *slot.lock() = Some(Arc::clone(&live));
         Ok(live)
     }
@@ -174,8 +218,8 @@ impl SignedIn {
         &self.slots[index]
     }
 
-    async fn open(&self) -> Result<Live, StoreError> {
-        let (client, connection) = self.config.connect(NoTls).await.map_err(failed)?;
+    async fn open(&self) -> Result<Live, tokio_postgres::Error> {
+        let (client, connection) = self.config.connect(NoTls).await?;
         // The connection's I/O runs beside its users; it ends when the client is dropped or
         // the socket breaks, and the next query opens another.
         tokio::spawn(async move {
@@ -183,8 +227,17 @@ impl SignedIn {
                 tracing::warn!(%error, "the shared read connection broke");
             }
         });
-        let statement = client.prepare(self.sql).await.map_err(failed)?;
-        Ok(Live { client, statement })
+        let (signed_in, page, total) = tokio::try_join!(
+            client.prepare(self.queries.signed_in),
+            client.prepare(self.queries.page),
+            client.prepare(self.queries.total),
+        )?;
+        Ok(Live {
+            client,
+            signed_in,
+            page,
+            total,
+        })
     }
 }
 
@@ -224,18 +277,43 @@ fn to_model(row: &Row) -> Result<(user::Model, bool), tokio_postgres::Error> {
     ))
 }
 
+fn listed(row: &Row) -> Result<ListedUser<&str>, tokio_postgres::Error> {
+    Ok(ListedUser {
+        id: UserId::new(row.try_get(0)?),
+        email: row.try_get(1)?,
+        username: row.try_get(2)?,
+        is_active: row.try_get(3)?,
+        is_superuser: row.try_get(4)?,
+        email_verified: row.try_get(5)?,
+        mfa_enabled: row.try_get(6)?,
+        created_at: row.try_get(7)?,
+        updated_at: row.try_get(8)?,
+    })
+}
+
+fn to_int8(value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| {
+        StorageError::Unexpected(anyhow::anyhow!("{value} is beyond PostgreSQL's int8")).into()
+    })
+}
+
 /// A broken or closed connection, or a "not now" server code, is `Unavailable` (503), as
 /// on the pool; the rest is a fault of ours.
-fn failed(error: tokio_postgres::Error) -> StoreError {
+fn failed(what: &'static str, error: tokio_postgres::Error) -> StoreError {
     let unavailable = error
         .as_db_error()
         .is_none_or(|db| postgres_unavailable(db.code().code()));
-    let cause = anyhow::Error::new(error).context("read a signed-in user");
+    let cause = anyhow::Error::new(error).context(what);
     if unavailable {
         StorageError::Unavailable(cause).into()
     } else {
         StorageError::Unexpected(cause).into()
     }
+}
+
+/// A row that does not decode as the query promised.
+fn unexpected(what: &'static str, error: &tokio_postgres::Error) -> StoreError {
+    StorageError::Unexpected(anyhow::anyhow!("{what}: a row did not decode: {error}")).into()
 }
 
 #[cfg(test)]
@@ -244,7 +322,12 @@ mod tests {
 
     fn shared(url: &str) -> bool {
         let second = Duration::from_secs(1);
-        SignedIn::new(url, second, second, "SELECT 1").is_some()
+        let queries = Queries {
+            signed_in: "SELECT 1",
+            page: "SELECT 1",
+            total: "SELECT 1",
+        };
+        Shared::new(url, second, second, queries).is_some()
     }
 
     #[test]

@@ -15,9 +15,9 @@ use sea_orm::{
 use shelter_domain::audit::{AuditEvent, EventType, RequestOrigin, events_of};
 use shelter_domain::ports::UserRepository;
 use shelter_domain::{
-    EmailAddress, NewUser, Page, PasswordHash, PendingToken, SessionId, SignInCheck, SignInProof,
-    SpentLink, StoreError, StoredUser, TokenHash, TokenPurpose, Totp, User, UserChanges,
-    UserFilter, UserId, UserSummary, Username,
+    EmailAddress, ListSink, ListedUser, NewUser, Page, PasswordHash, PendingToken, SessionId,
+    SignInCheck, SignInProof, SpentLink, StoreError, StoredUser, TokenHash, TokenPurpose, Totp,
+    User, UserChanges, UserFilter, UserId, Username,
 };
 
 use tokio::sync::Notify;
@@ -26,7 +26,7 @@ use crate::audit;
 use crate::entity::{one_time_token, recovery_code, user};
 use crate::fault::{DbResultExt as _, classify, retrying, within};
 use crate::outbox::store_token_and_queue;
-use crate::pipelined::SignedIn;
+use crate::pipelined::{Queries, Shared};
 use crate::sessions::revoke_all_of;
 use crate::transaction::begin_write;
 
@@ -36,7 +36,8 @@ pub struct SeaOrmUserRepository {
     /// The longest any one operation may take before it is `Unavailable`.
     timeout: Duration,
     origin: Arc<dyn RequestOrigin>,
-    signed_in: Option<Arc<SignedIn>>,
+    /// PostgreSQL's shared connections for the hottest reads, where they may be used.
+    shared: Option<Arc<Shared>>,
 }
 
 impl SeaOrmUserRepository {
@@ -51,12 +52,12 @@ impl SeaOrmUserRepository {
             outbox,
             timeout,
             origin,
-            signed_in: None,
+            shared: None,
         }
     }
 
-    pub(crate) fn with_signed_in(mut self, signed_in: Option<Arc<SignedIn>>) -> Self {
-        self.signed_in = signed_in;
+    pub(crate) fn with_shared(mut self, shared: Option<Arc<Shared>>) -> Self {
+        self.shared = shared;
         self
     }
 
@@ -188,7 +189,18 @@ impl SeaOrmUserRepository {
 /// `$3` now. Written out rather than built, since every uncached authenticated request
 /// runs it (built each time, it cost about 14 % of such a request here); "live" is what
 /// `sessions::live` says, and the persistence tests hold both to the same sessions.
-pub(crate) const SIGNED_IN_POSTGRES: &str = r#"SELECT "users".*, EXISTS (SELECT 1 FROM "sessions" WHERE "sessions"."id" = $1 AND "sessions"."user_id" = $2 AND "sessions"."ended_at" IS NULL AND "sessions"."expires_at" > $3) AS "live" FROM "users" WHERE "users"."id" = $2"#;
+const SIGNED_IN_POSTGRES: &str = r#"SELECT "users".*, EXISTS (SELECT 1 FROM "sessions" WHERE "sessions"."id" = $1 AND "sessions"."user_id" = $2 AND "sessions"."ended_at" IS NULL AND "sessions"."expires_at" > $3) AS "live" FROM "users" WHERE "users"."id" = $2"#;
+
+/// What PostgreSQL's shared connections read (see `pipelined`). The page's columns are
+/// those `summaries` selects, and `Totp::On` as `to_domain` reads it; the total is kept by
+/// triggers with every insert and delete (see the `user_count` migration).
+pub(crate) const SHARED_QUERIES: Queries = Queries {
+    signed_in: SIGNED_IN_POSTGRES,
+    page: r#"SELECT "id", "email", "username", "is_active", "is_superuser", "email_verified", "totp_enabled" AND "totp_secret" IS NOT NULL, "created_at", "updated_at" FROM "users" ORDER BY "id" LIMIT $1 OFFSET $2"#,
+    total: USER_TOTAL,
+};
+
+const USER_TOTAL: &str = "SELECT total FROM user_count WHERE id = 1";
 
 /// The same for SQLite, whose numbered parameters are `?N`.
 const SIGNED_IN_SQLITE: &str = r#"SELECT "users".*, EXISTS (SELECT 1 FROM "sessions" WHERE "sessions"."id" = ?1 AND "sessions"."user_id" = ?2 AND "sessions"."ended_at" IS NULL AND "sessions"."expires_at" > ?3) AS "live" FROM "users" WHERE "users"."id" = ?2"#;
@@ -275,11 +287,11 @@ impl UserRepository for SeaOrmUserRepository {
         session: SessionId,
         now: DateTime<Utc>,
     ) -> Result<Option<(User, bool)>, StoreError> {
-        if let Some(shared) = &self.signed_in {
+        if let Some(shared) = &self.shared {
             // Bounded in time by the shared connection itself, which must know of a timeout
             // to drop a connection gone silent.
             return shared
-                .read(id.get(), &session.to_string(), now)
+                .signed_in(id.get(), &session.to_string(), now)
                 .await?
                 .map(|(model, live)| Ok((to_domain(model)?, live)))
                 .transpose();
@@ -335,35 +347,41 @@ impl UserRepository for SeaOrmUserRepository {
         &self,
         filter: &UserFilter,
         page: Page,
-    ) -> Result<(Vec<UserSummary>, u64), StoreError> {
+        sink: &mut ListSink,
+    ) -> Result<u64, StoreError> {
+        if let Some(shared) = self.shared.as_ref().filter(|_| filter.is_everyone()) {
+            // Bounded in time by the shared connection itself, as for `signed_in`.
+            return shared.page(page, sink).await;
+        }
         within(self.timeout, async {
             let shown = user::Entity::find().filter(condition(filter));
             let rows = summaries(shown.clone(), page)
                 .all(&self.db)
                 .await
                 .store_context("list users")?;
-            let users = rows.into_iter().map(to_summary).collect::<Result<_, _>>()?;
-            if !filter.is_everyone() {
-                let total = shown
+            for row in &rows {
+                sink.user(listed(row));
+            }
+            let total = if filter.is_everyone() {
+                self.db
+                    .query_one_raw(Statement::from_string(
+                        self.db.get_database_backend(),
+                        USER_TOTAL,
+                    ))
+                    .await
+                    .store_context("count users")?
+                    .map(|row| row.try_get_by_index::<i64>(0))
+                    .transpose()
+                    .store_context("read the user count")?
+                    .and_then(|total| u64::try_from(total).ok())
+                    .unwrap_or_default()
+            } else {
+                shown
                     .count(&self.db)
                     .await
-                    .store_context("count the users shown")?;
-                return Ok((users, total));
-            }
-            // Kept by triggers with every insert and delete (see the user_count migration).
-            let total = self
-                .db
-                .query_one_raw(Statement::from_string(
-                    self.db.get_database_backend(),
-                    "SELECT total FROM user_count WHERE id = 1",
-                ))
-                .await
-                .store_context("count users")?
-                .map(|row| row.try_get_by_index::<i64>(0))
-                .transpose()
-                .store_context("read the user count")?
-                .unwrap_or_default();
-            Ok((users, u64::try_from(total).unwrap_or_default()))
+                    .store_context("count the users shown")?
+            };
+            Ok(total)
         })
         .await
     }
@@ -811,7 +829,7 @@ fn summaries(
         .into_tuple()
 }
 
-fn to_summary(row: SummaryRow) -> Result<UserSummary, StoreError> {
+fn listed(row: &SummaryRow) -> ListedUser<&str> {
     let (
         id,
         email,
@@ -823,17 +841,17 @@ fn to_summary(row: SummaryRow) -> Result<UserSummary, StoreError> {
         created,
         updated,
     ) = row;
-    Ok(UserSummary {
-        id: UserId::new(id),
-        email: stored_email(id, &email)?,
-        username: stored_username(id, &username)?,
-        is_active,
-        is_superuser,
-        email_verified,
-        mfa_enabled,
-        created_at: created,
-        updated_at: updated,
-    })
+    ListedUser {
+        id: UserId::new(*id),
+        email,
+        username,
+        is_active: *is_active,
+        is_superuser: *is_superuser,
+        email_verified: *email_verified,
+        mfa_enabled: *mfa_enabled,
+        created_at: *created,
+        updated_at: *updated,
+    }
 }
 
 // Rows were valid when written; a row that no longer parses was changed behind our back,

@@ -114,7 +114,9 @@ pub async fn verify_email(
 ) -> Result<HttpResponse, Refusal> {
     let token = body.json::<VerifyEmailRequest>().await?;
     let user = state.users.verify_email(&token).await?;
-    Ok(HttpResponse::Ok().json(UserResponse::from(&user)))
+    Ok(HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(UserResponse::from(&user).to_json()))
 }
 
 /// Ask for a password-reset email.

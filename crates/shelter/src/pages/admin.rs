@@ -87,7 +87,11 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> PageResult {
     api_query.extend([("skip", skip.as_str()), ("limit", limit.as_str())]);
     let query = serde_urlencoded::to_string(&api_query).unwrap_or_default();
     let (filter, window) = listing(&query)?;
-    let (users, total) = state.users.list(&login.user, &filter, window).await?;
+    let mut users = Vec::new();
+    let total = state
+        .users
+        .list(&login.user, &filter, window, &mut users)
+        .await?;
     let pages = total.div_ceil(PAGE_SIZE).max(1);
     let link = |page: u64| {
         let page = page.to_string();
