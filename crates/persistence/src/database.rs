@@ -159,7 +159,7 @@ impl Database {
                     settings.url.expose(),
                     settings.statement_timeout,
                     settings.acquire_timeout,
-                    crate::users::SHARED_QUERIES,
+                    crate::users::shared_queries(),
                 )
             })
             .flatten()

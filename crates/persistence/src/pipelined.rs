@@ -37,7 +37,7 @@ pub(crate) struct Queries {
     /// The user row and `live`: `$1` the session, `$2` the user, `$3` now.
     pub signed_in: &'static str,
     /// A listing's columns (`ListedUser`'s, in order), ordered by id: `$1` limit, `$2` skip.
-    pub page: &'static str,
+    pub page: String,
     /// How many users there are, as one `int8`.
     pub total: &'static str,
 }
@@ -229,7 +229,7 @@ impl Shared {
         });
         let (signed_in, page, total) = tokio::try_join!(
             client.prepare(self.queries.signed_in),
-            client.prepare(self.queries.page),
+            client.prepare(&self.queries.page),
             client.prepare(self.queries.total),
         )?;
         Ok(Live {
@@ -324,7 +324,7 @@ mod tests {
         let second = Duration::from_secs(1);
         let queries = Queries {
             signed_in: "SELECT 1",
-            page: "SELECT 1",
+            page: "SELECT 1".to_owned(),
             total: "SELECT 1",
         };
         Shared::new(url, second, second, queries).is_some()

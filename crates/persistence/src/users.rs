@@ -10,7 +10,8 @@ use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
     DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, FromQueryResult,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Statement,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait as _, Select,
+    Statement,
 };
 use shelter_domain::audit::{AuditEvent, EventType, RequestOrigin, events_of};
 use shelter_domain::ports::UserRepository;
@@ -191,14 +192,21 @@ impl SeaOrmUserRepository {
 /// `sessions::live` says, and the persistence tests hold both to the same sessions.
 const SIGNED_IN_POSTGRES: &str = r#"SELECT "users".*, EXISTS (SELECT 1 FROM "sessions" WHERE "sessions"."id" = $1 AND "sessions"."user_id" = $2 AND "sessions"."ended_at" IS NULL AND "sessions"."expires_at" > $3) AS "live" FROM "users" WHERE "users"."id" = $2"#;
 
-/// What PostgreSQL's shared connections read (see `pipelined`). The page's columns are
-/// those `summaries` selects, and `Totp::On` as `to_domain` reads it; the total is kept by
-/// triggers with every insert and delete (see the `user_count` migration).
-pub(crate) const SHARED_QUERIES: Queries = Queries {
-    signed_in: SIGNED_IN_POSTGRES,
-    page: r#"SELECT "id", "email", "username", "is_active", "is_superuser", "email_verified", "totp_enabled" AND "totp_secret" IS NOT NULL, "created_at", "updated_at" FROM "users" ORDER BY "id" LIMIT $1 OFFSET $2"#,
-    total: USER_TOTAL,
-};
+/// What PostgreSQL's shared connections read (see `pipelined`). The page is the one
+/// `summaries` builds for the pool, so both paths show the same columns; sea-query writes
+/// its placeholders as `LIMIT $1 OFFSET $2` (the values here are not used). The total is
+/// kept by triggers with every insert and delete (see the `user_count` migration).
+pub(crate) fn shared_queries() -> Queries {
+    Queries {
+        signed_in: SIGNED_IN_POSTGRES,
+        page: summaries(user::Entity::find())
+            .limit(Page::MAX_LIMIT)
+            .offset(0)
+            .build(DbBackend::Postgres)
+            .sql,
+        total: USER_TOTAL,
+    }
+}
 
 const USER_TOTAL: &str = "SELECT total FROM user_count WHERE id = 1";
 
@@ -355,7 +363,10 @@ impl UserRepository for SeaOrmUserRepository {
         }
         within(self.timeout, async {
             let shown = user::Entity::find().filter(condition(filter));
-            let rows = summaries(shown.clone(), page)
+            let rows = summaries(shown.clone())
+                .offset(page.skip())
+                .limit(page.limit())
+                .into_tuple::<SummaryRow>()
                 .all(&self.db)
                 .await
                 .store_context("list users")?;
@@ -803,10 +814,7 @@ type SummaryRow = (
     DateTime<Utc>,
 );
 
-fn summaries(
-    shown: Select<user::Entity>,
-    page: Page,
-) -> sea_orm::Selector<sea_orm::SelectGetableTuple<SummaryRow>> {
+fn summaries(shown: Select<user::Entity>) -> Select<user::Entity> {
     shown
         .select_only()
         .columns([
@@ -824,9 +832,6 @@ fn summaries(
         )
         .columns([user::Column::CreatedAt, user::Column::UpdatedAt])
         .order_by_asc(user::Column::Id)
-        .offset(page.skip())
-        .limit(page.limit())
-        .into_tuple()
 }
 
 fn listed(row: &SummaryRow) -> ListedUser<&str> {

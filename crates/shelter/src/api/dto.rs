@@ -184,7 +184,7 @@ impl Serialize for Rfc3339 {
 
 impl UserResponse<'_> {
     /// Appends the user's JSON to `out`: what `#[derive(Serialize)]` writes, in a dozen
-    /// appends where serde_json made some sixty small writes, a fifth of a page of users'
+    /// appends where `serde_json` made some sixty small writes, a fifth of a page of users'
     /// time.
     pub fn write_json(&self, out: &mut Vec<u8>) {
         let flag = |value: bool| if value { "true" } else { "false" };
@@ -223,7 +223,7 @@ impl UserResponse<'_> {
 }
 
 /// `text` as a JSON string. Only a quote, a backslash or a control character needs
-/// escaping, which no valid email or username has: those few go through serde_json.
+/// escaping, which no valid email or username has: those few go through `serde_json`.
 fn json_string(out: &mut Vec<u8>, text: &str) {
     if text
         .bytes()

@@ -178,7 +178,7 @@ pub async fn list(
     let total = state.users.list(&me, &filter, page, &mut writer).await?;
     Ok(HttpResponse::Ok()
         .content_type(header::ContentType::json())
-        .body(writer.finish(total, page)))
+        .body(writer.finish(total)))
 }
 
 /// Writes a `UserPage` as the store reads it, each user straight into the body: no model
@@ -186,6 +186,7 @@ pub async fn list(
 struct PageWriter {
     json: Vec<u8>,
     users: usize,
+    page: Page,
 }
 
 impl PageWriter {
@@ -194,11 +195,15 @@ impl PageWriter {
         let users = usize::try_from(page.limit()).unwrap_or_default();
         let mut json = Vec::with_capacity(256 * users + 64);
         json.extend_from_slice(br#"{"items":["#);
-        Self { json, users: 0 }
+        Self {
+            json,
+            users: 0,
+            page,
+        }
     }
 
-    fn finish(mut self, total: u64, page: Page) -> Vec<u8> {
-        let (skip, limit) = (page.skip(), page.limit());
+    fn finish(mut self, total: u64) -> Vec<u8> {
+        let (skip, limit) = (self.page.skip(), self.page.limit());
         self.json.extend_from_slice(
             format!(r#"],"total":{total},"skip":{skip},"limit":{limit}}}"#).as_bytes(),
         );
