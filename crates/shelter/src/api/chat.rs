@@ -168,9 +168,17 @@ pub async fn switch(
     let mut answer: Response<BoxBody> = answer.into();
     let ticket = answer.extensions_mut().remove::<Ticket>();
     if let (StatusCode::SWITCHING_PROTOCOLS, Some(ticket)) = (answer.status(), ticket) {
-        framed
+        // In the hub before the client can know it is connected: a message sent the moment
+        // its handshake completes must reach it (found by CI: registered after the 101, a
+        // connection sometimes missed the first broadcast).
+        let registration = ticket.hub.register(ticket.user, ticket.login);
+        let sent = framed
             .send(H1::Item((answer.drop_body(), BodySize::None)))
-            .await?;
+            .await;
+        if sent.is_err() {
+            ticket.hub.unregister(registration.id);
+        }
+        sent?;
         // Only the socket, and what the client sent after its handshake, copied out of the
         // dispatcher's 8 KiB read buffer: both buffers are freed here, not when the chat ends.
         let FramedParts { io, read_buf, .. } = framed.into_parts();
@@ -178,7 +186,7 @@ pub async fn switch(
         drop(read_buf);
         Box::pin(context::scope(
             ticket.context.clone(),
-            serve(ticket, io, early),
+            serve(ticket, registration, io, early),
         ))
         .await;
         return Ok(());
@@ -200,7 +208,7 @@ pub async fn switch(
 }
 
 /// One chat connection, from the switch to its close; it is in the hub meanwhile.
-async fn serve(ticket: Ticket, socket: TcpStream, early: Vec<u8>) {
+async fn serve(ticket: Ticket, registration: Registration, socket: TcpStream, early: Vec<u8>) {
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)
         // Every frame goes out when written: a chat line must not wait for the next.
@@ -210,13 +218,8 @@ async fn serve(ticket: Ticket, socket: TcpStream, early: Vec<u8>) {
     let socket =
         WebSocketStream::from_partially_read(socket, early, Role::Server, Some(config)).await;
     let Ticket {
-        hub,
-        user,
-        login,
-        until,
-        ..
+        hub, user, until, ..
     } = ticket;
-    let registration = hub.register(user, login);
     run(&hub, user, registration, socket, until).await;
 }
 

@@ -92,6 +92,24 @@ async fn the_classic_chat_texts(backend: Backend) {
     );
 }
 
+/// A client is in the hub before its handshake's answer is written, so a message sent the
+/// moment the handshake completes reaches it. (Registered after the 101, a connection
+/// could miss it; CI caught that once in the test above.)
+async fn a_broadcast_right_after_the_handshake_arrives(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let (_, ann_id, ann_token) = app.user_with_token().await;
+    let mut ann = open(&app, ann_id, &ann_token).await;
+    for round in 0..20 {
+        let (_, id, token) = app.user_with_token().await;
+        let mut late = open(&app, id, &token).await;
+        say(&mut ann, &format!("round {round}")).await;
+        let expected = format!("Client #{ann_id} says: round {round}");
+        while text(&mut late).await != expected {}
+    }
+}
+
 async fn the_upgrade_needs_a_valid_token_of_that_user(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
@@ -388,6 +406,7 @@ shelter_test_support::on_both_backends!(
     a_frame_sent_with_the_handshake_is_read,
     other_upgrades_get_an_http_answer_then_the_connection_closes,
     the_classic_chat_texts,
+    a_broadcast_right_after_the_handshake_arrives,
     the_upgrade_needs_a_valid_token_of_that_user,
     bad_frames_get_an_error_and_the_connection_lives_on,
     frames_over_64_kib_close_with_1009,
