@@ -115,7 +115,11 @@ impl OidcTokens {
         }
     }
 
-    fn sign(&self, typ: &str, claims: &impl Serialize) -> anyhow::Result<String> {
+    /// Signs on tokio's blocking threads, not the worker that runs the request: an RS256
+    /// signature takes about 2 ms of CPU, and on a worker it held up every task queued
+    /// there, among them SQLite write transactions whose next step every other write
+    /// waits for.
+    async fn sign(&self, typ: &str, claims: &(impl Serialize + Sync)) -> anyhow::Result<String> {
         let (kid, key) = self
             .ring
             .signing(KeyAlgorithm::Rs256, self.clock.now())
@@ -125,7 +129,11 @@ impl OidcTokens {
             kid: Some(kid),
             ..Header::new(Algorithm::RS256)
         };
-        Ok(jsonwebtoken::encode(&header, claims, &key)?)
+        let claims = serde_json::to_value(claims)?;
+        let signed =
+            tokio::task::spawn_blocking(move || jsonwebtoken::encode(&header, &claims, &key))
+                .await?;
+        Ok(signed?)
     }
 
     /// The claims of a token this provider signed, checking the signature, `iss` and the
@@ -183,12 +191,13 @@ struct LogoutJwt<'a> {
 /// How long a logout token may take to arrive and be checked.
 const LOGOUT_TOKEN_LIFETIME: Duration = Duration::minutes(2);
 
+#[async_trait::async_trait]
 impl OAuthTokens for OidcTokens {
     fn lifetime(&self) -> Duration {
         self.lifetime
     }
 
-    fn access_token(&self, claims: &AccessTokenClaims) -> anyhow::Result<SecretString> {
+    async fn access_token(&self, claims: &AccessTokenClaims) -> anyhow::Result<SecretString> {
         let (sid, authorization_id) = match claims.subject {
             Subject::User {
                 session,
@@ -209,10 +218,10 @@ impl OAuthTokens for OidcTokens {
             sid,
             authorization_id,
         };
-        Ok(SecretString::from(self.sign(AT_JWT, &jwt)?))
+        Ok(SecretString::from(self.sign(AT_JWT, &jwt).await?))
     }
 
-    fn id_token(&self, claims: &IdTokenClaims, access_token: &str) -> anyhow::Result<String> {
+    async fn id_token(&self, claims: &IdTokenClaims, access_token: &str) -> anyhow::Result<String> {
         let client = claims.client.as_str();
         let email = claims.user.email.as_ref();
         let profile = claims.user.profile.as_ref();
@@ -234,7 +243,7 @@ impl OAuthTokens for OidcTokens {
             name: profile.map(|(name, _)| name.as_str()),
             updated_at: profile.map(|(_, at)| *at),
         };
-        self.sign("JWT", &jwt)
+        self.sign("JWT", &jwt).await
     }
 
     fn verify_access(
@@ -272,7 +281,7 @@ impl OAuthTokens for OidcTokens {
         })
     }
 
-    fn logout_token(&self, logout: &PendingLogout) -> anyhow::Result<String> {
+    async fn logout_token(&self, logout: &PendingLogout) -> anyhow::Result<String> {
         let now = self.clock.now();
         let jwt = LogoutJwt {
             iss: &self.issuer,
@@ -284,7 +293,7 @@ impl OAuthTokens for OidcTokens {
             sid: logout.session.to_string(),
             events: serde_json::json!({"http://schemas.openid.net/event/backchannel-logout": {}}),
         };
-        self.sign("logout+jwt", &jwt)
+        self.sign("logout+jwt", &jwt).await
     }
 
     fn id_token_hint(&self, token: &str) -> Option<IdTokenHint> {

@@ -276,21 +276,24 @@ pub struct IdTokenHint {
     pub session: Option<SessionId>,
 }
 
-/// Signs and checks the provider's tokens (RS256 JWTs). Checking needs no I/O.
+/// Signs and checks the provider's tokens (RS256 JWTs). Checking needs no I/O. Signing is
+/// asynchronous because an RS256 signature costs milliseconds of CPU, which must not be
+/// spent on a thread that serves requests.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
 pub trait OAuthTokens: Send + Sync {
     /// How long an access token (and an ID token) lives.
     fn lifetime(&self) -> Duration;
 
     /// # Errors
     /// No signing key.
-    fn access_token(&self, claims: &AccessTokenClaims) -> anyhow::Result<SecretString>;
+    async fn access_token(&self, claims: &AccessTokenClaims) -> anyhow::Result<SecretString>;
 
     /// An ID token whose `at_hash` is that of `access_token`.
     ///
     /// # Errors
     /// No signing key.
-    fn id_token(&self, claims: &IdTokenClaims, access_token: &str) -> anyhow::Result<String>;
+    async fn id_token(&self, claims: &IdTokenClaims, access_token: &str) -> anyhow::Result<String>;
 
     /// # Errors
     /// Not an unexpired access token of this provider.
@@ -308,7 +311,7 @@ pub trait OAuthTokens: Send + Sync {
     ///
     /// # Errors
     /// No signing key.
-    fn logout_token(&self, logout: &PendingLogout) -> anyhow::Result<String>;
+    async fn logout_token(&self, logout: &PendingLogout) -> anyhow::Result<String>;
 }
 
 /// A back-channel logout to deliver: the sign-in `session` of `user` ended, and `client`

@@ -348,7 +348,7 @@ impl OAuthService {
                 scope,
             } => self.refresh(&client, &refresh_token, scope).await,
             TokenRequest::ClientCredentials { scope } => {
-                self.client_credentials(&client, scope.as_deref())
+                self.client_credentials(&client, scope.as_deref()).await
             }
         }
     }
@@ -443,6 +443,7 @@ impl OAuthService {
             refresh.map(|(token, _)| token),
             now,
         )
+        .await
     }
 
     /// A refresh token for a client allowed the grant, whatever scopes it was granted
@@ -467,7 +468,7 @@ impl OAuthService {
             })
     }
 
-    fn user_tokens(
+    async fn user_tokens(
         &self,
         client: &Client,
         user: &User,
@@ -494,6 +495,7 @@ impl OAuthService {
             .ports
             .tokens
             .access_token(&claims)
+            .await
             .map_err(OAuthError::Unexpected)?;
         let id_token = if family.scopes.contains(&Scope::OpenId) {
             let id = IdTokenClaims {
@@ -510,6 +512,7 @@ impl OAuthService {
                 self.ports
                     .tokens
                     .id_token(&id, access_token.expose_secret())
+                    .await
                     .map_err(OAuthError::Unexpected)?,
             )
         } else {
@@ -584,9 +587,10 @@ impl OAuthService {
             .filter(User::is_active)
             .ok_or(OAuthError::InvalidGrant("the user is not active"))?;
         self.user_tokens(client, &user, &family, None, Some(token), now)
+            .await
     }
 
-    fn client_credentials(
+    async fn client_credentials(
         &self,
         client: &Client,
         scope: Option<&str>,
@@ -625,6 +629,7 @@ impl OAuthService {
             .ports
             .tokens
             .access_token(&claims)
+            .await
             .map_err(OAuthError::Unexpected)?;
         Ok(Tokens {
             access_token,

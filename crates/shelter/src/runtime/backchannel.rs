@@ -131,6 +131,7 @@ impl BackchannelWorker {
         let token = self
             .tokens
             .logout_token(logout)
+            .await
             .map_err(|error| format!("cannot sign: {error:#}"))?;
         let body = form_urlencoded::Serializer::new(String::new())
             .append_pair("logout_token", &token)
