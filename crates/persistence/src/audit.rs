@@ -19,6 +19,7 @@ use shelter_domain::{ClientInfo, StorageError, UserId};
 
 use crate::entity::audit_event;
 use crate::fault::{DbResultExt as _, within};
+use crate::transaction::Writer;
 
 /// Writes `events` with the context of the request `origin` is serving, inside `conn`'s
 /// transaction. An event without an actor was done by the request's caller.
@@ -67,6 +68,7 @@ pub(crate) async fn purge(
 
 pub struct SeaOrmAuditLog {
     db: DatabaseConnection,
+    writer: Writer,
     timeout: std::time::Duration,
     origin: Arc<dyn RequestOrigin>,
 }
@@ -74,11 +76,13 @@ pub struct SeaOrmAuditLog {
 impl SeaOrmAuditLog {
     pub(crate) fn new(
         db: DatabaseConnection,
+        writer: Writer,
         timeout: std::time::Duration,
         origin: Arc<dyn RequestOrigin>,
     ) -> Self {
         Self {
             db,
+            writer,
             timeout,
             origin,
         }
@@ -108,7 +112,11 @@ fn to_recorded(row: &audit_event::Model) -> Result<RecordedEvent, StorageError> 
 #[async_trait]
 impl AuditLog for SeaOrmAuditLog {
     async fn record(&self, event: AuditEvent, now: DateTime<Utc>) -> Result<(), StorageError> {
-        within(self.timeout, write(&self.db, &*self.origin, [event], now)).await
+        within(
+            self.timeout,
+            write(self.writer.connection(), &*self.origin, [event], now),
+        )
+        .await
     }
 
     async fn list(&self, query: AuditQuery) -> Result<Vec<RecordedEvent>, StorageError> {

@@ -21,10 +21,11 @@ use shelter_domain::clients::{
 use crate::audit;
 use crate::entity::oauth_client;
 use crate::fault::{DbResultExt as _, within};
-use crate::transaction::begin_write;
+use crate::transaction::Writer;
 
 pub struct SeaOrmClientStore {
     db: DatabaseConnection,
+    writer: Writer,
     timeout: std::time::Duration,
     origin: Arc<dyn RequestOrigin>,
 }
@@ -32,11 +33,13 @@ pub struct SeaOrmClientStore {
 impl SeaOrmClientStore {
     pub(crate) fn new(
         db: DatabaseConnection,
+        writer: Writer,
         timeout: std::time::Duration,
         origin: Arc<dyn RequestOrigin>,
     ) -> Self {
         Self {
             db,
+            writer,
             timeout,
             origin,
         }
@@ -153,7 +156,7 @@ fn to_domain(row: &oauth_client::Model) -> Result<Client, StorageError> {
 impl ClientStore for SeaOrmClientStore {
     async fn insert(&self, client: &Client) -> Result<(), StorageError> {
         within(self.timeout, async {
-            let txn = begin_write(&self.db).await?;
+            let txn = self.writer.begin().await?;
             to_row(client)
                 .insert(&txn)
                 .await
@@ -203,7 +206,7 @@ impl ClientStore for SeaOrmClientStore {
         within(
             self.timeout,
             Box::pin(async {
-                let txn = begin_write(&self.db).await?;
+                let txn = self.writer.begin().await?;
                 let Some(current) = oauth_client::Entity::find_by_id(client.id.as_str())
                     .one(&txn)
                     .await
@@ -243,7 +246,7 @@ impl ClientStore for SeaOrmClientStore {
         now: DateTime<Utc>,
     ) -> Result<bool, StorageError> {
         within(self.timeout, async {
-            let txn = begin_write(&self.db).await?;
+            let txn = self.writer.begin().await?;
             let Some(current) = oauth_client::Entity::find_by_id(id.as_str())
                 .one(&txn)
                 .await
@@ -270,7 +273,7 @@ impl ClientStore for SeaOrmClientStore {
 
     async fn delete(&self, id: &ClientId) -> Result<bool, StorageError> {
         within(self.timeout, async {
-            let txn = begin_write(&self.db).await?;
+            let txn = self.writer.begin().await?;
             let deleted = oauth_client::Entity::delete_by_id(id.as_str())
                 .exec(&txn)
                 .await

@@ -25,6 +25,7 @@ use crate::keys::SeaOrmSigningKeyStore;
 use crate::outbox::{self, SeaOrmEmailOutbox};
 use crate::pipelined::Shared;
 use crate::sessions::SeaOrmRefreshTokenStore;
+use crate::transaction::Writer;
 use crate::users::SeaOrmUserRepository;
 
 /// What a clean-up removed.
@@ -91,6 +92,7 @@ pub struct DatabaseSettings {
 #[derive(Clone)]
 pub struct Database {
     connection: DatabaseConnection,
+    writer: Writer,
     outbox_signal: Arc<Notify>,
     /// The longest one store operation may take; see [`DatabaseSettings::acquire_timeout`].
     timeout: Duration,
@@ -111,6 +113,38 @@ impl fmt::Debug for Database {
     }
 }
 
+/// The pool's settings. SQLite gets WAL mode (readers never wait for the writer), a busy
+/// timeout (a writer of another process queues instead of failing with `SQLITE_BUSY`) and
+/// foreign keys.
+fn options(settings: &DatabaseSettings, max_connections: NonZeroU32) -> ConnectOptions {
+    let busy_timeout = settings.acquire_timeout;
+    let statement_timeout = format!("{}ms", settings.statement_timeout.as_millis().max(1));
+    let mut options = ConnectOptions::new(settings.url.expose());
+    options
+        .max_connections(max_connections.get())
+        .min_connections(1)
+        // A connection once opened is kept (see `warm_up`): a burst after a quiet
+        // spell must not wait for new connections, a TLS handshake each.
+        .idle_timeout(None)
+        .acquire_timeout(settings.acquire_timeout)
+        .connect_timeout(settings.acquire_timeout)
+        // A ping on every checkout doubles the round trips of a one-query request;
+        // only a connection idle long enough to have been dropped (by a restart, a
+        // proxy or a firewall) is pinged before use.
+        .test_before_acquire_if_idle_for(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .map_sqlx_postgres_opts(move |opts| {
+            opts.options([("statement_timeout", statement_timeout.as_str())])
+        })
+        .map_sqlx_sqlite_opts(move |opts| {
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(busy_timeout)
+                .foreign_keys(true)
+        });
+    options
+}
+
 /// Holds `size` connections of `pool` at once, so that each is opened, then gives them
 /// back; how many it got.
 async fn open_all<DB: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<DB>, size: u32) -> usize {
@@ -119,40 +153,21 @@ async fn open_all<DB: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<DB>, s
 }
 
 impl Database {
-    /// Opens the pool. SQLite gets WAL mode (readers never wait for the writer), a busy
-    /// timeout (writers queue instead of failing with `SQLITE_BUSY`) and foreign keys.
+    /// Opens the pool, and on SQLite the one connection writes go over (see [`Writer`]).
     ///
     /// # Errors
     /// When the URL is unusable or the database does not answer.
     pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<Self> {
-        let busy_timeout = settings.acquire_timeout;
-        let statement_timeout = format!("{}ms", settings.statement_timeout.as_millis().max(1));
-        let mut options = ConnectOptions::new(settings.url.expose());
-        options
-            .max_connections(settings.max_connections.get())
-            .min_connections(1)
-            // A connection once opened is kept (see `warm_up`): a burst after a quiet
-            // spell must not wait for new connections, a TLS handshake each.
-            .idle_timeout(None)
-            .acquire_timeout(settings.acquire_timeout)
-            .connect_timeout(settings.acquire_timeout)
-            // A ping on every checkout doubles the round trips of a one-query request;
-            // only a connection idle long enough to have been dropped (by a restart, a
-            // proxy or a firewall) is pinged before use.
-            .test_before_acquire_if_idle_for(Duration::from_secs(10))
-            .sqlx_logging(false)
-            .map_sqlx_postgres_opts(move |opts| {
-                opts.options([("statement_timeout", statement_timeout.as_str())])
-            })
-            .map_sqlx_sqlite_opts(move |opts| {
-                opts.journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(busy_timeout)
-                    .foreign_keys(true)
-            });
-        let connection = sea_orm::Database::connect(options)
+        let connection = sea_orm::Database::connect(options(settings, settings.max_connections))
             .await
             .context("connect to the database")?;
+        let writer = if connection.get_database_backend() == DatabaseBackend::Sqlite {
+            sea_orm::Database::connect(options(settings, NonZeroU32::MIN))
+                .await
+                .context("connect to the database for writes")?
+        } else {
+            connection.clone()
+        };
         let shared = (connection.get_database_backend() == DatabaseBackend::Postgres)
             .then(|| {
                 Shared::new(
@@ -175,6 +190,7 @@ impl Database {
         Ok(Self {
             shared,
             connection,
+            writer: Writer::new(writer),
             outbox_signal: Arc::default(),
             timeout: settings.acquire_timeout,
             max_connections: settings.max_connections.get(),
@@ -244,11 +260,17 @@ impl Database {
         if let Err(error) = self.connection.close().await {
             tracing::warn!(%error, "closing the database pool");
         }
+        if self.writer.is_separate()
+            && let Err(error) = self.writer.connection().close_by_ref().await
+        {
+            tracing::warn!(%error, "closing the database's write connection");
+        }
     }
 
     pub fn users(&self) -> SeaOrmUserRepository {
         SeaOrmUserRepository::new(
             self.connection.clone(),
+            self.writer.clone(),
             self.outbox_signal.clone(),
             self.timeout,
             self.origin.clone(),
@@ -257,32 +279,49 @@ impl Database {
     }
 
     pub fn refresh_tokens(&self) -> SeaOrmRefreshTokenStore {
-        SeaOrmRefreshTokenStore::new(self.connection.clone(), self.timeout, self.origin.clone())
+        SeaOrmRefreshTokenStore::new(
+            self.connection.clone(),
+            self.writer.clone(),
+            self.timeout,
+            self.origin.clone(),
+        )
     }
 
     pub fn audit_log(&self) -> SeaOrmAuditLog {
-        SeaOrmAuditLog::new(self.connection.clone(), self.timeout, self.origin.clone())
+        SeaOrmAuditLog::new(
+            self.connection.clone(),
+            self.writer.clone(),
+            self.timeout,
+            self.origin.clone(),
+        )
     }
 
     pub fn clients(&self) -> SeaOrmClientStore {
-        SeaOrmClientStore::new(self.connection.clone(), self.timeout, self.origin.clone())
+        SeaOrmClientStore::new(
+            self.connection.clone(),
+            self.writer.clone(),
+            self.timeout,
+            self.origin.clone(),
+        )
     }
 
     pub fn oauth(&self) -> crate::oauth::SeaOrmOAuthStore {
         crate::oauth::SeaOrmOAuthStore::new(
             self.connection.clone(),
+            self.writer.clone(),
             self.timeout,
             self.origin.clone(),
         )
     }
 
     pub fn logout_outbox(&self) -> crate::logouts::SeaOrmLogoutOutbox {
-        crate::logouts::SeaOrmLogoutOutbox::new(self.connection.clone(), self.timeout)
+        crate::logouts::SeaOrmLogoutOutbox::new(self.writer.clone(), self.timeout)
     }
 
     pub fn passkeys(&self) -> crate::passkeys::SeaOrmPasskeyStore {
         crate::passkeys::SeaOrmPasskeyStore::new(
             self.connection.clone(),
+            self.writer.clone(),
             self.timeout,
             self.origin.clone(),
         )
@@ -291,17 +330,23 @@ impl Database {
     pub fn identities(&self) -> crate::identities::SeaOrmIdentityStore {
         crate::identities::SeaOrmIdentityStore::new(
             self.connection.clone(),
+            self.writer.clone(),
             self.timeout,
             self.origin.clone(),
         )
     }
 
     pub fn signing_keys(&self) -> SeaOrmSigningKeyStore {
-        SeaOrmSigningKeyStore::new(self.connection.clone(), self.timeout, self.origin.clone())
+        SeaOrmSigningKeyStore::new(
+            self.connection.clone(),
+            self.writer.clone(),
+            self.timeout,
+            self.origin.clone(),
+        )
     }
 
     pub fn outbox(&self) -> SeaOrmEmailOutbox {
-        SeaOrmEmailOutbox::new(self.connection.clone(), self.timeout)
+        SeaOrmEmailOutbox::new(self.writer.clone(), self.timeout)
     }
 
     /// Notified after every commit that queued an email in this process, so the local
@@ -330,14 +375,22 @@ impl Database {
         reason = "a pool has far fewer than 2^52 connections"
     )]
     fn connections_in_use(&self) -> f64 {
-        let (size, idle) = if self.connection.get_database_backend() == DatabaseBackend::Postgres {
-            let pool = self.connection.get_postgres_connection_pool();
-            (pool.size(), pool.num_idle())
-        } else {
-            let pool = self.connection.get_sqlite_connection_pool();
-            (pool.size(), pool.num_idle())
+        let in_use = |connection: &DatabaseConnection| {
+            let (size, idle) = if connection.get_database_backend() == DatabaseBackend::Postgres {
+                let pool = connection.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            } else {
+                let pool = connection.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            };
+            (size as usize).saturating_sub(idle)
         };
-        (size as usize).saturating_sub(idle) as f64
+        let writes = if self.writer.is_separate() {
+            in_use(self.writer.connection())
+        } else {
+            0
+        };
+        (in_use(&self.connection) + writes) as f64
     }
 
     /// Keeps the gauges of `/metrics` that only the database knows current until `stop`:
@@ -375,16 +428,17 @@ impl Database {
     /// # Errors
     /// When a delete fails.
     pub async fn purge(&self, now: DateTime<Utc>) -> anyhow::Result<Purged> {
-        let audit_events = crate::audit::purge(&self.connection, now - self.audit_retention)
-            .await
-            .context("purge audit events")?;
+        let audit_events =
+            crate::audit::purge(self.writer.connection(), now - self.audit_retention)
+                .await
+                .context("purge audit events")?;
         let sessions = session::Entity::delete_many()
             .filter(
                 Condition::any()
                     .add(session::Column::ExpiresAt.lte(now))
                     .add(session::Column::EndedAt.is_not_null()),
             )
-            .exec(&self.connection)
+            .exec(self.writer.connection())
             .await
             .context("purge sessions")?
             .rows_affected;
@@ -394,7 +448,7 @@ impl Database {
                     .add(refresh_token::Column::ExpiresAt.lte(now))
                     .add(refresh_token::Column::Revoked.eq(true)),
             )
-            .exec(&self.connection)
+            .exec(self.writer.connection())
             .await
             .context("purge refresh tokens")?
             .rows_affected;
@@ -404,20 +458,20 @@ impl Database {
                     .add(one_time_token::Column::ExpiresAt.lte(now))
                     .add(one_time_token::Column::UsedAt.is_not_null()),
             )
-            .exec(&self.connection)
+            .exec(self.writer.connection())
             .await
             .context("purge one-time tokens")?
             .rows_affected;
         let passkey_flows = passkey_flow::Entity::delete_many()
             .filter(passkey_flow::Column::ExpiresAt.lte(now))
-            .exec(&self.connection)
+            .exec(self.writer.connection())
             .await
             .context("purge passkey ceremonies")?
             .rows_affected;
         let emails = email_outbox::Entity::delete_many()
             .filter(email_outbox::Column::Status.eq(outbox::SENT))
             .filter(email_outbox::Column::SentAt.lte(now - chrono::Duration::days(1)))
-            .exec(&self.connection)
+            .exec(self.writer.connection())
             .await
             .context("purge delivered emails")?
             .rows_affected;

@@ -18,10 +18,11 @@ use shelter_domain::{EmailAddress, StorageError, StoreError, UserId};
 use crate::audit;
 use crate::entity::{passkey, user, user_identity};
 use crate::fault::{DbResultExt as _, within};
-use crate::transaction::begin_write;
+use crate::transaction::Writer;
 
 pub struct SeaOrmIdentityStore {
     db: DatabaseConnection,
+    writer: Writer,
     timeout: std::time::Duration,
     origin: Arc<dyn RequestOrigin>,
 }
@@ -29,11 +30,13 @@ pub struct SeaOrmIdentityStore {
 impl SeaOrmIdentityStore {
     pub(crate) fn new(
         db: DatabaseConnection,
+        writer: Writer,
         timeout: std::time::Duration,
         origin: Arc<dyn RequestOrigin>,
     ) -> Self {
         Self {
             db,
+            writer,
             timeout,
             origin,
         }
@@ -169,7 +172,7 @@ impl IdentityStore for SeaOrmIdentityStore {
         now: DateTime<Utc>,
     ) -> Result<Linked, StoreError> {
         within(self.timeout, async {
-            let txn = begin_write(&self.db).await?;
+            let txn = self.writer.begin().await?;
             let clashes = user_identity::Entity::find()
                 .filter(
                     sea_orm::Condition::any()
@@ -223,7 +226,7 @@ impl IdentityStore for SeaOrmIdentityStore {
         now: DateTime<Utc>,
     ) -> Result<Unlinked, StoreError> {
         within(self.timeout, async {
-            let txn = begin_write(&self.db).await?;
+            let txn = self.writer.begin().await?;
             let linked = user_identity::Entity::find()
                 .filter(user_identity::Column::UserId.eq(user.get()))
                 .filter(user_identity::Column::Provider.eq(provider.as_str()))

@@ -13,10 +13,11 @@ use std::sync::Arc;
 use crate::audit;
 use crate::entity::signing_key;
 use crate::fault::{DbResultExt as _, within};
-use crate::transaction::begin_write;
+use crate::transaction::Writer;
 
 pub struct SeaOrmSigningKeyStore {
     db: DatabaseConnection,
+    writer: Writer,
     timeout: std::time::Duration,
     origin: Arc<dyn RequestOrigin>,
 }
@@ -24,11 +25,13 @@ pub struct SeaOrmSigningKeyStore {
 impl SeaOrmSigningKeyStore {
     pub(crate) fn new(
         db: DatabaseConnection,
+        writer: Writer,
         timeout: std::time::Duration,
         origin: Arc<dyn RequestOrigin>,
     ) -> Self {
         Self {
             db,
+            writer,
             timeout,
             origin,
         }
@@ -74,7 +77,7 @@ impl SigningKeyStore for SeaOrmSigningKeyStore {
             let kid = key.kid.clone();
             let created_at = key.created_at;
             let algorithm = key.algorithm;
-            let txn = begin_write(&self.db).await?;
+            let txn = self.writer.begin().await?;
             // A family's first key is made at the first start; every later one by a
             // rotation, which the audit log records.
             let rotation = signing_key::Entity::find()

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
 };
 use shelter_domain::clients::ClientId;
 use shelter_domain::oauth::{LogoutOutbox, PendingLogout};
@@ -18,7 +18,7 @@ use shelter_domain::{StorageError, UserId};
 
 use crate::entity::{oauth_authorization, oauth_client, oauth_logout, session};
 use crate::fault::{DbResultExt as _, within};
-use crate::transaction::begin_write;
+use crate::transaction::Writer;
 
 const PENDING: &str = "pending";
 const SENDING: &str = "sending";
@@ -97,13 +97,13 @@ pub(crate) async fn queue_all_of(
 }
 
 pub struct SeaOrmLogoutOutbox {
-    db: DatabaseConnection,
+    writer: Writer,
     timeout: std::time::Duration,
 }
 
 impl SeaOrmLogoutOutbox {
-    pub(crate) fn new(db: DatabaseConnection, timeout: std::time::Duration) -> Self {
-        Self { db, timeout }
+    pub(crate) fn new(writer: Writer, timeout: std::time::Duration) -> Self {
+        Self { writer, timeout }
     }
 
     async fn set(
@@ -118,7 +118,7 @@ impl SeaOrmLogoutOutbox {
             };
             change(&mut model);
             oauth_logout::Entity::update(model)
-                .exec(&self.db)
+                .exec(self.writer.connection())
                 .await
                 .store_context("update a queued logout")?;
             Ok(())
@@ -147,7 +147,7 @@ impl LogoutOutbox for SeaOrmLogoutOutbox {
         limit: u32,
     ) -> Result<Vec<PendingLogout>, StorageError> {
         within(self.timeout, async {
-            let txn = begin_write(&self.db).await?;
+            let txn = self.writer.begin().await?;
             let due = Condition::any()
                 .add(
                     Condition::all()

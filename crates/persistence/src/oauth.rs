@@ -29,10 +29,11 @@ use crate::entity::{
     session,
 };
 use crate::fault::{DbResultExt as _, within};
-use crate::transaction::begin_write;
+use crate::transaction::Writer;
 
 pub struct SeaOrmOAuthStore {
     db: DatabaseConnection,
+    writer: Writer,
     timeout: std::time::Duration,
     origin: Arc<dyn RequestOrigin>,
 }
@@ -40,11 +41,13 @@ pub struct SeaOrmOAuthStore {
 impl SeaOrmOAuthStore {
     pub(crate) fn new(
         db: DatabaseConnection,
+        writer: Writer,
         timeout: std::time::Duration,
         origin: Arc<dyn RequestOrigin>,
     ) -> Self {
         Self {
             db,
+            writer,
             timeout,
             origin,
         }
@@ -140,7 +143,7 @@ impl OAuthStore for SeaOrmOAuthStore {
         now: DateTime<Utc>,
     ) -> Result<(), StorageError> {
         within(self.timeout, async {
-            let txn = begin_write(&self.db).await?;
+            let txn = self.writer.begin().await?;
             let existing = oauth_grant::Entity::find_by_id((user.get(), client.to_string()))
                 .lock_exclusive()
                 .one(&txn)
@@ -232,7 +235,7 @@ impl OAuthStore for SeaOrmOAuthStore {
         now: DateTime<Utc>,
     ) -> Result<bool, StorageError> {
         within(self.timeout, async {
-            let txn = begin_write(&self.db).await?;
+            let txn = self.writer.begin().await?;
             let forgotten = oauth_grant::Entity::delete_many()
                 .filter(oauth_grant::Column::UserId.eq(user.get()))
                 .filter(oauth_grant::Column::ClientId.eq(client.as_str()))
@@ -284,7 +287,7 @@ impl OAuthStore for SeaOrmOAuthStore {
     ) -> Result<Redemption, StorageError> {
         let family = code.id.to_string();
         within(self.timeout, async {
-            let txn = begin_write(&self.db).await?;
+            let txn = self.writer.begin().await?;
             if sign_in_of(&txn, &code.session.to_string()).await?.is_none() {
                 return Ok(Redemption::SignInEnded);
             }
@@ -316,7 +319,7 @@ impl OAuthStore for SeaOrmOAuthStore {
             }
             // PostgreSQL aborts a transaction at its first error: the revocation needs its own.
             drop(txn);
-            let txn = begin_write(&self.db).await?;
+            let txn = self.writer.begin().await?;
             revoke_family(&txn, &family, now).await?;
             tracing::warn!(
                 client_id = code.client.as_str(),
@@ -340,7 +343,7 @@ impl OAuthStore for SeaOrmOAuthStore {
         grace: Duration,
     ) -> Result<OAuthRotation, StorageError> {
         within(self.timeout, async {
-            let txn = begin_write(&self.db).await?;
+            let txn = self.writer.begin().await?;
             // Locked, so that of two concurrent presentations the second sees it spent.
             let Some(token) = oauth_refresh_token::Entity::find_by_id(presented.as_str())
                 .lock_exclusive()
@@ -466,7 +469,7 @@ impl OAuthStore for SeaOrmOAuthStore {
                 .filter(oauth_authorization::Column::Id.eq(token.authorization_id))
                 .filter(oauth_authorization::Column::ClientId.eq(client.as_str()))
                 .filter(oauth_authorization::Column::RevokedAt.is_null())
-                .exec(&self.db)
+                .exec(self.writer.connection())
                 .await
                 .store_context("revoke a token family")?;
             Ok(())
@@ -484,7 +487,7 @@ impl OAuthStore for SeaOrmOAuthStore {
                 jti: Set(jti.to_owned()),
                 expires_at: Set(expires_at),
             }
-            .insert(&self.db)
+            .insert(self.writer.connection())
             .await;
             match inserted {
                 Ok(_) => Ok(()),

@@ -6,9 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use secrecy::{ExposeSecret as _, SecretString};
 use shelter_domain::ports::EmailOutbox;
@@ -19,7 +18,7 @@ use shelter_domain::{
 
 use crate::entity::{email_outbox, one_time_token};
 use crate::fault::{DbResultExt as _, within};
-use crate::transaction::begin_write;
+use crate::transaction::Writer;
 
 const PENDING: &str = "pending";
 const SENDING: &str = "sending";
@@ -83,14 +82,14 @@ pub(crate) async fn store_token_and_queue(
 }
 
 pub struct SeaOrmEmailOutbox {
-    db: DatabaseConnection,
+    writer: Writer,
     /// The longest any one operation may take before it is `Unavailable`.
     timeout: std::time::Duration,
 }
 
 impl SeaOrmEmailOutbox {
-    pub(crate) fn new(db: DatabaseConnection, timeout: std::time::Duration) -> Self {
-        Self { db, timeout }
+    pub(crate) fn new(writer: Writer, timeout: std::time::Duration) -> Self {
+        Self { writer, timeout }
     }
 
     async fn set(
@@ -104,7 +103,7 @@ impl SeaOrmEmailOutbox {
         };
         change(&mut model);
         email_outbox::Entity::update(model)
-            .exec(&self.db)
+            .exec(self.writer.connection())
             .await
             .store_context("update outbox row")?;
         Ok(())
@@ -146,7 +145,7 @@ impl EmailOutbox for SeaOrmEmailOutbox {
         limit: u32,
     ) -> Result<Vec<QueuedEmail>, StorageError> {
         within(self.timeout, async {
-            let txn = begin_write(&self.db).await?;
+            let txn = self.writer.begin().await?;
             let due = Condition::any()
                 .add(
                     Condition::all()
@@ -207,7 +206,7 @@ impl EmailOutbox for SeaOrmEmailOutbox {
                 .col_expr(email_outbox::Column::LockedUntil, Expr::value(until))
                 .filter(email_outbox::Column::Id.is_in(ids.iter().copied()))
                 .filter(email_outbox::Column::Status.eq(SENDING))
-                .exec(&self.db)
+                .exec(self.writer.connection())
                 .await
                 .store_context("renew the lease of emails being sent")?;
             Ok(())

@@ -22,10 +22,11 @@ use crate::audit;
 use crate::entity::{passkey, passkey_flow};
 use crate::fault::{DbResultExt as _, within};
 use crate::identities::Way;
-use crate::transaction::begin_write;
+use crate::transaction::Writer;
 
 pub struct SeaOrmPasskeyStore {
     db: DatabaseConnection,
+    writer: Writer,
     timeout: std::time::Duration,
     origin: Arc<dyn RequestOrigin>,
 }
@@ -33,11 +34,13 @@ pub struct SeaOrmPasskeyStore {
 impl SeaOrmPasskeyStore {
     pub(crate) fn new(
         db: DatabaseConnection,
+        writer: Writer,
         timeout: std::time::Duration,
         origin: Arc<dyn RequestOrigin>,
     ) -> Self {
         Self {
             db,
+            writer,
             timeout,
             origin,
         }
@@ -125,7 +128,7 @@ impl PasskeyStore for SeaOrmPasskeyStore {
         now: DateTime<Utc>,
     ) -> Result<Option<Passkey>, StorageError> {
         within(self.timeout, async {
-            let txn = begin_write(&self.db).await?;
+            let txn = self.writer.begin().await?;
             let id = PasskeyId::generate();
             let inserted = passkey::ActiveModel {
                 id: Set(id.to_string()),
@@ -180,7 +183,7 @@ impl PasskeyStore for SeaOrmPasskeyStore {
             let mut model = row.into_active_model();
             model.name = Set(name.as_str().to_owned());
             let row = model
-                .update(&self.db)
+                .update(self.writer.connection())
                 .await
                 .store_context("rename a passkey")?;
             to_passkey(&row).map(Some)
@@ -196,7 +199,7 @@ impl PasskeyStore for SeaOrmPasskeyStore {
         now: DateTime<Utc>,
     ) -> Result<Removal, StorageError> {
         within(self.timeout, async {
-            let txn = begin_write(&self.db).await?;
+            let txn = self.writer.begin().await?;
             if actor == owner && crate::identities::is_last_way(&txn, owner, Way::Passkey).await? {
                 return Ok(Removal::LastWay);
             }
@@ -235,7 +238,7 @@ impl PasskeyStore for SeaOrmPasskeyStore {
                 .col_expr(passkey::Column::BackedUp, Expr::value(assertion.backed_up))
                 .col_expr(passkey::Column::LastUsedAt, Expr::value(now))
                 .filter(passkey::Column::Id.eq(id.to_string()))
-                .exec(&self.db)
+                .exec(self.writer.connection())
                 .await
                 .store_context("record a passkey's use")?;
             Ok(())
@@ -258,7 +261,7 @@ impl PasskeyStore for SeaOrmPasskeyStore {
                 state: Set(flow.state.clone()),
                 expires_at: Set(expires_at),
             }
-            .insert(&self.db)
+            .insert(self.writer.connection())
             .await
             .store_context("start a passkey ceremony")?;
             // Flows nobody finished go with the periodic purge (`Database::purge`).
@@ -282,7 +285,7 @@ impl PasskeyStore for SeaOrmPasskeyStore {
             };
             // Of two finishes racing for one flow, the delete lets exactly one through.
             let deleted = passkey_flow::Entity::delete_by_id(token.as_str())
-                .exec(&self.db)
+                .exec(self.writer.connection())
                 .await
                 .store_context("take a passkey ceremony")?;
             if deleted.rows_affected != 1 || row.expires_at <= now {

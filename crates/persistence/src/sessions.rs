@@ -20,10 +20,11 @@ use std::sync::Arc;
 use crate::audit;
 use crate::entity::{mfa_challenge, refresh_token, session};
 use crate::fault::{DbResultExt as _, within};
-use crate::transaction::begin_write;
+use crate::transaction::Writer;
 
 pub struct SeaOrmRefreshTokenStore {
     db: DatabaseConnection,
+    writer: Writer,
     /// The longest any one operation may take before it is `Unavailable`.
     timeout: std::time::Duration,
     origin: Arc<dyn RequestOrigin>,
@@ -32,11 +33,13 @@ pub struct SeaOrmRefreshTokenStore {
 impl SeaOrmRefreshTokenStore {
     pub(crate) fn new(
         db: DatabaseConnection,
+        writer: Writer,
         timeout: std::time::Duration,
         origin: Arc<dyn RequestOrigin>,
     ) -> Self {
         Self {
             db,
+            writer,
             timeout,
             origin,
         }
@@ -153,7 +156,7 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
     ) -> Result<SessionId, StorageError> {
         within(self.timeout, async {
             let id = SessionId::generate();
-            let txn = begin_write(&self.db).await?;
+            let txn = self.writer.begin().await?;
             session::ActiveModel {
                 id: Set(id.to_string()),
                 user_id: Set(user.get()),
@@ -187,7 +190,7 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
         grace: Duration,
     ) -> Result<Rotation, StorageError> {
         within(self.timeout, async {
-            let txn = begin_write(&self.db).await?;
+            let txn = self.writer.begin().await?;
             // The row lock makes the second of two concurrent rotations wait, then see the
             // token spent (and so fall in the grace window) instead of rotating it twice.
             let Some(row) = refresh_token::Entity::find()
@@ -276,7 +279,7 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
             let Some((user, family)) = owner else {
                 return Ok(None);
             };
-            let txn = begin_write(&self.db).await?;
+            let txn = self.writer.begin().await?;
             let ended = end(&txn, user, &family, now).await?;
             if ended {
                 let logout = AuditEvent::new(EventType::Logout, Some(UserId::new(user)), None)
@@ -296,7 +299,7 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
         now: DateTime<Utc>,
     ) -> Result<bool, StorageError> {
         within(self.timeout, async {
-            let txn = begin_write(&self.db).await?;
+            let txn = self.writer.begin().await?;
             let ended = end(&txn, user.get(), &session.to_string(), now).await?;
             if ended {
                 let revoked = AuditEvent::new(EventType::SessionRevoked, Some(user), None)
@@ -345,7 +348,7 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
                 method: Set(Some(first.as_str().to_owned())),
                 passkey_state: Set(None),
             }
-            .insert(&self.db)
+            .insert(self.writer.connection())
             .await
             .store_context("store an mfa token")?;
             Ok(())
@@ -390,7 +393,7 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
                 .filter(mfa_challenge::Column::TokenHash.eq(token.as_str()))
                 .filter(mfa_challenge::Column::Spent.eq(false))
                 .filter(mfa_challenge::Column::ExpiresAt.gt(now))
-                .exec(&self.db)
+                .exec(self.writer.connection())
                 .await
                 .store_context("offer a passkey")?;
             Ok(offered.rows_affected == 1)
@@ -406,7 +409,7 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
                 .col_expr(mfa_challenge::Column::Spent, failures.gte(i64::from(max)))
                 .filter(mfa_challenge::Column::TokenHash.eq(token.as_str()))
                 .filter(mfa_challenge::Column::Spent.eq(false))
-                .exec(&self.db)
+                .exec(self.writer.connection())
                 .await
                 .store_context("count a wrong code")?;
             Ok(())
@@ -425,7 +428,7 @@ impl RefreshTokenStore for SeaOrmRefreshTokenStore {
                 .filter(mfa_challenge::Column::TokenHash.eq(token.as_str()))
                 .filter(mfa_challenge::Column::Spent.eq(false))
                 .filter(mfa_challenge::Column::ExpiresAt.gt(now))
-                .exec(&self.db)
+                .exec(self.writer.connection())
                 .await
                 .store_context("spend an mfa token")?;
             Ok(spent.rows_affected == 1)

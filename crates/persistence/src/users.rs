@@ -29,10 +29,11 @@ use crate::fault::{DbResultExt as _, classify, retrying, within};
 use crate::outbox::store_token_and_queue;
 use crate::pipelined::{Queries, Shared};
 use crate::sessions::revoke_all_of;
-use crate::transaction::begin_write;
+use crate::transaction::Writer;
 
 pub struct SeaOrmUserRepository {
     db: DatabaseConnection,
+    writer: Writer,
     outbox: Arc<Notify>,
     /// The longest any one operation may take before it is `Unavailable`.
     timeout: Duration,
@@ -44,12 +45,14 @@ pub struct SeaOrmUserRepository {
 impl SeaOrmUserRepository {
     pub(crate) fn new(
         db: DatabaseConnection,
+        writer: Writer,
         outbox: Arc<Notify>,
         timeout: Duration,
         origin: Arc<dyn RequestOrigin>,
     ) -> Self {
         Self {
             db,
+            writer,
             outbox,
             timeout,
             origin,
@@ -63,7 +66,7 @@ impl SeaOrmUserRepository {
     }
 
     async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
-        Ok(begin_write(&self.db).await?)
+        Ok(self.writer.begin().await?)
     }
 
     /// Spends an unexpired, unused one-time token of `purpose` inside `txn` and locks its
@@ -674,7 +677,7 @@ impl UserRepository for SeaOrmUserRepository {
                         .add(user::Column::TotpLastStep.is_null())
                         .add(user::Column::TotpLastStep.lt(step)),
                 )
-                .exec(&self.db)
+                .exec(self.writer.connection())
                 .await
                 .store_context("use a TOTP step")?;
             Ok(used.rows_affected == 1)
@@ -705,7 +708,7 @@ impl UserRepository for SeaOrmUserRepository {
                 .col_expr(recovery_code::Column::UsedAt, Expr::value(now))
                 .filter(recovery_code::Column::Id.eq(row.id))
                 .filter(recovery_code::Column::UsedAt.is_null())
-                .exec(&self.db)
+                .exec(self.writer.connection())
                 .await
                 .store_context("spend a recovery code")?;
             Ok(spent.rows_affected == 1)
