@@ -202,8 +202,10 @@ def run_backend(backend, argon2_ceiling):
                  ceiling=("live", live))
         measured(server, backend, "GET /users/{id} (200)",
                  lambda: wrk(f"{server.base}/users/{user['id']}", headers=[auth]), ceiling=("live", live))
+        list_ceiling = pgbench_list(database_url) if backend == "postgres" else None
         measured(server, backend, "GET /users?limit=100",
-                 lambda: wrk(f"{server.base}/users?limit=100", headers=[f"Authorization: Bearer {admin}"]))
+                 lambda: wrk(f"{server.base}/users?limit=100", headers=[f"Authorization: Bearer {admin}"]),
+                 ceiling=("list", list_ceiling) if list_ceiling else None)
         measured(server, backend, "POST /auth/token (8 connections)",
                  lambda: wrk(f"{server.base}/auth/token", connections=8, script="login.lua",
                              env={"BENCH_USER": "bench", "BENCH_PASSWORD": PASSWORD}),
@@ -251,6 +253,27 @@ def pgbench_select_only():
         return float(re.search(r"tps = ([\d.]+)", out).group(1))
     finally:
         subprocess.run(["psql", "-q", ADMIN_URL, "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"])
+
+
+# The page of GET /users?limit=100 as the server asks for it (`summaries` in
+# crates/persistence/src/users.rs); the server also reads the total and the caller.
+LIST_SQL = ('SELECT "id", "email", "username", "is_active", "is_superuser", "email_verified", '
+            '"totp_enabled" AND "totp_secret" IS NOT NULL, "created_at", "updated_at" '
+            'FROM "users" ORDER BY "id" ASC LIMIT 100 OFFSET 0;\n')
+
+
+def pgbench_list(database_url):
+    """The list's ceiling: its SELECT on the seeded database, prepared, 32 clients as wrk."""
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
+        script.write(LIST_SQL)
+    try:
+        out = subprocess.run(["pgbench", "-n", "-M", "prepared", "-f", script.name, "-c", "32", "-j", "2",
+                              "-T", str(SECONDS), database_url], check=True, capture_output=True, text=True).stdout
+        tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
+        print(f"bench: pgbench -f (the page's SELECT) {tps:.0f} tps", flush=True)
+        return tps
+    finally:
+        os.unlink(script.name)
 
 
 def argon2_rate():
@@ -313,7 +336,8 @@ def write(backends, ceilings, ws, elapsed):
             kind, value = f["ceiling"]
             value = ceilings.get(kind) if value is None else value
             if value:
-                label = {"live": "of /health/live", "argon2": "of argon2", "pgbench": "of pgbench -S"}[kind]
+                label = {"live": "of /health/live", "argon2": "of argon2", "pgbench": "of pgbench -S",
+                         "list": "of pgbench -f, its SELECT"}[kind]
                 ratio = f"{f['rps'] / value * 100:.0f} % {label}"
         lines.append(f"| {backend} | {scenario} | {f['rps']:,.0f} | {f['p50']:.2f} | {f['p99']:.2f} | "
                      f"{f['errors']} | {f['rss']:.1f} | {f['cpu']:.0f} | {ratio} | {f['note']} |")
