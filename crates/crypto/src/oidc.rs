@@ -98,6 +98,9 @@ pub struct OidcTokens {
     issuer: String,
     lifetime: Duration,
     clock: Arc<dyn Clock>,
+    /// One permit a core: a burst of token requests queues here rather than starting a
+    /// blocking thread per signature, which would only share the same cores.
+    signers: tokio::sync::Semaphore,
 }
 
 impl OidcTokens {
@@ -107,11 +110,13 @@ impl OidcTokens {
         lifetime: Duration,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         Self {
             ring,
             issuer,
             lifetime,
             clock,
+            signers: tokio::sync::Semaphore::new(cores),
         }
     }
 
@@ -130,6 +135,7 @@ impl OidcTokens {
             ..Header::new(Algorithm::RS256)
         };
         let claims = serde_json::to_value(claims)?;
+        let _permit = self.signers.acquire().await?;
         let signed =
             tokio::task::spawn_blocking(move || jsonwebtoken::encode(&header, &claims, &key))
                 .await?;
