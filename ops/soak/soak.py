@@ -75,6 +75,20 @@ def metric(base, name):
     return float(found.group(1)) if found else None
 
 
+def lowest(base, name, reads=6):
+    """The gauge's lowest value over a few of its one-second samples: a connection the
+    outbox's or the back-channel's one-second poll holds for a moment is in use, a leaked one
+    is in use in every sample."""
+    values = []
+    for _ in range(reads):
+        values.append(metric(base, name))
+        if not values[-1]:
+            break
+        time.sleep(1.2)
+    known = [v for v in values if v is not None]
+    return min(known) if known else None
+
+
 def peers(pid):
     """The TCP sockets of a process by the port at their other end (or "listening")."""
     out = subprocess.run(["ss", "-tanp"], capture_output=True, text=True).stdout
@@ -436,11 +450,11 @@ class Soak:
             # Before the load: the first life's, taken once its pool had opened.
             pid, baseline = instance.lives[-1][0], instance.lives[0][2]
             now = proc(pid)
-            in_use = metric(instance.base, "shelter_db_pool_in_use")
-            sockets = metric(instance.base, "shelter_ws_connections")
+            in_use = lowest(instance.base, "shelter_db_pool_in_use")
+            sockets = lowest(instance.base, "shelter_ws_connections")
             lines.append(f"- instance {index} after the load: {now[1]} file descriptors ({now[2]} sockets), "
                          f"{now[3]} threads; before it: {baseline[1]} ({baseline[2]}), {baseline[3]}; "
-                         f"pool connections in use: {in_use:.0f}, WebSockets open: {sockets:.0f}; "
+                         f"pool connections in use: {in_use:.0f}, WebSockets open: {sockets:.0f} (lowest of a few samples); "
                          f"TCP by peer port: {peers(pid)}")
             # The pool holds up to POOL connections that may have closed and reopened, and
             # the shared connections open at the first signed-in reads.
