@@ -17,13 +17,16 @@
 //! where the pool would not encrypt either (`sslmode=disable`, or a loopback or socket
 //! host): everything else stays on the pool, which speaks TLS.
 
+use std::error::Error;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt as _;
 use shelter_domain::{ListSink, ListedUser, Page, StorageError, StoreError, UserId};
 use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::types::{FromSql, ToSql, Type};
 use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
 use crate::entity::user;
@@ -139,18 +142,23 @@ impl Shared {
     pub(crate) async fn page(&self, page: Page, sink: &mut ListSink) -> Result<u64, StoreError> {
         let what = "list users";
         let (limit, skip) = (to_int8(page.limit())?, to_int8(page.skip())?);
-        let (rows, total) = self
+        let (streamed, total) = self
             .run(what, |live| async move {
-                let window: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&limit, &skip];
-                tokio::try_join!(
-                    live.client.query(&live.page, &window),
-                    live.client.query_one(&live.total, &[]),
-                )
+                let window: [&(dyn ToSql + Sync); 2] = [&limit, &skip];
+                // Each row goes to the sink as it is read: no vector of rows in between.
+                let rows = async {
+                    let mut rows = std::pin::pin!(live.client.query_raw(&live.page, window).await?);
+                    while let Some(row) = rows.try_next().await? {
+                        if let Err(error) = listed(&row).map(|user| sink.user(user)) {
+                            return Ok(Err(error));
+                        }
+                    }
+                    Ok(Ok(()))
+                };
+                tokio::try_join!(rows, live.client.query_one(&live.total, &[]))
             })
             .await?;
-        for row in &rows {
-            sink.user(listed(row).map_err(|error| unexpected(what, &error))?);
-        }
+        streamed.map_err(|error| unexpected(what, &error))?;
         let total: i64 = total.try_get(0).map_err(|error| unexpected(what, &error))?;
         Ok(u64::try_from(total).unwrap_or_default())
     }
@@ -286,9 +294,33 @@ fn listed(row: &Row) -> Result<ListedUser<&str>, tokio_postgres::Error> {
         is_superuser: row.try_get(4)?,
         email_verified: row.try_get(5)?,
         mfa_enabled: row.try_get(6)?,
-        created_at: row.try_get(7)?,
-        updated_at: row.try_get(8)?,
+        created_at: row.try_get::<_, Timestamp>(7)?.0,
+        updated_at: row.try_get::<_, Timestamp>(8)?.0,
     })
+}
+
+/// A `timestamptz` read straight from PostgreSQL's microseconds since 2000: through
+/// postgres-types' chrono conversion (a date plus a duration, day by day) the two of a
+/// listed user cost more than all its other columns.
+struct Timestamp(DateTime<Utc>);
+
+/// 2000-01-01T00:00:00Z, PostgreSQL's epoch, in Unix microseconds.
+const POSTGRES_EPOCH: i64 = 946_684_800_000_000;
+
+impl<'a> FromSql<'a> for Timestamp {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn Error + Sync + Send>> {
+        // The wire format of a timestamp is int8's.
+        let since = i64::from_sql(&Type::INT8, raw)?;
+        since
+            .checked_add(POSTGRES_EPOCH)
+            .and_then(DateTime::from_timestamp_micros)
+            .map(Self)
+            .ok_or_else(|| format!("{ty} {since} is out of range").into())
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::TIMESTAMPTZ
+    }
 }
 
 fn to_int8(value: u64) -> Result<i64, StoreError> {
@@ -347,5 +379,33 @@ mod tests {
         assert!(!shared(
             "postgres://postgres@127.0.0.1/db?statement-cache-capacity=10"
         ));
+    }
+
+    #[test]
+    fn a_timestamp_reads_as_postgres_types_reads_it() {
+        let read = |since: i64| {
+            let raw = since.to_be_bytes();
+            let ours = Timestamp::from_sql(&Type::TIMESTAMPTZ, &raw).map(|time| time.0);
+            let theirs = DateTime::<Utc>::from_sql(&Type::TIMESTAMPTZ, &raw);
+            (ours.ok(), theirs.ok())
+        };
+        // PostgreSQL's epoch, before it, a moment with microseconds, a leap day, 9999.
+        for since in [
+            0,
+            -1,
+            -946_684_800_000_000,
+            846_523_511_123_456,
+            636_163_199_999_999,
+            252_423_935_999_999_999,
+        ] {
+            let (ours, theirs) = read(since);
+            assert!(ours.is_some(), "{since}");
+            assert_eq!(ours, theirs, "{since}");
+        }
+        // `infinity` and `-infinity` are out of chrono's range: an error, not a panic.
+        assert_eq!(read(i64::MAX).0, None);
+        assert_eq!(read(i64::MIN).0, None);
+        assert!(Timestamp::from_sql(&Type::TIMESTAMPTZ, &[0; 4]).is_err());
+        assert!(Timestamp::accepts(&Type::TIMESTAMPTZ) && !Timestamp::accepts(&Type::TIMESTAMP));
     }
 }
