@@ -203,9 +203,13 @@ def run_backend(backend, argon2_ceiling):
         measured(server, backend, "GET /users/{id} (200)",
                  lambda: wrk(f"{server.base}/users/{user['id']}", headers=[auth]), ceiling=("live", live))
         list_ceiling = pgbench_list(database_url) if backend == "postgres" else None
-        measured(server, backend, "GET /users?limit=100",
-                 lambda: wrk(f"{server.base}/users?limit=100", headers=[f"Authorization: Bearer {admin}"]),
-                 ceiling=("list", list_ceiling) if list_ceiling else None)
+        listed = measured(server, backend, "GET /users?limit=100",
+                          lambda: wrk(f"{server.base}/users?limit=100", headers=[f"Authorization: Bearer {admin}"]),
+                          ceiling=("list", list_ceiling) if list_ceiling else None)
+        if list_ceiling:
+            simple = pgbench_list(database_url, "simple")
+            listed["note"] = (f"{listed['rps'] / simple * 100:.0f} % of pgbench -f in its default, simple "
+                              f"protocol ({simple:,.0f} tps)")
         measured(server, backend, "POST /auth/token (8 connections)",
                  lambda: wrk(f"{server.base}/auth/token", connections=8, script="login.lua",
                              env={"BENCH_USER": "bench", "BENCH_PASSWORD": PASSWORD}),
@@ -262,15 +266,17 @@ LIST_SQL = ('SELECT "id", "email", "username", "is_active", "is_superuser", "ema
             'FROM "users" ORDER BY "id" ASC LIMIT 100 OFFSET 0;\n')
 
 
-def pgbench_list(database_url):
-    """The list's ceiling: its SELECT on the seeded database, prepared, 32 clients as wrk."""
+def pgbench_list(database_url, protocol="prepared"):
+    """The list's ceiling: its SELECT on the seeded database, 32 clients as wrk. Prepared,
+    as the server runs it, is the ceiling; pgbench's default (simple) protocol is shown
+    beside it."""
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
         script.write(LIST_SQL)
     try:
-        out = subprocess.run(["pgbench", "-n", "-M", "prepared", "-f", script.name, "-c", "32", "-j", "2",
+        out = subprocess.run(["pgbench", "-n", "-M", protocol, "-f", script.name, "-c", "32", "-j", "2",
                               "-T", str(SECONDS), database_url], check=True, capture_output=True, text=True).stdout
         tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
-        print(f"bench: pgbench -f (the page's SELECT) {tps:.0f} tps", flush=True)
+        print(f"bench: pgbench -f -M {protocol} (the page's SELECT) {tps:.0f} tps", flush=True)
         return tps
     finally:
         os.unlink(script.name)
@@ -337,7 +343,7 @@ def write(backends, ceilings, ws, elapsed):
             value = ceilings.get(kind) if value is None else value
             if value:
                 label = {"live": "of /health/live", "argon2": "of argon2", "pgbench": "of pgbench -S",
-                         "list": "of pgbench -f, its SELECT"}[kind]
+                         "list": "of pgbench -f -M prepared, its SELECT"}[kind]
                 ratio = f"{f['rps'] / value * 100:.0f} % {label}"
         lines.append(f"| {backend} | {scenario} | {f['rps']:,.0f} | {f['p50']:.2f} | {f['p99']:.2f} | "
                      f"{f['errors']} | {f['rss']:.1f} | {f['cpu']:.0f} | {ratio} | {f['note']} |")

@@ -14,6 +14,7 @@ use sea_orm::{
     EntityTrait, QueryFilter, TransactionTrait,
 };
 use secrecy::{ExposeSecret as _, SecretString};
+use shelter_domain::Page;
 use shelter_domain::audit::{NoRequest, RequestOrigin};
 use shelter_migration::{Migrator, MigratorTrait};
 use tokio::sync::Notify;
@@ -141,6 +142,9 @@ fn options(settings: &DatabaseSettings, max_connections: NonZeroU32) -> ConnectO
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(busy_timeout)
                 .foreign_keys(true)
+                // Room for a whole page (and its end): sqlx's SQLite thread then hands the
+                // rows over without waiting for the reader to drain a half-full channel.
+                .row_buffer_size(usize::try_from(Page::MAX_LIMIT).map_or(128, |rows| rows + 1))
         });
     options
 }
