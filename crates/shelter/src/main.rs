@@ -16,9 +16,7 @@ use shelter_domain::{EmailAddress, Username};
 // after the first burst only: its dynamic mmap threshold then moves them into arenas it
 // never trims, and it stays at its peak (~62 MiB) after every later burst. mimalloc keeps
 // its peak (~72–80 MiB) from the first. Peaks and login rates were alike. Its settings are
-// in `.cargo/config.toml`. It serves C's `malloc` too (`unprefixed_malloc_on_supported_platforms`):
-// SQLite's rows are allocated on sqlx's SQLite threads and freed on the workers, which in
-// glibc's arenas meant lock contention; a SQLite page of 100 users took 15 % less CPU.
+// in `.cargo/config.toml`.
 #[cfg(all(feature = "jemalloc", not(feature = "mimalloc")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
