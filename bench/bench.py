@@ -54,6 +54,21 @@ def call(method, url, body=None, token=None, form=False):
         return json.loads(response.read() or b"null"), dict(response.headers)
 
 
+def serve(command, ready_url, what, tries=200, **popen):
+    """Starts `command` and waits until `ready_url` answers (`tries` tenths of a second)."""
+    process = subprocess.Popen(command, **popen)
+    # A scenario that fails must not leave its server running (and holding a port and
+    # the CPU) after the bench has stopped.
+    atexit.register(process.kill)
+    for _ in range(tries):
+        try:
+            urllib.request.urlopen(ready_url, timeout=1)
+            return process
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(f"bench: {what} did not start")
+
+
 class Server:
     """One Shelter process; its RSS and CPU time are read from /proc."""
 
@@ -66,17 +81,8 @@ class Server:
                    # Benchmarks measure throughput, not the limits that guard it.
                    SHELTER_RATE_LIMIT_ENABLED="false", SHELTER_DATABASE_MAX_CONNECTIONS="16")
         env.update({f"SHELTER_{k.upper()}": str(v) for k, v in settings.items()})
-        self.process = subprocess.Popen([BINARY], cwd=self.dir, env=env)
-        # A scenario that fails must not leave its server running (and holding a port and
-        # the CPU) after the bench has stopped.
-        atexit.register(self.process.kill)
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"{self.base}/health/ready", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.1)
-        sys.exit(f"bench: shelter did not start on {backend}")
+        self.process = serve([BINARY], f"{self.base}/health/ready", f"shelter on {backend}",
+                             cwd=self.dir, env=env)
 
     def rss_mib(self):
         with open(f"/proc/{self.process.pid}/status") as status:

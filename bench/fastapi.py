@@ -21,7 +21,6 @@ import secrets
 import subprocess
 import sys
 import time
-import urllib.request
 
 import bench
 
@@ -51,16 +50,10 @@ class Template:
                 index.write("<!doctype html><title>frontend not built</title>\n")
         for step in (["-m", "alembic", "upgrade", "head"], ["app/initial_data.py"]):
             subprocess.run([python, *step], cwd=backend_dir, env=env, check=True, capture_output=True)
-        self.process = subprocess.Popen(
+        self.process = bench.serve(
             [python, "-m", "uvicorn", "app.main:app", "--workers", "1", "--port", str(self.port),
-             "--log-level", "warning"], cwd=backend_dir, env=env)
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{self.base}/api/v1/utils/health-check/", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.1)
-        sys.exit("bench: the FastAPI template did not start")
+             "--log-level", "warning"], f"{self.base}/api/v1/utils/health-check/",
+            "the FastAPI template", tries=300, cwd=backend_dir, env=env)
 
     rss_mib = bench.Server.rss_mib
     cpu_seconds = bench.Server.cpu_seconds

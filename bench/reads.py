@@ -17,17 +17,14 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
-import time
 
-from bench import call, free_port, seed
+from bench import LIST_SQL, call, free_port, pgbench_list, seed, serve
 
 ADMIN = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 BASE = ADMIN.rsplit("/", 1)[0]
 SECONDS = int(os.environ.get("SECONDS_PER_SCENARIO", "8"))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 PASSWORD = "bench-password"
-PAGE = "SELECT * FROM users ORDER BY id LIMIT 100;"
 
 
 def psql(sql, database="postgres"):
@@ -70,15 +67,10 @@ def measure(binary):
         "SHELTER_FIRST_SUPERUSER_PASSWORD": PASSWORD,
         "RUST_LOG": "warn",
     })
-    server = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    server = serve([binary], f"{base}/health/ready", binary, env=env,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                call("GET", f"{base}/health/ready")
-                break
-            except OSError:
-                time.sleep(0.05)
         seed("postgres", url, None)
         token = call("POST", f"{base}/auth/token", {"username": "bench", "password": PASSWORD}, form=True)[0][
             "access_token"]
@@ -93,11 +85,7 @@ def measure(binary):
 
 def ceilings():
     """`pgbench -S` (8 connections) and `pgbench -f` running the page's SELECT (32)."""
-    url = f"{BASE}/bench_reads"
-    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
-        script.write(PAGE + "\n")
-    page_ceiling = pgbench(url, 32, "-M", "prepared", "-f", script.name)
-    os.unlink(script.name)
+    page_ceiling = pgbench_list(f"{BASE}/bench_reads")
     select_url = fresh("bench_pgbench")
     subprocess.run(["pgbench", "-i", "-q", "-s", "1", select_url], check=True, capture_output=True)
     return pgbench(select_url, 8, "-S"), page_ceiling
@@ -124,7 +112,7 @@ def main():
             print(f"| {label}, {binary} | {rate:,.0f} | {p99} | {ratio:.0%} of {name} "
                   f"(rounds: {', '.join(f'{r:.0%}' for r, _ in ratios)}) |")
     for ceiling, name in ((0, "`pgbench -S`, 8 connections"),
-                          (1, f"`pgbench -f` `{PAGE}`, 32 connections, prepared")):
+                          (1, f"`pgbench -f` `{LIST_SQL.strip()}`, 32 connections, prepared")):
         values = sorted(limits[ceiling] for _, limits in rounds)
         print(f"| {name} | {values[len(values) // 2]:,.0f} (median) | | |")
 
