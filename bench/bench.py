@@ -297,8 +297,9 @@ def argon2_rate():
 
 def ws_figures():
     """The WebSocket scenarios of bench/ws.sh: memory per idle connection and fan-out."""
+    # Its errors go to the terminal: a failed run says why.
     out = subprocess.run(["bash", os.path.join(ROOT, "bench", "ws.sh"), "1000", "50"],
-                         capture_output=True, text=True, check=True).stdout
+                         stdout=subprocess.PIPE, text=True, check=True).stdout
     print(out, flush=True)
     return out.strip()
 
