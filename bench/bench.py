@@ -252,15 +252,20 @@ def run_backend(backend, argon2_ceiling):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def pgbench(url, clients, *arguments):
+    """pgbench's transactions a second: `clients` clients on 2 threads for SECONDS."""
+    out = subprocess.run(["pgbench", "-n", f"-c{clients}", "-j2", f"-T{SECONDS}", *arguments, url],
+                         check=True, capture_output=True, text=True).stdout
+    return float(re.search(r"tps = ([\d.]+)", out).group(1))
+
+
 def pgbench_select_only():
     name = f"shelter_pgbench_{os.getpid()}"
     url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     subprocess.run(["psql", "-q", ADMIN_URL, "-c", f"CREATE DATABASE {name}"], check=True)
     try:
         subprocess.run(["pgbench", "-q", "-i", "-s", "10", url], check=True, capture_output=True)
-        out = subprocess.run(["pgbench", "-S", "-n", "-c", "32", "-j", "2", "-T", str(SECONDS), url],
-                             check=True, capture_output=True, text=True).stdout
-        return float(re.search(r"tps = ([\d.]+)", out).group(1))
+        return pgbench(url, 32, "-S")
     finally:
         subprocess.run(["psql", "-q", ADMIN_URL, "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"])
 
@@ -279,9 +284,7 @@ def pgbench_list(database_url, protocol="prepared"):
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
         script.write(LIST_SQL)
     try:
-        out = subprocess.run(["pgbench", "-n", "-M", protocol, "-f", script.name, "-c", "32", "-j", "2",
-                              "-T", str(SECONDS), database_url], check=True, capture_output=True, text=True).stdout
-        tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
+        tps = pgbench(database_url, 32, "-M", protocol, "-f", script.name)
         print(f"bench: pgbench -f -M {protocol} (the page's SELECT) {tps:.0f} tps", flush=True)
         return tps
     finally:

@@ -18,11 +18,10 @@ import re
 import subprocess
 import sys
 
-from bench import LIST_SQL, call, free_port, pgbench_list, seed, serve
+from bench import LIST_SQL, SECONDS, call, free_port, pgbench, pgbench_list, seed, serve
 
 ADMIN = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 BASE = ADMIN.rsplit("/", 1)[0]
-SECONDS = int(os.environ.get("SECONDS_PER_SCENARIO", "8"))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 PASSWORD = "bench-password"
 
@@ -43,12 +42,6 @@ def wrk(url, token, connections):
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     p99 = re.search(r"99%\s+([\d.]+)(\w+)", out)
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), f"{p99.group(1)} {p99.group(2)}"
-
-
-def pgbench(url, connections, *arguments):
-    out = subprocess.run(["pgbench", "-n", f"-c{connections}", "-j2", f"-T{SECONDS}", *arguments, url],
-                         check=True, capture_output=True, text=True).stdout
-    return float(re.search(r"tps = ([\d.]+)", out).group(1))
 
 
 def measure(binary):
