@@ -6,6 +6,7 @@ Usage: python3 bench/bench.py [sqlite] [postgres]   (needs wrk and pgbench)
 """
 
 import atexit
+import contextlib
 import json
 import os
 import platform
@@ -30,6 +31,45 @@ SEED_USERS = 10_000
 PASSWORD = "bench-password"
 LUA = os.path.join(ROOT, "bench", "wrk")
 rows = []  # (backend, scenario, figures dict)
+
+
+AUTOGROUP = "/proc/sys/kernel/sched_autogroup_enabled"
+
+
+@contextlib.contextmanager
+def one_scheduling_group():
+    """Turns the kernel's session autogroups off for the run, and back on after it.
+
+    With them on, the CPU is shared per login session, not per thread: the server and wrk
+    (one session) get half the cores and PostgreSQL (the service's session) the other half,
+    whatever each needs, and under a saturating load the kernel left PostgreSQL off the CPU
+    for 2-14 s at a time (a psql session answering every 100 ms went silent that long while
+    wrk hit /health/live, which reads no database; CPU-bound loops alone did not do it).
+    Every PostgreSQL figure then measured the scheduler: the list ranged 37-52 % of its
+    ceiling with them on, 58-59 % with them off, in one run. Yields what the run had, for
+    BENCHMARKS.md's header. BENCH_AUTOGROUP=keep leaves the setting alone."""
+    try:
+        with open(AUTOGROUP) as setting:
+            before = setting.read().strip()
+    except OSError:
+        yield "no session autogroups (the kernel has none)"
+        return
+    if before == "0" or os.environ.get("BENCH_AUTOGROUP") == "keep":
+        yield f"session autogroups {'off' if before == '0' else 'on, as BENCH_AUTOGROUP=keep asked'}"
+        return
+    try:
+        with open(AUTOGROUP, "w") as setting:
+            setting.write("0")
+    except OSError as error:
+        print(f"bench: cannot turn session autogroups off ({error}); PostgreSQL figures will "
+              "swing with the scheduler", file=sys.stderr, flush=True)
+        yield "session autogroups on (could not turn them off): PostgreSQL figures are unreliable"
+        return
+    try:
+        yield "session autogroups off for the run (bench.py turned them off and back on)"
+    finally:
+        with open(AUTOGROUP, "w") as setting:
+            setting.write(before)
 
 
 def free_port():
@@ -315,18 +355,19 @@ def main():
     subprocess.run(["cargo", "build", "--release", "--locked", "--quiet", "--bin", "shelter"],
                    cwd=ROOT, check=True)
     started = time.monotonic()
-    ceilings = {"argon2": argon2_rate()}
-    print(f"bench: argon2 ceiling {ceilings['argon2']:.1f} hashes/s", flush=True)
-    if "postgres" in backends:
-        ceilings["pgbench"] = pgbench_select_only()
-        print(f"bench: pgbench -S {ceilings['pgbench']:.0f} tps", flush=True)
-    for backend in backends:
-        run_backend(backend, ceilings["argon2"])
-    ws = ws_figures()
-    write(backends, ceilings, ws, time.monotonic() - started)
+    with one_scheduling_group() as scheduling:
+        ceilings = {"argon2": argon2_rate()}
+        print(f"bench: argon2 ceiling {ceilings['argon2']:.1f} hashes/s", flush=True)
+        if "postgres" in backends:
+            ceilings["pgbench"] = pgbench_select_only()
+            print(f"bench: pgbench -S {ceilings['pgbench']:.0f} tps", flush=True)
+        for backend in backends:
+            run_backend(backend, ceilings["argon2"])
+        ws = ws_figures()
+    write(backends, ceilings, ws, time.monotonic() - started, scheduling)
 
 
-def write(backends, ceilings, ws, elapsed):
+def write(backends, ceilings, ws, elapsed, scheduling):
     cpu = re.search(r"model name\s*:\s*(.+)", open("/proc/cpuinfo").read())
     memory = int(re.search(r"MemTotal:\s+(\d+)", open("/proc/meminfo").read()).group(1)) // 1024
     lines = [
@@ -335,7 +376,8 @@ def write(backends, ceilings, ws, elapsed):
         f"Written by `just bench` (bench/bench.py) on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: "
         f"{os.cpu_count()} cores ({cpu.group(1) if cpu else platform.processor()}), {memory} MiB, "
         f"{platform.system()} {platform.release()}. Release build, wrk -t2 on 127.0.0.1, "
-        f"{SECONDS} s a scenario, 32 connections unless said, {SEED_USERS:,} seeded users. "
+        f"{SECONDS} s a scenario, 32 connections unless said, {SEED_USERS:,} seeded users; "
+        f"{scheduling}. "
         f"The whole run took {elapsed / 60:.1f} min. One machine, shared and noisy: compare the "
         "ratios of one run, not absolute figures across runs.",
         "",

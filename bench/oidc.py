@@ -78,15 +78,16 @@ def main():
     Keycloak's and Zitadel's published ones, into BENCHMARKS.md."""
     keep = "--benchmarks" in sys.argv
     backends = [a for a in sys.argv[1:] if a != "--benchmarks"] or ["sqlite", "postgres"]
-    ceiling = rs256_rate()
     cores = os.cpu_count()
-    lines = [f"RS256 signatures per second, one core, this run: {ceiling:.0f}", "",
-             "| backend | scenario | per second | per core | p50 ms | p99 ms | signatures each "
+    lines = ["| backend | scenario | per second | per core | p50 ms | p99 ms | signatures each "
              "| share of the RS256 ceiling of every core | peak RSS MiB |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     signatures = {"client_credentials": 1, "client_credentials (wrk)": 1, "refresh_token": 2, "code_flow": 2}
-    for backend in backends:
-        phases, rss = run(backend)
+    with bench.one_scheduling_group() as scheduling:
+        ceiling = rs256_rate()
+        measured = [(backend, *run(backend)) for backend in backends]
+    lines.insert(0, f"RS256 signatures per second, one core, this run: {ceiling:.0f}\n")
+    for backend, phases, rss in measured:
         for name, figures in phases.items():
             rate = figures.get("per_second", figures.get("rps"))
             share = rate * signatures[name] / (cores * ceiling)
@@ -98,7 +99,7 @@ def main():
         bench.keep_section("token-endpoints", "\n".join([
             "## Token endpoints beside the RS256 ceiling (`python3 bench/oidc.py --benchmarks`)", "",
             f"Release build, {cores} cores shared by the server, its database and the load generator; "
-            f"{CONCURRENCY} clients, {SECONDS} s a scenario. Database writes per exchange: "
+            f"{CONCURRENCY} clients, {SECONDS} s a scenario; {scheduling}. Database writes per exchange: "
             "`client_credentials` none; `refresh_token` one transaction (the presented token spent, "
             "its successor inserted); the code flow one transaction at the exchange (the "
             "authorization and its refresh token), the consent being remembered.", "", *lines, "",

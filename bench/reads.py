@@ -18,7 +18,8 @@ import re
 import subprocess
 import sys
 
-from bench import LIST_SQL, SECONDS, call, free_port, pgbench, pgbench_list, seed, serve
+from bench import (LIST_SQL, SECONDS, call, free_port, one_scheduling_group, pgbench, pgbench_list,
+                   seed, serve)
 
 ADMIN = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 BASE = ADMIN.rsplit("/", 1)[0]
@@ -89,10 +90,12 @@ def main():
     them alike; each ratio is taken within its round, and the median round is shown."""
     binaries = sys.argv[1:]
     rounds = []
-    for number in range(ROUNDS):
-        measured = [measure(binary) for binary in binaries]
-        rounds.append((measured, ceilings()))
-        print(f"reads: round {number + 1} of {ROUNDS} done", file=sys.stderr, flush=True)
+    with one_scheduling_group() as scheduling:
+        for number in range(ROUNDS):
+            measured = [measure(binary) for binary in binaries]
+            rounds.append((measured, ceilings()))
+            print(f"reads: round {number + 1} of {ROUNDS} done", file=sys.stderr, flush=True)
+    print(f"Scheduling: {scheduling}.\n")
     print("| what | req/s | p99 | of its ceiling (median of rounds) |")
     print("| --- | --- | --- | --- |")
     for index, binary in enumerate(binaries):
