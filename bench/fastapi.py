@@ -86,46 +86,47 @@ def main():
     for name in names:
         subprocess.run(["psql", "-q", bench.ADMIN_URL, "-c", f"CREATE DATABASE {name}"], check=True)
     started = time.monotonic()
-    try:
-        shelter = bench.Server("postgres", urls[0], secrets.token_hex(32),
-                               first_superuser_email="root@example.com",
-                               first_superuser_username="root", first_superuser_password=bench.PASSWORD)
-        bench.account(shelter, "bench")
-        bench.seed("postgres", urls[0], None)
-        template = Template(backend_dir, python, urls[1])
-        bench.call("POST", f"{template.base}/api/v1/users/signup",
-                   {"email": "bench@example.com", "password": bench.PASSWORD, "full_name": "bench"})
-        template_seed(urls[1])
-        sides = {
-            "Shelter": (shelter, "/auth/token", {"user": token(shelter.base, "/auth/token", "bench"),
-                                                "admin": token(shelter.base, "/auth/token", "root")}, "bench"),
-            "template": (template, "/api/v1/login/access-token",
-                         {"user": token(template.base, "/api/v1/login/access-token", "bench@example.com"),
-                          "admin": token(template.base, "/api/v1/login/access-token", "root@example.com")},
-                         "bench@example.com"),
-        }
-        time.sleep(3)  # Shelter's hashing threads give their memory back after 2 idle seconds
-        for scenario, ours, theirs, connections, who in SCENARIOS:
-            for side, (server, _, tokens, login) in sides.items():
-                path = ours if side == "Shelter" else theirs
-                if who:
-                    run = (lambda url=f"{server.base}{path}", header=f"Authorization: Bearer {tokens[who]}":
-                           bench.wrk(url, connections=connections, headers=[header]))
-                else:
-                    run = (lambda url=f"{server.base}{path}", user=login:
-                           bench.wrk(url, connections=connections, script="login.lua",
-                                     env={"BENCH_USER": user, "BENCH_PASSWORD": bench.PASSWORD}))
-                bench.measured(server, side, scenario, run)
-        shelter.stop()
-        template.stop()
-    finally:
-        for name in names:
-            subprocess.run(["psql", "-q", bench.ADMIN_URL, "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"])
+    with bench.one_scheduling_group() as scheduling:
+        try:
+            shelter = bench.Server("postgres", urls[0], secrets.token_hex(32),
+                                   first_superuser_email="root@example.com",
+                                   first_superuser_username="root", first_superuser_password=bench.PASSWORD)
+            bench.account(shelter, "bench")
+            bench.seed("postgres", urls[0], None)
+            template = Template(backend_dir, python, urls[1])
+            bench.call("POST", f"{template.base}/api/v1/users/signup",
+                       {"email": "bench@example.com", "password": bench.PASSWORD, "full_name": "bench"})
+            template_seed(urls[1])
+            sides = {
+                "Shelter": (shelter, "/auth/token", {"user": token(shelter.base, "/auth/token", "bench"),
+                                                    "admin": token(shelter.base, "/auth/token", "root")}, "bench"),
+                "template": (template, "/api/v1/login/access-token",
+                             {"user": token(template.base, "/api/v1/login/access-token", "bench@example.com"),
+                              "admin": token(template.base, "/api/v1/login/access-token", "root@example.com")},
+                             "bench@example.com"),
+            }
+            time.sleep(3)  # Shelter's hashing threads give their memory back after 2 idle seconds
+            for scenario, ours, theirs, connections, who in SCENARIOS:
+                for side, (server, _, tokens, login) in sides.items():
+                    path = ours if side == "Shelter" else theirs
+                    if who:
+                        run = (lambda url=f"{server.base}{path}", header=f"Authorization: Bearer {tokens[who]}":
+                               bench.wrk(url, connections=connections, headers=[header]))
+                    else:
+                        run = (lambda url=f"{server.base}{path}", user=login:
+                               bench.wrk(url, connections=connections, script="login.lua",
+                                         env={"BENCH_USER": user, "BENCH_PASSWORD": bench.PASSWORD}))
+                    bench.measured(server, side, scenario, run)
+            shelter.stop()
+            template.stop()
+        finally:
+            for name in names:
+                subprocess.run(["psql", "-q", bench.ADMIN_URL, "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"])
     version = subprocess.run([python, "--version"], capture_output=True, text=True).stdout.strip()
-    write(time.monotonic() - started, version)
+    write(time.monotonic() - started, version, scheduling)
 
 
-def write(elapsed, python):
+def write(elapsed, python, scheduling):
     figures = {(side, scenario): f for side, scenario, f in bench.rows}
     lines = [
         "## Beside the FastAPI template",
@@ -134,7 +135,7 @@ def write(elapsed, python):
         f"{elapsed / 60:.1f} min: Shelter (release, PostgreSQL, its defaults) and "
         f"fastapi/full-stack-fastapi-template's backend (uvicorn, one worker, its defaults, {python}) on the "
         f"same PostgreSQL, {bench.SEED_USERS:,} seeded users each, wrk for {bench.SECONDS} s a "
-        "scenario, one side and then the other. Logins hash with each side's own argon2id "
+        f"scenario, one side and then the other; {scheduling}. Logins hash with each side's own argon2id "
         "parameters: Shelter 19 MiB, 2 passes, 1 lane; the template (argon2-cffi's defaults) "
         "64 MiB, 3 passes, 4 lanes.",
         "",

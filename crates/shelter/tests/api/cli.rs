@@ -137,7 +137,9 @@ impl Drop for Running {
 /// Waits until a started `shelter` answers on `port`.
 pub(crate) async fn wait_until_serving(port: u16) {
     for _ in 0..200 {
-        if reqwest::get(format!("http://127.0.0.1:{port}/health/live"))
+        if crate::helpers::plain_client()
+            .get(format!("http://127.0.0.1:{port}/health/live"))
+            .send()
             .await
             .is_ok()
         {
@@ -161,7 +163,7 @@ async fn an_email_queued_before_a_kill_is_delivered_after_restart(backend: Backe
     };
     let smtp_port = SmtpServer::reserve_port().await;
     let http_port = free_port();
-    let start = || {
+    let start = |http_port: u16| {
         Running::start(
             shelter(&database.url)
                 .env("SHELTER_PORT", http_port.to_string())
@@ -174,10 +176,10 @@ async fn an_email_queued_before_a_kill_is_delivered_after_restart(backend: Backe
                 .stderr(Stdio::null()),
         )
     };
-    let first = start();
+    let first = start(http_port);
     wait_until_serving(http_port).await;
     let user = crate::helpers::TestUser::generate();
-    let response = reqwest::Client::new()
+    let response = crate::helpers::plain_client()
         .post(format!("http://127.0.0.1:{http_port}/users"))
         .json(&user.signup_body())
         .send()
@@ -190,7 +192,8 @@ async fn an_email_queued_before_a_kill_is_delivered_after_restart(backend: Backe
     first.kill();
 
     let smtp = SmtpServer::start_on(smtp_port).await;
-    let second = start();
+    // On a port of its own, for the reason the next test gives.
+    let second = start(free_port());
     let email = smtp
         .email_to(&user.email, std::time::Duration::from_mins(2))
         .await;
@@ -213,7 +216,7 @@ async fn an_email_being_sent_when_its_server_is_killed_goes_out_within_30_s(back
         .expect("a silent SMTP port");
     let silent_port = silent.local_addr().expect("address").port();
     let http_port = free_port();
-    let start = |smtp_port: u16| {
+    let start = |smtp_port: u16, http_port: u16| {
         Running::start(
             shelter(&database.url)
                 .env("SHELTER_PORT", http_port.to_string())
@@ -224,10 +227,10 @@ async fn an_email_being_sent_when_its_server_is_killed_goes_out_within_30_s(back
                 .stderr(Stdio::null()),
         )
     };
-    let first = start(silent_port);
+    let first = start(silent_port, http_port);
     wait_until_serving(http_port).await;
     let user = crate::helpers::TestUser::generate();
-    let response = reqwest::Client::new()
+    let response = crate::helpers::plain_client()
         .post(format!("http://127.0.0.1:{http_port}/users"))
         .json(&user.signup_body())
         .send()
@@ -242,7 +245,11 @@ async fn an_email_being_sent_when_its_server_is_killed_goes_out_within_30_s(back
     let killed = std::time::Instant::now();
 
     let smtp = SmtpServer::start().await;
-    let second = start(smtp.port());
+    // On a port of its own: the first's is free again after the kill, and another test's
+    // `free_port` may hand it out meanwhile. The second instance would then fail to listen
+    // and exit, and the email wait out the whole bound: the likeliest reading of the one CI
+    // run where it did.
+    let second = start(smtp.port(), free_port());
     let email = smtp
         .email_to(&user.email, std::time::Duration::from_secs(30))
         .await;

@@ -200,7 +200,7 @@ fn no_providers(
 #[tokio::test]
 async fn a_failing_store_answers_500_without_internals() {
     let address = broken_app();
-    let client = reqwest::Client::new();
+    let client = crate::helpers::plain_client();
     let response = client
         .post(format!("{address}/users"))
         .json(&json!({"email": "a@example.com", "username": "abc", "password": "password1"}))
@@ -226,12 +226,17 @@ async fn a_failing_store_answers_500_without_internals() {
 #[tokio::test]
 async fn readiness_answers_503_with_retry_after_when_the_database_is_down() {
     let address = broken_app();
-    let response = reqwest::get(format!("{address}/health/ready"))
+    let client = crate::helpers::plain_client();
+    let response = client
+        .get(format!("{address}/health/ready"))
+        .send()
         .await
         .expect("request");
     assert!(response.headers().contains_key("retry-after"));
     problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
-    let live = reqwest::get(format!("{address}/health/live"))
+    let live = client
+        .get(format!("{address}/health/live"))
+        .send()
         .await
         .expect("request");
     assert_eq!(

@@ -13,6 +13,14 @@ use shelter_test_support::{Backend, TestDatabase};
 
 pub const SECRET_KEY: &str = "test-secret-key-that-is-long-enough-0123456789";
 
+/// A client for a server this test did not build in process (a spawned binary, a bare
+/// `HttpServer`). reqwest is built here without a TLS provider, and only building an
+/// `Application` installs one: without this, such a test panicked whenever it ran alone.
+pub fn plain_client() -> Client {
+    shelter::runtime::backchannel::install_tls_provider();
+    Client::new()
+}
+
 /// A user that does not exist yet.
 #[derive(Debug, Clone)]
 pub struct TestUser {
