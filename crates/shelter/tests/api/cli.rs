@@ -136,8 +136,9 @@ impl Drop for Running {
 
 /// Waits until a started `shelter` answers on `port`.
 pub(crate) async fn wait_until_serving(port: u16) {
+    let client = crate::helpers::plain_client();
     for _ in 0..200 {
-        if crate::helpers::plain_client()
+        if client
             .get(format!("http://127.0.0.1:{port}/health/live"))
             .send()
             .await
